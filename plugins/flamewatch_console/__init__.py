@@ -1,0 +1,46 @@
+"""The console notifier: prints one line per event (and a block per digest) to stdout or stderr."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from flamewatch import Event, Notifier, hookimpl
+
+
+def _printable(text: str) -> str:
+    # HN text is untrusted: drop control characters so a title cannot rewrite the terminal.
+    return "".join(ch if ch.isprintable() else " " for ch in text)
+
+
+class ConsoleNotifier(Notifier):
+    """Print events to the terminal."""
+
+    type_name = "console"
+    description = "prints one line per event to stdout (or stderr)"
+
+    @dataclass(frozen=True)
+    class Options:
+        stream: str = "stdout"  # "stdout" or "stderr"
+
+    def _write(self, text: str) -> None:
+        stream = sys.stderr if self.options.stream == "stderr" else sys.stdout
+        print(text, file=stream, flush=True)
+
+    @staticmethod
+    def format(event: Event) -> str:
+        """The line printed for ``event``."""
+        return f"ALERT {_printable(event.describe())} {event.story.hn_url}"
+
+    async def send(self, event: Event) -> None:
+        self._write(self.format(event))
+
+    async def send_digest(self, events: Sequence[Event]) -> None:
+        lines = [f"DIGEST {len(events)} events"] + [f"  - {self.format(e)}" for e in events]
+        self._write("\n".join(lines))
+
+
+@hookimpl
+def flamewatch_notifier_types() -> list[type[Notifier]]:
+    return [ConsoleNotifier]

@@ -1,0 +1,61 @@
+"""Every hook flamewatch calls, with what it is for and what it may return.
+
+pluggy never awaits: every hook here is a plain (sync) function. Notifiers do their async work in
+:class:`flamewatch.Notifier` methods, which the core awaits in tracked tasks with timeouts and retries.
+Observer hooks (``flamewatch_event_fired``, ``flamewatch_cycle_done``, ``flamewatch_delivery_done``)
+are called one implementation at a time, so a raising plugin is reported by name and the others still
+run; they must be quick and must not block (schedule slow work on a notifier instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .events import CycleStats, Event
+    from .notifier import Notifier
+
+hookspec = pluggy.HookspecMarker("flamewatch")
+
+
+# --- registration -------------------------------------------------------------------------------
+
+
+@hookspec
+def flamewatch_notifier_types() -> Sequence[type[Notifier]]:
+    """Return the notifier types this plugin provides.
+
+    Called once when the plugin manager is built. Each type is a :class:`flamewatch.Notifier`
+    subclass with a unique ``type_name``; users create instances of it with ``[[notifiers]]`` tables
+    in config (``type = "<type_name>"``). Two plugins offering the same ``type_name`` is an error that
+    names both plugins.
+    """
+
+
+# --- observation ---------------------------------------------------------------------------------
+
+
+@hookspec
+def flamewatch_event_fired(event: Event) -> None:
+    """Called once for every new event, after it is stored and before it is delivered.
+
+    Use it for metrics or logging. Do not block; do not deliver from here (declare a notifier type,
+    so the core can retry and persist deliveries).
+    """
+
+
+@hookspec
+def flamewatch_delivery_done(event: Event, notifier: str, ok: bool, error: str | None) -> None:
+    """Called after each delivery attempt of ``event`` to the notifier instance named ``notifier``.
+
+    ``ok`` says whether it succeeded; ``error`` is the one-line reason when it did not.
+    A failed attempt may be retried later, so this can be called several times per event and instance.
+    """
+
+
+@hookspec
+def flamewatch_cycle_done(stats: CycleStats) -> None:
+    """Called at the end of every watcher cycle with its statistics, from the cycle's done callback."""
