@@ -1,0 +1,286 @@
+"""Building Slack messages (Block Kit plus a plain ``text`` fallback) from flamewatch events.
+
+Everything that comes from Hacker News (titles, authors, URLs) is untrusted. In Slack's mrkdwn, ``&``,
+``<`` and ``>`` are control characters: an unescaped ``<!channel>`` in a title would ping a whole
+workspace and ``<https://evil|innocent>`` would disguise a link. So every HN string goes through
+:func:`escape` (or :func:`clip`, which escapes and shortens), and every URL through :func:`safe_url`
+before it is put inside ``<url|label>``. Our own fixed wording is written already escaped.
+
+This module does no I/O, so it is easy to test on its own.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from flamewatch import Event
+
+# Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks).
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+MAX_HEADER_TEXT = 150
+MAX_FIELD_TEXT = 2000
+MAX_CONTEXT_ELEMENTS = 10
+
+# Our own, tighter budgets, chosen so that one event never comes near the limits above.
+TITLE_LIMIT = 250  # escaped characters of a title (HN titles are at most 80 characters)
+URL_LIMIT = 1500  # longer story URLs are not linked (the HN discussion link is used instead)
+SMALL_LIMIT = 80  # escaped characters of an author, a domain, a keyword
+MESSAGE_TEXT_BUDGET = 9000  # block text per digest message, well under Slack's ~12k
+DIGEST_EVENTS_PER_MESSAGE = 40  # plus a header and a context block: 42 blocks, under 50
+
+ELLIPSIS = "…"
+
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    """One message ready to post: the notification ``text`` fallback and the Block Kit ``blocks``."""
+
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+
+# --- escaping -------------------------------------------------------------------------------------
+
+
+def flatten(text: str) -> str:
+    """``text`` on one line: control characters, CR/LF and other line breaks become single spaces."""
+    # Cc covers CR, LF, tab, ESC, NUL...; Zl/Zp are U+2028/U+2029, which Slack would render as breaks.
+    cleaned = "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text)
+    return " ".join(cleaned.split())
+
+
+def escape(text: str) -> str:
+    """``text`` flattened to one line and made inert in mrkdwn (``&``, ``<``, ``>`` as entities)."""
+    return "".join(_ESCAPES.get(ch, ch) for ch in flatten(text))
+
+
+def clip(text: str, limit: int) -> str:
+    """:func:`escape` of ``text``, shortened to at most ``limit`` characters with a trailing ``…``.
+
+    The cut is made in the raw text, one character at a time while measuring the escaped length, so it
+    can never split an entity such as ``&amp;`` in half.
+    """
+    escaped = escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    budget = limit - len(ELLIPSIS)
+    out: list[str] = []
+    used = 0
+    for ch in flatten(text):
+        piece = _ESCAPES.get(ch, ch)
+        if used + len(piece) > budget:
+            break
+        out.append(piece)
+        used += len(piece)
+    return "".join(out).rstrip() + ELLIPSIS
+
+
+def plain_clip(text: str, limit: int) -> str:
+    """``text`` flattened and shortened for a ``plain_text`` object (no escaping there: Slack shows it as is)."""
+    flat = flatten(text)
+    if len(flat) <= limit:
+        return flat
+    return flat[: limit - len(ELLIPSIS)].rstrip() + ELLIPSIS
+
+
+def safe_url(url: str | None) -> str | None:
+    """``url`` ready to sit inside ``<url|label>``, or None when it must not become a link.
+
+    Only absolute http(s) URLs with a host qualify. Characters that would end or split the link
+    (``|``, ``<``, ``>``), whitespace and control characters are percent-encoded; ``&`` is written as
+    ``&amp;``, which Slack decodes back, so query strings keep working.
+    """
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    out: list[str] = []
+    for ch in url.strip():
+        if ch == "&":
+            out.append("&amp;")
+        elif ch in "|<>" or ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            out.append("".join(f"%{b:02X}" for b in ch.encode("utf-8")))
+        else:
+            out.append(ch)
+    result = "".join(out)
+    # Checked after encoding, which can make a URL several times longer.
+    return result if len(result) <= URL_LIMIT else None
+
+
+def link(url: str | None, label: str) -> str:
+    """A mrkdwn link to ``url`` labelled ``label`` (already escaped), or just the label if ``url`` is unsafe."""
+    target = safe_url(url)
+    return f"<{target}|{label}>" if target else label
+
+
+# --- pieces of a message ----------------------------------------------------------------------------
+
+
+def _number(value: float) -> str:
+    return f"{int(value):,}"
+
+
+def what_happened(event: Event) -> str:
+    """A short mrkdwn phrase for the rule that fired, e.g. ``*Reached 500 comments*``."""
+    if event.rule == "comments":
+        return f":speech_balloon: *Reached {clip(_level(event.level), SMALL_LIMIT)} comments*"
+    if event.rule == "points":
+        return f":arrow_up: *Reached {clip(_level(event.level), SMALL_LIMIT)} points*"
+    if event.rule == "velocity":
+        return (
+            f":fire: *{event.value:,.0f} comments an hour* "
+            f"(threshold {clip(_level(event.level), SMALL_LIMIT)})"
+        )
+    if event.rule == "keyword":
+        return f":mag: *Matches keyword* “{clip(str(event.level), SMALL_LIMIT)}”"
+    return (
+        f":bell: *{clip(event.rule, SMALL_LIMIT)}* reached {clip(_level(event.level), SMALL_LIMIT)} "
+        f"({event.value:g})"
+    )
+
+
+def _level(level: int | str) -> str:
+    return f"{level:,}" if isinstance(level, int) else str(level)
+
+
+def _plain_what(event: Event) -> str:
+    """The same as :func:`what_happened`, as plain words for the notification fallback."""
+    if event.rule == "comments":
+        return f"reached {_level(event.level)} comments ({_number(event.value)} now)"
+    if event.rule == "points":
+        return f"reached {_level(event.level)} points ({_number(event.value)} now)"
+    if event.rule == "velocity":
+        return f"is getting {event.value:,.0f} comments an hour"
+    if event.rule == "keyword":
+        return f"matches keyword “{event.level}”"
+    return f"triggered {event.rule} at {event.level}"
+
+
+def _comments(event: Event) -> str:
+    count = f"{event.story.comments:,}"
+    # A partial count means part of the tree could not be fetched: the real number is higher.
+    return f"{count}+" if event.story.partial else count
+
+
+def _domain(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    return host.removeprefix("www.")
+
+
+def _title_link(event: Event) -> str:
+    title = clip(event.story.title or f"Story {event.story.id}", TITLE_LIMIT)
+    # Story URLs that cannot be linked safely fall back to the discussion page.
+    target = event.story.link if safe_url(event.story.link) else event.story.hn_url
+    return link(target, title)
+
+
+def _hn_link(event: Event) -> str:
+    return link(event.story.hn_url, f"{_comments(event)} comments on Hacker News")
+
+
+def _fields(event: Event) -> list[dict[str, str]]:
+    story = event.story
+    pairs = [("Comments", _comments(event)), ("Points", f"{story.score:,}")]
+    if event.velocity is not None:
+        pairs.append(("Velocity", f"{event.velocity:,.0f} comments/hour"))
+    if event.growth is not None:
+        pairs.append(("Growth", f"{event.growth:+,} since last check"))
+    if story.rank is not None:
+        pairs.append(("Rank", f"#{story.rank} on {clip(event.source_list, SMALL_LIMIT)}"))
+    return [{"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in pairs]
+
+
+def _context(event: Event, *, live: bool) -> dict[str, Any]:
+    story = event.story
+    bits: list[str] = []
+    if story.by:
+        bits.append(f"by {clip(story.by, SMALL_LIMIT)}")
+    domain = _domain(story.url)
+    if domain:
+        bits.append(clip(domain, SMALL_LIMIT))
+    if story.time:
+        posted = datetime.fromtimestamp(story.time, UTC)
+        bits.append(f"posted {posted:%Y-%m-%d %H:%M} UTC")
+    stamp = f"{event.at.astimezone(UTC):%H:%M} UTC"
+    bits.append(f"flamewatch · updated {stamp}" if live else f"flamewatch · {stamp}")
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(bits)}]}
+
+
+# --- whole messages -----------------------------------------------------------------------------------
+
+
+def event_message(event: Event, *, live: bool = False) -> SlackMessage:
+    """The message for one event: linked title, what happened, the numbers, the HN link, a context line.
+
+    ``live`` marks a message that is edited in place as the thread grows (the context says "updated").
+    """
+    summary = f"*{_title_link(event)}*\n{what_happened(event)}\n{_hn_link(event)}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": summary}},
+        {"type": "section", "fields": _fields(event)},
+        _context(event, live=live),
+    ]
+    fallback = f"{clip(event.story.title, TITLE_LIMIT)} {escape(_plain_what(event))} {event.story.hn_url}"
+    return SlackMessage(text=fallback, blocks=blocks)
+
+
+def _digest_line(event: Event) -> str:
+    extras = [f"{event.story.score:,} points"]
+    if event.velocity is not None:
+        extras.append(f"{event.velocity:,.0f}/hour")
+    if event.growth is not None:
+        extras.append(f"{event.growth:+,}")
+    return f"*{_title_link(event)}*\n{what_happened(event)} · {_hn_link(event)} · {' · '.join(extras)}"
+
+
+def digest_messages(events: Sequence[Event]) -> list[SlackMessage]:
+    """The digest of ``events``: one section per event, split into as many messages as the limits need.
+
+    Each message has a header, at most :data:`DIGEST_EVENTS_PER_MESSAGE` event sections and a context
+    line, and keeps its block text under :data:`MESSAGE_TEXT_BUDGET` characters.
+    """
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    used = 0
+    for event in events:
+        line = _digest_line(event)
+        if current and (len(current) >= DIGEST_EVENTS_PER_MESSAGE or used + len(line) > MESSAGE_TEXT_BUDGET):
+            chunks.append(current)
+            current, used = [], 0
+        current.append(line)
+        used += len(line)
+    if current:
+        chunks.append(current)
+
+    total = len(events)
+    messages: list[SlackMessage] = []
+    for number, lines in enumerate(chunks, start=1):
+        part = f" (part {number} of {len(chunks)})" if len(chunks) > 1 else ""
+        title = f"Flamewatch digest: {total} event{'s' if total != 1 else ''}{part}"
+        blocks: list[dict[str, Any]] = [
+            {"type": "header", "text": {"type": "plain_text", "text": plain_clip(title, MAX_HEADER_TEXT)}}
+        ]
+        blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": line}} for line in lines]
+        now = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"flamewatch · {now}"}]})
+        messages.append(SlackMessage(text=escape(title), blocks=blocks))
+    return messages
