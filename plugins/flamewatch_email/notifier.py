@@ -1,0 +1,151 @@
+"""The email notifier: one mail per event, or one digest mail, sent with aiosmtplib.
+
+Delivery errors are sorted into the core's two kinds: :class:`DeliveryError` for what may work later
+(connection trouble, timeouts, 4xx replies) and :class:`PermanentDeliveryError` for what will not
+(bad credentials, 5xx replies, a missing password, a refused certificate). The core retries; this
+module never does. No message it raises contains the password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Sequence
+from email.message import EmailMessage
+
+import aiosmtplib
+
+from flamewatch import DeliveryError, Event, Notifier, PermanentDeliveryError
+
+from .compose import MailSettings, build_digest_message, build_event_message, one_line
+from .options import EmailOptions
+
+
+class EmailNotifier(Notifier):
+    """Send alerts by email through an SMTP server (STARTTLS, implicit TLS or plain)."""
+
+    type_name = "email"
+    description = "sends an email per event (or one digest email) through an SMTP server"
+    Options = EmailOptions
+
+    options: EmailOptions
+
+    @property
+    def settings(self) -> MailSettings:
+        """The message settings derived from the options."""
+        return MailSettings(
+            sender=self.options.sender_address,
+            to=self.options.recipient_addresses,
+            subject_prefix=self.options.subject_prefix,
+            instance=self.name,
+            list_unsubscribe=self.options.unsubscribe_header,
+        )
+
+    @property
+    def _target(self) -> str:
+        return f"SMTP {self.options.host}:{self.options.effective_port}"
+
+    async def start(self) -> None:
+        opts = self.options
+        if not opts.validate_certs and opts.security != "none":
+            self.ctx.log.warning("%s: validate_certs is off: the server's certificate is not checked", self.name)
+        if opts.password is not None and opts.security == "none":
+            self.ctx.log.warning("%s: security is 'none': the SMTP password is sent unencrypted", self.name)
+
+    async def send(self, event: Event) -> None:
+        await self.deliver(build_event_message(event, self.settings))
+
+    async def send_digest(self, events: Sequence[Event]) -> None:
+        if not events:
+            return  # nothing happened: no empty mail
+        await self.deliver(build_digest_message(events, self.settings))
+
+    async def deliver(self, message: EmailMessage) -> None:
+        """Send ``message`` to the configured recipients (only them, whatever its headers say)."""
+        opts = self.options
+        password = self._reveal_password()
+        try:
+            # aiosmtplib's timeout applies to each socket operation; this one bounds the whole send.
+            async with asyncio.timeout(opts.timeout):
+                refused, _ = await aiosmtplib.send(
+                    message,
+                    sender=opts.sender_address.addr_spec,
+                    recipients=[a.addr_spec for a in opts.recipient_addresses],
+                    hostname=opts.host,
+                    port=opts.effective_port,
+                    username=opts.username,
+                    password=password,
+                    use_tls=opts.security == "tls",
+                    start_tls=opts.security == "starttls",
+                    validate_certs=opts.validate_certs,
+                    cert_bundle=opts.ca_file,
+                    timeout=opts.timeout,
+                )
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            raise PermanentDeliveryError(
+                f"{self._target} refused the login for user {opts.username!r}: {self._reply(exc, password)}"
+            ) from None
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            replies = "; ".join(f"{r.recipient}: {self._reply(r, password)}" for r in exc.recipients)
+            message_text = f"{self._target} refused every recipient ({replies})"
+            # A 4xx refusal (greylisting, a full mailbox queue) may pass later; 5xx will not.
+            if any(400 <= r.code < 500 for r in exc.recipients):
+                raise DeliveryError(message_text) from None
+            raise PermanentDeliveryError(message_text) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            message_text = f"{self._target} answered {self._reply(exc, password)}"
+            if 400 <= exc.code < 500:
+                raise DeliveryError(message_text) from None
+            raise PermanentDeliveryError(message_text) from None
+        except (aiosmtplib.SMTPTimeoutError, TimeoutError):
+            raise DeliveryError(f"{self._target} did not answer within {opts.timeout:g}s") from None
+        except aiosmtplib.SMTPNotSupported as exc:
+            # e.g. STARTTLS required by config but not offered: retrying the same server cannot help.
+            raise PermanentDeliveryError(f"{self._target}: {self._clean(str(exc), password)}") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise PermanentDeliveryError(self._cert_error(exc)) from None
+        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected) as exc:
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                raise PermanentDeliveryError(self._cert_error(cause)) from None
+            raise DeliveryError(f"{self._target}: {self._clean(str(exc), password)}") from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(f"{self._target}: {self._clean(str(exc) or type(exc).__name__, password)}") from None
+        except ValueError as exc:
+            # aiosmtplib's own address checks; the options are validated already, so this is a bug-ish
+            # config corner that retrying cannot fix.
+            raise PermanentDeliveryError(f"{self._target}: {self._clean(str(exc), password)}") from None
+        if refused:
+            # Some recipients took it: do not fail (a retry would mail the others again), but say who not.
+            self.ctx.log.warning(
+                "%s: %s refused some recipients: %s",
+                self.name,
+                self._target,
+                "; ".join(f"{rcpt}: {self._reply(resp, password)}" for rcpt, resp in refused.items()),
+            )
+
+    def _reveal_password(self) -> str | None:
+        if self.options.password is None:
+            return None
+        try:
+            return self.options.password.reveal()
+        except LookupError as exc:
+            raise PermanentDeliveryError(f"password: {exc}") from None
+
+    def _cert_error(self, exc: ssl.SSLCertVerificationError) -> str:
+        reason = exc.verify_message or exc.reason or "verification failed"
+        return f"{self._target}: the server's TLS certificate was refused ({reason}); set ca_file if it uses a private CA"
+
+    @staticmethod
+    def _clean(text: str, password: str | None) -> str:
+        """One line, and never the password, even if a server echoed it back."""
+        text = one_line(text)
+        if password:
+            text = text.replace(password, "***")
+        return text
+
+    @classmethod
+    def _reply(cls, exc: object, password: str | None) -> str:
+        code = getattr(exc, "code", None)
+        message = getattr(exc, "message", "") or ""
+        return cls._clean(f"{code} {message}" if code is not None else str(message), password)
