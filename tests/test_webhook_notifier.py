@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from importlib.metadata import entry_points
 
 import aiohttp
 import pytest
@@ -317,3 +318,5 @@ async def test_missing_or_malformed_secret_fails_at_start(session, monkeypatch) 
 def test_plugin_registers_the_webhook_type() -> None:
     (cls,) = flamewatch_notifier_types()
     assert cls is WebhookNotifier and cls.type_name == "webhook" and cls.supports_digest()
+    (entry_point,) = [ep for ep in entry_points(group="flamewatch") if ep.name == "webhook"]
+    assert entry_point.load().flamewatch_notifier_types is flamewatch_notifier_types
