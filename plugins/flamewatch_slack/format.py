@@ -20,14 +20,12 @@ from urllib.parse import urlsplit
 
 from flamewatch import Event
 
-# Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks).
+# Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks): 50 blocks a message,
+# 150 characters of plain_text in a header, 3,000 in a section text, 2,000 in a section field.
 MAX_BLOCKS = 50
-MAX_SECTION_TEXT = 3000
 MAX_HEADER_TEXT = 150
-MAX_FIELD_TEXT = 2000
-MAX_CONTEXT_ELEMENTS = 10
 
-# Our own, tighter budgets, chosen so that one event never comes near the limits above.
+# Our own, tighter budgets, chosen so that no section comes near 3,000 characters.
 TITLE_LIMIT = 250  # escaped characters of a title (HN titles are at most 80 characters)
 URL_LIMIT = 1500  # longer story URLs are not linked (the HN discussion link is used instead)
 SMALL_LIMIT = 80  # escaped characters of an author, a domain, a keyword

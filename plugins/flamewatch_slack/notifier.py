@@ -13,7 +13,7 @@ import hashlib
 import logging
 import re
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, NoReturn
@@ -21,6 +21,7 @@ from typing import Any, ClassVar, NoReturn
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from flamewatch import (
@@ -50,6 +51,9 @@ _LIVE_MESSAGE_GONE = frozenset({"message_not_found", "cant_update_message", "edi
 # Longest wait a Retry-After may impose on this instance's later messages (the core waits too).
 _MAX_HOLD_OFF = 60.0
 _ERROR_CODE = re.compile(r"[a-z0-9_]{1,64}")
+
+#: One Web API call to make with a ready client, e.g. ``lambda client: client.auth_test()``.
+_ApiRequest = Callable[[AsyncWebClient], Awaitable[AsyncSlackResponse]]
 
 
 @dataclass(frozen=True)
@@ -140,12 +144,15 @@ class SlackNotifier(Notifier):
     # --- lifecycle ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """In bot mode, check the token with ``auth.test`` so a bad one is reported at startup.
+        """Check the credentials cheaply so a mistake is reported at startup, not at the first alert.
 
-        A bad token raises :class:`PermanentDeliveryError`; Slack being unreachable only logs a
-        warning, since sends are retried anyway.
+        Webhook mode only checks that the secret reads as an http(s) URL (no request: posting is the
+        only thing a webhook does). Bot mode calls ``auth.test``. A bad secret or token raises
+        :class:`PermanentDeliveryError`; Slack being unreachable only logs a warning, since sends are
+        retried anyway.
         """
-        if self.options.token is None:
+        if self.options.webhook_url is not None:
+            self._webhook_url()
             return
         try:
             await self._call("auth.test", lambda client: client.auth_test(), paced=False)
@@ -226,7 +233,7 @@ class SlackNotifier(Notifier):
         )
         return {"channel": str(response.get("channel", self.options.channel)), "ts": str(response.get("ts", ""))}
 
-    async def _call(self, method: str, request: Any, *, paced: bool = True) -> Any:
+    async def _call(self, method: str, request: _ApiRequest, *, paced: bool = True) -> AsyncSlackResponse:
         """Run one Web API call (``request(client)``) and map its failures.
 
         ``paced`` calls (those that post to the channel) wait for the channel's turn first.
@@ -246,7 +253,9 @@ class SlackNotifier(Notifier):
             return await self._request(method, request, client, pacer)
 
     @staticmethod
-    async def _request(method: str, request: Any, client: AsyncWebClient, pacer: _Pacer) -> Any:
+    async def _request(
+        method: str, request: _ApiRequest, client: AsyncWebClient, pacer: _Pacer
+    ) -> AsyncSlackResponse:
         try:
             return await request(client)
         except SlackApiError as exc:
@@ -255,9 +264,7 @@ class SlackNotifier(Notifier):
             raise DeliveryError(f"Slack {method}: {_describe_network_error(exc)}") from None
 
     async def _post_webhook(self, message: SlackMessage) -> None:
-        url = self._reveal(self.options.webhook_url, "webhook_url")
-        if not url.startswith(("https://", "http://")):
-            raise PermanentDeliveryError("webhook_url: the secret is not an http(s) URL")
+        url = self._webhook_url()
         client = AsyncWebhookClient(url, session=self.ctx.session, logger=_SDK_LOG, retry_handlers=[])
         body: dict[str, Any] = {
             "text": message.text,
@@ -280,6 +287,12 @@ class SlackNotifier(Notifier):
             if response.status_code == 200 and response.body == "ok":
                 return
             _raise_webhook_error(response.status_code, response.body or "", response.headers, pacer)
+
+    def _webhook_url(self) -> str:
+        url = self._reveal(self.options.webhook_url, "webhook_url")
+        if not url.startswith(("https://", "http://")):
+            raise PermanentDeliveryError("webhook_url: the secret is not an http(s) URL")
+        return url
 
     @staticmethod
     def _reveal(secret: Secret | None, key: str) -> str:
