@@ -1,0 +1,254 @@
+"""Count one story's comments by walking its comment tree: the seed's recursive fan-out / fan-in, bounded.
+
+The walk fetches an item and, if it has ``kids``, gathers the same coroutine over every kid. Done right:
+
+* children run as *tasks* (``asyncio.gather`` wraps each coroutine in one), so a 10,000-deep reply chain is
+  10,000 small tasks, not 10,000 nested Python frames: no ``RecursionError`` at any depth;
+* the concurrency bound lives in :class:`~flamewatch.source.HNClient` and is held only around one HTTP
+  request, never across a gather (holding it while waiting for children would deadlock);
+* a visited set makes cycles harmless, and caps on depth and items bound a hostile tree;
+* a failed item costs only its own subtree: the count becomes a lower bound marked ``partial``;
+* counters live in a per-crawl object (the seed's global fetch counter, fixed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from .source import FetchError, HNClient
+
+log = logging.getLogger("flamewatch.crawl")
+
+DEFAULT_MAX_DEPTH = 20_000
+DEFAULT_MAX_ITEMS = 200_000
+
+
+@dataclass
+class CrawlResult:
+    """The outcome of counting one story.
+
+    ``comments`` is what HN shows (neither deleted nor dead). ``unreachable`` = ``missing`` (answered
+    ``null``) + ``failed`` (could not be fetched). ``skipped`` counts kids not visited because a cap
+    was hit; ``cycles`` counts kids that pointed at an item already visited; ``invalid`` counts kid
+    ids or fields of the wrong type. ``partial`` is true when the true count may be higher.
+    """
+
+    story_id: int
+    story: dict[str, Any] | None = None
+    comments: int = 0
+    deleted: int = 0
+    dead: int = 0
+    missing: int = 0
+    failed: int = 0
+    skipped: int = 0
+    cycles: int = 0
+    invalid: int = 0
+    fetches: int = 0
+    max_depth_seen: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def unreachable(self) -> int:
+        return self.missing + self.failed
+
+    @property
+    def partial(self) -> bool:
+        return self.failed > 0 or self.skipped > 0
+
+    @property
+    def title(self) -> str:
+        title = (self.story or {}).get("title")
+        return title if isinstance(title, str) else ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The per-story JSON object printed by ``count --json`` and ``once --json``."""
+        story = self.story or {}
+        return {
+            "id": self.story_id,
+            "title": self.title,
+            "comments": self.comments,
+            "deleted": self.deleted,
+            "dead": self.dead,
+            "unreachable": self.unreachable,
+            "missing": self.missing,
+            "failed": self.failed,
+            "fetches": self.fetches,
+            "partial": self.partial,
+            "descendants": _int_or_none(story.get("descendants")),
+            "score": _int_or_none(story.get("score")),
+        }
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def valid_kids(item: dict[str, Any]) -> tuple[list[int], int]:
+    """The integer kid ids of ``item`` and how many kids were of the wrong type (hostile input)."""
+    kids = item.get("kids")
+    if kids is None:
+        return [], 0
+    if not isinstance(kids, list):
+        return [], 1
+    good = [k for k in kids if isinstance(k, int) and not isinstance(k, bool) and k >= 0]
+    return good, len(kids) - len(good)
+
+
+# Status codes kept in the incremental cache (small ints keep a 50,000-node cache compact).
+VISIBLE, DELETED, DEAD = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """What the incremental cache remembers of one fetched item: its status and its kids."""
+
+    status: int
+    kids: tuple[int, ...]
+
+
+class StoryCrawl:
+    """One walk over one story's tree. Use :func:`count_story` unless you need the object.
+
+    With a ``cache`` (item id -> :class:`Node` from an earlier walk), items in it that are not in
+    ``refresh`` are taken from it instead of fetched, and every item that *is* fetched is written back:
+    this is how :mod:`flamewatch.incremental` re-fetches only what changed. Without one, every item
+    is fetched: the plain recursive walk.
+    """
+
+    def __init__(
+        self,
+        client: HNClient,
+        story_id: int,
+        *,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+        max_items: int = DEFAULT_MAX_ITEMS,
+        cache: dict[int, Node] | None = None,
+        refresh: set[int] | frozenset[int] = frozenset(),
+    ) -> None:
+        self.client = client
+        self.max_depth = max_depth
+        self.max_items = max_items
+        self.cache = cache
+        self.refresh = refresh
+        self.result = CrawlResult(story_id)
+        self._seen: set[int] = set()
+
+    async def run(self, story: dict[str, Any] | None = None) -> CrawlResult:
+        """Walk the tree; ``story`` is the already-fetched story item, if the caller has it."""
+        if story is None:
+            await self._visit(self.result.story_id, 0)
+        else:
+            self._enter(self.result.story_id)
+            await self._expand(self.result.story_id, story, 0)
+        return self.result
+
+    def _enter(self, item_id: int) -> bool:
+        """Mark ``item_id`` visited; False when it was already (a cycle) or the item cap is reached."""
+        if item_id in self._seen:
+            self.result.cycles += 1
+            return False
+        if len(self._seen) >= self.max_items:
+            self.result.skipped += 1
+            return False
+        self._seen.add(item_id)
+        return True
+
+    async def _visit(self, item_id: int, depth: int) -> None:
+        if not self._enter(item_id):
+            return
+        result = self.result
+        result.fetches += 1
+        try:
+            item = await self.client.item(item_id)
+        except FetchError as exc:
+            result.failed += 1
+            self._note(str(exc))
+            return
+        if item is None:
+            result.missing += 1
+            if self.cache is not None:
+                self.cache.pop(item_id, None)
+            return
+        await self._expand(item_id, item, depth)
+
+    async def _expand(self, item_id: int, item: dict[str, Any], depth: int) -> None:
+        result = self.result
+        status = VISIBLE
+        if depth == 0:
+            result.story = item
+        else:
+            status = self._classify(item)
+            result.max_depth_seen = max(result.max_depth_seen, depth)
+        kids, bad = valid_kids(item)
+        if bad:
+            result.invalid += bad
+            self._note(f"item {item_id}: {bad} kid id(s) of the wrong type ignored")
+        if self.cache is not None:
+            self.cache[item_id] = Node(status, tuple(kids))
+        await self._descend(item_id, kids, depth)
+
+    async def _descend(self, parent: int, kids: list[int] | tuple[int, ...], depth: int) -> None:
+        """Count the subtrees under ``kids``: cached items in a plain loop, the rest by fan-out."""
+        result = self.result
+        to_fetch: list[tuple[int, int]] = []
+        stack: list[tuple[int, tuple[int, ...] | list[int], int]] = [(parent, kids, depth)]
+        while stack:
+            item_id, item_kids, item_depth = stack.pop()
+            if not item_kids:
+                continue
+            if item_depth >= self.max_depth:
+                result.skipped += len(item_kids)
+                self._note(f"item {item_id}: depth cap {self.max_depth} reached, {len(item_kids)} kid(s) not visited")
+                continue
+            for kid in item_kids:
+                node = self.cache.get(kid) if self.cache is not None and kid not in self.refresh else None
+                if node is None:
+                    to_fetch.append((kid, item_depth + 1))
+                elif self._enter(kid):
+                    self._count_status(node.status)
+                    result.max_depth_seen = max(result.max_depth_seen, item_depth + 1)
+                    stack.append((kid, node.kids, item_depth + 1))
+        if not to_fetch:
+            return
+        # Fan out: one task per kid (gather wraps coroutines in tasks), fan in when all are done.
+        # _visit catches its own fetch errors, so an exception here is a bug or hostile data; keep the
+        # siblings' results rather than losing the story (return_exceptions) and count the subtree failed.
+        outcomes = await asyncio.gather(*(self._visit(k, d) for k, d in to_fetch), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                if isinstance(outcome, asyncio.CancelledError):
+                    raise outcome
+                result.failed += 1
+                self._note(f"item {parent}: a subtree failed: {outcome!r}")
+
+    def _classify(self, item: dict[str, Any]) -> int:
+        status = DELETED if item.get("deleted") is True else DEAD if item.get("dead") is True else VISIBLE
+        self._count_status(status)
+        return status
+
+    def _count_status(self, status: int) -> None:
+        if status == VISIBLE:
+            self.result.comments += 1
+        elif status == DELETED:
+            self.result.deleted += 1
+        else:
+            self.result.dead += 1
+
+    def _note(self, message: str) -> None:
+        # Keep a few examples for the one-line summary; a hostile tree must not grow this without bound.
+        if len(self.result.errors) < 5:
+            self.result.errors.append(message)
+
+
+async def count_story(
+    client: HNClient,
+    story_id: int,
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_items: int = DEFAULT_MAX_ITEMS,
+) -> CrawlResult:
+    """Count the comments of story ``story_id`` (see :class:`CrawlResult` for what is counted)."""
+    return await StoryCrawl(client, story_id, max_depth=max_depth, max_items=max_items).run()

@@ -1,0 +1,314 @@
+"""Route events to notifier instances through the outbox, as tracked fire-and-forget tasks.
+
+The flow for one event:
+
+1. :meth:`Dispatcher.publish` asks each instance's :class:`Route` whether it wants the event, then
+   records the event and one outbox row per chosen instance in a single store transaction (a key that
+   already fired is dropped there: no repeat alerts, even across restarts).
+2. Each instance has a *lane*: a pump task that takes due outbox rows and starts one delivery task per
+   row (or one per batch, for a digest), at most ``concurrency`` at a time. Deliveries run in a
+   :class:`~flamewatch.tasks.TaskRegistry`, never on the watcher's path, so a slow notifier cannot
+   delay a cycle.
+3. A delivery that succeeds marks its rows done; a retryable failure reschedules them with exponential
+   backoff and jitter (never sooner than ``Retry-After``) until ``max_age``; a permanent failure, or
+   running out of time, moves them to the dead-letter state with the reason.
+4. :meth:`Dispatcher.close` stops the pumps, lets running deliveries finish within the shutdown
+   timeout and cancels the rest: their rows stay pending and are resumed on the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from datetime import time as dtime
+from typing import TYPE_CHECKING
+
+from .events import Event
+from .notifier import DeliveryError, Notifier, PermanentDeliveryError
+from .tasks import CloseReport, TaskRegistry
+
+if TYPE_CHECKING:
+    from .rules import Evaluation
+    from .store import Delivery, Store
+
+log = logging.getLogger("flamewatch.dispatch")
+
+
+@dataclass(frozen=True)
+class Route:
+    """Which events one notifier instance takes. Empty/None means "no restriction"."""
+
+    rules: frozenset[str] | None = None
+    min_comments: int = 0
+    min_points: int = 0
+    lists: frozenset[str] | None = None
+    keywords: tuple[str, ...] = ()
+
+    def accepts(self, event: Event) -> bool:
+        if self.rules is not None and event.rule not in self.rules:
+            return False
+        if self.lists is not None and event.source_list not in self.lists:
+            return False
+        if event.story.comments < self.min_comments or event.story.score < self.min_points:
+            return False
+        if self.keywords:
+            title = event.story.title.casefold()
+            return any(kw.casefold() in title for kw in self.keywords)
+        return True
+
+
+@dataclass(frozen=True)
+class DigestSchedule:
+    """When a digest lane sends: every ``every`` seconds (aligned to the epoch), or daily at ``at`` local time."""
+
+    every: float | None = None
+    at: dtime | None = None
+
+    def next_after(self, now: float) -> float:
+        """The first send time strictly after ``now`` (Unix seconds)."""
+        if self.every is not None:
+            return (math.floor(now / self.every) + 1) * self.every
+        assert self.at is not None
+        local_now = datetime.fromtimestamp(now).astimezone()
+        candidate = local_now.replace(hour=self.at.hour, minute=self.at.minute, second=0, microsecond=0)
+        if candidate.timestamp() <= now:
+            candidate += timedelta(days=1)
+        return candidate.timestamp()
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter: attempt n waits about ``base * 2**n`` (capped), at least Retry-After."""
+
+    base: float = 5.0
+    cap: float = 3600.0
+    max_age: float = 24 * 3600.0
+
+    def delay(self, attempts: int, retry_after: float | None = None) -> float:
+        ceiling = min(self.cap, self.base * (2 ** max(0, attempts)))
+        # Half fixed, half random: spreads retries out without ever retrying immediately.
+        wait = ceiling / 2 + random.uniform(0, ceiling / 2)
+        if retry_after is not None:
+            wait = max(wait, retry_after)
+        return wait
+
+
+@dataclass
+class Lane:
+    """One notifier instance as the dispatcher runs it."""
+
+    notifier: Notifier
+    route: Route = field(default_factory=Route)
+    digest: DigestSchedule | None = None
+    timeout: float = 30.0
+    concurrency: int = 1
+
+    @property
+    def name(self) -> str:
+        return self.notifier.name
+
+    def __post_init__(self) -> None:
+        self.inflight: set[int] = set()
+        self.wake = asyncio.Event()
+        self.slots = asyncio.Semaphore(self.concurrency)
+
+
+@dataclass
+class DispatchStats:
+    events: int = 0
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+
+
+HookCaller = Callable[..., None]
+
+
+class Dispatcher:
+    """Owns the lanes, their pumps and every delivery task."""
+
+    def __init__(
+        self,
+        store: Store,
+        lanes: Sequence[Lane],
+        *,
+        retry: RetryPolicy | None = None,
+        on_event: HookCaller | None = None,
+        on_delivery: HookCaller | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.lanes = {lane.name: lane for lane in lanes}
+        self.retry = retry or RetryPolicy()
+        self.clock = clock
+        self._on_event = on_event
+        self._on_delivery = on_delivery
+        self.deliveries = TaskRegistry("deliveries")
+        self._pumps: list[asyncio.Task[None]] = []
+        self.stats = DispatchStats()
+        self._started = False
+
+    # --- events in ------------------------------------------------------------------------------
+
+    async def publish(self, evaluation: Evaluation) -> list[Event]:
+        """Record the evaluation's events and queue deliveries; returns the events that were new."""
+        now = self.clock()
+        routes: dict[str, list[str]] = {}
+        for event in evaluation.announce:
+            routes[event.key] = [lane.name for lane in self.lanes.values() if lane.route.accepts(event)]
+        for event in evaluation.passed:
+            routes[event.key] = []  # recorded as fired so it is never announced later
+        not_before = {name: lane.digest.next_after(now) for name, lane in self.lanes.items() if lane.digest}
+        new = await self.store.record_events([*evaluation.announce, *evaluation.passed], routes, now, not_before)
+        announce_keys = {e.key for e in evaluation.announce}
+        fresh = [e for e in new if e.key in announce_keys]
+        for event in fresh:
+            self.stats.events += 1
+            if self._on_event is not None:
+                self._on_event(event=event)
+            for name in routes[event.key]:
+                self.lanes[name].wake.set()
+        return fresh
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start every lane's notifier and pump; pending rows from an earlier run are resumed."""
+        for lane in self.lanes.values():
+            await lane.notifier.start()
+            lane.wake.set()
+            self._pumps.append(asyncio.create_task(self._pump(lane), name=f"pump:{lane.name}"))
+        self._started = True
+
+    async def wait_idle(self) -> None:
+        """Wait until nothing is due or in flight (tests and ``once`` use this)."""
+        while True:
+            await self.deliveries.wait_idle()
+            due = await self.store.due(self.clock())
+            if not due and not len(self.deliveries):
+                return
+            for lane in self.lanes.values():
+                lane.wake.set()
+            await asyncio.sleep(0.01)
+
+    async def close(self, timeout: float) -> CloseReport:
+        """Stop the pumps, give running deliveries ``timeout`` seconds, cancel the rest, close notifiers."""
+        for pump in self._pumps:
+            pump.cancel()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
+        self._pumps.clear()
+        report = await self.deliveries.close(timeout)
+        if report.cancelled:
+            log.warning("%d deliveries did not finish in %.1fs; they stay in the outbox for the next start",
+                        report.cancelled, timeout)
+        for lane in self.lanes.values():
+            try:
+                await lane.notifier.aclose()
+            except Exception as exc:  # one broken plugin must not stop the others from closing
+                log.error("notifier %s: error while closing: %s", lane.name, exc)
+        return report
+
+    # --- the pump -------------------------------------------------------------------------------
+
+    async def _pump(self, lane: Lane) -> None:
+        while True:
+            lane.wake.clear()
+            now = self.clock()
+            rows = [r for r in await self.store.due(now, instance=lane.name) if r.id not in lane.inflight]
+            if rows:
+                if lane.digest is not None:
+                    await self._start(lane, rows)
+                else:
+                    for row in rows:
+                        await lane.slots.acquire()
+                        await self._start(lane, [row], release_slot=True)
+                continue
+            wait = await self._time_to_next(lane, now)
+            try:
+                await asyncio.wait_for(lane.wake.wait(), timeout=wait)
+            except TimeoutError:
+                pass
+
+    async def _time_to_next(self, lane: Lane, now: float) -> float | None:
+        pending = await self.store.pending(lane.name)
+        upcoming = [r.next_at for r in pending if r.id not in lane.inflight]
+        if not upcoming:
+            return None
+        return max(0.0, min(upcoming) - now)
+
+    async def _start(self, lane: Lane, rows: list[Delivery], *, release_slot: bool = False) -> None:
+        lane.inflight.update(r.id for r in rows)
+        label = rows[0].event.key if len(rows) == 1 else f"digest of {len(rows)}"
+        try:
+            self.deliveries.spawn(self._deliver(lane, rows, release_slot), name=f"deliver:{lane.name}:{label}")
+        except RuntimeError:  # the registry is closing: leave the rows pending for the next start
+            lane.inflight.difference_update(r.id for r in rows)
+            if release_slot:
+                lane.slots.release()
+
+    async def _deliver(self, lane: Lane, rows: list[Delivery], release_slot: bool) -> None:
+        ids = [r.id for r in rows]
+        events = [r.event for r in rows]
+        try:
+            error: str | None = None
+            try:
+                async with asyncio.timeout(lane.timeout):
+                    if lane.digest is not None:
+                        await lane.notifier.send_digest(events)
+                    else:
+                        await lane.notifier.send(events[0])
+            except PermanentDeliveryError as exc:
+                error = str(exc) or type(exc).__name__
+                await self.store.mark_dead(ids, error=error)
+                self.stats.dead += len(ids)
+                log.error("notifier %s: %s: permanent failure, moved to dead letters: %s", lane.name, _label(events), error)
+            except (DeliveryError, TimeoutError, Exception) as exc:
+                error = _describe_failure(exc, lane.timeout)
+                await self._retry_later(lane, rows, error, getattr(exc, "retry_after", None))
+            else:
+                await self.store.mark_done(ids, self.clock())
+                self.stats.delivered += len(ids)
+            for event in events:
+                if self._on_delivery is not None:
+                    self._on_delivery(event=event, notifier=lane.name, ok=error is None, error=error)
+        finally:
+            lane.inflight.difference_update(ids)
+            if release_slot:
+                lane.slots.release()
+            lane.wake.set()
+
+    async def _retry_later(self, lane: Lane, rows: list[Delivery], error: str, retry_after: float | None) -> None:
+        now = self.clock()
+        oldest = min(r.created_at for r in rows)
+        attempts = max(r.attempts for r in rows)
+        next_at = now + self.retry.delay(attempts, retry_after)
+        ids = [r.id for r in rows]
+        if next_at - oldest > self.retry.max_age:
+            await self.store.mark_dead(ids, error=f"gave up after {attempts + 1} attempts: {error}")
+            self.stats.dead += len(ids)
+            log.error("notifier %s: %s: gave up after %d attempts: %s", lane.name, _label(r.event for r in rows), attempts + 1, error)
+            return
+        await self.store.mark_retry(ids, next_at=next_at, error=error)
+        self.stats.retried += len(ids)
+        log.warning("notifier %s: %s: %s; retrying in %.1fs", lane.name, _label(r.event for r in rows), error, next_at - now)
+
+
+def _label(events: Iterable[Event]) -> str:
+    events = list(events)
+    return events[0].key if len(events) == 1 else f"digest of {len(events)} events"
+
+
+def _describe_failure(exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"timed out after {timeout:g}s"
+    if isinstance(exc, DeliveryError):
+        return str(exc) or type(exc).__name__
+    # Not a DeliveryError: a bug or an unexpected library error in the plugin; keep it retryable.
+    return f"unexpected {type(exc).__name__}: {exc}"
+

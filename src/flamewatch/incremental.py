@@ -1,0 +1,134 @@
+"""Incremental counting: steady-state cycles cost little more than the stories that changed.
+
+Per watched story we keep the tree from the last walk (item id -> status and kids). Each cycle:
+
+1. ``/v0/updates.json`` names recently changed items (one request for the whole cycle).
+2. A story that is cached, complete, not named in the updates and was re-checked recently costs
+   *no request at all*: its last count stands.
+3. Otherwise the story item is fetched. If its ``kids`` and ``descendants`` are unchanged, the cached
+   count stands (one request).
+4. Otherwise the cached tree is walked again, re-fetching only items named in the updates and items
+   not seen before (new kids); everything else comes from the cache.
+5. If that recount disagrees with the story's ``descendants``, the story heals with one full crawl
+   (once per ``descendants`` value, since HN's own figure can lag the tree).
+
+Stories that leave the watched list are evicted, so the cache is bounded by the list's size.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .crawl import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS, CrawlResult, Node, StoryCrawl, valid_kids
+from .source import FetchError, HNClient
+
+log = logging.getLogger("flamewatch.incremental")
+
+#: Re-fetch a story item at least every this many cycles even when updates.json never names it,
+#: so a missed update can only delay a count, never freeze it.
+RECHECK_EVERY = 10
+
+
+@dataclass
+class _StoryCache:
+    nodes: dict[int, Node] = field(default_factory=dict)
+    result: CrawlResult | None = None
+    kids: tuple[int, ...] = ()
+    descendants: Any = None
+    healed_for: Any = None
+    checked_cycle: int = 0
+
+
+class IncrementalCounter:
+    """Counts stories like :func:`~flamewatch.crawl.count_story`, re-fetching only what changed."""
+
+    def __init__(self, client: HNClient, *, max_depth: int = DEFAULT_MAX_DEPTH, max_items: int = DEFAULT_MAX_ITEMS) -> None:
+        self.client = client
+        self.max_depth = max_depth
+        self.max_items = max_items
+        self._stories: dict[int, _StoryCache] = {}
+        self._changed: set[int] | None = None  # None: updates unknown this cycle, trust nothing
+        self._cycle = 0
+        self.full_crawls = 0
+        self.heals = 0
+
+    async def begin_cycle(self, story_ids: list[int]) -> None:
+        """Start a cycle over ``story_ids``: fetch updates.json and evict stories no longer watched."""
+        self._cycle += 1
+        watched = set(story_ids)
+        for story_id in [s for s in self._stories if s not in watched]:
+            del self._stories[story_id]
+        try:
+            self._changed = await self.client.updates()
+        except FetchError as exc:
+            log.warning("updates.json unavailable (%s): re-checking every story this cycle", exc)
+            self._changed = None
+
+    def cached_items(self) -> int:
+        """How many items the cache holds (for memory checks)."""
+        return sum(len(c.nodes) for c in self._stories.values())
+
+    async def count(self, story_id: int) -> CrawlResult:
+        """The story's count, as exact as a full crawl would give."""
+        cache = self._stories.setdefault(story_id, _StoryCache())
+        changed = self._changed
+        last = cache.result
+        if (
+            last is not None
+            and not last.partial
+            and changed is not None
+            and story_id not in changed
+            and self._cycle - cache.checked_cycle < RECHECK_EVERY
+        ):
+            return replace(last, fetches=0, errors=[])
+
+        try:
+            story = await self.client.item(story_id)
+        except FetchError as exc:
+            return CrawlResult(story_id, story=last.story if last else None, failed=1, fetches=1, errors=[str(exc)])
+        cache.checked_cycle = self._cycle
+        if story is None:
+            self._stories.pop(story_id, None)
+            return CrawlResult(story_id, missing=1, fetches=1)
+        kids = tuple(valid_kids(story)[0])
+        descendants = story.get("descendants")
+        if last is not None and not last.partial and kids == cache.kids and descendants == cache.descendants:
+            return replace(last, story=story, fetches=1, errors=[])
+
+        refresh = changed if changed is not None and last is not None and not last.partial else None
+        result = await self._walk(story_id, story, cache, refresh)
+        result.fetches += 1  # the story item fetched above
+        if (
+            refresh is not None
+            and not result.partial
+            and isinstance(descendants, int)
+            and result.comments != descendants
+            and cache.healed_for != descendants
+        ):
+            # The cache missed a change (updates.json only covers a short window): heal with a full crawl.
+            self.heals += 1
+            cache.healed_for = descendants
+            fetched = result.fetches
+            result = await self._walk(story_id, story, cache, None)
+            result.fetches += fetched
+        cache.result = result
+        cache.kids = kids
+        cache.descendants = descendants
+        return result
+
+    async def _walk(self, story_id: int, story: dict[str, Any], cache: _StoryCache, refresh: set[int] | None) -> CrawlResult:
+        if refresh is None:
+            # Full crawl into a fresh node map: items that left the tree must not linger.
+            self.full_crawls += 1
+            cache.nodes = {}
+        crawl = StoryCrawl(
+            self.client,
+            story_id,
+            max_depth=self.max_depth,
+            max_items=self.max_items,
+            cache=cache.nodes,
+            refresh=refresh or frozenset(),
+        )
+        return await crawl.run(story)

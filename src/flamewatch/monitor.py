@@ -1,0 +1,163 @@
+"""One watcher cycle: list -> count every story -> history -> rules -> dispatch.
+
+:class:`Monitor` holds what lives across cycles (client, store, rules, dispatcher, the crawl cache);
+:meth:`Monitor.cycle` is the function the :class:`~flamewatch.watch.Watcher` runs every tick, and
+``flamewatch once`` runs once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from .crawl import CrawlResult, count_story
+from .dispatch import Dispatcher
+from .events import CycleStats, StorySnapshot
+from .rules import RuleEngine, comments_per_hour
+from .source import HNClient
+from .store import Snapshot, Store
+
+log = logging.getLogger("flamewatch.monitor")
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    list_name: str = "topstories"
+    top: int = 30
+    max_depth: int = 20_000
+    max_items: int = 200_000
+    history_seconds: float = 7 * 86400.0
+
+
+class Monitor:
+    """Counts the watched stories each cycle and turns the counts into events."""
+
+    def __init__(
+        self,
+        client: HNClient,
+        store: Store,
+        rules: RuleEngine,
+        dispatcher: Dispatcher,
+        settings: MonitorSettings = MonitorSettings(),
+        *,
+        counter: object | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.rules = rules
+        self.dispatcher = dispatcher
+        self.settings = settings
+        self.clock = clock
+        # The incremental crawler (flamewatch.incremental) when enabled; a full crawl otherwise.
+        self.counter = counter
+        self.last_results: list[CrawlResult] = []
+
+    async def count(self, story_id: int) -> CrawlResult:
+        if self.counter is not None:
+            return await self.counter.count(story_id)  # type: ignore[attr-defined]
+        return await count_story(
+            self.client, story_id, max_depth=self.settings.max_depth, max_items=self.settings.max_items
+        )
+
+    async def cycle(self, number: int) -> CycleStats:
+        """Run one cycle and return its statistics."""
+        started = datetime.now(UTC)
+        t0 = time.perf_counter()
+        before = self.client.stats.copy()
+        ids = (await self.client.story_ids(self.settings.list_name))[: self.settings.top]
+        if self.counter is not None and hasattr(self.counter, "begin_cycle"):
+            await self.counter.begin_cycle(ids)
+        outcomes = await asyncio.gather(*(self.count(i) for i in ids), return_exceptions=True)
+        results: list[CrawlResult] = []
+        for story_id, outcome in zip(ids, outcomes, strict=True):
+            if isinstance(outcome, asyncio.CancelledError):
+                raise outcome
+            if isinstance(outcome, BaseException):
+                log.error("story %d: count failed: %s: %s", story_id, type(outcome).__name__, outcome)
+                results.append(CrawlResult(story_id, failed=1, errors=[str(outcome)]))
+            else:
+                results.append(outcome)
+        self.last_results = results
+        events = await self._evaluate(results, ids)
+        after = self.client.stats
+        partial = [r for r in results if r.partial or r.story is None]
+        for r in partial:
+            if r.errors:
+                log.warning("story %d: partial count (%d unreachable): %s", r.story_id, r.unreachable, r.errors[0])
+        return CycleStats(
+            cycle=number,
+            started_at=started,
+            elapsed=time.perf_counter() - t0,
+            stories=len(results),
+            requests=after.requests - before.requests,
+            errors=after.failures - before.failures,
+            partial=len(partial),
+            events=events,
+        )
+
+    async def _evaluate(self, results: Sequence[CrawlResult], ids: Sequence[int]) -> int:
+        now = self.clock()
+        rank = {story_id: i + 1 for i, story_id in enumerate(ids)}
+        counted = [r for r in results if isinstance(r.story, dict) and r.story.get("type", "story") == "story"]
+        if not counted:
+            return 0
+        previous = await self.store.latest(r.story_id for r in counted)
+        await self.store.add_snapshots([
+            Snapshot(r.story_id, now, r.comments, _int(r.story.get("score")), _int_or_none(r.story.get("descendants")),
+                     r.partial)
+            for r in counted if r.story is not None
+        ])
+        windows = sorted({v.window for v in self.rules.config.velocity})
+        fired = 0
+        for r in counted:
+            assert r.story is not None
+            snapshot = story_snapshot(r, rank.get(r.story_id))
+            prev = previous.get(r.story_id)
+            growth = snapshot.comments - prev.comments if prev is not None and not r.partial else None
+            velocities: dict[float, float] = {}
+            if windows and not r.partial:
+                history = await self.store.history(r.story_id, now - max(windows))
+                samples = [(s.at, s.comments) for s in history]
+                for window in windows:
+                    rate = comments_per_hour(samples, now, window)
+                    if rate is not None:
+                        velocities[window] = rate
+            evaluation = self.rules.evaluate(
+                snapshot, velocities=velocities, growth=growth, source_list=self.settings.list_name
+            )
+            fired += len(await self.dispatcher.publish(evaluation))
+        return fired
+
+
+def story_snapshot(result: CrawlResult, rank: int | None = None) -> StorySnapshot:
+    """The event-facing view of a counted story (wrong-typed HN fields become None or defaults)."""
+    story = result.story or {}
+    return StorySnapshot(
+        id=result.story_id,
+        title=_str(story.get("title")) or f"item {result.story_id}",
+        comments=result.comments,
+        score=_int(story.get("score")),
+        url=_str(story.get("url")),
+        by=_str(story.get("by")),
+        time=_int_or_none(story.get("time")),
+        descendants=_int_or_none(story.get("descendants")),
+        partial=result.partial,
+        rank=rank,
+    )
+
+
+def _str(value: object) -> str | None:
+    return value[:2000] if isinstance(value, str) else None
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+

@@ -1,0 +1,169 @@
+"""The Hacker News API client: one shared aiohttp session, bounded concurrency, timeouts and retries.
+
+Every request goes through :meth:`HNClient.get_json`, which holds a permit of the ``max_inflight``
+semaphore only while the HTTP exchange is in progress (never while backing off, and never across a
+crawl's fan-out), so the server never sees more than ``max_inflight`` concurrent requests from us.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+log = logging.getLogger("flamewatch.source")
+
+DEFAULT_API_URL = "https://hacker-news.firebaseio.com/v0"
+
+#: The lists HN publishes, as named in the API paths.
+STORY_LISTS = ("topstories", "newstories", "beststories", "askstories", "showstories", "jobstories")
+
+# A real item is a few KB; anything far larger is hostile or broken and is refused unread.
+MAX_BODY_BYTES = 2_000_000
+
+
+class FetchError(Exception):
+    """An item or list could not be fetched (after retries, when the failure was retryable)."""
+
+
+class _Retryable(Exception):
+    """Internal: this attempt failed in a way another attempt may fix."""
+
+
+@dataclass
+class ClientStats:
+    """Counters since the client was made (a cycle takes the difference of two :meth:`copy`)."""
+
+    requests: int = 0  # HTTP requests sent, retries included
+    retries: int = 0
+    failures: int = 0  # requests that gave up (FetchError raised)
+    inflight: int = 0
+    max_inflight_seen: int = 0
+
+    def copy(self) -> ClientStats:
+        return ClientStats(self.requests, self.retries, self.failures, self.inflight, self.max_inflight_seen)
+
+
+class HNClient:
+    """Fetches HN items and lists.
+
+    ``session`` is shared and owned by the caller. ``timeout`` bounds each attempt; ``retries`` is the
+    number of extra attempts after a 5xx, a timeout, a connection error or a malformed body, with
+    exponential backoff (full jitter) starting at ``backoff`` seconds.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str = DEFAULT_API_URL,
+        *,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.25,
+        max_inflight: int = 32,
+    ) -> None:
+        if max_inflight < 1:
+            raise ValueError("max_inflight must be at least 1")
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.retries = retries
+        self.backoff = backoff
+        self.max_inflight = max_inflight
+        self._permits = asyncio.Semaphore(max_inflight)
+        self.stats = ClientStats()
+
+    async def item(self, item_id: int) -> dict[str, Any] | None:
+        """The item as a dict, or None when HN answers ``null`` (a missing item).
+
+        Raises :class:`FetchError` when it cannot be fetched or is not a JSON object.
+        """
+        data = await self.get_json(f"item/{item_id}.json")
+        if data is None or isinstance(data, dict):
+            return data
+        raise FetchError(f"item {item_id}: expected a JSON object, got {type(data).__name__}")
+
+    async def story_ids(self, list_name: str = "topstories") -> list[int]:
+        """The ids of one of HN's lists (``topstories`` and friends), in rank order."""
+        data = await self.get_json(f"{list_name}.json")
+        if not isinstance(data, list):
+            raise FetchError(f"{list_name}: expected a JSON list, got {type(data).__name__}")
+        return [i for i in data if isinstance(i, int) and not isinstance(i, bool)]
+
+    async def updates(self) -> set[int]:
+        """Ids of recently changed items (``/v0/updates.json``); empty when the answer is unusable."""
+        data = await self.get_json("updates.json")
+        items = data.get("items") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            return set()
+        return {i for i in items if isinstance(i, int) and not isinstance(i, bool)}
+
+    async def get_json(self, path: str) -> Any:
+        """GET ``<base_url>/<path>`` and decode JSON, retrying what may succeed on another attempt."""
+        url = f"{self.base_url}/{path}"
+        attempt = 0
+        while True:
+            try:
+                return await self._attempt(url, path)
+            except _Retryable as exc:
+                if attempt >= self.retries:
+                    self.stats.failures += 1
+                    raise FetchError(f"{path}: {exc} (after {attempt + 1} attempts)") from None
+                # Full jitter spreads retries out so a hiccup does not become a thundering herd.
+                delay = random.uniform(0, self.backoff * (2**attempt))
+                attempt += 1
+                self.stats.retries += 1
+                await asyncio.sleep(delay)
+            except FetchError:
+                self.stats.failures += 1
+                raise
+
+    async def _attempt(self, url: str, path: str) -> Any:
+        async with self._permits:
+            stats = self.stats
+            stats.requests += 1
+            stats.inflight += 1
+            stats.max_inflight_seen = max(stats.max_inflight_seen, stats.inflight)
+            try:
+                async with self.session.get(url, timeout=self.timeout) as resp:
+                    if resp.status >= 500 or resp.status in (408, 429):
+                        raise _Retryable(f"HTTP {resp.status}")
+                    if resp.status != 200:
+                        raise FetchError(f"{path}: HTTP {resp.status}")
+                    body = await _read_capped(resp)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise _Retryable(type(exc).__name__ if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__) from None
+            finally:
+                stats.inflight -= 1
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise _Retryable("malformed JSON") from None
+
+
+async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:
+    if resp.content_length is not None and resp.content_length > MAX_BODY_BYTES:
+        raise FetchError(f"body of {resp.content_length} bytes is over the {MAX_BODY_BYTES}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise FetchError(f"body is over the {MAX_BODY_BYTES}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def make_session(*, limit: int = 100) -> aiohttp.ClientSession:
+    """The one aiohttp session flamewatch shares between the HN client and the notifiers."""
+    connector = aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300)
+    return aiohttp.ClientSession(
+        connector=connector,
+        headers={"User-Agent": "flamewatch (+https://github.com/flamewatch/flamewatch)"},
+        raise_for_status=False,
+    )
