@@ -50,6 +50,8 @@ _RETRYABLE_ERRORS = frozenset(
 _LIVE_MESSAGE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 # Longest wait a Retry-After may impose on this instance's later messages (the core waits too).
 _MAX_HOLD_OFF = 60.0
+# Longest the startup token check may take before we go on without it.
+_START_CHECK_TIMEOUT = 10.0
 _ERROR_CODE = re.compile(r"[a-z0-9_]{1,64}")
 
 #: One Web API call to make with a ready client, e.g. ``lambda client: client.auth_test()``.
@@ -155,7 +157,11 @@ class SlackNotifier(Notifier):
             self._webhook_url()
             return
         try:
-            await self._call("auth.test", lambda client: client.auth_test(), paced=False)
+            # Bounded here because the core awaits start() before anything else runs.
+            async with asyncio.timeout(_START_CHECK_TIMEOUT):
+                await self._call("auth.test", lambda client: client.auth_test(), paced=False)
+        except TimeoutError:
+            self.ctx.log.warning("%s: Slack did not answer auth.test at startup; going on", self.name)
         except PermanentDeliveryError:
             raise
         except DeliveryError as exc:
