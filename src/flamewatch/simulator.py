@@ -1,0 +1,365 @@
+"""A faithful local Hacker News API over a growing synthetic world, with fault injection.
+
+Serves the official Firebase shapes under ``/v0``: ``item/<id>.json`` (``null`` for a missing item),
+``user/<id>.json``, the six story lists, ``maxitem.json`` and ``updates.json``. Bodies come from the
+`World`'s per-item JSON cache, so the simulator stays far cheaper than any crawler that uses it.
+
+    async with SimulatorServer(World(seed=7)) as sim:
+        ...  # point a client at sim.base_url, e.g. "http://127.0.0.1:54321/v0"
+
+`Faults` can be changed while the server runs (tests switch faults off mid-run). The world lives in
+`flamewatch.simworld`; this module only adds HTTP, faults, statistics and the ``simulate`` command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import random
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from .simworld import LIST_NAMES, REMOVE, World
+
+__all__ = [
+    "REMOVE",
+    "Faults",
+    "SimStats",
+    "SimulatorServer",
+    "World",
+    "add_simulate_arguments",
+    "make_app",
+    "run_simulate",
+]
+
+_JSON = "application/json"
+_HEADERS = {"Cache-Control": "no-cache"}
+#: How long a closing server waits for in-flight handlers before cancelling them.
+SHUTDOWN_TIMEOUT = 0.5
+
+
+@dataclass
+class Faults:
+    """Fault injection, all off by default; fields may be changed while the server runs.
+
+    Each request draws against the rates in this order: `fail_ids` (items that always answer 500),
+    hang, 401, 500, then (for a 200 answer) a malformed body. `latency` is added to every request.
+    """
+
+    error_rate: float = 0.0
+    latency: float = 0.0
+    malformed_rate: float = 0.0
+    hang_rate: float = 0.0
+    unauthorized_rate: float = 0.0
+    fail_ids: set[int] = field(default_factory=set)
+    seed: int = 0
+    rng: random.Random = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("error_rate", "malformed_rate", "hang_rate", "unauthorized_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"Faults.{name} must be between 0 and 1, got {value}")
+        if self.latency < 0:
+            raise ValueError(f"Faults.latency must be >= 0 seconds, got {self.latency}")
+        self.rng = random.Random(self.seed)
+
+    def hit(self, rate: float) -> bool:
+        """Draw one fault with probability `rate` (no draw at all when the rate is 0)."""
+        return rate > 0.0 and (rate >= 1.0 or self.rng.random() < rate)
+
+
+@dataclass
+class SimStats:
+    """What the server saw. `max_inflight` is the high-water mark of concurrently handled requests."""
+
+    requests: int = 0
+    item_requests: int = 0
+    list_requests: int = 0
+    other_requests: int = 0
+    inflight: int = 0
+    max_inflight: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    #: id -> times requested (left out of the repr: it can hold tens of thousands of ids)
+    item_fetches: Counter[int] = field(default_factory=Counter, repr=False)
+
+    def reset(self) -> None:
+        """Zero the counters; requests still in flight stay counted in `inflight`."""
+        self.requests = self.item_requests = self.list_requests = self.other_requests = 0
+        self.max_inflight = self.inflight
+        self.statuses.clear()
+        self.item_fetches.clear()
+
+
+WORLD_KEY = web.AppKey("flamewatch_sim_world", World)
+FAULTS_KEY = web.AppKey("flamewatch_sim_faults", Faults)
+STATS_KEY = web.AppKey("flamewatch_sim_stats", SimStats)
+CLOSING_KEY = web.AppKey("flamewatch_sim_closing", asyncio.Event)
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _track(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """Count requests, the in-flight high-water mark and answer statuses."""
+    stats = request.app[STATS_KEY]
+    stats.requests += 1
+    stats.inflight += 1
+    stats.max_inflight = max(stats.max_inflight, stats.inflight)
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        stats.inflight -= 1
+        stats.statuses[status] += 1
+
+
+def _json_response(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, content_type=_JSON, charset="utf-8", headers=_HEADERS)
+
+
+def _malform(body: bytes, rng: random.Random) -> bytes:
+    """A body that no JSON parser accepts: a cut-off document, or an HTML error page."""
+    if rng.random() < 0.5:
+        return b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+    return body[: len(body) // 2] + b"{"  # an unclosed object at the end is never valid JSON
+
+
+def _route(world: World, tail: str, stats: SimStats) -> tuple[bytes | None, int | None]:
+    """Resolve ``/v0/<tail>`` to a body (None: not an API path) and the item id it concerns."""
+    if not tail.endswith(".json"):
+        stats.other_requests += 1
+        return None, None
+    name = tail[:-5]
+    if name.startswith("item/"):
+        stats.item_requests += 1
+        raw = name[5:]
+        if raw.isascii() and raw.isdigit():
+            item_id = int(raw)
+            stats.item_fetches[item_id] += 1
+            return world.item_bytes(item_id), item_id
+        return b"null", None  # Firebase answers null for any path that holds nothing
+    if name in LIST_NAMES:
+        stats.list_requests += 1
+        return world.list_bytes(name), None
+    stats.other_requests += 1
+    if name == "maxitem":
+        return str(world.maxitem).encode(), None
+    if name == "updates":
+        return _encode_json(world.updates()), None
+    if name.startswith("user/"):
+        return _encode_json(world.user(name[5:])), None
+    return b"null", None
+
+
+def _encode_json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+def make_app(world: World, faults: Faults | None = None) -> web.Application:
+    """Build the aiohttp application serving `world` with `faults` (read on every request)."""
+    app = web.Application(middlewares=[_track])
+    app[WORLD_KEY] = world
+    app[FAULTS_KEY] = faults if faults is not None else Faults()
+    app[STATS_KEY] = SimStats()
+    app[CLOSING_KEY] = asyncio.Event()
+
+    async def on_shutdown(app: web.Application) -> None:
+        app[CLOSING_KEY].set()  # wake hanging handlers so shutdown never waits for them
+
+    app.on_shutdown.append(on_shutdown)
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        faults = app[FAULTS_KEY]
+        if faults.latency > 0:
+            await asyncio.sleep(faults.latency)
+        body, item_id = _route(app[WORLD_KEY], request.match_info["tail"], app[STATS_KEY])
+        if body is None:
+            raise web.HTTPNotFound(text="not an API path (try /v0/topstories.json)\n")
+        if item_id is not None and item_id in faults.fail_ids:
+            return _json_response(b'{"error":"Internal error (injected)"}', 500)
+        if faults.hit(faults.hang_rate):
+            await app[CLOSING_KEY].wait()
+            return _json_response(b'{"error":"Server shutting down"}', 503)
+        if faults.hit(faults.unauthorized_rate):
+            return _json_response(b'{"error":"Permission denied"}', 401)
+        if faults.hit(faults.error_rate):
+            return _json_response(b'{"error":"Internal error (injected)"}', 500)
+        if faults.hit(faults.malformed_rate):
+            body = _malform(body, faults.rng)
+        return _json_response(body)
+
+    app.router.add_get("/v0/{tail:.+}", handle)
+    return app
+
+
+class SimulatorServer:
+    """Run the simulator on a real loopback port; an async context manager.
+
+    ``port=0`` picks a free port; `base_url` is known after `start`.
+    """
+
+    def __init__(
+        self,
+        world: World | None = None,
+        faults: Faults | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.world = world if world is not None else World()
+        self.faults = faults if faults is not None else Faults()
+        self.host = host
+        self.port = port
+        self.app = make_app(self.world, self.faults)
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def stats(self) -> SimStats:
+        """Live request statistics (the same object across `reset_stats`)."""
+        return self.app[STATS_KEY]
+
+    @property
+    def base_url(self) -> str:
+        """The API root, e.g. ``http://127.0.0.1:54321/v0``."""
+        if self._runner is None:
+            raise RuntimeError("SimulatorServer: base_url is known only after start()")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/v0"
+
+    def reset_stats(self) -> None:
+        """Zero the request statistics."""
+        self.stats.reset()
+
+    async def start(self) -> None:
+        """Bind and start serving."""
+        if self._runner is not None:
+            raise RuntimeError("SimulatorServer: already started")
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self.port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = runner.addresses[0][1]
+
+    async def close(self) -> None:
+        """Stop serving; hanging requests are answered 503 and then their connections are closed."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> SimulatorServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+
+# --- the `flamewatch simulate` command -----------------------------------------------------------------
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    return value
+
+
+def _non_negative(kind: type[int] | type[float]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a non-negative {kind.__name__}, got {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"expected a non-negative {kind.__name__}, got {text!r}")
+        return value
+
+    return parse
+
+
+def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``simulate`` command's options to `parser`."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    parser.add_argument("--port", type=_non_negative(int), default=8765,
+                        help="port to bind, 0 for any free port (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=1, help="world seed (default: %(default)s)")
+    parser.add_argument("--stories", type=_non_negative(int), default=30,
+                        help="stories on topstories (default: %(default)s)")
+    parser.add_argument("--comments", type=_non_negative(int), default=None,
+                        help="scale the front page to about this many comments (default: as sampled)")
+    parser.add_argument("--grow-every", type=_non_negative(float), default=5.0, metavar="SECONDS",
+                        help="grow the world every SECONDS, 0 to never grow (default: %(default)s)")
+    parser.add_argument("--grow-comments", type=_non_negative(int), default=50, metavar="N",
+                        help="comments added per growth step (default: %(default)s)")
+    parser.add_argument("--duration", type=_non_negative(float), default=None, metavar="SECONDS",
+                        help="stop after SECONDS (default: run until interrupted)")
+    parser.add_argument("--error-rate", type=_rate, default=0.0, help="share of 500 answers")
+    parser.add_argument("--latency", type=_non_negative(float), default=0.0, metavar="SECONDS",
+                        help="delay added to every answer")
+    parser.add_argument("--malformed-rate", type=_rate, default=0.0, help="share of unparsable 200 bodies")
+    parser.add_argument("--hang-rate", type=_rate, default=0.0, help="share of requests never answered")
+    parser.add_argument("--unauthorized-rate", type=_rate, default=0.0, help="share of 401 answers")
+
+
+async def run_simulate(args: argparse.Namespace) -> int:
+    """Serve a growing world until cancelled (or for ``--duration``); print the base URL first.
+
+    On cancellation the server is closed and the `CancelledError` propagates, as it must; with
+    ``--duration`` it returns 0 when the time is up.
+    """
+    world = World(seed=args.seed, stories=args.stories, total_comments=args.comments)
+    faults = Faults(
+        error_rate=args.error_rate,
+        latency=args.latency,
+        malformed_rate=args.malformed_rate,
+        hang_rate=args.hang_rate,
+        unauthorized_rate=getattr(args, "unauthorized_rate", 0.0),
+        seed=args.seed,
+    )
+    grow_every = args.grow_every
+    grow_comments = getattr(args, "grow_comments", 50)
+    duration = getattr(args, "duration", None)
+    async with SimulatorServer(world, faults, host=args.host, port=args.port) as sim:
+        comments = sum(world.items[s].get("descendants", 0) for s in world.lists["topstories"])
+        growth = f"growing every {grow_every:g}s" if grow_every > 0 else "not growing"
+        print(f"Simulated HN API at {sim.base_url} ({len(world.lists['topstories'])} stories, "
+              f"{comments} comments, {growth}); Ctrl-C stops it.", flush=True)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        end = math.inf if duration is None else start + duration
+        next_grow = start + grow_every if grow_every > 0 else math.inf
+        while True:
+            target = min(next_grow, end)
+            if math.isinf(target):
+                await asyncio.Event().wait()  # nothing to do but serve until cancelled
+            await asyncio.sleep(max(0.0, target - loop.time()))
+            if target >= end:
+                return 0
+            changed = world.grow(grow_comments)
+            print(f"grew: {len(changed)} items changed, maxitem {world.maxitem}", flush=True)
+            next_grow += grow_every
+            while next_grow <= loop.time():  # fixed rate; a late step skips ahead instead of bursting
+                next_grow += grow_every
