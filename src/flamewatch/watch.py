@@ -67,6 +67,13 @@ class Watcher:
         tick = 0
         try:
             while not self._stop.is_set():
+                due = math.floor((loop.time() - t0) / self.period)
+                if due > tick:
+                    # The loop itself was stalled (suspend, a blocking plugin) past whole periods: skip
+                    # the missed ticks instead of firing them in a burst.
+                    self.skipped_ticks += due - tick
+                    log.warning("event loop was stalled; %d missed tick(s) skipped", due - tick)
+                    tick = due
                 if self.current is not None:
                     self.skipped_ticks += 1
                     log.warning("cycle %d still running at tick %d: tick skipped (%d so far)",
@@ -76,17 +83,10 @@ class Watcher:
                 else:
                     self.tick_lateness.append(loop.time() - (t0 + tick * self.period))
                     self._start_cycle()
+                    if self.max_cycles is not None and self.cycles_started >= self.max_cycles:
+                        break
                 tick += 1
                 deadline = t0 + tick * self.period
-                late = loop.time() - deadline
-                if late > self.period:
-                    # The loop itself was stalled (suspend, a blocking plugin): skip the missed ticks
-                    # instead of firing them all at once.
-                    missed = math.floor(late / self.period)
-                    self.skipped_ticks += missed
-                    tick += missed
-                    deadline = t0 + tick * self.period
-                    log.warning("event loop was stalled; %d missed tick(s) skipped", missed)
                 await self._sleep_until(deadline)
             if self.max_cycles is not None and self._current is not None:
                 await asyncio.wait({self._current})
