@@ -1,0 +1,46 @@
+"""Shared fixtures: a real simulator on loopback, a real aiohttp session, a real SQLite store."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from flamewatch.simulator import SimulatorServer, World
+from flamewatch.source import HNClient
+from flamewatch.store import Store
+
+#: Run the CLI exactly as a user would, with the interpreter running the tests.
+FLAMEWATCH = [sys.executable, "-m", "flamewatch"]
+
+
+@pytest.fixture
+def world() -> World:
+    """A small calibrated front page (5 stories, about 300 comments)."""
+    return World(seed=1, stories=5, total_comments=300)
+
+
+@pytest.fixture
+async def sim(world: World) -> AsyncIterator[SimulatorServer]:
+    async with SimulatorServer(world) as server:
+        yield server
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+@pytest.fixture
+def client(session: aiohttp.ClientSession, sim: SimulatorServer) -> HNClient:
+    return HNClient(session, sim.base_url, timeout=2.0, retries=2, backoff=0.01, max_inflight=8)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    async with await Store.open(tmp_path / "flamewatch.db") as s:
+        yield s
