@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -264,7 +264,7 @@ class SimulatorServer:
         if runner is not None:
             await runner.cleanup()
 
-    async def __aenter__(self) -> SimulatorServer:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -287,7 +287,7 @@ def _rate(text: str) -> float:
     return value
 
 
-def _non_negative(kind: type[int] | type[float]) -> Callable[[str], Any]:
+def _non_negative(kind: type[int | float]) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         try:
             value = kind(text)
@@ -303,22 +303,44 @@ def _non_negative(kind: type[int] | type[float]) -> Callable[[str], Any]:
 def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``simulate`` command's options to `parser`."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    parser.add_argument("--port", type=_non_negative(int), default=8765,
-                        help="port to bind, 0 for any free port (default: %(default)s)")
+    parser.add_argument(
+        "--port", type=_non_negative(int), default=8765, help="port to bind, 0 for any free port (default: %(default)s)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="world seed (default: %(default)s)")
-    parser.add_argument("--stories", type=_non_negative(int), default=30,
-                        help="stories on topstories (default: %(default)s)")
-    parser.add_argument("--comments", type=_non_negative(int), default=None,
-                        help="scale the front page to about this many comments (default: as sampled)")
-    parser.add_argument("--grow-every", type=_non_negative(float), default=5.0, metavar="SECONDS",
-                        help="grow the world every SECONDS, 0 to never grow (default: %(default)s)")
-    parser.add_argument("--grow-comments", type=_non_negative(int), default=50, metavar="N",
-                        help="comments added per growth step (default: %(default)s)")
-    parser.add_argument("--duration", type=_non_negative(float), default=None, metavar="SECONDS",
-                        help="stop after SECONDS (default: run until interrupted)")
+    parser.add_argument(
+        "--stories", type=_non_negative(int), default=30, help="stories on topstories (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--comments",
+        type=_non_negative(int),
+        default=None,
+        help="scale the front page to about this many comments (default: as sampled)",
+    )
+    parser.add_argument(
+        "--grow-every",
+        type=_non_negative(float),
+        default=5.0,
+        metavar="SECONDS",
+        help="grow the world every SECONDS, 0 to never grow (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--grow-comments",
+        type=_non_negative(int),
+        default=50,
+        metavar="N",
+        help="comments added per growth step (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=_non_negative(float),
+        default=None,
+        metavar="SECONDS",
+        help="stop after SECONDS (default: run until interrupted)",
+    )
     parser.add_argument("--error-rate", type=_rate, default=0.0, help="share of 500 answers")
-    parser.add_argument("--latency", type=_non_negative(float), default=0.0, metavar="SECONDS",
-                        help="delay added to every answer")
+    parser.add_argument(
+        "--latency", type=_non_negative(float), default=0.0, metavar="SECONDS", help="delay added to every answer"
+    )
     parser.add_argument("--malformed-rate", type=_rate, default=0.0, help="share of unparsable 200 bodies")
     parser.add_argument("--hang-rate", type=_rate, default=0.0, help="share of requests never answered")
     parser.add_argument("--unauthorized-rate", type=_rate, default=0.0, help="share of 401 answers")
@@ -345,8 +367,11 @@ async def run_simulate(args: argparse.Namespace) -> int:
     async with SimulatorServer(world, faults, host=args.host, port=args.port) as sim:
         comments = sum(world.items[s].get("descendants", 0) for s in world.lists["topstories"])
         growth = f"growing every {grow_every:g}s" if grow_every > 0 else "not growing"
-        print(f"Simulated HN API at {sim.base_url} ({len(world.lists['topstories'])} stories, "
-              f"{comments} comments, {growth}); Ctrl-C stops it.", flush=True)
+        print(
+            f"Simulated HN API at {sim.base_url} ({len(world.lists['topstories'])} stories, "
+            f"{comments} comments, {growth}); Ctrl-C stops it.",
+            flush=True,
+        )
         loop = asyncio.get_running_loop()
         start = loop.time()
         end = math.inf if duration is None else start + duration

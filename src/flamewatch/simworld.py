@@ -19,12 +19,12 @@ import json
 import math
 import random
 import time
-from collections.abc import Iterable
+import zlib
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-__all__ = ["LIST_NAMES", "REMOVE", "World", "ThreadModel", "grow_tree", "load_shape"]
+__all__ = ["LIST_NAMES", "REMOVE", "ThreadModel", "World", "grow_tree", "load_shape"]
 
 #: The list endpoints, as served under ``/v0/<name>.json``.
 LIST_NAMES = ("topstories", "newstories", "beststories", "askstories", "showstories", "jobstories")
@@ -155,9 +155,7 @@ def grow_tree(n: int, rng: random.Random, model: ThreadModel) -> tuple[list[int]
     return parent, depth, status
 
 
-def _pick(
-    rng: random.Random, model: ThreadModel, n: int, pool: list[int], depth: list[int], status: list[int]
-) -> int:
+def _pick(rng: random.Random, model: ThreadModel, n: int, pool: list[int], depth: list[int], status: list[int]) -> int:
     """Pick a reply target among the first n comments (indices into depth/status)."""
     j = 0
     for _ in range(64):  # the acceptance is >= ~2%, so this practically always ends early
@@ -170,16 +168,43 @@ def _pick(
 # --- synthetic text -----------------------------------------------------------------------------------
 
 _SUBJECTS = (
-    "SQLite", "Rust", "Postgres", "the Linux kernel", "WebAssembly", "a 1970s minicomputer", "Kubernetes",
-    "Python's asyncio", "a tiny Forth", "the B-52", "open-source maintainers", "remote work", "Emacs",
-    "the M1 chip", "a $5 microcontroller", "C++ & Rust interop", "Redis", "TCP congestion control",
-    "GPU drivers", "the printing press", "type systems", "home-cooked software", "the US patent system",
+    "SQLite",
+    "Rust",
+    "Postgres",
+    "the Linux kernel",
+    "WebAssembly",
+    "a 1970s minicomputer",
+    "Kubernetes",
+    "Python's asyncio",
+    "a tiny Forth",
+    "the B-52",
+    "open-source maintainers",
+    "remote work",
+    "Emacs",
+    "the M1 chip",
+    "a $5 microcontroller",
+    "C++ & Rust interop",
+    "Redis",
+    "TCP congestion control",
+    "GPU drivers",
+    "the printing press",
+    "type systems",
+    "home-cooked software",
+    "the US patent system",
 )
 _ANGLES = (
-    "How we rewrote {s} in a weekend", "Why {s} is slower than you think", "{s}: a retrospective",
-    "The hidden cost of {s}", "I built a search engine on {s}", "What I learned running {s} for 10 years",
-    "{s} is not what you need", "A visual guide to {s}", "Lessons from debugging {s} in production",
-    "{s} turns 25", "Reverse-engineering {s}", "The surprising history of {s}",
+    "How we rewrote {s} in a weekend",
+    "Why {s} is slower than you think",
+    "{s}: a retrospective",
+    "The hidden cost of {s}",
+    "I built a search engine on {s}",
+    "What I learned running {s} for 10 years",
+    "{s} is not what you need",
+    "A visual guide to {s}",
+    "Lessons from debugging {s} in production",
+    "{s} turns 25",
+    "Reverse-engineering {s}",
+    "The surprising history of {s}",
 )
 _ASK = ("Ask HN: How do you learn {s}?", "Ask HN: Is {s} worth it in 2024?", "Ask HN: Who uses {s}?")
 _SHOW = ("Show HN: A toy {s} in 500 lines", "Show HN: I made a tool for {s}", "Show HN: {s} in the browser")
@@ -191,7 +216,7 @@ _SENTENCES = (
     "The real problem is incentives, not technology.",
     "Has anyone measured this on real hardware?",
     "<i>Everything</i> is a trade-off; the post ignores the other side.",
-    "Previous discussion: <a href=\"https:&#x2F;&#x2F;example.com&#x2F;item\">link</a>",
+    'Previous discussion: <a href="https:&#x2F;&#x2F;example.com&#x2F;item">link</a>',
     "Strongly disagree.",
     "This is the best thing I&#x27;ve read all week.",
     "The comments here are missing the point of the article.",
@@ -282,8 +307,9 @@ class World:
             if raw is not None:
                 return raw
             item = self.items.get(item_id)
-            body = b"null" if item is None else _encode(item)
-            self._cache[item_id] = body
+            if item is None:
+                return b"null"  # not cached: a client probing random ids must not grow the cache
+            body = self._cache[item_id] = _encode(item)
         return body
 
     def list_bytes(self, name: str) -> bytes | None:
@@ -308,7 +334,7 @@ class World:
         created = self._users.get(name)
         if created is None:
             return None
-        karma = 1 + (hash((self.seed, name)) % 20_000)
+        karma = 1 + zlib.crc32(f"{self.seed}:{name}".encode()) % 20_000  # stable across processes
         return {"created": created, "id": name, "karma": karma}
 
     # --- hand-building (tests) --------------------------------------------------------------------------
@@ -407,7 +433,7 @@ class World:
 
     def delete_comment(self, item_id: int) -> None:
         """Turn a comment into a deleted one (drops ``by``/``text``, keeps ``kids``)."""
-        item = self._existing(item_id, "delete_comment")
+        item = self._comment(item_id, "delete_comment")
         if item.get("deleted") is True:
             return
         was_visible = item.get("dead") is not True
@@ -420,7 +446,7 @@ class World:
 
     def kill_comment(self, item_id: int) -> None:
         """Mark a comment dead (keeps ``by``/``text``)."""
-        item = self._existing(item_id, "kill_comment")
+        item = self._comment(item_id, "kill_comment")
         if item.get("dead") is True:
             return
         was_visible = item.get("deleted") is not True
@@ -489,7 +515,11 @@ class World:
         self._advance_clock()
         step = self._step
         rng = self._rng
-        candidates = [sid for sid in self.lists["topstories"][:LIST_LIMIT] if sid in self._threads]
+        candidates = [  # front-page stories, minus any a test has corrupted beyond replying to
+            sid
+            for sid in self.lists["topstories"][:LIST_LIMIT]
+            if sid in self._threads and isinstance(self.items.get(sid, {}).get("kids", []), list)
+        ]
         new_per_story: dict[int, int] = {}
         if candidates and n_comments:
             weights = [self._heat(sid) for sid in candidates]
@@ -503,9 +533,7 @@ class World:
                 self._retract_one(rng.choice(candidates))
         if rng.random() < 0.15:
             top = self.lists["topstories"]
-            self.add_story(
-                self._title(rng, "story"), score=rng.randint(1, 4), rank=rng.randint(0, len(top)), top=True
-            )
+            self.add_story(self._title(rng, "story"), score=rng.randint(1, 4), rank=rng.randint(0, len(top)), top=True)
         if bump_scores:
             for sid, n in new_per_story.items():
                 self._bump(sid, max(0, round(n * rng.uniform(0.3, 1.5))))
@@ -541,10 +569,11 @@ class World:
             if not isinstance(kids, list):
                 continue
             for kid in kids:
-                if kid in seen and isinstance(kid, int):
-                    continue
-                item = self.items.get(kid) if isinstance(kid, int) and not isinstance(kid, bool) else None
-                if item is None or kid in self._raw:
+                is_id = isinstance(kid, int) and not isinstance(kid, bool)
+                if is_id and kid in seen:
+                    continue  # a cycle or a repeated kid: count each item once
+                item = self.items.get(kid) if is_id else None
+                if not isinstance(item, dict) or kid in self._raw:
                     stats["missing"] += 1
                     continue
                 seen.add(kid)
@@ -596,8 +625,8 @@ class World:
         records.sort()
 
         # Jobs first: their ids come before the front page's, newest job first on jobstories.
-        for age in sorted((rng.randrange(3_600, 86_400 * 7) for _ in range(min(30, max(1, stories // 10)) * n_jobs)),
-                          reverse=True):
+        job_ages = [rng.randrange(3_600, 86_400 * 7) for _ in range(min(30, max(1, stories // 10)) * n_jobs)]
+        for age in sorted(job_ages, reverse=True):
             self._add_job(None, now - age)
 
         story_ids = [0] * n_stories
@@ -608,9 +637,7 @@ class World:
                 story_ids[s] = new_id
             else:
                 comment_ids[s][i] = new_id
-        times_by_id = {
-            (story_ids[s] if i < 0 else comment_ids[s][i]): t for t, s, i in records
-        }
+        times_by_id = {(story_ids[s] if i < 0 else comment_ids[s][i]): t for t, s, i in records}
 
         authors = [_username(rng) for _ in range(max(50, n_stories * 20))]
         for name in authors:
@@ -619,8 +646,9 @@ class World:
             sid = story_ids[s]
             title_kind = "ask" if kind == "ask" else ("show" if rng.random() < 0.06 else "story")
             text = f"<p>{_SENTENCES[rng.randrange(len(_SENTENCES))]}" if kind == "ask" else None
-            story = self._make_story(sid, self._title(rng, title_kind), points or 1, None, rng.choice(authors),
-                                     text, time_=times_by_id[sid])
+            story = self._make_story(
+                sid, self._title(rng, title_kind), points or 1, None, rng.choice(authors), text, time_=times_by_id[sid]
+            )
             self._fill_thread(story, trees[s], comment_ids[s], times_by_id, authors)
             self._add_story_item(story, top=True, rank=None, record=False)
 
@@ -656,8 +684,14 @@ class World:
             kids.setdefault(pid, []).append(cid)
             status = statuses[i]
             if status == VISIBLE or status == DEAD:
-                item = {"by": rng.choice(authors), "id": cid, "parent": pid,
-                        "text": _comment_text(rng, cid), "time": times[cid], "type": "comment"}
+                item = {
+                    "by": rng.choice(authors),
+                    "id": cid,
+                    "parent": pid,
+                    "text": _comment_text(rng, cid),
+                    "time": times[cid],
+                    "type": "comment",
+                }
                 if status == DEAD:
                     item["dead"] = True
                 else:
@@ -679,12 +713,23 @@ class World:
         story["descendants"] = thread.visible
 
     def _make_story(
-        self, sid: int, title: str, score: int, url: str | None, by: str, text: str | None,
+        self,
+        sid: int,
+        title: str,
+        score: int,
+        url: str | None,
+        by: str,
+        text: str | None,
         time_: int | None = None,
     ) -> dict[str, Any]:
         story: dict[str, Any] = {
-            "by": by, "descendants": 0, "id": sid, "score": score,
-            "time": self._time() if time_ is None else time_, "title": title, "type": "story",
+            "by": by,
+            "descendants": 0,
+            "id": sid,
+            "score": score,
+            "time": self._time() if time_ is None else time_,
+            "title": title,
+            "type": "story",
         }
         if text is not None and url is None:
             story["text"] = text
@@ -749,15 +794,26 @@ class World:
             raise ValueError(f"{what}: item {item_id} does not exist")
         return item
 
+    def _comment(self, item_id: int, what: str) -> dict[str, Any]:
+        item = self._existing(item_id, what)
+        if item.get("type") != "comment":
+            raise ValueError(f"{what}: item {item_id} is not a comment")
+        return item
+
     @staticmethod
     def _kids_of(item: dict[str, Any], item_id: int, what: str) -> list[Any]:
         kids = item.setdefault("kids", [])
         if not isinstance(kids, list):
-            raise ValueError(f"{what}: item {item_id} has non-list kids ({type(kids).__name__})")
+            raise ValueError(f"{what}: item {item_id} has non-list kids ({type(kids).__name__})")  # noqa: TRY004
         return kids
 
     def _add_comment(
-        self, parent: int, status: int, *, text: str | None = None, by: str | None = None,
+        self,
+        parent: int,
+        status: int,
+        *,
+        text: str | None = None,
+        by: str | None = None,
         position: int | None = None,
     ) -> int:
         pitem = self._existing(parent, "add_comment")
@@ -768,9 +824,14 @@ class World:
         now = self._time()
         if status == VISIBLE or status == DEAD:
             author = by or _username(self._rng)
-            item: dict[str, Any] = {"by": author, "id": cid, "parent": parent,
-                                    "text": text if text is not None else _comment_text(self._rng, cid),
-                                    "time": now, "type": "comment"}
+            item: dict[str, Any] = {
+                "by": author,
+                "id": cid,
+                "parent": parent,
+                "text": text if text is not None else _comment_text(self._rng, cid),
+                "time": now,
+                "type": "comment",
+            }
             if status == DEAD:
                 item["dead"] = True
             self._register_user(author)
@@ -816,9 +877,9 @@ class World:
 
     def _heat(self, story_id: int) -> float:
         """Growth weight: big threads attract comments, and young ones more (about a 6-hour half-life)."""
-        story = self.items[story_id]
-        age_h = max(0.0, (self.now - int(story.get("time", self.now))) / 3600)
-        return (self._threads[story_id].visible + 3) * math.exp(-age_h / 8.6)
+        posted = self.items[story_id].get("time")
+        age_h = max(0.0, (self.now - posted) / 3600) if isinstance(posted, int) else 0.0
+        return (self._threads[story_id].visible + 3) * max(1e-6, math.exp(-age_h / 8.6))
 
     def _pick_parent(self, story_id: int) -> int:
         """Pick a reply target in a story with the calibrated attachment model."""
@@ -829,8 +890,11 @@ class World:
         rng = self._rng
         j = story_id
         for _ in range(64):
-            j = thread.pool[rng.randrange(len(thread.pool))] if rng.random() < self.model.preferential \
+            j = (
+                thread.pool[rng.randrange(len(thread.pool))]
+                if rng.random() < self.model.preferential
                 else thread.comments[rng.randrange(n)]
+            )
             item = self.items.get(j)
             if item is None or not isinstance(item.get("kids", []), list):
                 continue  # corrupted by a test: never reply there
@@ -861,7 +925,8 @@ class World:
 
     def _refresh_best(self) -> None:
         scored = [
-            (item.get("score"), sid) for sid in self.lists["newstories"]
+            (item.get("score"), sid)
+            for sid in self.lists["newstories"]
             if isinstance((item := self.items.get(sid)), dict) and isinstance(item.get("score"), int)
         ]
         scored.sort(reverse=True)

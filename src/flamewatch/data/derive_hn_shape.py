@@ -70,17 +70,19 @@ def fit(t: dict) -> dict:
     n = t["comments"]
     levels = len(t["depth_counts"])
     real = [c / n for c in t["depth_counts"]]
-    with_kids = [sum(c for k, c in hist if k) / max(1, sum(c for _k, c in hist))
-                 for hist in t["kids_histogram_by_depth"].values()]
-    base = dict(
-        top_exponent=round(math.log(t["top_level"]) / math.log(n), 3),
-        deleted_fraction=round(t["deleted"] / n, 4),
-        dead_fraction=round(t["dead"] / n, 4),
-        deleted_and_dead_fraction=round(t["deleted_and_dead"] / n, 4),
-        # Dead comments draw replies about half as often as others; deleted ones rarely do.
-        dead_reply_factor=round((t["dead_with_kids"] / t["dead"]) / (sum(with_kids) / len(with_kids)), 2),
-        deleted_reply_factor=0.15,
-    )
+    with_kids = [
+        sum(c for k, c in hist if k) / max(1, sum(c for _k, c in hist))
+        for hist in t["kids_histogram_by_depth"].values()
+    ]
+    base = {
+        "top_exponent": round(math.log(t["top_level"]) / math.log(n), 3),
+        "deleted_fraction": round(t["deleted"] / n, 4),
+        "dead_fraction": round(t["dead"] / n, 4),
+        "deleted_and_dead_fraction": round(t["deleted_and_dead"] / n, 4),
+        # Dead comments draw replies about half as often as others; deleted ones (none here) rarely do.
+        "dead_reply_factor": round((t["dead_with_kids"] / t["dead"]) / (sum(with_kids) / len(with_kids)), 2),
+        "deleted_reply_factor": 0.15,
+    }
     best: tuple[float, dict] | None = None
     for pref in (0.3, 0.5, 0.7):
         for w2 in (0.6, 0.8, 1.0):
@@ -94,8 +96,9 @@ def fit(t: dict) -> dict:
                         counts = Counter(min(d, levels) for d in depth)
                         has_kids = Counter(depth[p] for p in set(parent) if p >= 0)
                         loss += sum((counts[d] / n - real[d - 1]) ** 2 for d in range(1, levels + 1))
-                        loss += 0.5 * sum((has_kids[d] / max(1, counts[d]) - with_kids[d - 1]) ** 2
-                                          for d in range(1, levels))
+                        loss += 0.5 * sum(
+                            (has_kids[d] / max(1, counts[d]) - with_kids[d - 1]) ** 2 for d in range(1, levels)
+                        )
                     if best is None or loss < best[0]:
                         best = (loss, {"preferential": pref, "accept_by_depth": list(accept)})
     assert best is not None
@@ -107,7 +110,7 @@ def main(argv: list[str]) -> int:
     t = thread(data)
     shape = {
         "about": "Calibration table for flamewatch's HN simulator, derived by derive_hn_shape.py from real "
-                 "HN data (titles, text and users were never part of it).",
+        "HN data (titles, text and users were never part of it).",
         "front_page": front_page(data),
         "thread": t,
         "model": fit(t),
