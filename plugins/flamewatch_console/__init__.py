@@ -18,11 +18,12 @@ class ConsoleNotifier(Notifier):
     """Print events to the terminal."""
 
     type_name = "console"
-    description = "prints one line per event to stdout (or stderr)"
+    description = "prints one line per event to stderr (or stdout)"
 
     @dataclass(frozen=True)
     class Options:
-        stream: str = "stdout"  # "stdout" or "stderr"
+        # stderr by default, so stdout stays clean for `once --json` and pipes.
+        stream: str = "stderr"  # "stdout" or "stderr"
 
     def _write(self, text: str) -> None:
         stream = sys.stderr if self.options.stream == "stderr" else sys.stdout

@@ -1,0 +1,216 @@
+"""Counting one story's comments against the simulator: exact on every awkward shape, bounded, never hanging."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+import pytest
+
+from conftest import FLAMEWATCH
+from flamewatch.crawl import count_story
+from flamewatch.incremental import IncrementalCounter
+from flamewatch.simulator import Faults, SimulatorServer, World
+from flamewatch.source import HNClient
+
+
+def empty_world() -> World:
+    return World(seed=3, stories=0)
+
+
+async def counted(world: World, story: int, **client_kw: object) -> dict[str, object]:
+    async with SimulatorServer(world) as sim, aiohttp.ClientSession() as session:
+        client = HNClient(session, sim.base_url, **{"timeout": 2.0, "retries": 1, "backoff": 0.01, **client_kw})
+        result = await count_story(client, story)
+        assert sim.stats.max_inflight <= client.max_inflight
+        return result.to_json() | {"cycles": result.cycles, "max_depth": result.max_depth_seen}
+
+
+async def test_deep_reply_chain_has_no_recursion_limit() -> None:
+    world = empty_world()
+    story = world.add_story("deep")
+    world.add_chain(story, 3000)
+    result = await counted(world, story)
+    assert result["comments"] == 3000 == world.visible_count(story)
+    assert result["max_depth"] == 3000 and result["partial"] is False
+
+
+async def test_wide_story_with_4000_direct_replies() -> None:
+    world = empty_world()
+    story = world.add_story("wide")
+    world.add_replies(story, 4000)
+    result = await counted(world, story, max_inflight=16)
+    assert result["comments"] == 4000
+    assert result["fetches"] == 4001
+
+
+async def test_deleted_and_dead_comments_with_live_replies_under_them() -> None:
+    world = empty_world()
+    story = world.add_story("graveyard")
+    deleted = world.add_comment(story, deleted=True)
+    dead = world.add_comment(story, dead=True)
+    for parent in (deleted, dead):
+        live = world.add_comment(parent)
+        world.add_comment(live)
+    world.add_comment(story)
+    result = await counted(world, story)
+    assert (result["comments"], result["deleted"], result["dead"]) == (5, 1, 1)
+    assert result["comments"] == world.visible_count(story)
+
+
+async def test_kids_pointing_at_missing_items_are_unreachable_not_errors() -> None:
+    world = empty_world()
+    story = world.add_story("holes")
+    world.add_replies(story, 3)
+    world.add_missing_kid(story)
+    world.add_missing_kid(story)
+    result = await counted(world, story)
+    assert result["comments"] == 3
+    assert result["unreachable"] == 2 and result["missing"] == 2
+    assert result["partial"] is False  # a null item is a fact, not a failure
+
+
+async def test_reply_cycle_terminates_and_counts_each_item_once() -> None:
+    world = empty_world()
+    story = world.add_story("loop")
+    top = world.add_comment(story)
+    world.add_cycle(top)
+    result = await counted(world, story)
+    assert result["cycles"] >= 1
+    assert result["comments"] == world.visible_count(story)
+
+
+async def test_story_without_comments() -> None:
+    world = empty_world()
+    story = world.add_story("quiet")
+    result = await counted(world, story)
+    assert result["comments"] == 0 and result["fetches"] == 1 and result["partial"] is False
+
+
+async def test_failed_subtree_gives_a_partial_count_not_a_failed_story() -> None:
+    world = empty_world()
+    story = world.add_story("flaky")
+    good = world.add_replies(story, 3)
+    bad = world.add_comment(story)
+    world.add_replies(bad, 5)
+    async with SimulatorServer(world, Faults(fail_ids={bad})) as sim, aiohttp.ClientSession() as session:
+        client = HNClient(session, sim.base_url, retries=1, backoff=0.0)
+        result = await count_story(client, story)
+    assert result.comments == len(good)
+    assert result.failed == 1 and result.partial
+    assert f"item/{bad}.json" in result.errors[0]
+
+
+async def test_hostile_fields_are_counted_around_not_crashed_on() -> None:
+    world = empty_world()
+    story = world.add_story("hostile")
+    a = world.add_comment(story)
+    b = world.add_comment(story)
+    world.add_comment(story)
+    world.corrupt(a, kids="not a list", deleted="yes")
+    world.corrupt(b, kids=[None, "12", 1.5, True, -4])
+    async with SimulatorServer(world) as sim, aiohttp.ClientSession() as session:
+        result = await count_story(HNClient(session, sim.base_url), story)
+    assert result.comments == 3  # deleted="yes" is not True: the comment is visible
+    assert result.invalid == 6
+    assert not result.partial
+
+
+async def test_depth_and_item_caps_bound_a_hostile_tree() -> None:
+    world = empty_world()
+    story = world.add_story("abyss")
+    world.add_chain(story, 50)
+    wide = world.add_story("sea")
+    world.add_replies(wide, 100)
+    async with SimulatorServer(world) as sim, aiohttp.ClientSession() as session:
+        client = HNClient(session, sim.base_url)
+        deep = await count_story(client, story, max_depth=10)
+        broad = await count_story(client, wide, max_items=21)
+    assert deep.comments == 10 and deep.skipped == 1 and deep.partial
+    assert broad.comments == 20 and broad.skipped == 80 and broad.partial
+
+
+async def test_incremental_counts_match_full_crawls_while_the_world_grows(world: World) -> None:
+    async with SimulatorServer(world) as sim, aiohttp.ClientSession() as session:
+        client = HNClient(session, sim.base_url, max_inflight=8)
+        counter = IncrementalCounter(client)
+        ids = world.lists["topstories"][:5]
+        for step in range(6):
+            await counter.begin_cycle(ids)
+            before = client.stats.requests
+            incremental = {i: (await counter.count(i)).comments for i in ids}
+            cost = client.stats.requests - before
+            truth = {i: world.visible_count(i) for i in ids}
+            assert incremental == truth, f"step {step}"
+            if step == 0:
+                full_cost = cost
+            else:
+                assert cost < full_cost / 2, f"step {step}: {cost} requests vs {full_cost} for a full crawl"
+            world.grow(n_comments=10)
+        # Nothing changed since the last cycle: no comment is fetched again; a story still named in
+        # updates.json costs one request (its own item) to see that its kids and descendants are unchanged.
+        await counter.begin_cycle(ids)
+        await asyncio.gather(*(counter.count(i) for i in ids))  # absorb the last growth
+        await counter.begin_cycle(ids)
+        world_unchanged_requests = client.stats.requests
+        counts = [await counter.count(i) for i in ids]
+        assert client.stats.requests - world_unchanged_requests <= len(ids)
+        assert [c.comments for c in counts] == [world.visible_count(i) for i in ids]
+
+
+async def test_incremental_heals_when_an_update_was_missed(world: World) -> None:
+    async with SimulatorServer(world) as sim, aiohttp.ClientSession() as session:
+        client = HNClient(session, sim.base_url)
+        counter = IncrementalCounter(client)
+        story = world.lists["topstories"][0]
+        await counter.begin_cycle([story])
+        await counter.count(story)
+        # A deep comment is deleted, but updates.json will not name it (as if the update was missed).
+        victim = next(i for i, item in world.items.items() if item and item.get("parent") == story)
+        world.delete_comment(victim)
+        world._changes.pop(victim, None)  # simulate the miss: the story is named, the comment is not
+        assert victim not in world.updates()["items"] and story in world.updates()["items"]
+        await counter.begin_cycle([story])
+        result = await counter.count(story)
+        assert result.comments == world.visible_count(story)
+
+
+async def test_count_cli_prints_exact_json(sim: SimulatorServer, world: World) -> None:
+    story = world.lists["topstories"][0]
+    proc = await asyncio.create_subprocess_exec(
+        *FLAMEWATCH, "count", "--api-url", sim.base_url, "--json", str(story),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    result = json.loads(out)
+    stats = world.tree_stats(story)
+    assert result["id"] == story
+    assert result["comments"] == stats["visible"]
+    assert (result["deleted"], result["dead"]) == (stats["deleted"], stats["dead"])
+    assert {"title", "unreachable", "fetches"} <= set(result)
+    assert "took" in err.decode() and "fetches" in err.decode()
+
+
+@pytest.mark.parametrize("max_inflight", [8])
+async def test_once_over_a_20000_comment_front_page_is_exact_and_bounded(tmp_path, max_inflight: int) -> None:
+    world = World(seed=11, stories=30, total_comments=20_000)
+    config = tmp_path / "flamewatch.toml"
+    config.write_text(f'[hn]\nmax_inflight = {max_inflight}\n[crawl]\nincremental = false\n[[notifiers]]\ntype = "console"\n')
+    async with SimulatorServer(world, Faults(latency=0.0005)) as sim:
+        proc = await asyncio.create_subprocess_exec(
+            *FLAMEWATCH, "-c", str(config), "-q", "once", "--top", "30", "--json", "--api-url", sim.base_url,
+            "--store", str(tmp_path / "fw.db"),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()
+        assert 1 < sim.stats.max_inflight <= max_inflight
+    rows = [json.loads(line) for line in out.decode().splitlines()]
+    ids = world.lists["topstories"][:30]
+    assert [r["id"] for r in rows] == ids
+    for row in rows:
+        assert row["comments"] == world.visible_count(row["id"]), row
+        assert row["partial"] is False
+    assert sum(r["comments"] for r in rows) > 15_000
