@@ -1,0 +1,123 @@
+"""Helpers for testing flamewatch plugins (and flamewatch itself).
+
+    from flamewatch.testing import make_event, notifier_context, RecordingNotifier, simulator
+
+* :func:`make_event` / :func:`make_story` build realistic events without a crawl.
+* :func:`notifier_context` gives a :class:`~flamewatch.NotifierContext` around a real aiohttp session.
+* :class:`RecordingNotifier` keeps what it was sent and can fail on cue, to test routing and retries.
+* :func:`plugin_offering` wraps notifier classes in a plugin object for ``make_plugin_manager(extra=...)``.
+* :func:`simulator` runs the local HN simulator for the duration of an ``async with``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from . import hookimpl
+from .events import Event, StorySnapshot
+from .notifier import DeliveryError, MemoryState, Notifier, NotifierContext, PermanentDeliveryError
+
+HOSTILE_TITLE = "<!channel> Ask HN: 'quotes' & <b>tags</b>\r\nBcc: victim@example.com"
+"""A title that tries to ping a Slack workspace, inject HTML and add a mail header at once."""
+
+
+def make_story(story_id: int = 8863, *, title: str = "My YC app: Dropbox - Throw away your USB drive",
+               comments: int = 120, score: int = 111, **fields: Any) -> StorySnapshot:
+    """A :class:`StorySnapshot` with plausible defaults; any field can be overridden."""
+    defaults: dict[str, Any] = {"url": "http://www.getdropbox.com/u/2/screencast.html", "by": "dhouston",
+                                "time": 1175714200, "descendants": comments}
+    return StorySnapshot(id=story_id, title=title, comments=comments, score=score, **{**defaults, **fields})
+
+
+def make_event(story: StorySnapshot | None = None, *, rule: str = "comments", level: int | str = 100,
+               value: float | None = None, **fields: Any) -> Event:
+    """An :class:`Event` as the rules would fire it for ``story`` (default: :func:`make_story`)."""
+    story = story or make_story()
+    if value is None:
+        value = story.comments if rule in ("comments", "keyword") else story.score if rule == "points" else 0.0
+    return Event(key=Event.make_key(story.id, rule, level), rule=rule, level=level, value=value, story=story,
+                 at=fields.pop("at", datetime.now(UTC)), **fields)
+
+
+def notifier_context(session: aiohttp.ClientSession, name: str = "test") -> NotifierContext:
+    """A context for instantiating a notifier directly in a test (in-memory state)."""
+    return NotifierContext(name=name, session=session, state=MemoryState())
+
+
+class RecordingNotifier(Notifier):
+    """Records every event it is sent; fails the first ``fail_times`` sends, permanently if asked."""
+
+    type_name = "recording"
+    description = "keeps what it is sent, for tests"
+
+    @dataclass(frozen=True)
+    class Options:
+        fail_times: int = 0
+        permanent: bool = False
+        retry_after: float | None = None
+        delay: float = 0.0
+
+    def __init__(self, ctx: NotifierContext, options: Any = None) -> None:
+        super().__init__(ctx, options or self.Options())
+        self.sent: list[Event] = []
+        self.digests: list[list[Event]] = []
+        self.attempts = 0
+        self._changed = asyncio.Condition()
+
+    async def _attempt(self) -> None:
+        self.attempts += 1
+        if self.options.delay:
+            await asyncio.sleep(self.options.delay)
+        if self.attempts <= self.options.fail_times:
+            if self.options.permanent:
+                raise PermanentDeliveryError(f"{self.name}: refused on purpose")
+            raise DeliveryError(f"{self.name}: failing on purpose ({self.attempts})", retry_after=self.options.retry_after)
+
+    async def send(self, event: Event) -> None:
+        await self._attempt()
+        async with self._changed:
+            self.sent.append(event)
+            self._changed.notify_all()
+
+    async def send_digest(self, events: Sequence[Event]) -> None:
+        await self._attempt()
+        async with self._changed:
+            self.digests.append(list(events))
+            self.sent.extend(events)
+            self._changed.notify_all()
+
+    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Event]:
+        """Wait until at least ``count`` events were delivered; returns them."""
+        async with asyncio.timeout(timeout):
+            async with self._changed:
+                await self._changed.wait_for(lambda: len(self.sent) >= count)
+        return list(self.sent)
+
+
+def plugin_offering(*types: type[Notifier], name: str = "test-plugin") -> object:
+    """A plugin object whose ``flamewatch_notifier_types`` returns ``types``."""
+
+    class _Plugin:
+        __name__ = name
+
+        @hookimpl
+        def flamewatch_notifier_types(self) -> list[type[Notifier]]:
+            return list(types)
+
+    return _Plugin()
+
+
+@asynccontextmanager
+async def simulator(*, seed: int = 1, stories: int = 10, total_comments: int | None = None) -> AsyncIterator[Any]:
+    """Run the local HN simulator; yields the server (``.base_url``, ``.world``, ``.stats``)."""
+    from .simulator import SimulatorServer, World
+
+    async with SimulatorServer(World(seed=seed, stories=stories, total_comments=total_comments)) as server:
+        yield server
