@@ -242,9 +242,23 @@ def load_config(path: str | Path | None) -> Config:
         raise ConfigError(f"{file}: no such file") from None
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{file}: {_toml_error(exc)}") from None
     return parse_config(data, file)
+
+
+_TOML_POSITION = re.compile(r"^(?P<what>.*?)\s*\(at line (?P<line>\d+), column (?P<column>\d+)\)$")
+
+
+def _toml_error(exc: tomllib.TOMLDecodeError) -> str:
+    """``line 3, column 7: not valid TOML: <reason>`` from tomllib's message (position moved to the front)."""
+    message = str(exc).splitlines()[0] if str(exc) else "syntax error"
+    match = _TOML_POSITION.match(message)
+    if match is None:
+        return f"not valid TOML: {message}"
+    return f"line {match['line']}, column {match['column']}: not valid TOML: {match['what']}"
 
 
 def parse_config(data: dict[str, Any], file: str) -> Config:
@@ -284,6 +298,8 @@ def parse_config(data: dict[str, Any], file: str) -> Config:
 
     r = top.sub("store")
     store = StoreSettings(path=r.get("path", "str", ""), history_days=r.get("history_days", "float", 7.0))
+    if store.history_days <= 0:
+        raise r.error("history_days", f"must be more than zero, got {store.history_days:g}")
     r.finish()
 
     r = top.sub("delivery")
@@ -297,7 +313,7 @@ def parse_config(data: dict[str, Any], file: str) -> Config:
 
     r = top.sub("plugins")
     plugins = PluginSettings(
-        dirs=r.get("dirs", "strs", ()),
+        dirs=tuple(_relative_to(file, d) for d in r.get("dirs", "strs", ())),
         disable=r.get("disable", "strs", ()),
         entry_points=r.get("entry_points", "bool", True),
     )
@@ -308,13 +324,27 @@ def parse_config(data: dict[str, Any], file: str) -> Config:
     if not isinstance(raw, list):
         raise top.error("notifiers", "expected an array of tables ([[notifiers]])")
     notifiers = tuple(_notifier(file, i, table) for i, table in enumerate(raw))
-    names = [n.name for n in notifiers]
-    for name in names:
-        if names.count(name) > 1:
-            where = notifiers[len(names) - 1 - names[::-1].index(name)].where
-            raise ConfigError(f"{file}: {where}.name: notifier name {name!r} is used twice; give each a unique name")
+    first_use: dict[str, NotifierSettings] = {}
+    for n in notifiers:
+        if n.name in first_use:
+            raise ConfigError(
+                f"{file}: {n.where}.name: notifier name {n.name!r} is already used by {first_use[n.name].where}; "
+                "give each [[notifiers]] table a unique name"
+            )
+        first_use[n.name] = n
     top.finish()
     return Config(file, hn, watch, crawl, rules, store, delivery, plugins, notifiers)
+
+
+def _relative_to(config_file: str, directory: str) -> str:
+    """``directory`` with ``~`` expanded and, when relative, resolved against the config file's directory.
+
+    A service usually runs from another working directory than the one the config was written in.
+    """
+    path = Path(directory).expanduser()
+    if path.is_absolute() or config_file.startswith("<"):
+        return str(path)
+    return str(Path(config_file).parent / path)
 
 
 def _url(r: _Reader, key: str, default: str) -> str:
@@ -357,6 +387,8 @@ def _notifier(file: str, index: int, table: Any) -> NotifierSettings:
     if not r.has("type"):
         raise r.error("type", 'missing (which notifier type this is, e.g. type = "slack")')
     kind = r.get("type", "str", "")
+    if not kind.strip():
+        raise r.error("type", 'must name a notifier type, e.g. type = "slack"')
     name = r.get("name", "str", kind)
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise r.error("name", f"use letters, digits, '-', '_' or '.' only, got {name!r}")
@@ -394,8 +426,14 @@ def notifier_options(config: Config, settings: NotifierSettings, notifier_type: 
     if (settings.digest or settings.digest_at) and not notifier_type.supports_digest():
         key = "digest" if settings.digest else "digest_at"
         raise ConfigError(f"{where}.{key}: notifier type {settings.type!r} does not support digests")
-    fields = {f.name: f for f in dataclasses.fields(options_cls)}
-    hints = typing.get_type_hints(options_cls)
+    try:
+        fields = {f.name: f for f in dataclasses.fields(options_cls)}
+        hints = typing.get_type_hints(options_cls)
+    except Exception as exc:  # a plugin bug (Options not a dataclass, unresolvable annotation), not the user's
+        raise ConfigError(
+            f"{where}.type: notifier type {settings.type!r} declares Options the config reader cannot use "
+            f"({type(exc).__name__}: {exc}); report this to the plugin's author"
+        ) from None
     values: dict[str, Any] = {}
     for key, value in settings.options.items():
         if key not in fields:
@@ -409,11 +447,16 @@ def notifier_options(config: Config, settings: NotifierSettings, notifier_type: 
     try:
         return options_cls(**values)
     except (ValueError, TypeError) as exc:
-        message = str(exc)
+        # Options.__post_init__ says "<key>: <problem>"; put the key into the path like every other error.
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         key, sep, rest = message.partition(": ")
         if sep and key in fields:
             raise ConfigError(f"{where}.{key}: {rest}") from None
         raise ConfigError(f"{where}: {message}") from None
+    except Exception as exc:  # anything else is a plugin bug; still one line, naming the type
+        raise ConfigError(
+            f"{where}: notifier type {settings.type!r} failed to build its options ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _coerce(value: Any, hint: Any, error: typing.Callable[[str], ConfigError]) -> Any:
@@ -460,16 +503,28 @@ def _coerce(value: Any, hint: Any, error: typing.Callable[[str], ConfigError]) -
 
 
 def _secret(value: Any, error: typing.Callable[[str], ConfigError]) -> Secret:
-    if isinstance(value, dict) and len(value) == 1 and set(value) <= {"env", "file"}:
-        (kind, ref), = value.items()
-        if not isinstance(ref, str) or not ref:
-            raise error(f"{kind} must be a non-empty string")
-        secret = Secret(env=ref) if kind == "env" else Secret(file=ref)
-        try:
-            secret.reveal()  # fail at start-up, not at the first alert hours later
-        except LookupError as exc:
-            raise error(str(exc)) from None
-        return secret
+    """A :class:`Secret` from ``{ env = "NAME" }`` or ``{ file = "/path" }``, checked to be readable now.
+
+    Messages never include the value: a plain string here is probably the secret itself.
+    """
     if isinstance(value, str):
         raise error('secrets are not written in the config file: use { env = "VARIABLE" } or { file = "/path" }')
-    raise error(f'expected {{ env = "VARIABLE" }} or {{ file = "/path" }}, got {_show(value)}')
+    if not isinstance(value, dict):
+        raise error(f'expected {{ env = "VARIABLE" }} or {{ file = "/path" }}, got {_show(value)}')
+    unknown = sorted(set(value) - {"env", "file"})
+    if unknown:
+        raise error(f'unknown key {unknown[0]!r} in a secret: use {{ env = "VARIABLE" }} or {{ file = "/path" }}')
+    if len(value) != 1:
+        raise error('a secret takes exactly one of env or file: { env = "VARIABLE" } or { file = "/path" }')
+    ((kind, ref),) = value.items()
+    if not isinstance(ref, str) or not ref.strip():
+        raise error(f"{kind}: expected a non-empty string, got {_show(ref)}")
+    secret = Secret(env=ref) if kind == "env" else Secret(file=ref)
+    try:
+        revealed = secret.reveal()  # fail at start-up, not at the first alert hours later
+    except LookupError as exc:
+        raise error(str(exc)) from None
+    if not revealed:
+        where = f"environment variable {ref}" if kind == "env" else f"secret file {ref}"
+        raise error(f"{where} is empty")
+    return secret

@@ -15,6 +15,7 @@ so a raising observer is logged with its plugin's name and the others still run.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import inspect
 import logging
@@ -55,33 +56,57 @@ class Plugins:
     pm: pluggy.PluginManager
     infos: list[PluginInfo] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    _types: dict[str, type[Notifier]] | None = field(default=None, repr=False)
+    _owners: dict[str, str] = field(default_factory=dict, repr=False)
 
     def notifier_types(self) -> dict[str, type[Notifier]]:
-        """Every notifier type offered by a plugin, by ``type_name``.
+        """Every notifier type offered by a plugin, by ``type_name`` (computed once, then cached).
 
-        A hook that raises or returns something that is not a Notifier subclass is reported by plugin
-        name in :attr:`errors` and skipped; two plugins offering the same type name is a PluginError.
+        A hook that raises or returns something that is not a list of Notifier subclasses is reported by
+        plugin name in :attr:`errors` and skipped; two plugins offering the same type name is a PluginError.
         """
-        types: dict[str, type[Notifier]] = {}
-        owners: dict[str, str] = {}
-        for impl in self.pm.hook.flamewatch_notifier_types.get_hookimpls():
-            try:
-                offered = list(impl.function() or ())
-            except Exception as exc:
-                self._error(f"plugin {impl.plugin_name}: flamewatch_notifier_types raised {type(exc).__name__}: {exc}")
-                continue
-            for cls in offered:
-                if not (inspect.isclass(cls) and issubclass(cls, Notifier) and cls.type_name):
-                    self._error(f"plugin {impl.plugin_name}: {cls!r} is not a Notifier subclass with a type_name")
-                    continue
-                if cls.type_name in types and types[cls.type_name] is not cls:
-                    raise PluginError(
-                        f"notifier type {cls.type_name!r} is offered by both plugin {owners[cls.type_name]} "
-                        f"and plugin {impl.plugin_name}; disable one in [plugins] disable"
-                    )
-                types[cls.type_name] = cls
-                owners[cls.type_name] = impl.plugin_name
-        return types
+        if self._types is None:
+            types: dict[str, type[Notifier]] = {}
+            for impl in self.pm.hook.flamewatch_notifier_types.get_hookimpls():
+                for cls in self._offered_by(impl):
+                    if cls.type_name in types and types[cls.type_name] is not cls:
+                        raise PluginError(
+                            f"notifier type {cls.type_name!r} is offered by both plugin {self._owners[cls.type_name]} "
+                            f"and plugin {impl.plugin_name}; disable one in [plugins] disable"
+                        )
+                    types[cls.type_name] = cls
+                    self._owners[cls.type_name] = impl.plugin_name
+            self._types = types
+        return dict(self._types)
+
+    def type_owner(self, type_name: str) -> str | None:
+        """The name of the plugin offering notifier type ``type_name``, if any."""
+        self.notifier_types()
+        return self._owners.get(type_name)
+
+    def _offered_by(self, impl: pluggy.HookImpl) -> list[type[Notifier]]:
+        """The valid Notifier subclasses one plugin's ``flamewatch_notifier_types`` returns."""
+        where = f"plugin {impl.plugin_name}: flamewatch_notifier_types"
+        try:
+            result = impl.function()
+        except Exception as exc:
+            self._error(f"{where} raised {type(exc).__name__}: {_one_line(exc)}")
+            return []
+        if result is None:
+            return []
+        # A bare class or string is iterable or nearly so; say what was expected instead of reporting each char.
+        if isinstance(result, (str, bytes, dict)) or not isinstance(result, Iterable):
+            self._error(f"{where} returned {_short_repr(result)}; expected a list of Notifier subclasses")
+            return []
+        valid = []
+        for cls in result:
+            if not (inspect.isclass(cls) and issubclass(cls, Notifier)):
+                self._error(f"{where} returned {_short_repr(cls)}, which is not a Notifier subclass")
+            elif not isinstance(cls.type_name, str) or not cls.type_name:
+                self._error(f"{where} returned {cls.__qualname__}, which has no type_name")
+            else:
+                valid.append(cls)
+        return valid
 
     def notify(self, hook_name: str, **kwargs: Any) -> None:
         """Call an observer hook on every plugin, isolating each one's exceptions."""
@@ -90,7 +115,11 @@ class Plugins:
             try:
                 impl.function(**{name: kwargs[name] for name in impl.argnames})
             except Exception as exc:
-                log.error("plugin %s: hook %s raised %s: %s", impl.plugin_name, hook_name, type(exc).__name__, exc)
+                # One line by default (observers run every cycle); the traceback with -vv.
+                log.error(
+                    "plugin %s: hook %s raised %s: %s", impl.plugin_name, hook_name, type(exc).__name__,
+                    _one_line(exc), exc_info=log.isEnabledFor(logging.DEBUG),
+                )
 
     def _error(self, message: str) -> None:
         if message not in self.errors:
@@ -110,6 +139,7 @@ def make_plugin_manager(
     pm.add_hookspecs(hookspecs)
     plugins = Plugins(pm)
     skip = set(disabled)
+    seen: set[str] = set()  # every plugin name found, loaded or disabled
 
     for obj in extra:
         name = getattr(obj, "__name__", None) or type(obj).__name__
@@ -117,6 +147,7 @@ def make_plugin_manager(
 
     if load_entry_points:
         for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            seen.add(ep.name)
             if ep.name in skip or pm.has_plugin(ep.name):
                 continue
             try:
@@ -132,11 +163,20 @@ def make_plugin_manager(
             plugins._error(f"plugins directory {path} does not exist")
             continue
         for file in sorted(path.glob("*.py")):
-            if file.stem in skip or file.name.startswith("_"):
+            if file.name.startswith("_"):
+                continue
+            seen.add(file.stem)
+            if file.stem in skip:
                 continue
             module = _import_file(plugins, file)
             if module is not None:
                 _register(plugins, module, file.stem, f"file {file}")
+
+    seen.update(info.name for info in plugins.infos)
+    # Only meaningful when entry points were scanned: otherwise most plugin names are simply not looked at.
+    if load_entry_points:
+        for name in sorted(skip - seen):
+            plugins._error(f"[plugins] disable: there is no plugin named {name!r} (found: {', '.join(sorted(seen))})")
     return plugins
 
 
@@ -160,8 +200,42 @@ def _import_file(plugins: Plugins, file: Path) -> Any | None:
 def _register(plugins: Plugins, obj: object, name: str, source: str) -> None:
     try:
         plugins.pm.register(obj, name=name)
-    except Exception as exc:  # pluggy validates hook names and signatures here
-        plugins._error(f"plugin {name}: cannot register ({source}): {exc}")
+    except Exception as exc:  # pluggy validates the arguments of known hooks here
+        plugins._error(f"plugin {name}: cannot register ({source}): {_one_line(exc)}")
         return
-    hooks = tuple(sorted(c.name for c in plugins.pm.get_hookcallers(obj) or ()))
+    callers = plugins.pm.get_hookcallers(obj) or []
+    _check_hook_names(plugins, obj, name, callers)
+    hooks = tuple(sorted(c.name for c in callers if c.has_spec()))
     plugins.infos.append(PluginInfo(name=name, source=source, hooks=hooks))
+
+
+def _check_hook_names(plugins: Plugins, obj: object, name: str, callers: list[pluggy.HookCaller]) -> None:
+    """Report hook implementations flamewatch will never call, as ``pm.check_pending()`` would, but by plugin.
+
+    Two mistakes are caught: an ``@hookimpl`` whose name matches no hookspec (a typo such as
+    ``flamewatch_notifer_types``), and a function named like a hook but not marked with ``@hookimpl``.
+    """
+    spec_names = sorted(n for n in vars(hookspecs) if n.startswith("flamewatch_"))
+    for caller in callers:
+        if caller.has_spec():
+            continue
+        if all(impl.optionalhook for impl in caller.get_hookimpls() if impl.plugin is obj):
+            continue
+        close = difflib.get_close_matches(caller.name, spec_names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (hooks: {', '.join(spec_names)})"
+        plugins._error(f"plugin {name}: unknown hook {caller.name!r}, flamewatch never calls it{hint}")
+    for attr in spec_names:
+        # getattr_static: never run a plugin's properties or module __getattr__ just to look.
+        value = inspect.getattr_static(obj, attr, None)
+        if callable(value) and plugins.pm.parse_hookimpl_opts(obj, attr) is None:
+            plugins._error(f"plugin {name}: {attr} is not marked with @hookimpl, so flamewatch never calls it")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _short_repr(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
