@@ -6,6 +6,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,13 @@ import pytest
 
 from fakes.smtp_server import FakeSMTPServer, TestCA
 from flamewatch import DeliveryError, Event, NotifierContext, PermanentDeliveryError, Secret, StorySnapshot
-from flamewatch_email import EmailNotifier, EmailOptions, flamewatch_notifier_types
+from flamewatch_email import (
+    EmailNotifier,
+    EmailOptions,
+    MailSettings,
+    build_digest_message,
+    flamewatch_notifier_types,
+)
 
 HOSTILE_TITLE = "<!channel> Ask HN: 'quotes' & <b>tags</b>\r\nBcc: victim@example.com"
 PASSWORD = "s3cret-app-pw"
@@ -63,7 +70,7 @@ def make_notifier(session: aiohttp.ClientSession):
             "security": "none",
             "sender": "flamewatch <alerts@flamewatch.example>",
             "to": ["oncall@example.com", "Team Lead <lead@example.com>"],
-            "timeout": 5.0,
+            "smtp_timeout": 5.0,
         }
         values.update(overrides)
         return EmailNotifier(NotifierContext(name="oncall-mail", session=session), EmailOptions(**values))
@@ -87,10 +94,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Tests below that need no loop are still ``async def``: the looptime pytest plugin (installed for the
+# watcher tests) creates and leaks an event loop for every synchronous test, which then fails a later
+# test with ResourceWarning under ``-W error``.
+
 # --- the plugin and its options -------------------------------------------------------------------
 
 
-def test_hook_registers_the_email_type() -> None:
+async def test_hook_registers_the_email_type() -> None:
     (notifier_type,) = flamewatch_notifier_types()
     assert notifier_type is EmailNotifier
     assert notifier_type.type_name == "email"
@@ -107,11 +118,11 @@ def test_hook_registers_the_email_type() -> None:
         ({"password": Secret(env="SMTP_PASSWORD")}, "password: set username too"),
         ({"security": "ssl"}, "security: 'ssl' must be one of"),
         ({"port": 70000}, "port: 70000 is not a TCP port"),
-        ({"timeout": 0.0}, "timeout: 0.0 must be more than 0"),
+        ({"smtp_timeout": 0.0}, "smtp_timeout: 0.0 must be more than 0"),
         ({"list_unsubscribe": "javascript:alert(1)"}, "list_unsubscribe: 'javascript:alert(1)'"),
     ],
 )
-def test_options_reject_bad_values_with_one_line(overrides: dict[str, Any], error: str) -> None:
+async def test_options_reject_bad_values_with_one_line(overrides: dict[str, Any], error: str) -> None:
     values: dict[str, Any] = {"host": "smtp.example.com", "sender": "a@example.com", "to": ["b@example.com"]}
     values.update(overrides)
     with pytest.raises(ValueError) as excinfo:
@@ -121,7 +132,7 @@ def test_options_reject_bad_values_with_one_line(overrides: dict[str, Any], erro
 
 
 @pytest.mark.parametrize(("security", "port"), [("starttls", 587), ("tls", 465), ("none", 25)])
-def test_port_defaults_by_security(security: str, port: int) -> None:
+async def test_port_defaults_by_security(security: str, port: int) -> None:
     options = EmailOptions(host="smtp.example.com", sender="a@example.com", to=["b@example.com"], security=security)
     assert options.effective_port == port
 
@@ -187,6 +198,7 @@ async def test_digest_holds_every_event_in_one_mail(make_notifier) -> None:
     # A long header may be folded onto the next line; the keys are what matters.
     keys = [key.strip() for key in msg["X-Flamewatch-Event-Keys"].split(",")]
     assert keys == ["1:comments:100", "1:comments:200", "2:points:300", "3:keyword:rust"]
+    assert msg["X-Flamewatch-Event-Count"] == "4"
     plain, html = parts(msg)
     for phrase in ("reached 100 comments", "reached 200 comments", "reached 300 points", "matches keyword 'rust'"):
         assert phrase in plain
@@ -201,6 +213,18 @@ async def test_digest_holds_every_event_in_one_mail(make_notifier) -> None:
     assert html.count("<tr>") == 4  # header row and one row per thread
     for story_id in (1, 2, 3):
         assert f"https://news.ycombinator.com/item?id={story_id}" in html
+
+
+async def test_digest_message_id_ignores_order_and_caps_the_keys_header() -> None:
+    settings = MailSettings(sender=Address(addr_spec="alerts@flamewatch.example"), to=[Address(addr_spec="a@b.c")])
+    events = [make_event(n, level=100) for n in range(1, 151)]
+    forward = build_digest_message(events, settings)
+    backward = build_digest_message(events[::-1], settings, now=T0)
+    assert forward["Message-ID"] == backward["Message-ID"]
+    assert forward["X-Flamewatch-Event-Count"] == "150"
+    assert len(forward["X-Flamewatch-Event-Keys"].split(",")) == 100
+    other = build_digest_message(events[:-1], settings)
+    assert other["Message-ID"] != forward["Message-ID"]
 
 
 async def test_empty_digest_sends_nothing(make_notifier) -> None:
@@ -312,6 +336,14 @@ async def test_untrusted_certificate_is_permanent(make_notifier, test_ca: TestCA
         assert smtp.mails == []
 
 
+async def test_starttls_not_offered_is_permanent(make_notifier) -> None:
+    async with FakeSMTPServer() as smtp:  # no TLS at all
+        notifier = make_notifier(smtp.port, security="starttls")
+        with pytest.raises(PermanentDeliveryError, match="does not offer STARTTLS"):
+            await notifier.send(make_event())
+        assert smtp.mails == []
+
+
 # --- failures -------------------------------------------------------------------------------------------
 
 
@@ -335,7 +367,7 @@ async def test_silent_server_times_out_as_retryable(make_notifier) -> None:
 
     server = await asyncio.start_server(never_greet, "127.0.0.1", 0)
     try:
-        notifier = make_notifier(server.sockets[0].getsockname()[1], timeout=0.2)
+        notifier = make_notifier(server.sockets[0].getsockname()[1], smtp_timeout=0.2)
         with pytest.raises(DeliveryError, match="did not answer within 0.2s") as excinfo:
             await notifier.send(make_event())
         assert connected.is_set() and excinfo.value.retryable
@@ -343,6 +375,15 @@ async def test_silent_server_times_out_as_retryable(make_notifier) -> None:
         release.set()
         server.close()
         await server.wait_closed()
+
+
+async def test_partly_refused_recipients_deliver_and_warn(make_notifier, caplog: pytest.LogCaptureFixture) -> None:
+    async with FakeSMTPServer(refused_recipients={"lead@example.com": "550 5.1.1 No such user"}) as smtp:
+        notifier = make_notifier(smtp.port)
+        await notifier.send(make_event())  # no exception: a retry would mail oncall@ twice
+        (mail,) = await smtp.wait_for_messages(1)
+    assert mail.rcpt_tos == ["oncall@example.com"]
+    assert "refused some recipients: lead@example.com: 550 5.1.1 No such user" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,9 @@ from flamewatch import Event, StorySnapshot
 
 # Longest title kept in a Subject line; longer ones end with an ellipsis.
 SUBJECT_TITLE_MAX = 120
+# Most event keys listed in a digest's X-Flamewatch-Event-Keys header: servers cap header sizes, and a
+# week-long digest can hold thousands of events (X-Flamewatch-Event-Count always has the total).
+DIGEST_HEADER_KEYS_MAX = 100
 
 # Characters that must never reach a header or break a line: C0/C1 controls (CR, LF, TAB, ESC...),
 # Unicode line and paragraph separators, and format characters such as bidi overrides, which can
@@ -326,7 +329,8 @@ def build_digest_message(
     subject = _prefixed(settings.subject_prefix, f"Digest: {threads}")
     keys = [e.key for e in events]
     msg = _new_message(subject, keys, settings, now)
-    msg["X-Flamewatch-Event-Keys"] = header_text(", ".join(keys))
+    msg["X-Flamewatch-Event-Count"] = str(len(keys))
+    msg["X-Flamewatch-Event-Keys"] = header_text(", ".join(keys[:DIGEST_HEADER_KEYS_MAX]))
 
     plain = _plain_digest(rows, events) + _plain_footer(settings)
     heading = f"flamewatch digest: {_E(threads)}"

@@ -66,7 +66,7 @@ class EmailNotifier(Notifier):
         password = self._reveal_password()
         try:
             # aiosmtplib's timeout applies to each socket operation; this one bounds the whole send.
-            async with asyncio.timeout(opts.timeout):
+            async with asyncio.timeout(opts.smtp_timeout):
                 refused, _ = await aiosmtplib.send(
                     message,
                     sender=opts.sender_address.addr_spec,
@@ -79,7 +79,7 @@ class EmailNotifier(Notifier):
                     start_tls=opts.security == "starttls",
                     validate_certs=opts.validate_certs,
                     cert_bundle=opts.ca_file,
-                    timeout=opts.timeout,
+                    timeout=opts.smtp_timeout,
                 )
         except aiosmtplib.SMTPAuthenticationError as exc:
             raise PermanentDeliveryError(
@@ -98,7 +98,7 @@ class EmailNotifier(Notifier):
                 raise DeliveryError(message_text) from None
             raise PermanentDeliveryError(message_text) from None
         except (aiosmtplib.SMTPTimeoutError, TimeoutError):
-            raise DeliveryError(f"{self._target} did not answer within {opts.timeout:g}s") from None
+            raise DeliveryError(f"{self._target} did not answer within {opts.smtp_timeout:g}s") from None
         except aiosmtplib.SMTPNotSupported as exc:
             # e.g. STARTTLS required by config but not offered: retrying the same server cannot help.
             raise PermanentDeliveryError(f"{self._target}: {self._clean(str(exc), password)}") from None
@@ -109,7 +109,16 @@ class EmailNotifier(Notifier):
             if isinstance(cause, ssl.SSLCertVerificationError):
                 raise PermanentDeliveryError(self._cert_error(cause)) from None
             raise DeliveryError(f"{self._target}: {self._clean(str(exc), password)}") from None
-        except (aiosmtplib.SMTPException, OSError) as exc:
+        except aiosmtplib.SMTPException as exc:
+            if type(exc) is aiosmtplib.SMTPException and "STARTTLS" in str(exc):
+                # aiosmtplib's "STARTTLS extension not supported": we refuse to send in clear text, and
+                # retrying the same server will not make it offer TLS.
+                raise PermanentDeliveryError(
+                    f"{self._target} does not offer STARTTLS; use security = \"tls\" for an implicit-TLS port"
+                    " (465), or \"none\" only for a trusted relay"
+                ) from None
+            raise DeliveryError(f"{self._target}: {self._clean(str(exc) or type(exc).__name__, password)}") from None
+        except OSError as exc:
             raise DeliveryError(f"{self._target}: {self._clean(str(exc) or type(exc).__name__, password)}") from None
         except ValueError as exc:
             # aiosmtplib's own address checks; the options are validated already, so this is a bug-ish

@@ -60,6 +60,7 @@ class EmailOptions:
     ``sender`` and each of ``to`` are ``addr@example.com`` or ``Name <addr@example.com>``.
     ``port`` defaults by ``security``: 587 for ``starttls``, 465 for ``tls``, 25 for ``none``.
     ``ca_file`` adds a PEM CA bundle to trust (self-hosted relays with a private CA).
+    ``smtp_timeout`` bounds one whole SMTP conversation (connect, TLS, login, send).
     ``list_unsubscribe`` is one or more ``mailto:``/``https://`` URIs, comma-separated.
     """
 
@@ -71,7 +72,9 @@ class EmailOptions:
     username: str | None = None
     password: Secret | None = None
     subject_prefix: str = "[flamewatch]"
-    timeout: float = 30.0
+    # Not called "timeout": that key belongs to the core (its deadline for a whole delivery attempt), so
+    # a field of that name could never be set from config.
+    smtp_timeout: float = 30.0
     validate_certs: bool = True
     ca_file: str | None = None
     list_unsubscribe: str | None = None
@@ -95,8 +98,8 @@ class EmailOptions:
             raise ValueError("username: must be a non-empty name without control characters")
         if _has_control(self.subject_prefix):
             raise ValueError("subject_prefix: must not contain control characters or line breaks")
-        if not self.timeout > 0:
-            raise ValueError(f"timeout: {self.timeout} must be more than 0 seconds")
+        if not self.smtp_timeout > 0:
+            raise ValueError(f"smtp_timeout: {self.smtp_timeout} must be more than 0 seconds")
         if self.ca_file is not None and not self.ca_file.strip():
             raise ValueError("ca_file: must be a path to a PEM file")
         if self.list_unsubscribe is not None:

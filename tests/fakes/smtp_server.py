@@ -22,6 +22,7 @@ import asyncio
 import email
 import email.policy
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -87,16 +88,25 @@ class _Recorder:
 class _Handler:
     """aiosmtpd handler (runs in the server thread): applies the configured refusals, records mail."""
 
-    def __init__(self, recorder: _Recorder, rcpt_reply: str | None, data_reply: str | None) -> None:
+    def __init__(
+        self,
+        recorder: _Recorder,
+        rcpt_reply: str | None,
+        data_reply: str | None,
+        refused_recipients: Mapping[str, str],
+    ) -> None:
         self._recorder = recorder
         self._rcpt_reply = rcpt_reply
         self._data_reply = data_reply
+        self._refused = {address.lower(): reply for address, reply in refused_recipients.items()}
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
         if self._rcpt_reply is not None:
             return self._rcpt_reply
+        if address.lower() in self._refused:
+            return self._refused[address.lower()]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -174,7 +184,7 @@ class FakeSMTPServer:
     unless ``starttls_context`` is given); ``starttls_context`` offers STARTTLS (and then requires it
     before AUTH); ``implicit_tls_context`` wraps the whole connection in TLS (port-465 style);
     ``rcpt_reply`` / ``data_reply`` replace the answer to every RCPT / DATA (e.g. ``"550 5.1.1 No such
-    user"``).
+    user"``); ``refused_recipients`` maps single addresses to the reply their RCPT gets.
     """
 
     host = "127.0.0.1"
@@ -187,12 +197,14 @@ class FakeSMTPServer:
         implicit_tls_context: ssl.SSLContext | None = None,
         rcpt_reply: str | None = None,
         data_reply: str | None = None,
+        refused_recipients: Mapping[str, str] | None = None,
     ) -> None:
         self._auth = auth
         self._starttls_context = starttls_context
         self._implicit_tls_context = implicit_tls_context
         self._rcpt_reply = rcpt_reply
         self._data_reply = data_reply
+        self._refused_recipients = dict(refused_recipients or {})
         self._recorder: _Recorder | None = None
         self._controller: _LoopbackController | None = None
         self.port = 0
@@ -210,7 +222,7 @@ class FakeSMTPServer:
         if self._starttls_context is not None:
             smtp_kwargs["tls_context"] = self._starttls_context
         controller = _LoopbackController(
-            _Handler(self._recorder, self._rcpt_reply, self._data_reply),
+            _Handler(self._recorder, self._rcpt_reply, self._data_reply, self._refused_recipients),
             hostname=self.host,
             port=0,
             ssl_context=self._implicit_tls_context,
