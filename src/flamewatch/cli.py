@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlparse, urlsplit
 
 from . import __version__
 from .app import App, ResolvedNotifier, load_plugins, resolve_notifiers
 from .config import Config, ConfigError, find_config_file, load_config
 from .crawl import count_story
 from .events import Event, StorySnapshot
-from .notifier import DeliveryError, NotifierContext
+from .notifier import DeliveryError, NotifierContext, Secret
+from .plugins import PluginError, Plugins
 from .source import FetchError, HNClient, make_session
 from .store import StoreError
 from .watch import Watcher
@@ -106,16 +109,34 @@ def setup_logging(verbose: int, quiet: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; returns the exit status (0 ok, 1 failure, 2 configuration or usage mistake)."""
+    args = build_parser().parse_args(argv)  # argparse exits 2 with usage on bad arguments
     setup_logging(args.verbose, args.quiet)
     handler = COMMANDS[args.command]
     try:
         return asyncio.run(handler(args))
-    except (ConfigError, CliError, StoreError) as exc:
-        print(f"flamewatch: error: {exc}", file=sys.stderr)
-        return getattr(exc, "code", EXIT_CONFIG if isinstance(exc, ConfigError) else 1)
+    except (ConfigError, PluginError) as exc:
+        _print_error(str(exc))
+        return EXIT_CONFIG
+    except (CliError, StoreError) as exc:
+        _print_error(str(exc))
+        return getattr(exc, "code", 1)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # A bug, not a user mistake: still one line; the traceback is there for whoever asks with -vv.
+        log.debug("unexpected error", exc_info=True)
+        _print_error(f"unexpected {type(exc).__name__}: {_first_line(exc)} (run with -vv for the traceback)")
+        return 1
+
+
+def _print_error(message: str) -> None:
+    print(f"flamewatch: error: {_first_line(message)}", file=sys.stderr)
+
+
+def _first_line(value: object) -> str:
+    text = str(value).strip()
+    return text.splitlines()[0] if text else type(value).__name__
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -205,11 +226,17 @@ def _with_watch(config: Config, **changes: object) -> Config:
 async def cmd_count(args: argparse.Namespace) -> int:
     story_id = args.id
     if args.url:
+        if args.id is not None:
+            raise CliError("give a story id or --url, not both", EXIT_CONFIG)
         story_id = _id_from_url(args.url)
     if story_id is None:
         story_id = 8863
+    if story_id < 1:
+        raise CliError(f"story id must be a positive number, got {story_id}", EXIT_CONFIG)
     config = _config(args)
     api_url = args.api_url or config.hn.api_url
+    if not api_url.startswith(("http://", "https://")):
+        raise CliError(f"--api-url: expected an http:// or https:// URL, got {api_url!r}", EXIT_CONFIG)
     async with make_session() as session:
         client = HNClient(session, api_url, timeout=config.hn.timeout, retries=config.hn.retries,
                           max_inflight=config.hn.max_inflight)
@@ -253,13 +280,66 @@ async def cmd_check(args: argparse.Namespace) -> int:
     print("notifiers:")
     for r in resolved:
         print(f"  {r.settings.name} (type {r.settings.type}): {_describe_route(r)}")
-        for key, value in vars(r.options).items() if hasattr(r.options, "__dict__") else ():
-            print(f"      {key} = {value!r}")
+        for key, shown in option_lines(r.options):
+            print(f"      {key} = {shown}")
+    for settings in config.notifiers:
+        if not settings.enabled:
+            print(f"  {settings.name} (type {settings.type}): disabled")
     if not resolved:
         print("  (none: events are recorded but not delivered)")
     for error in plugins.errors:
         print(f"warning: {error}")
     return 0
+
+
+# Option names that may hold a credential. Such a value is shown only as a Secret reference, a URL's
+# origin, or not at all. Options classes belong to plugins, so ``check`` does not rely on their reprs
+# or on every author having typed secrets as Secret: a webhook URL or header often embeds a token.
+_SENSITIVE_NAME = re.compile(
+    r"secret|token|passw|pwd|auth|credential|cookie|webhook|header|(?:^|_)(?:keys?|urls?|uris?|dsn)(?:$|_)",
+    re.IGNORECASE,
+)
+
+_URL_IN_TEXT = re.compile(r"https?://[^\s,<>]+", re.IGNORECASE)
+
+
+def option_lines(options: object) -> list[tuple[str, str]]:
+    """``(name, shown value)`` for each field of a notifier's options, with anything secret-looking hidden."""
+    if not dataclasses.is_dataclass(options) or isinstance(options, type):
+        return [("(options)", "not shown: not a dataclass")]
+    lines = []
+    for f in dataclasses.fields(options):
+        value = getattr(options, f.name, None)
+        lines.append((f.name, _shown_option(f.name, value)))
+    return lines
+
+
+def _shown_option(name: str, value: object) -> str:
+    if isinstance(value, Secret) or value is None or isinstance(value, bool):
+        return repr(value)  # Secret's repr names the variable or file, never the value
+    if not _SENSITIVE_NAME.search(name):
+        if isinstance(value, str):
+            return repr(_URL_IN_TEXT.sub(lambda m: _url_origin(m[0]), value))  # links may carry tokens too
+        if isinstance(value, (int, float)):
+            return repr(value)
+        if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float, bool)) for v in value):
+            return repr([_URL_IN_TEXT.sub(lambda m: _url_origin(m[0]), v) if isinstance(v, str) else v
+                         for v in value])
+    if isinstance(value, str) and value.startswith(("http://", "https://")):
+        return repr(_url_origin(value))
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: <hidden>" for k in value) + "}"
+    return "<hidden>"
+
+
+def _url_origin(url: str) -> str:
+    """``scheme://host[:port]``, plus ``/…`` when a path or query (which may carry a token) was dropped."""
+    try:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.hostname or '?'}" + (f":{parts.port}" if parts.port else "")
+    except ValueError:
+        return "<invalid url>"
+    return origin + ("/…" if parts.path not in ("", "/") or parts.query or parts.fragment else "")
 
 
 def _describe_route(r: ResolvedNotifier) -> str:
@@ -282,17 +362,15 @@ def _describe_route(r: ResolvedNotifier) -> str:
     return "; ".join(parts) or "all events, immediately"
 
 
-def _print_plugins(plugins: object) -> None:
-    from .plugins import Plugins
-
-    assert isinstance(plugins, Plugins)
+def _print_plugins(plugins: Plugins) -> None:
     print("plugins:")
     for info in plugins.infos:
         print(f"  {info.name} ({info.source}): {', '.join(info.hooks) or 'no hooks'}")
     print("notifier types:")
     for name, cls in sorted(plugins.notifier_types().items()):
         digest = " [digest]" if cls.supports_digest() else ""
-        print(f"  {name}{digest}: {cls.description or cls.__doc__ or ''}".rstrip())
+        about = cls.description or (cls.__doc__ or "").strip().split("\n")[0]
+        print(f"  {name}{digest} (plugin {plugins.type_owner(name)}): {about}".rstrip())
 
 
 async def cmd_plugins(args: argparse.Namespace) -> int:
@@ -377,7 +455,10 @@ async def cmd_outbox(args: argparse.Namespace) -> int:
         if args.status is None:
             rows = [r for r in rows if r.status != "done"]
         counts = await store.outbox_counts()
-        print("outbox: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) if counts else "outbox: empty")
+        if sum(counts.values()) == 0:
+            print("outbox: empty")
+        else:
+            print("outbox: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
         for row in rows:
             when = datetime.fromtimestamp(row.next_at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
             error = f"  last error: {row.last_error}" if row.last_error else ""
