@@ -156,7 +156,7 @@ def _plain_event(event: Event) -> str:
     lines = [one_line(event.describe()), ""]
     details: list[tuple[str, str]] = [
         ("Thread", one_line(story.title)),
-        ("Link", one_line(story.link)),
+        *([("Link", one_line(story.url))] if story.url else []),  # text posts only have the discussion
         ("Discussion", story.hn_url),
         ("Comments", _comments(story)),
         ("Points", str(story.score)),

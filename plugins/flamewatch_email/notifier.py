@@ -121,8 +121,8 @@ class EmailNotifier(Notifier):
         except OSError as exc:
             raise DeliveryError(f"{self._target}: {self._clean(str(exc) or type(exc).__name__, password)}") from None
         except ValueError as exc:
-            # aiosmtplib's own address checks; the options are validated already, so this is a bug-ish
-            # config corner that retrying cannot fix.
+            # aiosmtplib's own address checks. The options were validated already, so this is an address
+            # our check let through and the library did not: the same send can never succeed.
             raise PermanentDeliveryError(f"{self._target}: {self._clean(str(exc), password)}") from None
         if refused:
             # Some recipients took it: do not fail (a retry would mail the others again), but say who not.
