@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +16,13 @@ from flamewatch.store import Store
 
 #: Run the CLI exactly as a user would, with the interpreter running the tests.
 FLAMEWATCH = [sys.executable, "-m", "flamewatch"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_implicit_event_loop() -> None:
+    # looptime's plugin calls get_event_loop() for sync tests, which on Python 3.11 creates a loop that is
+    # never closed (a ResourceWarning under -W error). With no current loop set, nothing is created.
+    asyncio.set_event_loop(None)
 
 
 @pytest.fixture

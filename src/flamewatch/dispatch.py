@@ -181,7 +181,13 @@ class Dispatcher:
     async def start(self) -> None:
         """Start every lane's notifier and pump; pending rows from an earlier run are resumed."""
         for lane in self.lanes.values():
-            await lane.notifier.start()
+            try:
+                await lane.notifier.start()
+            except Exception as exc:
+                # A bad token or an unreachable server must not stop the other notifiers; this lane's
+                # deliveries will fail visibly (retry, or dead letters with the reason) until it is fixed.
+                kind = "permanent" if isinstance(exc, PermanentDeliveryError) else type(exc).__name__
+                log.error("notifier %s: failed to start (%s): %s", lane.name, kind, exc)
             lane.wake.set()
             self._pumps.append(asyncio.create_task(self._pump(lane), name=f"pump:{lane.name}"))
         self._started = True
