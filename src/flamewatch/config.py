@@ -113,6 +113,9 @@ class Config:
 
 DEFAULT_NOTIFIERS = ({"type": "console"},)
 
+#: The rule names events carry (``Event.rule``), which a notifier's ``rules`` filter may list.
+RULE_NAMES = ("comments", "points", "velocity", "keyword")
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
@@ -408,6 +411,12 @@ def _notifier(file: str, index: int, table: Any) -> NotifierSettings:
         concurrency=r.get("concurrency", "posint", 1),
         options={k: v for k, v in table.items() if k not in r.used},
     )
+    # Routing filters name things; a typo here would silently route nothing, so check the names.
+    for key, allowed in (("rules", RULE_NAMES), ("lists", STORY_LISTS)):
+        chosen = getattr(settings, key)
+        for value in chosen or ():
+            if value not in allowed:
+                raise r.error(key, f"unknown {key[:-1]} {value!r} (expected some of {', '.join(allowed)})")
     if settings.digest is not None and settings.digest_at is not None:
         raise r.error("digest_at", "set either digest (an interval) or digest_at (a time of day), not both")
     return settings
