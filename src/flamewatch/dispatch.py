@@ -192,6 +192,19 @@ class Dispatcher:
             self._pumps.append(asyncio.create_task(self._pump(lane), name=f"pump:{lane.name}"))
         self._started = True
 
+    async def flush_digests(self, instance: str | None = None) -> int:
+        """Make every waiting digest due now (all digest lanes, or the one named); returns the rows moved."""
+        now = self.clock()
+        moved = 0
+        for lane in self.lanes.values():
+            if lane.digest is None or (instance is not None and lane.name != instance):
+                continue
+            ids = [r.id for r in await self.store.pending(lane.name) if r.next_at > now]
+            if ids:
+                moved += await self.store.requeue(ids, now)
+                lane.wake.set()
+        return moved
+
     async def wait_idle(self) -> None:
         """Wait until nothing is due or in flight (tests and ``once`` use this)."""
         while True:
