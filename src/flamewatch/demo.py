@@ -13,7 +13,7 @@ import time
 
 from .app import App
 from .config import parse_config
-from .simulator import SimulatorServer, World
+from .simulator import Faults, SimulatorServer, World
 
 log = logging.getLogger("flamewatch.demo")
 
@@ -23,10 +23,9 @@ def demo_config(api_url: str, period: float) -> dict[str, object]:
     return {
         "hn": {"api_url": api_url, "max_inflight": 16, "timeout": 5.0},
         "watch": {"top": 15, "period": period, "shutdown_timeout": 5.0},
-        "rules": {
-            "comment_levels": [10, 25, 50, 100, 250, 500],
-            "velocity": [{"level": 600, "window": period * 4}],
-        },
+        # Low levels so alerts fire within seconds. (No velocity rule: the demo's threads grow in seconds
+        # what real ones grow in hours, so comments per hour would be absurd.)
+        "rules": {"comment_levels": [10, 25, 50, 100, 250, 500]},
         "store": {"path": ":memory:"},
         "notifiers": [{"type": "console", "name": "console", "stream": "stdout"}],
     }
@@ -34,7 +33,9 @@ def demo_config(api_url: str, period: float) -> dict[str, object]:
 
 async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7) -> int:
     world = World(seed=seed, stories=20, total_comments=1500)
-    async with SimulatorServer(world) as sim:
+    # A little latency, as over a real network, so bounded concurrency is visible in the summary.
+    logging.getLogger("flamewatch.watch").setLevel(logging.WARNING)  # the demo prints its own cycle lines
+    async with SimulatorServer(world, Faults(latency=0.002)) as sim:
         print(f"flamewatch demo: simulated Hacker News at {sim.base_url}; watching the top 15 stories every "
               f"{period:g}s for {duration:g}s", flush=True)
         config = parse_config(demo_config(sim.base_url, period), "<demo config>")
@@ -51,7 +52,7 @@ async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7
                 growth = world.grow(n_comments=120)  # threads grow between cycles, some faster than others
                 cycles.append(f"cycle {stats.cycle}: {stats.stories} stories, {stats.requests} requests, "
                               f"{stats.events} alerts, {stats.elapsed:.2f}s")
-                print(f"  {cycles[-1]} (the world gained {len(growth)} changed items)", flush=True)
+                print(f"  {cycles[-1]} (then the simulated threads grew: {len(growth)} items changed)", flush=True)
 
             watcher = Watcher(app.monitor.cycle, period, cycle_timeout=period * 5, on_done=on_done)
             started = time.monotonic()
