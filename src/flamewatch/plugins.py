@@ -201,7 +201,9 @@ def _register(plugins: Plugins, obj: object, name: str, source: str) -> None:
     try:
         plugins.pm.register(obj, name=name)
     except Exception as exc:  # pluggy validates the arguments of known hooks here
-        plugins._error(f"plugin {name}: cannot register ({source}): {_one_line(exc)}")
+        # pluggy spreads the reason over lines ("Argument(s) {'evnt'} are declared..."): keep it, on one line.
+        reason = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+        plugins._error(f"plugin {name}: cannot register ({source}): {reason}")
         return
     callers = plugins.pm.get_hookcallers(obj) or []
     _check_hook_names(plugins, obj, name, callers)
