@@ -1,0 +1,102 @@
+"""Rules: levels, points, velocity from history, keywords; stable keys; only the highest level announced."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from flamewatch.rules import RuleEngine, RulesConfig, VelocityRule, comments_per_hour
+from flamewatch.testing import make_story
+
+
+def keys(events: list) -> list[str]:
+    return [e.key for e in events]
+
+
+def test_first_sighting_above_several_levels_announces_only_the_highest() -> None:
+    engine = RuleEngine(RulesConfig(comment_levels=(50, 100, 250, 500)))
+    result = engine.evaluate(make_story(7, comments=300))
+    assert keys(result.announce) == ["7:comments:250"]
+    assert sorted(keys(result.passed)) == ["7:comments:100", "7:comments:50"]
+    assert result.announce[0].value == 300 and result.announce[0].level == 250
+
+
+def test_below_every_level_nothing_fires() -> None:
+    engine = RuleEngine(RulesConfig(comment_levels=(50,), points_levels=(100,)))
+    result = engine.evaluate(make_story(comments=49, score=99))
+    assert result.announce == [] and result.passed == []
+
+
+def test_points_and_keywords() -> None:
+    engine = RuleEngine(RulesConfig(comment_levels=(), points_levels=(100, 300), keywords=("rust", "c++")))
+    result = engine.evaluate(make_story(3, title="Rewriting it in Rust, then C++", score=350, comments=12))
+    assert keys(result.announce) == ["3:points:300", "3:keyword:rust", "3:keyword:c++"]
+    # Whole words only: "trust" does not match "rust".
+    assert keys(engine.evaluate(make_story(4, title="In trust we trust", score=0)).announce) == []
+
+
+def test_velocity_fires_from_the_rate_over_its_window() -> None:
+    engine = RuleEngine(RulesConfig(comment_levels=(), velocity=(VelocityRule(100, 3600.0),)))
+    slow = engine.evaluate(make_story(5), velocities={3600.0: 99.0})
+    fast = engine.evaluate(make_story(5), velocities={3600.0: 150.0}, growth=40)
+    assert slow.announce == []
+    assert keys(fast.announce) == ["5:velocity:100"]
+    assert fast.announce[0].velocity == 150.0 and fast.announce[0].growth == 40
+    assert "150 comments an hour" in fast.announce[0].describe()
+
+
+def test_comments_per_hour_uses_the_oldest_sample_in_the_window() -> None:
+    history = [(0.0, 10), (1800.0, 60), (3600.0, 160)]
+    assert comments_per_hour(history, now=3600.0, window=3600.0) == 150.0
+    assert comments_per_hour(history, now=3600.0, window=1800.0) == 200.0
+    # Two samples seconds apart must not extrapolate to a wild rate.
+    assert comments_per_hour([(0.0, 10), (5.0, 20)], now=5.0, window=3600.0) is None
+    assert comments_per_hour([], now=0.0, window=60.0) is None
+
+
+def test_comments_per_hour_never_negative() -> None:
+    assert comments_per_hour([(0.0, 100), (3600.0, 90)], now=3600.0, window=3600.0) == 0.0
+
+
+@given(st.lists(st.integers(min_value=1, max_value=5000), min_size=1, max_size=8, unique=True),
+       st.integers(min_value=0, max_value=10_000))
+def test_every_crossed_level_is_either_announced_or_passed_exactly_once(levels: list[int], comments: int) -> None:
+    engine = RuleEngine(RulesConfig(comment_levels=tuple(sorted(levels))))
+    result = engine.evaluate(make_story(1, comments=comments))
+    crossed = {level for level in levels if comments >= level}
+    seen = [e.level for e in result.announce + result.passed]
+    assert sorted(seen) == sorted(crossed)
+    assert len(result.announce) == (1 if crossed else 0)
+    if crossed:
+        assert result.announce[0].level == max(crossed)
+
+
+async def test_velocity_rule_fires_from_stored_history_through_a_real_cycle(store, session) -> None:
+    from flamewatch.dispatch import Dispatcher, Lane
+    from flamewatch.monitor import Monitor, MonitorSettings
+    from flamewatch.simulator import SimulatorServer, World
+    from flamewatch.source import HNClient
+    from flamewatch.testing import RecordingNotifier, notifier_context
+
+    world = World(seed=4, stories=0)
+    story = world.add_story("Hot take")
+    world.add_replies(story, 10)
+    now = {"t": 1_000_000.0}
+    sink = RecordingNotifier(notifier_context(session, "sink"))
+    dispatcher = Dispatcher(store, [Lane(sink)])
+    await dispatcher.start()
+    rules = RuleEngine(RulesConfig(comment_levels=(), velocity=(VelocityRule(100, 3600.0),)))
+    async with SimulatorServer(world) as sim:
+        monitor = Monitor(HNClient(session, sim.base_url), store, rules, dispatcher,
+                          MonitorSettings(top=5), clock=lambda: now["t"])
+        fired = []
+        for step, (advance, grow) in enumerate([(0, 0), (1800, 40), (1800, 100)]):
+            now["t"] += advance
+            world.add_replies(story, grow)
+            stats = await monitor.cycle(step)
+            fired.append(stats.events)
+    await dispatcher.wait_idle()
+    await dispatcher.close(1.0)
+    assert fired == [0, 0, 1]  # 40 in the first half hour is 80/h; then 140 over the hour
+    assert [e.key for e in sink.sent] == [f"{story}:velocity:100"]
+    assert sink.sent[0].value == 140.0 and sink.sent[0].growth == 100
