@@ -12,6 +12,7 @@ done callback, so a failing cycle is logged and the watcher goes on. ``Cancelled
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -116,8 +117,7 @@ class Watcher:
             else:
                 log.error("%s failed: %s: %s", task.get_name(), type(exc).__name__, exc, exc_info=exc)
             return
-        stats = task.result()
-        stats = CycleStats(**{**_fields(stats), "skipped_ticks": self.skipped_ticks})
+        stats = dataclasses.replace(task.result(), skipped_ticks=self.skipped_ticks)
         log.info(
             "cycle %d: %d stories in %.2fs, %d requests, %d errors, %d partial, %d events, %d skipped ticks",
             stats.cycle, stats.stories, stats.elapsed, stats.requests, stats.errors, stats.partial,
@@ -148,7 +148,3 @@ class Watcher:
             log.warning("cancelling %s at shutdown", task.get_name())
             task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-
-
-def _fields(stats: CycleStats) -> dict[str, object]:
-    return {name: getattr(stats, name) for name in stats.__dataclass_fields__}
