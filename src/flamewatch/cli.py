@@ -413,10 +413,14 @@ async def cmd_notify_test(args: argparse.Namespace) -> int:
 
 
 async def _try_send(r: ResolvedNotifier, session: object, event: Event, timeout: float) -> tuple[bool, str]:
+    """Start one notifier, send ``event``, close it: ``(True, "")`` or ``(False, one-line reason)``."""
     import aiohttp
 
     assert isinstance(session, aiohttp.ClientSession)
-    notifier = r.type(NotifierContext(name=r.settings.name, session=session), r.options)
+    try:
+        notifier = r.type(NotifierContext(name=r.settings.name, session=session), r.options)
+    except Exception as exc:
+        return False, f"cannot create the notifier: {type(exc).__name__}: {_first_line(exc)}"
     try:
         async with asyncio.timeout(timeout):
             await notifier.start()
@@ -426,14 +430,34 @@ async def _try_send(r: ResolvedNotifier, session: object, event: Event, timeout:
         return False, f"timed out after {timeout:g}s"
     except DeliveryError as exc:
         kind = "will be retried in normal operation" if exc.retryable else "permanent"
-        return False, f"{exc} ({kind})"
+        return False, f"{_first_line(exc)}{_os_reason(exc)} ({kind})"
     except Exception as exc:
-        return False, f"{type(exc).__name__}: {exc}"
+        return False, f"{type(exc).__name__}: {_first_line(exc)}{_os_reason(exc)}"
     finally:
         try:
             await notifier.aclose()
         except Exception as exc:
-            log.warning("%s: error while closing: %s", r.settings.name, exc)
+            log.warning("%s: error while closing: %s", r.settings.name, _first_line(exc))
+
+
+def _os_reason(exc: BaseException) -> str:
+    """`` [Connection refused]`` when an OS error with an errno caused ``exc`` and the message lacks it.
+
+    asyncio words a refused connection as "Connect call failed ('127.0.0.1', 9)", which hides the errno;
+    ``notify-test`` exists to diagnose exactly that, so name it plainly.
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        errno = getattr(cause, "errno", None) if isinstance(cause, OSError) else None
+        if errno is None and isinstance(getattr(cause, "os_error", None), OSError):
+            errno = cause.os_error.errno  # type: ignore[attr-defined]  # aiohttp.ClientConnectorError
+        if isinstance(errno, int) and errno > 0:
+            reason = os.strerror(errno)
+            return "" if reason.lower() in str(exc).lower() else f" [{reason}]"
+        cause = cause.__cause__ or cause.__context__
+    return ""
 
 
 async def cmd_outbox(args: argparse.Namespace) -> int:

@@ -1,0 +1,285 @@
+"""The CLI as a user runs it: a subprocess with a config file, against real loopback servers.
+
+The subprocesses are started with asyncio so the simulator and the webhook receiver, which live on the
+test's event loop, keep serving while the CLI talks to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from flamewatch.simulator import SimulatorServer
+
+from conftest import FLAMEWATCH
+from fakes.webhook_receiver import FakeWebhookReceiver
+
+TRACEBACK = "Traceback (most recent call last)"
+BUILTINS = ("console", "email", "slack", "webhook")
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"flamewatch-cli-test-key-32-bytes").decode()
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def error_line(self) -> str:
+        """The single error line on stderr (fails if there are several, or none)."""
+        lines = self.err.splitlines()
+        assert len(lines) == 1, self.err
+        assert lines[0].startswith("flamewatch: error: "), lines[0]
+        return lines[0].removeprefix("flamewatch: error: ")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """An environment where no user config or state can leak in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLAMEWATCH_", "SLACK_", "SMTP_"))}
+    env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "xdg-config"),
+               XDG_STATE_HOME=str(tmp_path / "xdg-state"), PYTHONWARNINGS="error")
+    return env
+
+
+@pytest.fixture
+def cli(tmp_path: Path, env: dict[str, str]):  # noqa: ANN201 - returns the runner below
+    """``await cli(*args, config=TEXT)`` runs flamewatch with TEXT as its config file (``config_path``)."""
+
+    async def run(
+        *args: str, config: str | None = None, config_path: Path | None = None, extra_env: dict[str, str] | None = None
+    ) -> Run:
+        prefix: list[str] = []
+        if config is not None:
+            path = config_path or tmp_path / "flamewatch.toml"
+            path.write_text(config)
+            prefix = ["-c", str(path)]
+        proc = await asyncio.create_subprocess_exec(
+            *FLAMEWATCH, *prefix, *args, cwd=tmp_path, env={**env, **(extra_env or {})},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        async with asyncio.timeout(30):
+            out, err = await proc.communicate()
+        result = Run(proc.returncode if proc.returncode is not None else -1, out.decode(), err.decode())
+        assert TRACEBACK not in result.err, result.err
+        return result
+
+    return run
+
+
+def webhook_config(url: str) -> str:
+    return f'[[notifiers]]\nname = "hooks"\ntype = "webhook"\nurl = "{url}"\nsecret = {{ env = "FW_HOOK_SECRET" }}\n'
+
+
+# --- check / plugins -------------------------------------------------------------------------------
+
+
+async def test_check_lists_plugins_and_notifiers_without_secrets(cli) -> None:
+    config = (
+        '[watch]\ntop = 7\n'
+        '[[notifiers]]\ntype = "console"\n'
+        '[[notifiers]]\nname = "hooks"\ntype = "webhook"\nmin_comments = 100\n'
+        'url = "https://alerts.example.com/hook/urlsekrit?t=querysekrit"\nsecret = { env = "FW_HOOK_SECRET" }\n'
+        'headers = { "X-Token" = "headersekrit" }\n'
+        '[[notifiers]]\nname = "slack-hook"\ntype = "slack"\nwebhook_url = { env = "FW_SLACK_URL" }\n'
+        '[[notifiers]]\nname = "mail"\ntype = "email"\nhost = "smtp.example.com"\nsender = "a@example.com"\n'
+        'to = ["b@example.com"]\nusername = "a"\npassword = { env = "FW_SMTP_PASSWORD" }\nenabled = false\n'
+    )
+    secrets = {"FW_HOOK_SECRET": WEBHOOK_SECRET, "FW_SLACK_URL": "https://hooks.slack.com/services/T/B/slacksekrit",
+               "FW_SMTP_PASSWORD": "smtpsekrit"}
+    run = await cli("check", config=config, extra_env=secrets)
+    assert run.code == 0, run.err
+    assert "top 7" in run.out
+    for name in BUILTINS:
+        assert f"  {name} (entry point flamewatch_{name}): flamewatch_notifier_types" in run.out
+    assert "  hooks (type webhook): >= 100 comments" in run.out
+    assert "      secret = Secret(env='FW_HOOK_SECRET')" in run.out
+    assert "      url = 'https://alerts.example.com/…'" in run.out
+    assert "      webhook_url = Secret(env='FW_SLACK_URL')" in run.out
+    assert "  mail (type email): disabled" in run.out
+    for value in ("sekrit", WEBHOOK_SECRET.removeprefix("whsec_")):
+        assert value not in run.out + run.err
+
+
+BAD_CONFIGS = [
+        ('[watch]\nperiod = "soon"\n', 'watch.period: expected a number of seconds or a duration like "90s"'),
+        ("[watch]\ntopp = 3\n", "watch.topp: unknown key"),
+        ("[watch\n", "line 1, column"),
+        ('[[notifiers]]\ntype = "pager"\n', "notifiers[0] (pager).type: unknown notifier type 'pager' "
+                                            "(available: console, email, slack, webhook)"),
+        ('[[notifiers]]\ntype = "webhook"\nurl = "http://x"\nsecret = "whsec_plain"\n',
+         "notifiers[0] (webhook).secret: secrets are not written in the config file"),
+        ('[[notifiers]]\ntype = "webhook"\nurl = "http://x"\nsecret = { env = "FW_UNSET_SECRET" }\n',
+         "notifiers[0] (webhook).secret: environment variable FW_UNSET_SECRET is not set"),
+        ('[[notifiers]]\ntype = "console"\nstream = "stdout"\nstreem = 1\n',
+         "notifiers[0] (console).streem: unknown key for type 'console'"),
+]
+
+
+async def test_check_bad_config_is_one_line_and_status_2(cli, tmp_path: Path) -> None:
+    # One subprocess per case, run side by side to keep the file fast.
+    paths = [tmp_path / f"bad{i}.toml" for i in range(len(BAD_CONFIGS))]
+    runs = await asyncio.gather(
+        *(cli("check", config=config, config_path=path) for (config, _), path in zip(BAD_CONFIGS, paths, strict=True))
+    )
+    for (config, expected), path, run in zip(BAD_CONFIGS, paths, runs, strict=True):
+        assert (run.code, run.out) == (2, ""), config
+        line = run.error_line()
+        assert line.startswith(f"{path}: "), line
+        assert expected in line, line
+        assert "whsec_plain" not in run.err
+
+
+async def test_check_missing_config_file(cli, tmp_path: Path) -> None:
+    run = await cli("-c", str(tmp_path / "absent.toml"), "check")
+    assert (run.code, run.error_line()) == (2, f"{tmp_path / 'absent.toml'}: no such file")
+
+
+async def test_plugins_lists_the_builtins(cli) -> None:
+    run = await cli("plugins")
+    assert run.code == 0, run.err
+    for name in BUILTINS:
+        assert f"  {name} (entry point flamewatch_{name})" in run.out
+        assert f"  {name} [digest] (plugin {name}): " in run.out
+
+
+async def test_plugins_reports_a_broken_plugin_and_lists_the_rest(cli, tmp_path: Path) -> None:
+    (tmp_path / "myplugins").mkdir()
+    (tmp_path / "myplugins" / "broken.py").write_text("raise RuntimeError('broken on purpose')\n")
+    run = await cli("plugins", config='[plugins]\ndirs = ["myplugins"]\n')
+    assert run.code == 1
+    assert "error: plugin broken: " in run.out and "RuntimeError: broken on purpose" in run.out
+    assert "  slack [digest] (plugin slack)" in run.out
+
+
+async def test_a_duplicate_notifier_type_is_one_line_naming_both_plugins(cli, tmp_path: Path) -> None:
+    (tmp_path / "myplugins").mkdir()
+    (tmp_path / "myplugins" / "myconsole.py").write_text(
+        "from flamewatch import Notifier, hookimpl\n"
+        "class Mine(Notifier):\n    type_name = 'console'\n"
+        "@hookimpl\ndef flamewatch_notifier_types():\n    return [Mine]\n"
+    )
+    config = '[plugins]\ndirs = ["myplugins"]\n'
+    for command in ("plugins", "check"):
+        run = await cli(command, config=config)
+        assert run.code == 2, (command, run.err)
+        assert "notifier type 'console' is offered by both plugin console and plugin myconsole" in run.error_line()
+
+
+async def test_disabled_plugin_is_not_loaded(cli) -> None:
+    run = await cli("plugins", config='[plugins]\ndisable = ["slack"]\n')
+    assert run.code == 0, run.err
+    assert "slack" not in run.out and "  email (entry point flamewatch_email)" in run.out
+
+
+async def test_bad_arguments_exit_2_without_traceback(cli) -> None:
+    run = await cli("count", "not-a-number")
+    assert run.code == 2 and "invalid int value" in run.err
+
+
+# --- count -----------------------------------------------------------------------------------------
+
+
+def busiest_story(sim: SimulatorServer) -> int:
+    return max(sim.world.lists["topstories"], key=sim.world.visible_count)
+
+
+async def test_count_json(cli, sim: SimulatorServer) -> None:
+    story = busiest_story(sim)
+    run = await cli("count", "--api-url", sim.base_url, "--json", str(story), config="")
+    assert run.code == 0, run.err
+    (line,) = run.out.splitlines()
+    result = json.loads(line)
+    truth = sim.world.tree_stats(story)
+    assert result["id"] == story
+    assert result["title"] == sim.world.items[story]["title"]
+    assert (result["comments"], result["deleted"], result["dead"]) == (truth["visible"], truth["deleted"], truth["dead"])
+    assert result["unreachable"] == truth["missing"]
+    assert result["fetches"] >= truth["items"] > 0
+
+
+async def test_count_by_hn_url(cli, sim: SimulatorServer) -> None:
+    story = busiest_story(sim)
+    url = f"https://news.ycombinator.com/item?id={story}"
+    run = await cli("count", "--api-url", sim.base_url, "--url", url, config="")
+    assert run.code == 0, run.err
+    assert run.out.startswith(f"Post {story} has {sim.world.visible_count(story)} comments")
+
+
+async def test_count_missing_item(cli, sim: SimulatorServer) -> None:
+    missing = sim.world.maxitem + 1000
+    run = await cli("count", "--api-url", sim.base_url, str(missing), config="")
+    assert (run.code, run.out) == (1, "")
+    assert run.error_line() == f"item {missing} does not exist (HN answered null)"
+
+
+async def test_count_unreachable_api(cli, unused_tcp_port: int) -> None:
+    run = await cli("count", "--api-url", f"http://127.0.0.1:{unused_tcp_port}/v0", "8863",
+                    config="[hn]\nretries = 0\ntimeout = 2\n")
+    assert run.code == 1
+    assert run.error_line().startswith("item 8863: ")
+
+
+BAD_COUNT_ARGS = [
+        (("--url", "https://news.ycombinator.com/news"), "--url 'https://news.ycombinator.com/news': no numeric id="),
+        (("--api-url", "hn.example.com", "1"), "--api-url: expected an http:// or https:// URL"),
+        (("0",), "story id must be a positive number, got 0"),
+        (("1", "--url", "https://news.ycombinator.com/item?id=2"), "give a story id or --url, not both"),
+]
+
+
+async def test_count_bad_arguments(cli) -> None:
+    runs = await asyncio.gather(*(cli("count", *args) for args, _ in BAD_COUNT_ARGS))
+    for (args, expected), run in zip(BAD_COUNT_ARGS, runs, strict=True):
+        assert run.code == 2, args
+        assert run.error_line().startswith(expected), args
+
+
+# --- notify-test / outbox --------------------------------------------------------------------------
+
+
+async def test_notify_test_through_a_webhook(cli) -> None:
+    async with FakeWebhookReceiver(WEBHOOK_SECRET) as receiver:
+        run = await cli("notify-test", config=webhook_config(receiver.url),
+                        extra_env={"FW_HOOK_SECRET": WEBHOOK_SECRET})
+        assert run.code == 0, run.err
+        assert run.out.splitlines() == ["hooks (webhook): OK"]
+        (delivery,) = receiver.deliveries
+        assert delivery.verified and receiver.rejected == []
+        assert "flamewatch test" in json.dumps(delivery.body)
+
+
+async def test_notify_test_receiver_down(cli) -> None:
+    async with FakeWebhookReceiver(WEBHOOK_SECRET) as receiver:
+        await receiver.go_down()
+        run = await cli("notify-test", config=webhook_config(receiver.url),
+                        extra_env={"FW_HOOK_SECRET": WEBHOOK_SECRET})
+    assert run.code == 1
+    (line,) = run.out.splitlines()
+    assert line.startswith("hooks (webhook): FAILED: ")
+    assert "cannot connect" in line and "Connection refused" in line, line
+    assert "/hooks/flamewatch" not in run.out + run.err  # the URL's path is never shown
+
+
+async def test_notify_test_unknown_instance(cli) -> None:
+    run = await cli("notify-test", "--notifier", "nope", config='[[notifiers]]\ntype = "console"\n')
+    assert run.code == 2
+    assert run.error_line().startswith("--notifier 'nope': no such enabled notifier")
+
+
+async def test_outbox_on_an_empty_store(cli, tmp_path: Path) -> None:
+    run = await cli("outbox", "--store", str(tmp_path / "state" / "fw.db"), config="")
+    assert (run.code, run.out) == (0, "outbox: empty\n"), run.err
+
+
+async def test_outbox_store_that_is_not_a_database(cli, tmp_path: Path) -> None:
+    (tmp_path / "junk.db").write_bytes(b"this is not sqlite" * 100)
+    run = await cli("outbox", "--store", str(tmp_path / "junk.db"), config="")
+    assert run.code == 1
+    assert "junk.db" in run.error_line()
