@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from flamewatch.simulator import SimulatorServer
-
 from conftest import FLAMEWATCH
 from fakes.webhook_receiver import FakeWebhookReceiver
+
+from flamewatch.simulator import SimulatorServer
 
 TRACEBACK = "Traceback (most recent call last)"
 BUILTINS = ("console", "email", "slack", "webhook")
@@ -49,7 +48,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, env: dict[str, str]):  # noqa: ANN201 - returns the runner below
+def cli(tmp_path: Path, env: dict[str, str]):
     """``await cli(*args, config=TEXT)`` runs flamewatch with TEXT as its config file (``config_path``)."""
 
     async def run(
@@ -111,8 +110,8 @@ BAD_CONFIGS = [
         ('[watch]\nperiod = "soon"\n', 'watch.period: expected a number of seconds or a duration like "90s"'),
         ("[watch]\ntopp = 3\n", "watch.topp: unknown key"),
         ("[watch\n", "line 1, column"),
-        ('[[notifiers]]\ntype = "pager"\n', "notifiers[0] (pager).type: unknown notifier type 'pager' "
-                                            "(available: console, email, slack, webhook)"),
+        ('[[notifiers]]\ntype = "pager"\n', ("notifiers[0] (pager).type: unknown notifier type 'pager' "
+                                            "(available: console, email, slack, webhook)")),
         ('[[notifiers]]\ntype = "webhook"\nurl = "http://x"\nsecret = "whsec_plain"\n',
          "notifiers[0] (webhook).secret: secrets are not written in the config file"),
         ('[[notifiers]]\ntype = "webhook"\nurl = "http://x"\nsecret = { env = "FW_UNSET_SECRET" }\n',

@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 
 from flamewatch import Notifier, hookimpl, hookspecs
-from flamewatch.plugins import ENTRY_POINT_GROUP, PluginError, Plugins, make_plugin_manager
+from flamewatch.plugins import (
+    ENTRY_POINT_GROUP,
+    PluginError,
+    Plugins,
+    make_plugin_manager,
+)
 
 BUILTINS = {"console", "email", "slack", "webhook"}
 
@@ -188,8 +193,8 @@ def test_a_typo_in_a_hook_name_is_reported_by_plugin() -> None:
     typo = plugin("typo", flamewatch_notifer_types=lambda: [notifier_class("never")])
     plugins = only(typo, offering("good", notifier_class("good")))
     assert plugins.errors == [
-        "plugin typo: unknown hook 'flamewatch_notifer_types', flamewatch never calls it "
-        "(did you mean 'flamewatch_notifier_types'?)"
+        ("plugin typo: unknown hook 'flamewatch_notifer_types', flamewatch never calls it "
+        "(did you mean 'flamewatch_notifier_types'?)")
     ]
     assert set(plugins.notifier_types()) == {"good"}
     # pluggy itself agrees the hook is pending (has no spec); flamewatch just says which plugin and why.

@@ -398,7 +398,7 @@ async def cmd_notify_test(args: argparse.Namespace) -> int:
     if args.notifier:
         unknown = set(args.notifier) - {r.settings.name for r in resolved}
         if unknown:
-            raise CliError(f"--notifier {sorted(unknown)[0]!r}: no such enabled notifier in {config.source}", EXIT_CONFIG)
+            raise CliError(f"--notifier {min(unknown)!r}: no such enabled notifier in {config.source}", EXIT_CONFIG)
         resolved = [r for r in resolved if r.settings.name in args.notifier]
     if not resolved:
         raise CliError("no notifiers configured", EXIT_CONFIG)
@@ -419,7 +419,7 @@ async def _try_send(r: ResolvedNotifier, session: object, event: Event, timeout:
     assert isinstance(session, aiohttp.ClientSession)
     try:
         notifier = r.type(NotifierContext(name=r.settings.name, session=session), r.options)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - plugin code may raise anything
         return False, f"cannot create the notifier: {type(exc).__name__}: {_first_line(exc)}"
     try:
         async with asyncio.timeout(timeout):
@@ -431,12 +431,12 @@ async def _try_send(r: ResolvedNotifier, session: object, event: Event, timeout:
     except DeliveryError as exc:
         kind = "will be retried in normal operation" if exc.retryable else "permanent"
         return False, f"{_first_line(exc)}{_os_reason(exc)} ({kind})"
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - plugin code may raise anything
         return False, f"{type(exc).__name__}: {_first_line(exc)}{_os_reason(exc)}"
     finally:
         try:
             await notifier.aclose()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - plugin code may raise anything
             log.warning("%s: error while closing: %s", r.settings.name, _first_line(exc))
 
 

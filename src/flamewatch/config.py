@@ -104,7 +104,7 @@ class Config:
     hn: HNSettings = HNSettings()
     watch: WatchSettings = WatchSettings()
     crawl: CrawlSettings = CrawlSettings()
-    rules: RulesConfig = RulesConfig()
+    rules: RulesConfig = field(default_factory=RulesConfig)
     store: StoreSettings = StoreSettings()
     delivery: DeliverySettings = DeliverySettings()
     plugins: PluginSettings = PluginSettings()
@@ -438,7 +438,8 @@ def notifier_options(config: Config, settings: NotifierSettings, notifier_type: 
     try:
         fields = {f.name: f for f in dataclasses.fields(options_cls)}
         hints = typing.get_type_hints(options_cls)
-    except Exception as exc:  # a plugin bug (Options not a dataclass, unresolvable annotation), not the user's
+    except Exception as exc:  # noqa: BLE001
+        # A plugin bug (Options not a dataclass, an unresolvable annotation), not the user's mistake.
         raise ConfigError(
             f"{where}.type: notifier type {settings.type!r} declares Options the config reader cannot use "
             f"({type(exc).__name__}: {exc}); report this to the plugin's author"
@@ -462,7 +463,7 @@ def notifier_options(config: Config, settings: NotifierSettings, notifier_type: 
         if sep and key in fields:
             raise ConfigError(f"{where}.{key}: {rest}") from None
         raise ConfigError(f"{where}: {message}") from None
-    except Exception as exc:  # anything else is a plugin bug; still one line, naming the type
+    except Exception as exc:  # noqa: BLE001 - anything else is a plugin bug; still one line
         raise ConfigError(
             f"{where}: notifier type {settings.type!r} failed to build its options ({type(exc).__name__}: {exc})"
         ) from None
