@@ -23,7 +23,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as dtime
@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from .store import Delivery, Store
 
 log = logging.getLogger("flamewatch.dispatch")
+
+#: A notifier step (the code between two awaits) running longer than this blocked every other task:
+#: the watcher's ticks, the HN crawl and the other notifiers. It is reported with the notifier's name.
+BLOCKING_WARN_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -279,9 +283,11 @@ class Dispatcher:
             try:
                 async with asyncio.timeout(lane.timeout):
                     if lane.digest is not None:
-                        await lane.notifier.send_digest(events)
+                        send = lane.notifier.send_digest(events)
                     else:
-                        await lane.notifier.send(events[0])
+                        send = lane.notifier.send(events[0])
+                    # A plugin's send may be any awaitable; only coroutines can be driven step by step.
+                    await (_StepTimer(send, lane.name) if asyncio.iscoroutine(send) else send)
             except PermanentDeliveryError as exc:
                 error = str(exc) or type(exc).__name__
                 await self.store.mark_dead(ids, error=error)
@@ -316,6 +322,51 @@ class Dispatcher:
         await self.store.mark_retry(ids, next_at=next_at, error=error)
         self.stats.retried += len(ids)
         log.warning("notifier %s: %s: %s; retrying in %.1fs", lane.name, _label(r.event for r in rows), error, next_at - now)
+
+
+class _StepTimer:
+    """Await a notifier's coroutine, timing each step it runs between two awaits.
+
+    A plugin that calls a blocking function (``time.sleep``, ``requests.post``) freezes the whole event
+    loop, and asyncio alone cannot say who did it. Driving the coroutine one step at a time, as a task
+    does, measures exactly the synchronous part of each step; the longest one over
+    :data:`BLOCKING_WARN_SECONDS` is logged with the notifier's and the delivery task's names. Everything
+    else (the futures it waits on, results, exceptions, cancellation) passes through unchanged.
+    """
+
+    def __init__(self, coro: Coroutine[object, object, None], notifier: str) -> None:
+        self._coro = coro
+        self._notifier = notifier
+        self._longest = 0.0
+
+    def __await__(self) -> Generator[object, object, None]:
+        coro = self._coro
+        task = asyncio.current_task()
+        value: object = None
+        error: BaseException | None = None
+        try:
+            while True:
+                started = time.perf_counter()
+                try:
+                    future = coro.throw(error) if error is not None else coro.send(value)
+                except StopIteration:
+                    return
+                finally:
+                    self._longest = max(self._longest, time.perf_counter() - started)
+                try:
+                    value, error = (yield future), None
+                except GeneratorExit:
+                    coro.close()
+                    raise
+                except BaseException as exc:  # cancellation and errors go to the notifier's coroutine
+                    value, error = None, exc
+        finally:
+            if self._longest > BLOCKING_WARN_SECONDS:
+                log.warning(
+                    "notifier %s blocked the event loop for %.2fs in one step (task %s): it must not call "
+                    "blocking functions; use an async library or asyncio.to_thread",
+                    self._notifier, self._longest, task.get_name() if task else "?",
+                )
 
 
 def _label(events: Iterable[Event]) -> str:
