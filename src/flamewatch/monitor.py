@@ -18,7 +18,7 @@ from .crawl import CrawlResult, count_story
 from .dispatch import Dispatcher
 from .events import CycleStats, StorySnapshot
 from .rules import RuleEngine, comments_per_hour
-from .source import HNClient
+from .source import FetchError, HNClient
 from .store import Snapshot, Store
 
 log = logging.getLogger("flamewatch.monitor")
@@ -55,6 +55,7 @@ class Monitor:
         # The incremental crawler (flamewatch.incremental) when enabled; a full crawl otherwise.
         self.counter = counter
         self.last_results: list[CrawlResult] = []
+        self._last_ids: list[int] = []
 
     async def count(self, story_id: int) -> CrawlResult:
         if self.counter is not None:
@@ -68,7 +69,7 @@ class Monitor:
         started = datetime.now(UTC)
         t0 = time.perf_counter()
         before = self.client.stats.copy()
-        ids = (await self.client.story_ids(self.settings.list_name))[: self.settings.top]
+        ids = await self._story_ids()
         if self.counter is not None and hasattr(self.counter, "begin_cycle"):
             await self.counter.begin_cycle(ids)
         outcomes = await asyncio.gather(*(self.count(i) for i in ids), return_exceptions=True)
@@ -85,9 +86,14 @@ class Monitor:
         events = await self._evaluate(results, ids)
         after = self.client.stats
         partial = [r for r in results if r.partial or r.story is None]
-        for r in partial:
-            if r.errors:
-                log.warning("story %d: partial count (%d unreachable): %s", r.story_id, r.unreachable, r.errors[0])
+        for r in results:
+            if r.partial or r.story is None:
+                if r.errors:
+                    log.warning("story %d: partial count (%d unreachable): %s", r.story_id, r.unreachable, r.errors[0])
+            elif r.invalid and r.errors:
+                log.warning("story %d: %d malformed kid list(s) or id(s) ignored: %s", r.story_id, r.invalid, r.errors[0])
+            if isinstance(r.story, dict) and (bad := _mistyped_fields(r.story)):
+                log.warning("story %d: field(s) of the wrong type ignored: %s", r.story_id, ", ".join(bad))
         return CycleStats(
             cycle=number,
             started_at=started,
@@ -98,6 +104,20 @@ class Monitor:
             partial=len(partial),
             events=events,
         )
+
+    async def _story_ids(self) -> list[int]:
+        """The watched ids; when the list cannot be fetched, the previous cycle's list (if any)."""
+        try:
+            ids = (await self.client.story_ids(self.settings.list_name))[: self.settings.top]
+        except FetchError as exc:
+            if not self._last_ids:
+                raise
+            # One failed list request must not cost a whole cycle: the front page moves slowly.
+            log.warning("%s unavailable (%s): counting the previous cycle's %d stories",
+                        self.settings.list_name, exc, len(self._last_ids))
+            return self._last_ids
+        self._last_ids = ids
+        return ids
 
     async def _evaluate(self, results: Sequence[CrawlResult], ids: Sequence[int]) -> int:
         now = self.clock()
@@ -148,6 +168,21 @@ def story_snapshot(result: CrawlResult, rank: int | None = None) -> StorySnapsho
         partial=result.partial,
         rank=rank,
     )
+
+
+#: Story fields the events use, and the JSON types HN gives them.
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "title": (str,), "score": (int,), "by": (str,), "url": (str,), "time": (int,), "descendants": (int,),
+}
+
+
+def _mistyped_fields(story: dict[str, object]) -> list[str]:
+    """Names (with the type found) of story fields present with the wrong type: hostile or broken input."""
+    return [
+        f"{name} ({type(value).__name__})"
+        for name, types in _FIELD_TYPES.items()
+        if (value := story.get(name)) is not None and (not isinstance(value, types) or isinstance(value, bool))
+    ]
 
 
 def _str(value: object) -> str | None:
