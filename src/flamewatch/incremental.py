@@ -87,7 +87,11 @@ class IncrementalCounter:
         try:
             story = await self.client.item(story_id)
         except FetchError as exc:
-            return CrawlResult(story_id, story=last.story if last else None, failed=1, fetches=1, errors=[str(exc)])
+            if last is None:
+                return CrawlResult(story_id, failed=1, fetches=1, errors=[str(exc)])
+            # Keep the last known count, marked partial (failed), rather than a count of 0: an event or
+            # a summary built from this result must not show the thread as empty.
+            return replace(last, failed=last.failed + 1, fetches=1, errors=[str(exc)])
         cache.checked_cycle = self._cycle
         if story is None:
             self._stories.pop(story_id, None)
