@@ -110,6 +110,9 @@ class App:
         self.monitor: Monitor | None = None
         self.client: HNClient | None = None
         self.close_report: CloseReport | None = None
+        #: Seconds running deliveries get to finish when the block is left. ``run`` lowers it to what is
+        #: left of ``watch.shutdown_timeout`` after the last cycle, so the whole stop stays within it.
+        self.drain_timeout = config.watch.shutdown_timeout
 
     async def __aenter__(self) -> App:
         try:
@@ -120,7 +123,7 @@ class App:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self._close(self.config.watch.shutdown_timeout)
+        await self._close(self.drain_timeout)
 
     async def _open(self) -> None:
         cfg = self.config

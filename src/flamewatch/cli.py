@@ -160,11 +160,14 @@ async def cmd_run(args: argparse.Namespace) -> int:
             cycle_timeout=config.watch.cycle_timeout,
             on_done=lambda stats: app.plugins.notify("flamewatch_cycle_done", stats=stats),
         )
-        _install_stop_signals(watcher)
+        stop = _install_stop_signals(watcher)
         log.info("watching %s (top %d) every %gs at %s; %d notifier(s); store %s", config.watch.list,
                  config.watch.top, config.watch.period, app.api_url, len(app.lanes), app.store_path)
         await watcher.run(finish_timeout=config.watch.shutdown_timeout / 2)
-        log.info("stopping: draining deliveries (up to %gs)", config.watch.shutdown_timeout)
+        # The running cycle's grace period came out of the same shutdown budget: drain for the rest.
+        spent = time.monotonic() - stop["at"] if stop["at"] is not None else 0.0
+        app.drain_timeout = max(0.0, config.watch.shutdown_timeout - spent)
+        log.info("stopping: draining deliveries (up to %.1fs)", app.drain_timeout)
     report = app.close_report
     if report is not None:
         log.info("stopped: %d deliveries finished during shutdown, %d left pending in the outbox",
@@ -172,21 +175,26 @@ async def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _install_stop_signals(watcher: Watcher) -> None:
+def _install_stop_signals(watcher: Watcher) -> dict[str, float | None]:
+    """Stop ``watcher`` on the first SIGINT/SIGTERM, exit at once on the second.
+
+    Returns a dict whose ``"at"`` is the ``time.monotonic()`` of the first signal (None until then).
+    """
     loop = asyncio.get_running_loop()
-    state = {"signalled": False}
+    state: dict[str, float | None] = {"at": None}
 
     def on_signal(signame: str) -> None:
-        if state["signalled"]:
+        if state["at"] is not None:
             # Second signal: leave now. The store is transactional; queued deliveries resume next start.
             print(f"flamewatch: {signame} again, exiting at once", file=sys.stderr)
             os._exit(130)
-        state["signalled"] = True
+        state["at"] = time.monotonic()
         log.info("%s received: finishing the current cycle and deliveries (send again to exit at once)", signame)
         watcher.stop()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig.name)
+    return state
 
 
 async def cmd_once(args: argparse.Namespace) -> int:
