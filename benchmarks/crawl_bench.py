@@ -1,0 +1,142 @@
+"""Benchmarks 1 and 2: full-crawl throughput against the baselines, and throughput under latency.
+
+Every contender crawls the same world in a simulator process of its own, one after another, in
+alternating order over several rounds; the figure kept for each is its median rate. Rates are item
+requests per second as the *server* counted them, so nobody grades their own homework.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from flamewatch.crawl import count_story
+from flamewatch.source import HNClient, make_session
+
+from .baselines import bare_fetch, seed_count
+from .report import Row, check
+from .simserver import SimProcess
+
+
+@dataclass(frozen=True)
+class CrawlSizes:
+    stories: int
+    comments: int
+    rounds: int
+    max_inflight: int = 32
+
+
+@dataclass
+class Run:
+    rate: float  # item requests per second, counted by the server
+    server_max_inflight: int
+    cpu_per_item_us: float  # client CPU time per item request
+
+
+async def _measure(sim: SimProcess, work: Callable[[], Awaitable[object]]) -> Run:
+    await sim.control("reset")
+    wall, cpu = time.perf_counter(), time.process_time()
+    await work()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    stats = await sim.control("stats")
+    items = stats["item_requests"]
+    return Run(items / wall, stats["max_inflight"], cpu / max(1, items) * 1e6)
+
+
+async def flamewatch_crawl(base_url: str, story_ids: list[int], max_inflight: int) -> tuple[int, int]:
+    """Count every story with ``count_story`` as the monitor does (all at once, one client); (comments, client max)."""
+    async with make_session(limit=max(100, max_inflight * 2)) as session:
+        client = HNClient(session, base_url, max_inflight=max_inflight)
+        results = await asyncio.gather(*(count_story(client, s) for s in story_ids))
+        return sum(r.comments for r in results), client.stats.max_inflight_seen
+
+
+async def throughput(sizes: CrawlSizes) -> list[Row]:
+    """Benchmark 1: flamewatch vs a bare flat fetch vs the seed's unbounded recursion, same world."""
+    section = "1 full crawl"
+    n = sizes.max_inflight
+    async with SimProcess(stories=sizes.stories, comments=sizes.comments) as sim:
+        ids = await sim.control("ids")
+        truth = await sim.control("truth")
+        story_ids = [int(s) for s in truth]
+        true_total = sum(truth.values())
+        client_max = 0
+        counted = 0
+
+        async def fw() -> None:
+            nonlocal client_max, counted
+            counted, client_max = await flamewatch_crawl(sim.base_url, story_ids, n)
+
+        async def bare() -> None:
+            async with aiohttp.ClientSession() as session:
+                await bare_fetch(session, sim.base_url, ids, n)
+
+        async def seed() -> None:
+            async with aiohttp.ClientSession() as session:
+                await seed_count(session, sim.base_url, story_ids)
+
+        contenders = {"flamewatch": fw, "bare": bare, "seed": seed}
+        runs: dict[str, list[Run]] = {name: [] for name in contenders}
+        await bare()  # warm-up: first connections, the server's JSON cache, the client's imports
+        for round_no in range(sizes.rounds):
+            order = list(contenders)
+            if round_no % 2:
+                order.reverse()
+            for name in order:
+                runs[name].append(await _measure(sim, contenders[name]))
+
+    def med(name: str) -> float:
+        return statistics.median(r.rate for r in runs[name])
+
+    def cpu(name: str) -> float:
+        return statistics.median(r.cpu_per_item_us for r in runs[name])
+
+    fw_rate, bare_rate, seed_rate = med("flamewatch"), med("bare"), med("seed")
+    spread = ", ".join(f"{r.rate:,.0f}" for r in runs["flamewatch"])
+    return [
+        Row(section, "world: items (stories + comments)", len(ids), "items",
+            note=f"{len(story_ids)} stories, {sizes.rounds} round(s), median kept, {n} in flight"),
+        Row(section, "flamewatch count_story", fw_rate, "items/s",
+            note=f"{cpu('flamewatch'):.0f} us CPU/item; runs: {spread}"),
+        Row(section, "bare aiohttp flat fetch", bare_rate, "items/s", note=f"{cpu('bare'):.0f} us CPU/item"),
+        Row(section, "seed unbounded gather", seed_rate, "items/s", note=f"{cpu('seed'):.0f} us CPU/item"),
+        check(section, "flamewatch / bare", fw_rate / bare_rate, "x", at_least=0.9),
+        check(section, "flamewatch / seed", fw_rate / seed_rate, "x", at_least=1.0),
+        Row(section, "client CPU per item, flamewatch / bare", cpu("flamewatch") / cpu("bare"), "x",
+            note="the rate ratio to expect when the client's core, not the server, is the limit"),
+        check(section, "count == simulator truth", abs(counted - true_total), "off", at_most=0,
+              note=f"{counted} counted, {true_total} true"),
+        check(section, "client max in flight", client_max, "", at_most=n,
+              note="server sees 1 here: with no latency the simulator answers each request without yielding"),
+    ]
+
+
+async def under_latency(sizes: CrawlSizes, latency: float) -> list[Row]:
+    """Benchmark 2: requests/s with ``latency`` per request, as a share of max_inflight / latency."""
+    section = "2 latency"
+    n = sizes.max_inflight
+    async with SimProcess(stories=sizes.stories, comments=sizes.comments) as sim:
+        story_ids = [int(s) for s in await sim.control("truth")]
+        ids = await sim.control("ids")
+        await sim.control("latency", seconds=latency)
+        fw = await _measure(sim, lambda: flamewatch_crawl(sim.base_url, story_ids, n))
+
+        async def seed() -> None:
+            async with aiohttp.ClientSession() as session:
+                await seed_count(session, sim.base_url, story_ids)
+
+        seed_run = await _measure(sim, seed)
+    ceiling = n / latency
+    return [
+        Row(section, "world: items", len(ids), "items", note=f"{latency * 1000:g} ms per request, {n} in flight"),
+        Row(section, "flamewatch requests/s", fw.rate, "req/s", note=f"ceiling {ceiling:,.0f} = {n} / {latency:g}s"),
+        check(section, "flamewatch / ceiling", fw.rate / ceiling, "x", at_least=0.9),
+        check(section, "server max in flight", fw.server_max_inflight, "", at_most=n),
+        Row(section, "seed: server max in flight", seed_run.server_max_inflight, "",
+            note=f"unbounded fan-out, capped only by aiohttp's 100 connections; {seed_run.rate:,.0f} req/s"),
+    ]

@@ -1,0 +1,67 @@
+"""Benchmark 5: peak RSS while counting one huge story, and the time for a very deep reply chain.
+
+Each count runs in a fresh interpreter (``benchmarks.memprobe``) so the peak RSS is that count's own;
+an idle interpreter with the same imports gives the floor. The simulator is another process. The peak
+is ``VmHWM`` on Linux (``ru_maxrss`` carries the parent's RSS over fork + exec), ``ru_maxrss`` elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from .report import Row, check
+from .simserver import SimProcess
+
+
+@dataclass(frozen=True)
+class MemorySizes:
+    comments: int
+    chain_depth: int
+    rss_limit_mb: float = 100.0
+
+
+async def probe(*args: str) -> dict[str, Any]:
+    """Run ``python -m benchmarks.memprobe *args`` and decode its JSON line."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.memprobe", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"memprobe {args[0]} failed: {err.decode(errors='replace').strip()[-500:]}")
+    return json.loads(out)
+
+
+async def memory(sizes: MemorySizes) -> list[Row]:
+    section = "5 memory/depth"
+    idle = await probe("idle")
+    async with SimProcess(stories=1, comments=sizes.comments) as sim:
+        truth = await sim.control("truth")
+        story, true_count = next(iter(truth.items()))
+        full = await probe("count", sim.base_url, story)
+        inc = await probe("incremental", sim.base_url, story)
+        chain_story = (await sim.control("chain", depth=sizes.chain_depth))["story"]
+        chain = await probe("count", sim.base_url, str(chain_story))
+
+    def mb(result: dict[str, Any]) -> float:
+        # VmHWM where Linux has it: ru_maxrss would include the RSS this big parent had when it forked.
+        return (result["hwm_kb"] or result["maxrss_kb"]) / 1024
+
+    limit = sizes.rss_limit_mb
+    return [
+        Row(section, "idle interpreter, same imports", mb(idle), "MB",
+            note=f"VmHWM floor; ru_maxrss says {idle['maxrss_kb'] / 1024:.0f} MB (inherited from this parent)"),
+        check(section, f"peak RSS, count_story, {true_count:,}-comment story", mb(full), "MB", at_most=limit,
+              note=f"{full['fetches']:,} fetches in {full['elapsed']:.1f}s; +{mb(full) - mb(idle):.1f} MB over idle"),
+        check(section, "peak RSS, IncrementalCounter (keeps the tree)", mb(inc), "MB", at_most=limit,
+              note=f"+{mb(inc) - mb(idle):.1f} MB over idle"),
+        check(section, "count == truth (big story, both ways)",
+              abs(full["comments"] - true_count) + abs(inc["comments"] - true_count), "off", at_most=0),
+        Row(section, f"{sizes.chain_depth:,}-deep chain: time", chain["elapsed"], "s",
+            note=f"depth reached {chain['depth']:,}, {chain['comments']:,} comments, partial={chain['partial']}"),
+        check(section, "deep chain fully counted", abs(chain["comments"] - sizes.chain_depth), "off", at_most=0),
+    ]

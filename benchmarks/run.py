@@ -1,0 +1,121 @@
+"""The benchmark suite's entry point: ``python -m benchmarks [--quick | --tiny] [--only N,...] [--json PATH]``.
+
+Runs every benchmark against simulator processes on loopback (never in the measured process), prints
+one table of figures and ratios measured in this run, and exits 0 whether or not targets were met
+(exit 1 only if a correctness check failed: an exact count that was not, or a bound that was broken).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .crawl_bench import CrawlSizes, throughput, under_latency
+from .incremental_bench import IncrementalSizes, incremental
+from .memory_bench import MemorySizes, memory
+from .notifier_bench import NotifierSizes, slow_notifier
+from .report import Row, machine, render, to_json
+from .tick_bench import TickSizes, ticks
+
+
+@dataclass(frozen=True)
+class Sizes:
+    crawl: CrawlSizes
+    latency_world: CrawlSizes
+    latency: float
+    incremental: IncrementalSizes
+    notifier: NotifierSizes
+    memory: MemorySizes
+    ticks: TickSizes
+
+
+MODES = {
+    "full": Sizes(
+        crawl=CrawlSizes(stories=60, comments=30_000, rounds=5),
+        latency_world=CrawlSizes(stories=30, comments=15_000, rounds=1),
+        latency=0.02,
+        incremental=IncrementalSizes(stories=30, comments=20_000, cycles=8),
+        notifier=NotifierSizes(stories=30, comments=5_000, trials=4),
+        memory=MemorySizes(comments=50_000, chain_depth=10_000),
+        ticks=TickSizes(ticks=200),
+    ),
+    "quick": Sizes(
+        crawl=CrawlSizes(stories=30, comments=8_000, rounds=3),
+        latency_world=CrawlSizes(stories=30, comments=5_000, rounds=1),
+        latency=0.02,
+        incremental=IncrementalSizes(stories=30, comments=8_000, cycles=4),
+        notifier=NotifierSizes(stories=30, comments=2_000, trials=2),
+        memory=MemorySizes(comments=50_000, chain_depth=10_000),
+        ticks=TickSizes(ticks=100),
+    ),
+    # For the smoke test: every code path, tiny worlds, a few seconds. The figures mean nothing.
+    "tiny": Sizes(
+        crawl=CrawlSizes(stories=5, comments=300, rounds=1),
+        latency_world=CrawlSizes(stories=5, comments=200, rounds=1),
+        latency=0.005,
+        incremental=IncrementalSizes(stories=5, comments=400, cycles=2),
+        notifier=NotifierSizes(stories=3, comments=200, trials=1, delay=0.5),
+        memory=MemorySizes(comments=1_000, chain_depth=300),
+        ticks=TickSizes(ticks=20, period=0.01),
+    ),
+}
+
+BENCHMARKS: dict[str, Callable[[Sizes], Awaitable[list[Row]]]] = {
+    "1": lambda s: throughput(s.crawl),
+    "2": lambda s: under_latency(s.latency_world, s.latency),
+    "3": lambda s: incremental(s.incremental),
+    "4": lambda s: slow_notifier(s.notifier),
+    "5": lambda s: memory(s.memory),
+    "6": lambda s: ticks(s.ticks),
+}
+
+# Rows that check correctness (exactness, bounds) rather than speed: any miss among them is a bug.
+CORRECTNESS = ("count ==", "max in flight", "mismatches", "unchanged stories", "fully counted")
+
+
+async def run(mode: str, only: list[str]) -> list[Row]:
+    sizes = MODES[mode]
+    rows: list[Row] = []
+    for key in only:
+        print(f"running benchmark {key} ...", file=sys.stderr, flush=True)
+        rows.extend(await BENCHMARKS[key](sizes))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_const", const="quick", dest="mode", help="smaller worlds, well under a minute")
+    size.add_argument("--tiny", action="store_const", const="tiny", dest="mode", help="a few seconds; for the smoke test")
+    parser.add_argument("--only", default=",".join(BENCHMARKS), metavar="N,...",
+                        help="run only these benchmarks (default: all, 1-6)")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
+    args = parser.parse_args(argv)
+    mode = args.mode or "full"
+    only = [k.strip() for k in args.only.split(",") if k.strip()]
+    unknown = [k for k in only if k not in BENCHMARKS]
+    if unknown or not only:
+        parser.error(f"--only: unknown benchmark(s) {', '.join(unknown) or '(none given)'}; choose from 1-6")
+    # Deliveries cancelled at shutdown and similar warnings are expected here; keep the table readable.
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+
+    started = time.perf_counter()
+    rows = asyncio.run(run(mode, only))
+    elapsed = time.perf_counter() - started
+    info = machine()
+    print(render(rows, info, mode, elapsed))
+    if args.json:
+        Path(args.json).write_text(json.dumps(to_json(rows, info, mode, elapsed), indent=2) + "\n")
+    broken = [r for r in rows if r.ok is False and any(c in r.name for c in CORRECTNESS)]
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
