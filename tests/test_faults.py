@@ -20,19 +20,18 @@ import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import pytest
-
 from conftest import FLAMEWATCH
 from fakes.webhook_receiver import FakeWebhookReceiver
+
 from flamewatch import Event, Notifier
 from flamewatch.app import App
 from flamewatch.config import parse_config
 from flamewatch.events import CycleStats
 from flamewatch.plugins import make_plugin_manager
 from flamewatch.simulator import Faults, SimulatorServer, World
-from flamewatch.store import Store
 from flamewatch.testing import RecordingNotifier, plugin_offering
 from flamewatch.watch import Watcher
 
@@ -99,7 +98,7 @@ class FlamewatchProcess:
         self.proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> FlamewatchProcess:
+    async def __aenter__(self) -> Self:
         self.proc = await asyncio.create_subprocess_exec(
             *FLAMEWATCH, *self.args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
@@ -387,18 +386,17 @@ async def test_sigterm_during_a_hung_cycle_still_exits_within_shutdown_timeout(
     }, [webhook_settings(receiver)])
     receiver.hang_next(1000)
     faults = Faults()
-    async with SimulatorServer(static_world(), faults) as sim:
-        async with FlamewatchProcess(*run_args(config, sim, store)) as proc:
-            await proc.wait_for_line("cycle 0:")
-            await receiver.wait_for_requests(1)
-            faults.hang_rate = 1.0  # the next cycle's first request never gets an answer
-            async with asyncio.timeout(5):
-                while sim.stats.inflight == 0:
-                    await asyncio.sleep(0.01)
-            started = time.monotonic()
-            proc.signal(signal.SIGTERM)
-            status = await proc.exit_status(shutdown_timeout * 2 + 5)
-            took = time.monotonic() - started
+    async with SimulatorServer(static_world(), faults) as sim, FlamewatchProcess(*run_args(config, sim, store)) as proc:
+        await proc.wait_for_line("cycle 0:")
+        await receiver.wait_for_requests(1)
+        faults.hang_rate = 1.0  # the next cycle's first request never gets an answer
+        async with asyncio.timeout(5):
+            while sim.stats.inflight == 0:
+                await asyncio.sleep(0.01)
+        started = time.monotonic()
+        proc.signal(signal.SIGTERM)
+        status = await proc.exit_status(shutdown_timeout * 2 + 5)
+        took = time.monotonic() - started
     assert status == 0, proc.stderr
     assert took <= shutdown_timeout + 1.0, f"took {took:.2f}s"
     assert "was cancelled" in proc.stderr  # the hung cycle was given up on, not waited for
@@ -415,16 +413,15 @@ async def test_second_sigint_during_a_long_drain_exits_at_once(tmp_path: Path, r
         "rules": {"comment_levels": [1]},
     }, [webhook_settings(receiver)])
     receiver.hang_next(1000)
-    async with SimulatorServer(static_world()) as sim:
-        async with FlamewatchProcess(*run_args(config, sim, store)) as proc:
-            await proc.wait_for_line("cycle 0:")
-            await receiver.wait_for_requests(1)
-            proc.signal(signal.SIGINT)
-            await proc.wait_for_line("stopping: draining deliveries")
-            started = time.monotonic()
-            proc.signal(signal.SIGINT)
-            status = await proc.exit_status(5)
-            took = time.monotonic() - started
+    async with SimulatorServer(static_world()) as sim, FlamewatchProcess(*run_args(config, sim, store)) as proc:
+        await proc.wait_for_line("cycle 0:")
+        await receiver.wait_for_requests(1)
+        proc.signal(signal.SIGINT)
+        await proc.wait_for_line("stopping: draining deliveries")
+        started = time.monotonic()
+        proc.signal(signal.SIGINT)
+        status = await proc.exit_status(5)
+        took = time.monotonic() - started
     assert status == 130, proc.stderr
     assert took < 1.0
     assert "SIGINT again, exiting at once" in proc.stderr
@@ -516,7 +513,7 @@ class Blocking(Notifier):
     type_name = "blocking"
 
     async def send(self, event: Event) -> None:
-        time.sleep(0.3)
+        time.sleep(0.3)  # noqa: ASYNC251 - the blocking call under test
 
 
 class HangsOnce(Notifier):
@@ -524,7 +521,7 @@ class HangsOnce(Notifier):
 
     type_name = "hangs-once"
     calls = 0
-    sent: list[str] = []
+    sent: ClassVar[list[str]] = []
 
     async def send(self, event: Event) -> None:
         type(self).calls += 1

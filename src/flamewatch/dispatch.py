@@ -358,7 +358,7 @@ class _StepTimer:
                 except GeneratorExit:
                     coro.close()
                     raise
-                except BaseException as exc:  # cancellation and errors go to the notifier's coroutine
+                except BaseException as exc:  # noqa: BLE001 - cancellation and errors go to the notifier's coroutine
                     value, error = None, exc
         finally:
             if self._longest > BLOCKING_WARN_SECONDS:
