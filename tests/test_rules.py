@@ -100,3 +100,22 @@ async def test_velocity_rule_fires_from_stored_history_through_a_real_cycle(stor
     assert fired == [0, 0, 1]  # 40 in the first half hour is 80/h; then 140 over the hour
     assert [e.key for e in sink.sent] == [f"{story}:velocity:100"]
     assert sink.sent[0].value == 140.0 and sink.sent[0].growth == 100
+
+
+async def test_housekeeping_prunes_old_history_and_finished_deliveries(store, session) -> None:
+    from flamewatch.dispatch import Dispatcher
+    from flamewatch.monitor import Monitor, MonitorSettings
+    from flamewatch.source import HNClient
+    from flamewatch.store import Snapshot
+    from flamewatch.testing import make_event
+
+    now = 10_000_000.0
+    await store.add_snapshots([Snapshot(1, now - 8 * 86400, 5, 1, 5, False), Snapshot(1, now - 60, 9, 1, 9, False)])
+    await store.record_events([make_event()], {make_event().key: ["sink"]}, now - 8 * 86400)
+    await store.mark_done([d.id for d in await store.pending()], now - 8 * 86400)
+    monitor = Monitor(HNClient(session, "http://127.0.0.1:9"), store, RuleEngine(RulesConfig()),
+                      Dispatcher(store, []), MonitorSettings(history_seconds=7 * 86400), clock=lambda: now)
+    await monitor._housekeep()
+    assert [s.comments for s in await store.history(1, 0)] == [9]
+    assert (await store.outbox_counts())["done"] == 0
+    assert len(await store.fired_keys()) == 1  # fired keys are never pruned: no repeat alerts

@@ -23,7 +23,7 @@ from typing import Any
 
 from .crawl import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS
 from .notifier import Notifier, Secret
-from .rules import RulesConfig, VelocityRule
+from .rules import RULE_NAMES, RulesConfig, VelocityRule
 from .source import DEFAULT_API_URL, STORY_LISTS
 
 
@@ -114,7 +114,6 @@ class Config:
 DEFAULT_NOTIFIERS = ({"type": "console"},)
 
 #: The rule names events carry (``Event.rule``), which a notifier's ``rules`` filter may list.
-RULE_NAMES = ("comments", "points", "velocity", "keyword")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}

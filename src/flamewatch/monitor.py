@@ -23,6 +23,9 @@ from .store import Snapshot, Store
 
 log = logging.getLogger("flamewatch.monitor")
 
+#: Prune old history and finished deliveries every this many cycles (fired keys are kept forever).
+HOUSEKEEPING_EVERY = 60
+
 @dataclass(frozen=True)
 class MonitorSettings:
     list_name: str = "topstories"
@@ -84,6 +87,8 @@ class Monitor:
                 results.append(outcome)
         self.last_results = results
         events = await self._evaluate(results, ids)
+        if number % HOUSEKEEPING_EVERY == 0:
+            await self._housekeep()
         after = self.client.stats
         partial = [r for r in results if r.partial or r.story is None]
         for r in results:
@@ -104,6 +109,14 @@ class Monitor:
             partial=len(partial),
             events=events,
         )
+
+    async def _housekeep(self) -> None:
+        """Keep the store bounded: drop snapshots and finished deliveries older than the history window."""
+        cutoff = self.clock() - self.settings.history_seconds
+        snapshots = await self.store.prune_snapshots(cutoff)
+        deliveries = await self.store.purge_done(cutoff)
+        if snapshots or deliveries:
+            log.info("store: pruned %d old snapshots and %d finished deliveries", snapshots, deliveries)
 
     async def _story_ids(self) -> list[int]:
         """The watched ids; when the list cannot be fetched, the previous cycle's list (if any)."""

@@ -15,6 +15,9 @@ from datetime import UTC, datetime
 
 from .events import Event, StorySnapshot
 
+#: The rules flamewatch evaluates; notifier routes (``rules = [...]``) may name these.
+RULE_NAMES = ("comments", "points", "velocity", "keyword")
+
 
 @dataclass(frozen=True)
 class VelocityRule:
