@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 log = logging.getLogger("flamewatch.source")
 
@@ -49,6 +50,25 @@ class ClientStats:
         return ClientStats(self.requests, self.retries, self.failures, self.inflight, self.max_inflight_seen)
 
 
+class Permit:
+    """One reserved request slot of an :class:`HNClient` (see :meth:`HNClient.reserve`).
+
+    Released exactly once, by the request that uses it or by whoever gives it up; releasing again is
+    harmless, so a caller can always release in a done callback as a safety net.
+    """
+
+    __slots__ = ("_semaphore", "_held")
+
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self._semaphore = semaphore
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._semaphore.release()
+
+
 class HNClient:
     """Fetches HN items and lists.
 
@@ -70,7 +90,7 @@ class HNClient:
         if max_inflight < 1:
             raise ValueError("max_inflight must be at least 1")
         self.session = session
-        self.base_url = base_url.rstrip("/")
+        self.base_url = str(URL(base_url.rstrip("/")))  # encoded once, so requests can skip it
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.retries = retries
         self.backoff = backoff
@@ -78,12 +98,23 @@ class HNClient:
         self._permits = asyncio.Semaphore(max_inflight)
         self.stats = ClientStats()
 
-    async def item(self, item_id: int) -> dict[str, Any] | None:
+    async def reserve(self) -> Permit:
+        """Wait for a free request slot and hold it for a later :meth:`item` call.
+
+        The crawl reserves a slot *before* creating a kid's task, so it never creates more tasks than
+        can fetch at once (a huge tree would otherwise hold tens of thousands of idle tasks), and the
+        task then fetches without waiting a second time.
+        """
+        await self._permits.acquire()
+        return Permit(self._permits)
+
+    async def item(self, item_id: int, *, permit: Permit | None = None) -> dict[str, Any] | None:
         """The item as a dict, or None when HN answers ``null`` (a missing item).
 
+        ``permit``, from :meth:`reserve`, is used by the first attempt and released after it.
         Raises :class:`FetchError` when it cannot be fetched or is not a JSON object.
         """
-        data = await self.get_json(f"item/{item_id}.json")
+        data = await self.get_json(f"item/{item_id}.json", permit=permit)
         if data is None or isinstance(data, dict):
             return data
         raise FetchError(f"item {item_id}: expected a JSON object, got {type(data).__name__}")
@@ -103,14 +134,17 @@ class HNClient:
             return set()
         return {i for i in items if isinstance(i, int) and not isinstance(i, bool)}
 
-    async def get_json(self, path: str) -> Any:
+    async def get_json(self, path: str, *, permit: Permit | None = None) -> Any:
         """GET ``<base_url>/<path>`` and decode JSON, retrying what may succeed on another attempt."""
-        url = f"{self.base_url}/{path}"
+        # Built pre-encoded: our paths are plain ASCII, and skipping yarl's re-parsing and normalising
+        # of every URL is a measurable share of a request's CPU cost on a 30,000-item crawl.
+        url = URL(f"{self.base_url}/{path}", encoded=True)
         attempt = 0
         while True:
             try:
-                return await self._attempt(url, path)
+                return await self._attempt(url, path, permit)
             except _Retryable as exc:
+                permit = None  # used up by the first attempt; retries queue for a slot again
                 if attempt >= self.retries:
                     self.stats.failures += 1
                     raise FetchError(f"{path}: {exc} (after {attempt + 1} attempts)") from None
@@ -123,8 +157,10 @@ class HNClient:
                 self.stats.failures += 1
                 raise
 
-    async def _attempt(self, url: str, path: str) -> Any:
-        async with self._permits:
+    async def _attempt(self, url: URL, path: str, permit: Permit | None) -> Any:
+        if permit is None:
+            permit = await self.reserve()
+        try:
             stats = self.stats
             stats.requests += 1
             stats.inflight += 1
@@ -140,6 +176,8 @@ class HNClient:
                 raise _Retryable(type(exc).__name__ if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__) from None
             finally:
                 stats.inflight -= 1
+        finally:
+            permit.release()
         try:
             return json.loads(body)
         except ValueError:
@@ -147,8 +185,11 @@ class HNClient:
 
 
 async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:
-    if resp.content_length is not None and resp.content_length > MAX_BODY_BYTES:
-        raise FetchError(f"body of {resp.content_length} bytes is over the {MAX_BODY_BYTES}-byte limit")
+    declared = resp.content_length
+    if declared is not None:
+        if declared > MAX_BODY_BYTES:
+            raise FetchError(f"body of {declared} bytes is over the {MAX_BODY_BYTES}-byte limit")
+        return await resp.read()  # the length is known and small: one read, no chunk loop
     chunks: list[bytes] = []
     size = 0
     async for chunk in resp.content.iter_any():
