@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.headerregistry import Address
 
 from flamewatch import Secret
@@ -77,7 +77,8 @@ class EmailOptions:
     smtp_timeout: float = 30.0
     validate_certs: bool = True
     ca_file: str | None = None
-    list_unsubscribe: str | None = None
+    # Kept out of the repr: an unsubscribe link can carry a token.
+    list_unsubscribe: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         host = self.host.strip()

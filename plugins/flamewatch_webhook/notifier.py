@@ -8,6 +8,7 @@ only classifies the outcome (2xx success; 408/429/5xx and connection trouble ret
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -189,7 +190,9 @@ class WebhookNotifier(Notifier):
         except TimeoutError:
             raise DeliveryError(f"{self._target} did not answer within {timeout:g}s") from None
         except aiohttp.ClientConnectorError as exc:
-            reason = exc.os_error.strerror or type(exc.os_error).__name__
+            error = exc.os_error
+            # asyncio's "Connect call failed (...)" text names the address; the errno says why.
+            reason = os.strerror(error.errno) if error.errno else (error.strerror or type(error).__name__)
             raise DeliveryError(f"{self._target}: cannot connect ({reason})") from None
         except aiohttp.ClientError as exc:
             raise DeliveryError(f"{self._target}: request failed ({type(exc).__name__})") from None

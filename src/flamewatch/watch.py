@@ -46,7 +46,7 @@ class Watcher:
         self.cycles_started = 0
         self.cycles_failed = 0
         self.skipped_ticks = 0
-        #: loop-clock start time of every cycle, for tests and the lateness benchmark
+        #: how late each cycle started after its tick deadline (loop-clock seconds), for tests and benchmarks
         self.tick_lateness: list[float] = []
         self._stop = asyncio.Event()
         self._current: asyncio.Task[CycleStats] | None = None
