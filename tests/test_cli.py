@@ -282,3 +282,41 @@ async def test_outbox_store_that_is_not_a_database(cli, tmp_path: Path) -> None:
     run = await cli("outbox", "--store", str(tmp_path / "junk.db"), config="")
     assert run.code == 1
     assert "junk.db" in run.error_line()
+
+
+def slack_config(api_url: str) -> str:
+    return (f'[[notifiers]]\nname = "team"\ntype = "slack"\ntoken = {{ env = "FW_SLACK_TOKEN" }}\n'
+            f'channel = "#hn"\nbase_url = "{api_url}"\n')
+
+
+def mail_config(port: int, password_env: str | None = None) -> str:
+    auth = f'username = "bot"\npassword = {{ env = "{password_env}" }}\n' if password_env else ""
+    return (f'[[notifiers]]\nname = "mail"\ntype = "email"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+            f'sender = "flamewatch@example.com"\nto = ["me@example.com"]\n{auth}')
+
+
+async def test_notify_test_slack_ok_and_wrong_token(cli) -> None:
+    from fakes.slack_api import FakeSlack
+
+    async with FakeSlack(token="xoxb-right") as slack:
+        ok = await cli("notify-test", config=slack_config(slack.api_url), extra_env={"FW_SLACK_TOKEN": "xoxb-right"})
+        bad = await cli("notify-test", config=slack_config(slack.api_url), extra_env={"FW_SLACK_TOKEN": "xoxb-wrong"})
+    assert ok.code == 0 and ok.out.splitlines() == ["team (slack): OK"], ok.err
+    assert len(slack.messages) == 1
+    assert bad.code == 1
+    (line,) = bad.out.splitlines()
+    assert line.startswith("team (slack): FAILED: ") and "invalid_auth" in line and "permanent" in line
+    assert "xoxb-wrong" not in bad.out + bad.err
+
+
+async def test_notify_test_email_ok_wrong_password_and_down(cli, unused_tcp_port: int) -> None:
+    from fakes.smtp_server import FakeSMTPServer
+
+    async with FakeSMTPServer(auth=("bot", "right")) as smtp:
+        ok = await cli("notify-test", config=mail_config(smtp.port, "FW_PW"), extra_env={"FW_PW": "right"})
+        bad = await cli("notify-test", config=mail_config(smtp.port, "FW_PW"), extra_env={"FW_PW": "wrong"})
+        await smtp.wait_for_messages(1)
+    down = await cli("notify-test", config=mail_config(unused_tcp_port))
+    assert ok.code == 0 and ok.out.splitlines() == ["mail (email): OK"], ok.out + ok.err
+    assert bad.code == 1 and "permanent" in bad.out and "wrong" not in bad.out.replace("mail (email)", "")
+    assert down.code == 1 and "FAILED" in down.out and "retried" in down.out

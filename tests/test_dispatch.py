@@ -270,3 +270,12 @@ async def test_task_registry_logs_failures_and_refuses_work_after_close(caplog: 
 
     with pytest.raises(RuntimeError, match="registry is closed"):
         registry.spawn(never_run(), name="late")
+
+
+def test_min_level_route_takes_only_high_levels_and_keywords() -> None:
+    route = Route(min_level=500)
+    story = make_story(comments=700)
+    assert route.accepts(make_event(story, level=500))
+    assert route.accepts(make_event(story, level=1000))
+    assert not route.accepts(make_event(story, level=250))
+    assert route.accepts(make_event(story, rule="keyword", level="python"))  # not a numeric level

@@ -82,6 +82,7 @@ def make_lane(resolved: ResolvedNotifier, config: Config, session: aiohttp.Clien
         rules=frozenset(s.rules) if s.rules is not None else None,
         min_comments=s.min_comments,
         min_points=s.min_points,
+        min_level=s.min_level,
         lists=frozenset(s.lists) if s.lists is not None else None,
         keywords=s.keywords,
     )

@@ -359,6 +359,8 @@ def _describe_route(r: ResolvedNotifier) -> str:
         parts.append(f">= {s.min_comments} comments")
     if s.min_points:
         parts.append(f">= {s.min_points} points")
+    if s.min_level:
+        parts.append(f"levels >= {s.min_level}")
     if s.lists is not None:
         parts.append(f"lists {', '.join(s.lists)}")
     if s.keywords:

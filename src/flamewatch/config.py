@@ -87,6 +87,7 @@ class NotifierSettings:
     rules: tuple[str, ...] | None = None
     min_comments: int = 0
     min_points: int = 0
+    min_level: int = 0
     lists: tuple[str, ...] | None = None
     keywords: tuple[str, ...] = ()
     digest: float | None = None
@@ -402,6 +403,7 @@ def _notifier(file: str, index: int, table: Any) -> NotifierSettings:
         rules=r.get("rules", "strs", None),
         min_comments=r.get("min_comments", "nonneg", 0),
         min_points=r.get("min_points", "nonneg", 0),
+        min_level=r.get("min_level", "nonneg", 0),
         lists=r.get("lists", "strs", None),
         keywords=r.get("keywords", "strs", ()),
         digest=r.get("digest", "duration", None),
@@ -422,7 +424,7 @@ def _notifier(file: str, index: int, table: Any) -> NotifierSettings:
 
 
 CORE_NOTIFIER_KEYS = (
-    "name", "type", "enabled", "rules", "min_comments", "min_points", "lists", "keywords",
+    "name", "type", "enabled", "rules", "min_comments", "min_points", "min_level", "lists", "keywords",
     "digest", "digest_at", "timeout", "concurrency",
 )
 

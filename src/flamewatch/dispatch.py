@@ -51,6 +51,7 @@ class Route:
     rules: frozenset[str] | None = None
     min_comments: int = 0
     min_points: int = 0
+    min_level: int = 0  # numeric levels (comments, points, velocity) below this are not taken
     lists: frozenset[str] | None = None
     keywords: tuple[str, ...] = ()
 
@@ -60,6 +61,8 @@ class Route:
         if self.lists is not None and event.source_list not in self.lists:
             return False
         if event.story.comments < self.min_comments or event.story.score < self.min_points:
+            return False
+        if self.min_level and isinstance(event.level, int) and event.level < self.min_level:
             return False
         if self.keywords:
             title = event.story.title.casefold()
