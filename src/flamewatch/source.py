@@ -171,7 +171,13 @@ class HNClient:
                         raise _Retryable(f"HTTP {resp.status}")
                     if resp.status != 200:
                         raise FetchError(f"{path}: HTTP {resp.status}")
-                    body = await _read_capped(resp)
+                    declared = resp.content_length
+                    if declared is None:
+                        body = await _read_capped(resp)
+                    elif declared > MAX_BODY_BYTES:
+                        raise FetchError(f"{path}: body of {declared} bytes is over the {MAX_BODY_BYTES}-byte limit")
+                    else:
+                        body = await resp.read()  # the common case: the length is known and small
             except (TimeoutError, aiohttp.ClientError) as exc:
                 raise _Retryable(type(exc).__name__ if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__) from None
             finally:
@@ -185,11 +191,7 @@ class HNClient:
 
 
 async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:
-    declared = resp.content_length
-    if declared is not None:
-        if declared > MAX_BODY_BYTES:
-            raise FetchError(f"body of {declared} bytes is over the {MAX_BODY_BYTES}-byte limit")
-        return await resp.read()  # the length is known and small: one read, no chunk loop
+    """Read a body of unknown length (chunked), refusing it once it grows past the limit."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in resp.content.iter_any():
