@@ -10,7 +10,7 @@ import pytest
 
 from flamewatch import Notifier, hookimpl
 from flamewatch.app import ResolvedNotifier, resolve_notifiers
-from flamewatch.cli import option_lines
+from flamewatch.cli.admin import option_lines
 from flamewatch.config import Config, ConfigError, load_config, parse_config
 from flamewatch.plugins import Plugins, make_plugin_manager
 

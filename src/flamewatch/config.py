@@ -450,7 +450,7 @@ def notifier_options(config: Config, settings: NotifierSettings, notifier_type: 
         if key not in fields:
             known = ", ".join([*CORE_NOTIFIER_KEYS, *fields]) or "none"
             raise ConfigError(f"{where}.{key}: unknown key for type {settings.type!r} (known keys: {known})")
-        values[key] = _coerce(value, hints[key], lambda msg, key=key: ConfigError(f"{where}.{key}: {msg}"))
+        values[key] = _coerce(value, hints[key], _error_at(f"{where}.{key}"))
     for name, f in fields.items():
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if required and name not in values:
@@ -468,6 +468,11 @@ def notifier_options(config: Config, settings: NotifierSettings, notifier_type: 
         raise ConfigError(
             f"{where}: notifier type {settings.type!r} failed to build its options ({type(exc).__name__}: {exc})"
         ) from None
+
+
+def _error_at(where: str) -> typing.Callable[[str], ConfigError]:
+    """A ConfigError maker for one key, for the converters."""
+    return lambda message: ConfigError(f"{where}: {message}")
 
 
 def _coerce(value: Any, hint: Any, error: typing.Callable[[str], ConfigError]) -> Any:

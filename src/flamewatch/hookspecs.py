@@ -25,7 +25,7 @@ hookspec = pluggy.HookspecMarker("flamewatch")
 
 
 @hookspec
-def flamewatch_notifier_types() -> Sequence[type[Notifier]]:
+def flamewatch_notifier_types() -> Sequence[type[Notifier]]:  # type: ignore[empty-body]
     """Return the notifier types this plugin provides.
 
     Called once when the plugin manager is built. Each type is a :class:`flamewatch.Notifier`

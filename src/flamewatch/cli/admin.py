@@ -1,0 +1,247 @@
+"""Commands that inspect and test a setup: check, plugins, notify-test, outbox."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import re
+import time
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from ..app import ResolvedNotifier, load_plugins, resolve_notifiers
+from ..events import Event, StorySnapshot
+from ..notifier import DeliveryError, NotifierContext, Secret
+from ..plugins import Plugins
+from ..source import make_session
+from .common import EXIT_CONFIG, CliError, config_from_args, first_line, log
+
+# --- check / plugins / notify-test / outbox ---------------------------------------------------------
+
+
+async def cmd_check(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    plugins = load_plugins(config)
+    resolved = resolve_notifiers(config, plugins)
+    print(f"config: {config.source}: OK")
+    print(f"watch: {config.watch.list} top {config.watch.top} every {config.watch.period:g}s from {config.hn.api_url}")
+    print(f"rules: comment levels {list(config.rules.comment_levels)}, points levels {list(config.rules.points_levels)}, "
+          f"velocity {[(v.level, v.window) for v in config.rules.velocity]}, keywords {list(config.rules.keywords)}")
+    _print_plugins(plugins)
+    print("notifiers:")
+    for r in resolved:
+        print(f"  {r.settings.name} (type {r.settings.type}): {_describe_route(r)}")
+        for key, shown in option_lines(r.options):
+            print(f"      {key} = {shown}")
+    for settings in config.notifiers:
+        if not settings.enabled:
+            print(f"  {settings.name} (type {settings.type}): disabled")
+    if not resolved:
+        print("  (none: events are recorded but not delivered)")
+    for error in plugins.errors:
+        print(f"warning: {error}")
+    return 0
+
+
+# Option names that may hold a credential. Such a value is shown only as a Secret reference, a URL's
+# origin, or not at all. Options classes belong to plugins, so ``check`` does not rely on their reprs
+# or on every author having typed secrets as Secret: a webhook URL or header often embeds a token.
+_SENSITIVE_NAME = re.compile(
+    r"secret|token|passw|pwd|auth|credential|cookie|webhook|header|(?:^|_)(?:keys?|urls?|uris?|dsn)(?:$|_)",
+    re.IGNORECASE,
+)
+
+_URL_IN_TEXT = re.compile(r"https?://[^\s,<>]+", re.IGNORECASE)
+
+
+def option_lines(options: object) -> list[tuple[str, str]]:
+    """``(name, shown value)`` for each field of a notifier's options, with anything secret-looking hidden."""
+    if not dataclasses.is_dataclass(options) or isinstance(options, type):
+        return [("(options)", "not shown: not a dataclass")]
+    lines = []
+    for f in dataclasses.fields(options):
+        value = getattr(options, f.name, None)
+        lines.append((f.name, _shown_option(f.name, value)))
+    return lines
+
+
+def _shown_option(name: str, value: object) -> str:
+    if isinstance(value, Secret) or value is None or isinstance(value, bool):
+        return repr(value)  # Secret's repr names the variable or file, never the value
+    if not _SENSITIVE_NAME.search(name):
+        if isinstance(value, str):
+            return repr(_URL_IN_TEXT.sub(lambda m: _url_origin(m[0]), value))  # links may carry tokens too
+        if isinstance(value, (int, float)):
+            return repr(value)
+        if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float, bool)) for v in value):
+            return repr([_URL_IN_TEXT.sub(lambda m: _url_origin(m[0]), v) if isinstance(v, str) else v
+                         for v in value])
+    if isinstance(value, str) and value.startswith(("http://", "https://")):
+        return repr(_url_origin(value))
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: <hidden>" for k in value) + "}"
+    return "<hidden>"
+
+
+def _url_origin(url: str) -> str:
+    """``scheme://host[:port]``, plus ``/…`` when a path or query (which may carry a token) was dropped."""
+    try:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.hostname or '?'}" + (f":{parts.port}" if parts.port else "")
+    except ValueError:
+        return "<invalid url>"
+    return origin + ("/…" if parts.path not in ("", "/") or parts.query or parts.fragment else "")
+
+
+def _describe_route(r: ResolvedNotifier) -> str:
+    s = r.settings
+    parts = []
+    if s.rules is not None:
+        parts.append(f"rules {', '.join(s.rules)}")
+    if s.min_comments:
+        parts.append(f">= {s.min_comments} comments")
+    if s.min_points:
+        parts.append(f">= {s.min_points} points")
+    if s.min_level:
+        parts.append(f"levels >= {s.min_level}")
+    if s.lists is not None:
+        parts.append(f"lists {', '.join(s.lists)}")
+    if s.keywords:
+        parts.append(f"keywords {', '.join(s.keywords)}")
+    if s.digest:
+        parts.append(f"digest every {s.digest:g}s")
+    if s.digest_at:
+        parts.append(f"digest daily at {s.digest_at:%H:%M}")
+    return "; ".join(parts) or "all events, immediately"
+
+
+def _print_plugins(plugins: Plugins) -> None:
+    print("plugins:")
+    for info in plugins.infos:
+        print(f"  {info.name} ({info.source}): {', '.join(info.hooks) or 'no hooks'}")
+    print("notifier types:")
+    for name, cls in sorted(plugins.notifier_types().items()):
+        digest = " [digest]" if cls.supports_digest() else ""
+        about = cls.description or (cls.__doc__ or "").strip().split("\n")[0]
+        print(f"  {name}{digest} (plugin {plugins.type_owner(name)}): {about}".rstrip())
+
+
+async def cmd_plugins(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    plugins = load_plugins(config)
+    _print_plugins(plugins)
+    for error in plugins.errors:
+        print(f"error: {error}")
+    return 1 if plugins.errors else 0
+
+
+def sample_event() -> Event:
+    """The event ``notify-test`` sends."""
+    story = StorySnapshot(id=8863, title="flamewatch test: My YC app: Dropbox - Throw away your USB drive",
+                          comments=123, score=111, url="http://www.getdropbox.com/u/2/screencast.html", by="dhouston",
+                          time=1175714200, descendants=123)
+    return Event(key=f"test:{int(time.time())}", rule="comments", level=100, value=123, story=story,
+                 at=datetime.now(UTC), velocity=42.0, growth=7)
+
+
+async def cmd_notify_test(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    plugins = load_plugins(config)
+    resolved = resolve_notifiers(config, plugins)
+    if args.notifier:
+        unknown = set(args.notifier) - {r.settings.name for r in resolved}
+        if unknown:
+            raise CliError(f"--notifier {min(unknown)!r}: no such enabled notifier in {config.source}", EXIT_CONFIG)
+        resolved = [r for r in resolved if r.settings.name in args.notifier]
+    if not resolved:
+        raise CliError("no notifiers configured", EXIT_CONFIG)
+    event = sample_event()
+    failures = 0
+    async with make_session() as session:
+        for r in resolved:
+            ok, reason = await _try_send(r, session, event, r.settings.timeout or config.delivery.timeout)
+            failures += not ok
+            print(f"{r.settings.name} ({r.settings.type}): {'OK' if ok else 'FAILED: ' + reason}")
+    return 1 if failures else 0
+
+
+async def _try_send(r: ResolvedNotifier, session: object, event: Event, timeout: float) -> tuple[bool, str]:
+    """Start one notifier, send ``event``, close it: ``(True, "")`` or ``(False, one-line reason)``."""
+    import aiohttp
+
+    assert isinstance(session, aiohttp.ClientSession)
+    try:
+        notifier = r.type(NotifierContext(name=r.settings.name, session=session), r.options)
+    except Exception as exc:  # noqa: BLE001 - plugin code may raise anything
+        return False, f"cannot create the notifier: {type(exc).__name__}: {first_line(exc)}"
+    try:
+        async with asyncio.timeout(timeout):
+            await notifier.start()
+            await notifier.send(event)
+        return True, ""
+    except TimeoutError:
+        return False, f"timed out after {timeout:g}s"
+    except DeliveryError as exc:
+        kind = "will be retried in normal operation" if exc.retryable else "permanent"
+        return False, f"{first_line(exc)}{_os_reason(exc)} ({kind})"
+    except Exception as exc:  # noqa: BLE001 - plugin code may raise anything
+        return False, f"{type(exc).__name__}: {first_line(exc)}{_os_reason(exc)}"
+    finally:
+        try:
+            await notifier.aclose()
+        except Exception as exc:  # noqa: BLE001 - plugin code may raise anything
+            log.warning("%s: error while closing: %s", r.settings.name, first_line(exc))
+
+
+def _os_reason(exc: BaseException) -> str:
+    """`` [Connection refused]`` when an OS error with an errno caused ``exc`` and the message lacks it.
+
+    asyncio words a refused connection as "Connect call failed ('127.0.0.1', 9)", which hides the errno;
+    ``notify-test`` exists to diagnose exactly that, so name it plainly.
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        errno = getattr(cause, "errno", None) if isinstance(cause, OSError) else None
+        if errno is None and isinstance(getattr(cause, "os_error", None), OSError):
+            errno = cause.os_error.errno  # type: ignore[attr-defined]  # aiohttp.ClientConnectorError
+        if isinstance(errno, int) and errno > 0:
+            reason = os.strerror(errno)
+            return "" if reason.lower() in str(exc).lower() else f" [{reason}]"
+        cause = cause.__cause__ or cause.__context__
+    return ""
+
+
+async def cmd_outbox(args: argparse.Namespace) -> int:
+    from ..store import Store, default_store_path
+
+    config = config_from_args(args)
+    path = args.store or config.store.path or str(default_store_path())
+    async with await Store.open(path) as store:
+        if args.action == "retry":
+            count = await store.requeue(args.ids, time.time())
+            print(f"{count} deliveries queued for retry")
+            return 0
+        if args.action == "drop":
+            count = await store.drop(args.ids)
+            print(f"{count} deliveries dropped")
+            return 0
+        status = None if args.status == "all" else args.status
+        rows = await store.outbox(status)
+        if args.status is None:
+            rows = [r for r in rows if r.status != "done"]
+        counts = await store.outbox_counts()
+        if sum(counts.values()) == 0:
+            print("outbox: empty")
+        else:
+            print("outbox: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+        for row in rows:
+            when = datetime.fromtimestamp(row.next_at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+            error = f"  last error: {row.last_error}" if row.last_error else ""
+            print(f"  #{row.id} {row.status:7} {row.instance:16} {row.event.key:28} attempts {row.attempts} next {when}{error}")
+    return 0
+
+

@@ -1,0 +1,36 @@
+"""What every command shares: the one-line error type, exit statuses, config loading."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ..config import Config, find_config_file, load_config
+
+log = logging.getLogger("flamewatch")
+
+EXIT_CONFIG = 2
+
+
+class CliError(Exception):
+    """An expected failure, reported as one line."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def print_error(message: str) -> None:
+    print(f"flamewatch: error: {first_line(message)}", file=sys.stderr)
+
+
+def first_line(value: object) -> str:
+    text = str(value).strip()
+    return text.splitlines()[0] if text else type(value).__name__
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    return load_config(find_config_file(args.config))
+
+
