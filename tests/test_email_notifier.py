@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -54,11 +53,6 @@ def make_event(
         growth=growth,
     )
 
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 @pytest.fixture
@@ -153,7 +147,7 @@ async def test_immediate_mail_is_multipart_with_the_expected_headers(make_notifi
     assert first.mail_from == "alerts@flamewatch.example"
     assert first.rcpt_tos == ["oncall@example.com", "lead@example.com"]
     msg = first.message
-    assert msg["Subject"] == "[flamewatch] 'My YC app: Dropbox - Throw away your USB drive' reached 500 comments"
+    assert msg["Subject"] == "[flamewatch] 'My YC app: Dropbox - Throw away your USB drive' reached 500 comments (512 now)"
     assert msg["From"] == "flamewatch <alerts@flamewatch.example>"
     assert msg["Auto-Submitted"] == "auto-generated"
     assert msg["X-Flamewatch-Event-Key"] == "8863:comments:500"
@@ -257,7 +251,7 @@ async def test_hostile_title_adds_no_header_and_no_recipient(make_notifier) -> N
     assert "\r" not in subject and "\n" not in subject
     assert subject == (
         "[flamewatch] '<!channel> Ask HN: 'quotes' & <b>tags</b> Bcc: victim@example.com ünïcödé'"
-        " reached 500 comments"
+        " reached 500 comments (512 now)"
     )
 
 

@@ -70,11 +70,6 @@ def make_event(
     )
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
 
 @pytest.fixture
 async def slack() -> AsyncIterator[FakeSlack]:

@@ -34,11 +34,6 @@ def make_event(story_id: int = 8863, level: int = 100, title: str = "Show HN: a 
                  value=float(level + 3), story=story, at=AT, **kw)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
-
 
 @pytest.fixture
 def secret(monkeypatch: pytest.MonkeyPatch) -> str:

@@ -81,16 +81,8 @@ def safe_link(url: str | None) -> str | None:
 
 
 def what_happened(event: Event) -> str:
-    """A short phrase for ``event``: "reached 500 comments", "matches keyword 'rust'"..."""
-    if event.rule == "comments":
-        return f"reached {event.level} comments"
-    if event.rule == "points":
-        return f"reached {event.level} points"
-    if event.rule == "velocity":
-        return f"is getting {event.value:.0f} comments an hour"
-    if event.rule == "keyword":
-        return f"matches keyword {one_line(str(event.level))!r}"
-    return f"triggered {one_line(event.rule)} at {one_line(str(event.level))}"
+    """A short phrase for ``event`` ("reached 500 comments (512 now)"), safe for one header line."""
+    return one_line(event.headline())
 
 
 def _comments(story: StorySnapshot) -> str:

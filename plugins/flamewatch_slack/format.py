@@ -153,19 +153,6 @@ def _level(level: int | str) -> str:
     return f"{level:,}" if isinstance(level, int) else str(level)
 
 
-def _plain_what(event: Event) -> str:
-    """The same as :func:`what_happened`, as plain words for the notification fallback."""
-    if event.rule == "comments":
-        return f"reached {_level(event.level)} comments ({_number(event.value)} now)"
-    if event.rule == "points":
-        return f"reached {_level(event.level)} points ({_number(event.value)} now)"
-    if event.rule == "velocity":
-        return f"is getting {event.value:,.0f} comments an hour"
-    if event.rule == "keyword":
-        return f"matches keyword “{event.level}”"
-    return f"triggered {event.rule} at {event.level}"
-
-
 def _comments(event: Event) -> str:
     count = f"{event.story.comments:,}"
     # A partial count means part of the tree could not be fetched: the real number is higher.
@@ -237,7 +224,7 @@ def event_message(event: Event, *, live: bool = False) -> SlackMessage:
         {"type": "section", "fields": _fields(event)},
         _context(event, live=live),
     ]
-    fallback = f"{clip(event.story.title, TITLE_LIMIT)} {escape(_plain_what(event))} {event.story.hn_url}"
+    fallback = f"{clip(event.story.title, TITLE_LIMIT)} {escape(event.headline())} {event.story.hn_url}"
     return SlackMessage(text=fallback, blocks=blocks)
 
 

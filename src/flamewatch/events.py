@@ -74,19 +74,21 @@ class Event:
         """The stable key of the event ``rule`` reaching ``level`` on story ``story_id``."""
         return f"{story_id}:{rule}:{level}"
 
-    def describe(self) -> str:
-        """One plain-text line saying what happened (not escaped: escape it for your channel)."""
+    def headline(self) -> str:
+        """What happened, without the title: ``"reached 500 comments (512 now)"`` (plain text)."""
         if self.rule == "comments":
-            what = f"reached {self.level} comments ({int(self.value)} now)"
-        elif self.rule == "points":
-            what = f"reached {self.level} points ({int(self.value)} now)"
-        elif self.rule == "velocity":
-            what = f"is getting {self.value:.0f} comments an hour (threshold {self.level})"
-        elif self.rule == "keyword":
-            what = f"matches keyword {self.level!r}"
-        else:
-            what = f"triggered {self.rule} at {self.level} ({self.value:g})"
-        return f"{self.story.title} {what}"
+            return f"reached {self.level} comments ({int(self.value)} now)"
+        if self.rule == "points":
+            return f"reached {self.level} points ({int(self.value)} now)"
+        if self.rule == "velocity":
+            return f"is getting {self.value:.0f} comments an hour (threshold {self.level})"
+        if self.rule == "keyword":
+            return f"matches keyword {self.level!r}"
+        return f"triggered {self.rule} at {self.level} ({self.value:g})"
+
+    def describe(self) -> str:
+        """One plain-text line: the title and :meth:`headline` (not escaped: escape it for your channel)."""
+        return f"{self.story.title} {self.headline()}"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of this event (the webhook ``data`` and the outbox row)."""
