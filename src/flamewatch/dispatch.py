@@ -262,11 +262,14 @@ class Dispatcher:
                 pass
 
     async def _time_to_next(self, lane: Lane, now: float) -> float | None:
-        pending = await self.store.pending(lane.name)
-        upcoming = [r.next_at for r in pending if r.id not in lane.inflight]
-        if not upcoming:
-            return None
-        return max(0.0, min(upcoming) - now)
+        """Seconds until this lane's next row falls due, or None (wait to be woken).
+
+        Rows due now are all in flight at this point (the pump just started every due row it could),
+        and a finishing delivery wakes the pump, so only rows due later matter. One indexed query, not
+        a scan of the pending rows: a lane whose endpoint is down may hold thousands.
+        """
+        upcoming = await self.store.next_due_at(lane.name, after=now)
+        return None if upcoming is None else max(0.0, upcoming - now)
 
     async def _start(self, lane: Lane, rows: list[Delivery], *, release_slot: bool = False) -> None:
         lane.inflight.update(r.id for r in rows)

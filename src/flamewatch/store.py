@@ -380,10 +380,14 @@ class Store:
         sql += " ORDER BY o.id"
         return [_delivery(row) for row in await self._read(sql, params)]
 
-    async def next_due_at(self, instance: str | None = None) -> float | None:
-        """The earliest ``next_at`` among pending deliveries, or None when nothing is pending."""
+    async def next_due_at(self, instance: str | None = None, *, after: float | None = None) -> float | None:
+        """The earliest ``next_at`` among pending deliveries (only those due later than ``after``, if
+        given), or None when there is none."""
         sql = "SELECT MIN(next_at) FROM outbox WHERE status = 'pending'"
         params: list[Any] = []
+        if after is not None:
+            sql += " AND next_at > ?"
+            params.append(after)
         if instance is not None:
             sql += " AND instance = ?"
             params.append(instance)
