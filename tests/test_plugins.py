@@ -279,3 +279,12 @@ def test_every_hookspec_has_a_docstring() -> None:
     for spec in specs:
         assert (spec.__doc__ or "").strip(), f"{spec.__name__} has no docstring"
         assert hasattr(spec, "flamewatch_spec"), f"{spec.__name__} is not marked @hookspec"
+
+
+def test_every_hookspec_is_documented_in_the_readme() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    specs = [name for name, f in vars(hookspecs).items() if name.startswith("flamewatch_") and inspect.isfunction(f)]
+    missing = [name for name in specs if f"`{name}" not in readme]
+    assert not missing, f"hooks not described in README.md's plugin guide: {missing}"
