@@ -288,3 +288,24 @@ def test_every_hookspec_is_documented_in_the_readme() -> None:
     specs = [name for name, f in vars(hookspecs).items() if name.startswith("flamewatch_") and inspect.isfunction(f)]
     missing = [name for name in specs if f"`{name}" not in readme]
     assert not missing, f"hooks not described in README.md's plugin guide: {missing}"
+
+
+def test_a_wrapper_observer_is_reported_not_silently_skipped(caplog) -> None:
+    from flamewatch import hookimpl
+    from flamewatch.plugins import make_plugin_manager
+
+    class Wrapping:
+        __name__ = "wrapping"
+
+        @hookimpl(wrapper=True)
+        def flamewatch_cycle_done(self, stats):
+            yield
+
+    plugins = make_plugin_manager(extra=[Wrapping()], load_entry_points=False)
+    with caplog.at_level("ERROR"):
+        plugins.notify("flamewatch_cycle_done", stats=None)
+        plugins.notify("flamewatch_cycle_done", stats=None)
+    assert plugins.errors == [
+        "plugin wrapping: hook flamewatch_cycle_done is a wrapper; observer hooks take plain @hookimpl "
+        "functions, so it is not called"
+    ]

@@ -112,6 +112,11 @@ class Plugins:
         """Call an observer hook on every plugin, isolating each one's exceptions."""
         caller = getattr(self.pm.hook, hook_name)
         for impl in caller.get_hookimpls():
+            if impl.hookwrapper or impl.wrapper:
+                # Calling a wrapper would only make a generator: say so once instead of skipping silently.
+                self._error(f"plugin {impl.plugin_name}: hook {hook_name} is a wrapper; observer hooks take plain "
+                            "@hookimpl functions, so it is not called")
+                continue
             try:
                 impl.function(**{name: kwargs[name] for name in impl.argnames})
             except Exception as exc:
