@@ -128,8 +128,7 @@ async def test_retries_stop_at_max_age(store: Store, session: aiohttp.ClientSess
     await dispatcher.start()
     await dispatcher.publish(announce(make_event()))
     async with asyncio.timeout(5):
-        while not await store.outbox("dead"):
-            await asyncio.sleep(0.01)
+        await dispatcher.wait_for(lambda stats: stats.dead >= 1)
     await dispatcher.close(1.0)
     dead = await store.outbox("dead")
     assert "gave up after" in (dead[0].last_error or "")
@@ -156,8 +155,7 @@ async def test_shutdown_cancels_hung_deliveries_and_the_next_start_resumes_them(
         dispatcher = Dispatcher(store, [Lane(hung)], retry=FAST_RETRY)
         await dispatcher.start()
         await dispatcher.publish(announce(make_event()))
-        while hung.attempts == 0:
-            await asyncio.sleep(0.005)
+        await hung.wait_for_attempts(1)
         report = await dispatcher.close(0.05)
         assert (report.finished, report.cancelled) == (0, 1)
         assert len(await store.pending()) == 1  # kept for the next start, not lost
@@ -206,8 +204,7 @@ async def test_raising_plugins_do_not_stop_the_console_notifier(
                 assert app.monitor is not None and app.dispatcher is not None
                 await app.monitor.cycle(0)
                 async with asyncio.timeout(10):
-                    while app.dispatcher.stats.delivered < 3:
-                        await asyncio.sleep(0.01)
+                    await app.dispatcher.wait_for(lambda stats: stats.delivered >= 3)
     err = capfd.readouterr().err
     assert err.count("ALERT ") == 3  # the console notifier delivered every event
     assert "plugin observer-that-raises: hook flamewatch_event_fired raised ValueError: observer bug" in caplog.text

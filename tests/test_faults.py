@@ -196,8 +196,7 @@ async def test_webhook_down_for_several_cycles_then_back_loses_nothing(
                 await app.monitor.cycle(number)
             generated = app.dispatcher.stats.events
             async with asyncio.timeout(5):  # retries are under way: each event failed at least once
-                while app.dispatcher.stats.retried < generated:
-                    await asyncio.sleep(0.01)
+                await app.dispatcher.wait_for(lambda stats: stats.retried >= generated)
             assert receiver.requests == []
             await receiver.come_up()
             await receiver.wait_for_deliveries(generated, timeout=10)
@@ -550,8 +549,7 @@ async def test_blocking_notifier_is_named_and_hanging_one_is_timed_out_and_retri
                 assert app.monitor is not None and app.dispatcher is not None
                 await app.monitor.cycle(0)
                 async with asyncio.timeout(5):
-                    while app.dispatcher.stats.delivered < 2:
-                        await asyncio.sleep(0.01)
+                    await app.dispatcher.wait_for(lambda stats: stats.delivered >= 2)
                 counts = await app.store.outbox_counts()  # type: ignore[union-attr]
     blocked = [r.getMessage() for r in caplog.records if "blocked the event loop" in r.getMessage()]
     assert blocked and "notifier sleeper" in blocked[0] and "deliver:sleeper:" in blocked[0]

@@ -159,6 +159,7 @@ class Dispatcher:
         self.deliveries = TaskRegistry("deliveries")
         self._pumps: list[asyncio.Task[None]] = []
         self.stats = DispatchStats()
+        self._changed = asyncio.Condition()  # notified whenever a delivery attempt ends
         self._started = False
 
     # --- events in ------------------------------------------------------------------------------
@@ -211,6 +212,11 @@ class Dispatcher:
                 moved += await self.store.requeue(ids, now)
                 lane.wake.set()
         return moved
+
+    async def wait_for(self, predicate: Callable[[DispatchStats], bool]) -> None:
+        """Wait until ``predicate(self.stats)`` holds; re-checked after every delivery attempt."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: predicate(self.stats))
 
     async def wait_idle(self) -> None:
         """Wait until nothing is due or in flight (tests and ``once`` use this)."""
@@ -313,6 +319,8 @@ class Dispatcher:
             if release_slot:
                 lane.slots.release()
             lane.wake.set()
+            async with self._changed:
+                self._changed.notify_all()
 
     async def _retry_later(self, lane: Lane, rows: list[Delivery], error: str, retry_after: float | None) -> None:
         now = self.clock()

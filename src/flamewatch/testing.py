@@ -73,6 +73,8 @@ class RecordingNotifier(Notifier):
 
     async def _attempt(self) -> None:
         self.attempts += 1
+        async with self._changed:
+            self._changed.notify_all()
         if self.options.delay:
             await asyncio.sleep(self.options.delay)
         if self.attempts <= self.options.fail_times:
@@ -92,6 +94,12 @@ class RecordingNotifier(Notifier):
             self.digests.append(list(events))
             self.sent.extend(events)
             self._changed.notify_all()
+
+    async def wait_for_attempts(self, count: int, timeout: float = 10.0) -> None:
+        """Wait until at least ``count`` sends were started (successful or not)."""
+        async with asyncio.timeout(timeout):
+            async with self._changed:
+                await self._changed.wait_for(lambda: self.attempts >= count)
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> list[Event]:
         """Wait until at least ``count`` events were delivered; returns them."""
