@@ -3,14 +3,16 @@
 Per watched story we keep the tree from the last walk (item id -> status and kids). Each cycle:
 
 1. ``/v0/updates.json`` names recently changed items (one request for the whole cycle).
-2. A story that is cached, complete, not named in the updates and was re-checked recently costs
-   *no request at all*: its last count stands.
-3. Otherwise the story item is fetched. If its ``kids`` and ``descendants`` are unchanged, the cached
-   count stands (one request).
+2. A story that is cached, complete, re-checked recently, and neither it nor any item of its tree is
+   named in the updates costs *no request at all*: its last count stands.
+3. Otherwise the story item is fetched. If its ``kids`` and ``descendants`` are unchanged and no item
+   of its cached tree is named in the updates, the cached count stands (one request).
 4. Otherwise the cached tree is walked again, re-fetching only items named in the updates and items
    not seen before (new kids); everything else comes from the cache.
-5. If that recount disagrees with the story's ``descendants``, the story heals with one full crawl
-   (once per ``descendants`` value, since HN's own figure can lag the tree).
+5. If that recount is *below* the story's ``descendants``, the cache missed something and the story
+   heals with one full crawl. Above it is normal while a thread grows (HN's figure lags the tree), so
+   that heals only once ``descendants`` has stayed the same for :data:`SETTLE_CYCLES` cycles with us
+   still above it (a missed deletion). Either way at most once per ``descendants`` value.
 
 Stories that leave the watched list are evicted, so the cache is bounded by the list's size.
 """
@@ -30,6 +32,10 @@ log = logging.getLogger("flamewatch.incremental")
 #: so a missed update can only delay a count, never freeze it.
 RECHECK_EVERY = 10
 
+#: How many cycles our count may stay above an unchanging ``descendants`` before we suspect a missed
+#: deletion rather than HN's usual lag, and heal with a full crawl.
+SETTLE_CYCLES = 3
+
 
 @dataclass
 class _StoryCache:
@@ -39,6 +45,8 @@ class _StoryCache:
     descendants: Any = None
     healed_for: Any = None
     checked_cycle: int = 0
+    above: Any = None  # the descendants value our count was last seen above, and since which cycle
+    above_since: int = 0
 
 
 class IncrementalCounter:
@@ -75,11 +83,15 @@ class IncrementalCounter:
         cache = self._stories.setdefault(story_id, _StoryCache())
         changed = self._changed
         last = cache.result
+        # Items of this story's tree that updates.json names (HN's descendants lags, so a story whose own
+        # item did not change can still have a changed tree).
+        touched = changed is None or any(item in cache.nodes for item in changed if item != story_id)
         if (
             last is not None
             and not last.partial
             and changed is not None
             and story_id not in changed
+            and not touched
             and self._cycle - cache.checked_cycle < RECHECK_EVERY
         ):
             return replace(last, fetches=0, errors=[])
@@ -98,29 +110,49 @@ class IncrementalCounter:
             return CrawlResult(story_id, missing=1, fetches=1)
         kids = tuple(valid_kids(story)[0])
         descendants = story.get("descendants")
-        if last is not None and not last.partial and kids == cache.kids and descendants == cache.descendants:
+        # Unchanged kids and descendants, and no item of its tree named in updates.json: nothing moved.
+        # (descendants alone is not enough: HN's figure lags, so a new deep reply can leave it as it was.)
+        unchanged = (
+            last is not None
+            and not last.partial
+            and kids == cache.kids
+            and descendants == cache.descendants
+            and not touched
+        )
+        if unchanged and not self._needs_heal(cache, last.comments, descendants):
             return replace(last, story=story, fetches=1, errors=[])
 
         refresh = changed if changed is not None and last is not None and not last.partial else None
-        result = await self._walk(story_id, story, cache, refresh)
-        result.fetches += 1  # the story item fetched above
-        if (
-            refresh is not None
-            and not result.partial
-            and isinstance(descendants, int)
-            and result.comments != descendants
-            and cache.healed_for != descendants
-        ):
+        result = last if unchanged else None
+        fetched = 1  # the story item fetched above
+        if result is None:
+            result = await self._walk(story_id, story, cache, refresh)
+            fetched += result.fetches
+        if unchanged or (refresh is not None and not result.partial and self._needs_heal(cache, result.comments, descendants)):
             # The cache missed a change (updates.json only covers a short window): heal with a full crawl.
             self.heals += 1
             cache.healed_for = descendants
-            fetched = result.fetches
             result = await self._walk(story_id, story, cache, None)
-            result.fetches += fetched
+            fetched += result.fetches
+        result.fetches = fetched
         cache.result = result
         cache.kids = kids
         cache.descendants = descendants
         return result
+
+    def _needs_heal(self, cache: _StoryCache, comments: int, descendants: Any) -> bool:
+        """Whether a count from the cache disagrees with HN's ``descendants`` in a way lag cannot explain."""
+        if not isinstance(descendants, int) or isinstance(descendants, bool) or cache.healed_for == descendants:
+            return False
+        if comments < descendants:
+            return True  # HN knows of comments the cache does not: an addition was missed
+        if comments == descendants:
+            cache.above = None
+            return False
+        if cache.above != descendants:  # above a new figure: HN is probably just behind
+            cache.above, cache.above_since = descendants, self._cycle
+            return False
+        return self._cycle - cache.above_since >= SETTLE_CYCLES
 
     async def _walk(self, story_id: int, story: dict[str, Any], cache: _StoryCache, refresh: set[int] | None) -> CrawlResult:
         if refresh is None:
