@@ -228,12 +228,13 @@ async def test_kill_9_during_deliveries_then_restart_delivers_everything_once(
         "delivery": {"retry_base": 0.05, "retry_cap": 0.2},
     }, [webhook_settings(receiver, concurrency=3)])
     receiver.fail_next(200, count=2)  # the first two are accepted...
-    receiver.hang_next(3)  # ...the next three hang: in flight when the process dies
+    receiver.hang_next(2, after_accepting=True)  # ...two are taken but never acknowledged...
+    receiver.hang_next(1)  # ...and one hangs unread: all three in flight when the process dies
     async with SimulatorServer(static_world()) as sim:
         async with FlamewatchProcess(*run_args(config, sim, store)) as first:
             await first.wait_for_line("cycle 0:")
             await receiver.wait_for_requests(5)
-            await receiver.wait_for_deliveries(2)
+            await receiver.wait_for_deliveries(4)
             first.signal(signal.SIGKILL)
             assert await first.exit_status(5) == -signal.SIGKILL
         fired_before, outbox_before = read_store(store)
@@ -254,6 +255,9 @@ async def test_kill_9_during_deliveries_then_restart_delivers_everything_once(
     assert outbox_after == [(k, i, "done") for k, i, _ in outbox_before]  # one row per (key, instance)
     assert sorted(got) == sorted(announced)  # exactly once after the receiver's dedup
     assert all(n >= 1 for n in receiver.accepted_ids.values())
+    # The two taken-but-unacknowledged messages were sent again after the restart (at-least-once) and
+    # the receiver's dedup by webhook-id dropped the copies: exactly once where it matters.
+    assert receiver.duplicates == 2
     figures("kill -9 mid-delivery, restart", generated=len(announced), delivered=len(set(got)),
             duplicated=receiver.duplicates, lost=len(set(announced) - set(got)),
             accepted_before_kill=accepted_before, requests=len(receiver.requests))

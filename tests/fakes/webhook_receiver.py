@@ -53,6 +53,7 @@ class _Script:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False
+    accept: bool = False  # with hang: record the message as accepted, then never answer
 
 
 class FakeWebhookReceiver:
@@ -124,10 +125,14 @@ class FakeWebhookReceiver:
         for _ in range(count):
             self._script.append(_Script(status, dict(headers or {})))
 
-    def hang_next(self, count: int = 1) -> None:
-        """Never answer the next ``count`` verified requests (until the receiver closes)."""
+    def hang_next(self, count: int = 1, *, after_accepting: bool = False) -> None:
+        """Never answer the next ``count`` verified requests (until the receiver closes).
+
+        With ``after_accepting`` the message is recorded as accepted first: the receiver has it, but the
+        sender never learns so and must send it again (the case at-least-once delivery is about).
+        """
         for _ in range(count):
-            self._script.append(_Script(200, hang=True))
+            self._script.append(_Script(200, hang=True, accept=after_accepting))
 
     # --- observing -------------------------------------------------------------------------------
 
@@ -177,7 +182,7 @@ class FakeWebhookReceiver:
             self.requests.append(record)
             if reason:
                 self.rejected.append(record)
-            elif 200 <= status < 300 and not (script and script.hang):
+            elif 200 <= status < 300 and not (script and script.hang and not script.accept):
                 msg_id = headers["webhook-id"]
                 if not self.accepted_ids[msg_id]:
                     self.deliveries.append(record)
