@@ -145,7 +145,9 @@ class StoryCrawl:
             await self._visit(self.result.story_id, 0)
         else:
             self._enter(self.result.story_id)
-            await self._expand(self.result.story_id, story, 0)
+            kids = self._record(self.result.story_id, story, 0)
+            if kids:
+                await self._descend(self.result.story_id, kids, 0)
         return self.result
 
     def _enter(self, item_id: int) -> bool:
@@ -178,9 +180,12 @@ class StoryCrawl:
             if self.cache is not None:
                 self.cache.pop(item_id, None)
             return
-        await self._expand(item_id, item, depth)
+        kids = self._record(item_id, item, depth)
+        if kids:  # most comments are leaves: skip the walk machinery for them
+            await self._descend(item_id, kids, depth)
 
-    async def _expand(self, item_id: int, item: dict[str, Any], depth: int) -> None:
+    def _record(self, item_id: int, item: dict[str, Any], depth: int) -> list[int]:
+        """Count a fetched item (and cache it); returns its valid kid ids."""
         result = self.result
         status = VISIBLE
         if depth == 0:
@@ -194,8 +199,7 @@ class StoryCrawl:
             self._note(f"item {item_id}: {bad} kid id(s) of the wrong type ignored")
         if self.cache is not None:
             self.cache[item_id] = Node(status, tuple(kids))
-        if kids:  # most comments are leaves: skip the walk machinery for them
-            await self._descend(item_id, kids, depth)
+        return kids
 
     async def _descend(self, parent: int, kids: list[int] | tuple[int, ...], depth: int) -> None:
         """Count the subtrees under ``kids``: cached items in a plain loop, the rest by fan-out."""

@@ -85,7 +85,8 @@ class IncrementalCounter:
         last = cache.result
         # Items of this story's tree that updates.json names (HN's descendants lags, so a story whose own
         # item did not change can still have a changed tree).
-        touched = changed is None or any(item in cache.nodes for item in changed if item != story_id)
+        # Without updates.json this cycle, only the story's own kids and descendants can tell.
+        touched = changed is not None and any(item in cache.nodes for item in changed if item != story_id)
         if (
             last is not None
             and not last.partial
@@ -112,33 +113,34 @@ class IncrementalCounter:
         descendants = story.get("descendants")
         # Unchanged kids and descendants, and no item of its tree named in updates.json: nothing moved.
         # (descendants alone is not enough: HN's figure lags, so a new deep reply can leave it as it was.)
-        unchanged = (
+        if (
             last is not None
             and not last.partial
             and kids == cache.kids
             and descendants == cache.descendants
             and not touched
-        )
-        if unchanged and not self._needs_heal(cache, last.comments, descendants):
-            return replace(last, story=story, fetches=1, errors=[])
-
-        refresh = changed if changed is not None and last is not None and not last.partial else None
-        result = last if unchanged else None
-        fetched = 1  # the story item fetched above
-        if result is None:
-            result = await self._walk(story_id, story, cache, refresh)
-            fetched += result.fetches
-        if unchanged or (refresh is not None and not result.partial and self._needs_heal(cache, result.comments, descendants)):
-            # The cache missed a change (updates.json only covers a short window): heal with a full crawl.
-            self.heals += 1
-            cache.healed_for = descendants
-            result = await self._walk(story_id, story, cache, None)
-            fetched += result.fetches
-        result.fetches = fetched
+        ):
+            if not self._needs_heal(cache, last.comments, descendants):
+                return replace(last, story=story, fetches=1, errors=[])
+            result = await self._heal(story_id, story, cache, descendants)
+        else:
+            complete = last is not None and not last.partial and changed is not None
+            result = await self._walk(story_id, story, cache, changed if complete else None)
+            if complete and not result.partial and self._needs_heal(cache, result.comments, descendants):
+                walked = result.fetches
+                result = await self._heal(story_id, story, cache, descendants)
+                result.fetches += walked
+        result.fetches += 1  # the story item fetched above
         cache.result = result
         cache.kids = kids
         cache.descendants = descendants
         return result
+
+    async def _heal(self, story_id: int, story: dict[str, Any], cache: _StoryCache, descendants: Any) -> CrawlResult:
+        """The cache missed a change (updates.json only covers a short window): one full crawl."""
+        self.heals += 1
+        cache.healed_for = descendants
+        return await self._walk(story_id, story, cache, None)
 
     def _needs_heal(self, cache: _StoryCache, comments: int, descendants: Any) -> bool:
         """Whether a count from the cache disagrees with HN's ``descendants`` in a way lag cannot explain."""
