@@ -431,3 +431,28 @@ async def test_killed_writer_leaves_committed_rows(tmp_path: Path) -> None:
         rows = await store.outbox()
         assert len(rows) == 2 * len(fired)  # events and their outbox rows were written together
         assert len(await store.history(last, since=0)) == 1
+
+
+async def test_version_1_database_migrates_and_stale_plugin_state_is_pruned(tmp_path: Path) -> None:
+    import sqlite3
+    import time
+
+    from flamewatch.store import MIGRATIONS
+
+    path = tmp_path / "v1.db"
+    with sqlite3.connect(path) as conn:  # a store as version 1 of the schema left it
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute("INSERT INTO plugin_state (instance, key, value) VALUES ('slack', 'live:1', '\"ts-1\"')")
+    conn.close()
+    async with await Store.open(path) as store:
+        state = store.state_for("slack")
+        assert await state.get("live:1") == "ts-1"  # kept across the migration
+        await state.set("live:2", "ts-2")
+        assert await store.prune_state(time.time() - 3600) == 0  # both written (or migrated) just now
+        assert await store.prune_state(time.time() + 1) == 2
+        assert await state.get("live:1") is None
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    conn.close()

@@ -111,12 +111,15 @@ class Monitor:
         )
 
     async def _housekeep(self) -> None:
-        """Keep the store bounded: drop snapshots and finished deliveries older than the history window."""
+        """Keep the store bounded: drop snapshots, finished deliveries and plugin state values older than
+        the history window (fired keys stay: they are what prevents repeat alerts)."""
         cutoff = self.clock() - self.settings.history_seconds
         snapshots = await self.store.prune_snapshots(cutoff)
         deliveries = await self.store.purge_done(cutoff)
-        if snapshots or deliveries:
-            log.info("store: pruned %d old snapshots and %d finished deliveries", snapshots, deliveries)
+        states = await self.store.prune_state(cutoff)
+        if snapshots or deliveries or states:
+            log.info("store: pruned %d old snapshots, %d finished deliveries and %d stale plugin state values",
+                     snapshots, deliveries, states)
 
     async def _story_ids(self) -> list[int]:
         """The watched ids; when the list cannot be fetched, the previous cycle's list (if any)."""

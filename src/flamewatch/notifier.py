@@ -100,7 +100,11 @@ class Secret:
 
 
 class PluginState(Protocol):
-    """Small persistent key/value storage, one namespace per notifier instance (values are JSON)."""
+    """Small persistent key/value storage, one namespace per notifier instance (values are JSON).
+
+    A value not written again within the store's history window (``[store] history_days``, 7 by
+    default) is forgotten, so per-story entries do not pile up forever.
+    """
 
     async def get(self, key: str) -> Any | None:
         """The stored value, or None."""

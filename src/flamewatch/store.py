@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             value    TEXT NOT NULL,         -- JSON
             PRIMARY KEY (instance, key)
         ) WITHOUT ROWID""",
+    ),
+    # 2: plugin state remembers when it was last written, so values nobody updates can be pruned
+    # (Slack's live count keeps one per story); rows from version 1 count as written now.
+    (
+        "ALTER TABLE plugin_state ADD COLUMN updated_at REAL NOT NULL DEFAULT 0",
+        "UPDATE plugin_state SET updated_at = CAST(strftime('%s', 'now') AS REAL)",
     ),
 )
 
@@ -529,6 +536,10 @@ class Store:
         """Delete snapshots taken before ``older_than``; returns how many."""
         return await self._change("DELETE FROM snapshots WHERE at < ?", (older_than,))
 
+    async def prune_state(self, older_than: float) -> int:
+        """Forget plugin state values last written before ``older_than``; returns how many."""
+        return await self._change("DELETE FROM plugin_state WHERE updated_at < ?", (older_than,))
+
     # -- plugin state ----------------------------------------------------------------------------------
 
     def state_for(self, instance: str) -> PluginState:
@@ -551,9 +562,9 @@ class Store:
 
         async def body(conn: aiosqlite.Connection) -> None:
             await conn.execute(
-                "INSERT INTO plugin_state (instance, key, value) VALUES (?, ?, ?)"
-                " ON CONFLICT (instance, key) DO UPDATE SET value = excluded.value",
-                (instance, key, text),
+                "INSERT INTO plugin_state (instance, key, value, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (instance, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                (instance, key, text, time.time()),
             )
 
         await self._write(body)
