@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from .crawl import CrawlResult, count_story
 from .dispatch import Dispatcher
 from .events import CycleStats, StorySnapshot
+from .incremental import IncrementalCounter
 from .rules import RuleEngine, comments_per_hour
 from .source import FetchError, HNClient
 from .store import Snapshot, Store
@@ -46,7 +47,7 @@ class Monitor:
         dispatcher: Dispatcher,
         settings: MonitorSettings = MonitorSettings(),
         *,
-        counter: object | None = None,
+        counter: IncrementalCounter | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
@@ -62,7 +63,7 @@ class Monitor:
 
     async def count(self, story_id: int) -> CrawlResult:
         if self.counter is not None:
-            return await self.counter.count(story_id)  # type: ignore[attr-defined]
+            return await self.counter.count(story_id)
         return await count_story(
             self.client, story_id, max_depth=self.settings.max_depth, max_items=self.settings.max_items
         )
@@ -73,7 +74,7 @@ class Monitor:
         t0 = time.perf_counter()
         before = self.client.stats.copy()
         ids = await self._story_ids()
-        if self.counter is not None and hasattr(self.counter, "begin_cycle"):
+        if self.counter is not None:
             await self.counter.begin_cycle(ids)
         outcomes = await asyncio.gather(*(self.count(i) for i in ids), return_exceptions=True)
         results: list[CrawlResult] = []
