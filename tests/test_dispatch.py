@@ -276,3 +276,20 @@ def test_min_level_route_takes_only_high_levels_and_keywords() -> None:
     assert route.accepts(make_event(story, level=1000))
     assert not route.accepts(make_event(story, level=250))
     assert route.accepts(make_event(story, rule="keyword", level="python"))  # not a numeric level
+
+
+async def test_rows_of_a_notifier_no_longer_configured_wait_and_are_reported(
+    store: Store, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    gone = make_event(make_story(1))
+    await store.record_events([gone], {gone.key: ["old-slack"]}, time.time())
+    sink = recorder(session, "sink")
+    dispatcher = Dispatcher(store, [Lane(sink)], retry=FAST_RETRY)
+    with caplog.at_level(logging.WARNING, logger="flamewatch.dispatch"):
+        await dispatcher.start()
+    await dispatcher.publish(announce(make_event(make_story(2))))
+    async with asyncio.timeout(5):
+        await dispatcher.wait_idle()  # does not wait for the orphaned row
+    await dispatcher.close(1.0)
+    assert "1 deliveries are queued for notifier 'old-slack'" in caplog.text
+    assert [r.instance for r in await store.pending()] == ["old-slack"]  # kept, not lost

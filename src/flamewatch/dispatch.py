@@ -160,7 +160,6 @@ class Dispatcher:
         self._pumps: list[asyncio.Task[None]] = []
         self.stats = DispatchStats()
         self._changed = asyncio.Condition()  # notified whenever a delivery attempt ends
-        self._started = False
 
     # --- events in ------------------------------------------------------------------------------
 
@@ -198,7 +197,13 @@ class Dispatcher:
                 log.error("notifier %s: failed to start (%s): %s", lane.name, kind, exc)
             lane.wake.set()
             self._pumps.append(asyncio.create_task(self._pump(lane), name=f"pump:{lane.name}"))
-        self._started = True
+        orphans: dict[str, int] = {}
+        for row in await self.store.pending():
+            if row.instance not in self.lanes:
+                orphans[row.instance] = orphans.get(row.instance, 0) + 1
+        for instance, count in sorted(orphans.items()):
+            log.warning("%d deliveries are queued for notifier %r, which is not configured (or not enabled) now; "
+                        "they wait for it to come back ('flamewatch outbox drop' removes them)", count, instance)
 
     async def flush_digests(self, instance: str | None = None) -> int:
         """Make every waiting digest due now (all digest lanes, or the one named); returns the rows moved."""
@@ -222,7 +227,7 @@ class Dispatcher:
         """Wait until nothing is due or in flight (tests and ``once`` use this)."""
         while True:
             await self.deliveries.wait_idle()
-            due = await self.store.due(self.clock())
+            due = [r for r in await self.store.due(self.clock()) if r.instance in self.lanes]
             if not due and not len(self.deliveries):
                 return
             for lane in self.lanes.values():
