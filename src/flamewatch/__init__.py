@@ -19,9 +19,9 @@ from .events import EVENT_SCHEMA_VERSION, CycleStats, Event, StorySnapshot
 from .notifier import (
     DeliveryError,
     MemoryState,
+    NoOptions,
     Notifier,
     NotifierContext,
-    NoOptions,
     PermanentDeliveryError,
     PluginState,
     Secret,

@@ -77,8 +77,13 @@ def make_lane(resolved: ResolvedNotifier, config: Config, session: aiohttp.Clien
         name=s.name, session=session, state=store.state_for(s.name), log=logging.getLogger(f"flamewatch.notifier.{s.name}")
     )
     notifier = resolved.type(ctx, resolved.options)
-    digest = DigestSchedule(every=s.digest, at=s.digest_at) if (s.digest or s.digest_at) else None
-    route = Route(
+    return Lane(notifier, route_for(s), digest_for(s), timeout=s.timeout or config.delivery.timeout,
+                concurrency=s.concurrency)
+
+
+def route_for(s: NotifierSettings) -> Route:
+    """Which events the instance configured by ``s`` takes."""
+    return Route(
         rules=frozenset(s.rules) if s.rules is not None else None,
         min_comments=s.min_comments,
         min_points=s.min_points,
@@ -86,7 +91,11 @@ def make_lane(resolved: ResolvedNotifier, config: Config, session: aiohttp.Clien
         lists=frozenset(s.lists) if s.lists is not None else None,
         keywords=s.keywords,
     )
-    return Lane(notifier, route, digest, timeout=s.timeout or config.delivery.timeout, concurrency=s.concurrency)
+
+
+def digest_for(s: NotifierSettings) -> DigestSchedule | None:
+    """When the instance configured by ``s`` sends digests, or None for immediate delivery."""
+    return DigestSchedule(every=s.digest, at=s.digest_at) if (s.digest or s.digest_at) else None
 
 
 class App:

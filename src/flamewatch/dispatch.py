@@ -55,6 +55,23 @@ class Route:
     lists: frozenset[str] | None = None
     keywords: tuple[str, ...] = ()
 
+    def describe(self) -> str:
+        """The route in words, for ``flamewatch check``."""
+        parts = []
+        if self.rules is not None:
+            parts.append(f"rules {', '.join(sorted(self.rules))}")
+        if self.min_comments:
+            parts.append(f">= {self.min_comments} comments")
+        if self.min_points:
+            parts.append(f">= {self.min_points} points")
+        if self.min_level:
+            parts.append(f"levels >= {self.min_level}")
+        if self.lists is not None:
+            parts.append(f"lists {', '.join(sorted(self.lists))}")
+        if self.keywords:
+            parts.append(f"keywords {', '.join(self.keywords)}")
+        return "; ".join(parts) or "all events"
+
     def accepts(self, event: Event) -> bool:
         if self.rules is not None and event.rule not in self.rules:
             return False
@@ -76,6 +93,10 @@ class DigestSchedule:
 
     every: float | None = None
     at: dtime | None = None
+
+    def describe(self) -> str:
+        """The schedule in words, for ``flamewatch check``."""
+        return f"digest every {self.every:g}s" if self.every is not None else f"digest daily at {self.at:%H:%M}"
 
     def next_after(self, now: float) -> float:
         """The first send time strictly after ``now`` (Unix seconds)."""

@@ -23,7 +23,14 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .crawl import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS, CrawlResult, Node, StoryCrawl, valid_kids
+from .crawl import (
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_ITEMS,
+    CrawlResult,
+    Node,
+    StoryCrawl,
+    valid_kids,
+)
 from .source import FetchError, HNClient
 
 log = logging.getLogger("flamewatch.incremental")

@@ -22,7 +22,13 @@ import aiohttp
 
 from . import hookimpl
 from .events import Event, StorySnapshot
-from .notifier import DeliveryError, MemoryState, Notifier, NotifierContext, PermanentDeliveryError
+from .notifier import (
+    DeliveryError,
+    MemoryState,
+    Notifier,
+    NotifierContext,
+    PermanentDeliveryError,
+)
 
 HOSTILE_TITLE = "<!channel> Ask HN: 'quotes' & <b>tags</b>\r\nBcc: victim@example.com"
 """A title that tries to ping a Slack workspace, inject HTML and add a mail header at once."""

@@ -11,7 +11,13 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from ..app import ResolvedNotifier, load_plugins, resolve_notifiers
+from ..app import (
+    ResolvedNotifier,
+    digest_for,
+    load_plugins,
+    resolve_notifiers,
+    route_for,
+)
 from ..events import Event, StorySnapshot
 from ..notifier import DeliveryError, NotifierContext, Secret
 from ..plugins import Plugins
@@ -96,25 +102,8 @@ def _url_origin(url: str) -> str:
 
 
 def _describe_route(r: ResolvedNotifier) -> str:
-    s = r.settings
-    parts = []
-    if s.rules is not None:
-        parts.append(f"rules {', '.join(s.rules)}")
-    if s.min_comments:
-        parts.append(f">= {s.min_comments} comments")
-    if s.min_points:
-        parts.append(f">= {s.min_points} points")
-    if s.min_level:
-        parts.append(f"levels >= {s.min_level}")
-    if s.lists is not None:
-        parts.append(f"lists {', '.join(s.lists)}")
-    if s.keywords:
-        parts.append(f"keywords {', '.join(s.keywords)}")
-    if s.digest:
-        parts.append(f"digest every {s.digest:g}s")
-    if s.digest_at:
-        parts.append(f"digest daily at {s.digest_at:%H:%M}")
-    return "; ".join(parts) or "all events, immediately"
+    digest = digest_for(r.settings)
+    return f"{route_for(r.settings).describe()}, {digest.describe() if digest else 'immediately'}"
 
 
 def _print_plugins(plugins: Plugins) -> None:
