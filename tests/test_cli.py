@@ -345,3 +345,13 @@ async def test_outbox_lists_retries_and_drops_dead_letters(cli, tmp_path: Path) 
     async with await Store.open(path) as store:
         assert [r.event.key for r in await store.pending()] == [first.key]
         assert await store.outbox("dead") == []
+
+
+async def test_once_prints_one_readable_line_per_story(cli, sim: SimulatorServer, tmp_path: Path) -> None:
+    run = await cli("once", "--top", "3", "--api-url", sim.base_url, "--store", str(tmp_path / "fw.db"),
+                    config='[[notifiers]]\ntype = "console"\n')
+    assert run.code == 0, run.err
+    lines = run.out.splitlines()
+    ids = sim.world.lists["topstories"][:3]
+    assert [line.split()[2] for line in lines] == [str(i) for i in ids]
+    assert lines[0].startswith("  1. Post ") and f"has {sim.world.visible_count(ids[0])} comments: " in lines[0]

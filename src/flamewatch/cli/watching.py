@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlparse
 
 from ..app import App
 from ..config import Config
-from ..crawl import count_story
+from ..crawl import CrawlResult, count_story
 from ..source import FetchError, HNClient, make_session
 from ..watch import Watcher
 from .common import EXIT_CONFIG, CliError, config_from_args, log
@@ -91,12 +91,21 @@ async def cmd_once(args: argparse.Namespace) -> int:
                 await app.dispatcher.wait_idle()
         except TimeoutError:
             log.warning("deliveries still running after %gs; they stay in the outbox", config.watch.shutdown_timeout)
-        if args.json:
-            for result in app.monitor.last_results:
+        for rank, result in enumerate(app.monitor.last_results, start=1):
+            if args.json:
                 print(json.dumps(result.to_json()))
+            else:
+                print(_story_line(rank, result))
         log.info("%d stories, %d requests, %d errors, %d partial, %d new events in %.2fs", stats.stories,
                  stats.requests, stats.errors, stats.partial, stats.events, stats.elapsed)
     return 0
+
+
+def _story_line(rank: int, result: CrawlResult) -> str:
+    """The seed's "Post X has N comments" line, with the rank and a printable title."""
+    title = "".join(ch if ch.isprintable() else " " for ch in result.title)[:80] or "(no title)"
+    count = f"{result.comments}+" if result.partial else str(result.comments)
+    return f"{rank:>3}. Post {result.story_id} has {count} comments: {title}"
 
 
 def _with_watch(config: Config, **changes: Any) -> Config:
