@@ -244,7 +244,7 @@ async def test_slow_notifier_does_not_move_the_next_cycle(tmp_path: Path) -> Non
             elapsed = time.monotonic() - started
         assert Sleepy.started >= 1  # deliveries were under way during the cycles
         assert watcher.skipped_ticks == 0
-        assert max(watcher.tick_lateness) < period / 2
+        assert max(watcher.tick_lateness) < period  # every cycle started before its next tick was due
         assert elapsed < 5  # four cycles did not wait for a single 5-second delivery
         assert app.close_report is not None and app.close_report.cancelled >= 1
 
