@@ -115,7 +115,10 @@ class Watcher:
             if isinstance(exc, TimeoutError):
                 log.error("%s timed out after %.1fs", task.get_name(), self.cycle_timeout or 0)
             else:
-                log.error("%s failed: %s: %s", task.get_name(), type(exc).__name__, exc, exc_info=exc)
+                # One line per failed cycle (HN unreachable at boot would otherwise print a traceback every
+                # period); the traceback is there with debug logging (-vv).
+                log.error("%s failed: %s: %s", task.get_name(), type(exc).__name__, exc,
+                          exc_info=exc if log.isEnabledFor(logging.DEBUG) else None)
             return
         stats = dataclasses.replace(task.result(), skipped_ticks=self.skipped_ticks)
         log.info(
