@@ -398,3 +398,25 @@ async def test_smtp_replies_are_classified(make_notifier, server_kwargs: dict[st
     assert isinstance(excinfo.value, PermanentDeliveryError) is permanent
     code = next(iter(server_kwargs.values()))[:3]
     assert code in str(excinfo.value)
+
+
+@pytest.mark.parametrize("title", [
+    "Show HN: =?utf-8?q?x=0D=0AReply-To:_x@evil.example?=",
+    "Ask HN: =?utf-8?q?x=0D=0A=0D=0AReset_your_password_at_http://evil.example?=",
+    "0 =?utf-8?q?=0A",
+])
+async def test_encoded_words_in_a_title_cannot_add_headers_or_replace_the_body(make_notifier, title: str) -> None:
+    async with FakeSMTPServer() as smtp:
+        notifier = make_notifier(smtp.port)
+        await notifier.send(make_event(title=title))
+        (mail,) = await smtp.wait_for_messages(1)
+    msg = mail.message
+    assert msg["Reply-To"] is None
+    assert msg.get_content_type() == "multipart/alternative"
+    subject = str(msg["Subject"])
+    assert "\n" not in subject and "\r" not in subject
+    assert title.split("=?")[0].strip() in subject  # the real subject, not the last-resort fallback
+    assert b"\r\nReply-To:" not in mail.raw
+    # The title is still shown as it was written, inside our own body, in both parts.
+    assert [part.get_content_type() for part in msg.iter_parts()] == ["text/plain", "text/html"]
+    assert title.split("=?")[0].strip() in msg.get_body(("plain",)).get_content()

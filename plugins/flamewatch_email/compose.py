@@ -57,8 +57,14 @@ def one_line(text: str) -> str:
 
 
 def header_text(text: str, limit: int | None = None) -> str:
-    """``text`` made safe for a header value: one line, optionally shortened to ``limit`` chars."""
-    text = one_line(text)
+    """``text`` made safe for a header value: one line, optionally shortened to ``limit`` chars.
+
+    The email package decodes RFC 2047 encoded words (``=?utf-8?q?...?=``) in a value it is given, and
+    ``=0D=0A`` inside one would come back as a real line break, adding headers or replacing the body.
+    So an ``=?`` in untrusted text gets an invisible zero-width space between its two characters: it
+    still reads the same, and it can no longer start an encoded word.
+    """
+    text = one_line(text).replace("=?", "=\u200b?")
     if limit is not None and len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
     return text
@@ -277,7 +283,7 @@ def _new_message(subject: str, keys: Sequence[str], settings: MailSettings, now:
     msg = EmailMessage()
     msg["From"] = settings.sender
     msg["To"] = list(settings.to)
-    msg["Subject"] = header_text(subject)
+    _set_header(msg, "Subject", header_text(subject), fallback="[flamewatch] alert")
     msg["Date"] = format_datetime(now or datetime.now(UTC))
     msg["Message-ID"] = message_id(keys, settings)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a bot
@@ -285,6 +291,18 @@ def _new_message(subject: str, keys: Sequence[str], settings: MailSettings, now:
     if settings.list_unsubscribe:
         msg["List-Unsubscribe"] = header_text(settings.list_unsubscribe)
     return msg
+
+
+def _set_header(msg: EmailMessage, name: str, value: str, *, fallback: str) -> None:
+    """Set a header built from untrusted text, and check what the email package made of it.
+
+    :func:`header_text` already prevents line breaks; this is the backstop: should a value still decode
+    to one (a parser quirk we did not foresee), the header gets ``fallback`` instead.
+    """
+    msg[name] = value
+    if any(ch in str(msg[name]) for ch in "\r\n"):
+        del msg[name]
+        msg[name] = fallback
 
 
 def _prefixed(prefix: str, text: str) -> str:
