@@ -420,3 +420,11 @@ async def test_encoded_words_in_a_title_cannot_add_headers_or_replace_the_body(m
     # The title is still shown as it was written, inside our own body, in both parts.
     assert [part.get_content_type() for part in msg.iter_parts()] == ["text/plain", "text/html"]
     assert title.split("=?")[0].strip() in msg.get_body(("plain",)).get_content()
+
+
+def test_a_missing_or_broken_ca_file_is_a_config_error(tmp_path: Path) -> None:
+    broken = tmp_path / "not-a-cert.pem"
+    broken.write_text("hello")
+    for path in (tmp_path / "missing.pem", broken):
+        with pytest.raises(ValueError, match=r"^ca_file: cannot load .* as PEM certificates"):
+            EmailOptions(host="smtp.example.com", sender="a@example.com", to=["b@example.com"], ca_file=str(path))

@@ -9,6 +9,7 @@ module never does. No message it raises contains the password.
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
@@ -78,7 +79,7 @@ class EmailNotifier(Notifier):
                     use_tls=opts.security == "tls",
                     start_tls=opts.security == "starttls",
                     validate_certs=opts.validate_certs,
-                    cert_bundle=opts.ca_file,
+                    cert_bundle=os.path.expanduser(opts.ca_file) if opts.ca_file else None,
                     timeout=opts.smtp_timeout,
                 )
         except aiosmtplib.SMTPAuthenticationError as exc:
@@ -110,7 +111,7 @@ class EmailNotifier(Notifier):
                 raise PermanentDeliveryError(self._cert_error(cause)) from None
             raise DeliveryError(f"{self._target}: {self._clean(str(exc), password)}") from None
         except aiosmtplib.SMTPException as exc:
-            if type(exc) is aiosmtplib.SMTPException and "STARTTLS" in str(exc):
+            if type(exc) is aiosmtplib.SMTPException and "STARTTLS extension not supported" in str(exc):
                 # aiosmtplib's "STARTTLS extension not supported": we refuse to send in clear text, and
                 # retrying the same server will not make it offer TLS.
                 raise PermanentDeliveryError(

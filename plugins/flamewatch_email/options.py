@@ -6,7 +6,9 @@ The core checks names and types; :meth:`EmailOptions.__post_init__` checks what 
 
 from __future__ import annotations
 
+import os
 import re
+import ssl
 import unicodedata
 from dataclasses import dataclass, field
 from email.headerregistry import Address
@@ -101,8 +103,15 @@ class EmailOptions:
             raise ValueError("subject_prefix: must not contain control characters or line breaks")
         if not self.smtp_timeout > 0:
             raise ValueError(f"smtp_timeout: {self.smtp_timeout} must be more than 0 seconds")
-        if self.ca_file is not None and not self.ca_file.strip():
-            raise ValueError("ca_file: must be a path to a PEM file")
+        if self.ca_file is not None:
+            if not self.ca_file.strip():
+                raise ValueError("ca_file: must be a path to a PEM file")
+            # Load it now: a missing or broken CA file is a config mistake, not something to retry for a day.
+            try:
+                ssl.create_default_context(cafile=os.path.expanduser(self.ca_file))
+            except (OSError, ssl.SSLError) as exc:
+                reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or type(exc).__name__
+                raise ValueError(f"ca_file: cannot load {self.ca_file!r} as PEM certificates: {reason}") from None
         if self.list_unsubscribe is not None:
             for uri in self.list_unsubscribe.split(","):
                 if not _UNSUBSCRIBE_URI.fullmatch(uri.strip().strip("<>")):
