@@ -266,7 +266,30 @@ async def test_live_count_posts_anew_when_the_message_is_gone(
     await notifier.send(make_event())
     [message] = slack.messages
     assert [r.method for r in slack.requests] == ["chat.update", "chat.postMessage"]
-    assert await state.get("live:8863") == {"channel": "C0HN", "ts": message.ts}
+    assert await state.get("live:8863") == {"channel": "C0HN", "ts": message.ts, "comments": 512}
+
+
+async def test_live_count_two_events_of_one_story_at_once_post_one_message(
+    session: aiohttp.ClientSession, slack: FakeSlack
+) -> None:
+    notifier = bot(session, slack, state=MemoryState(), live_count=True)
+    await asyncio.gather(
+        notifier.send(make_event(comments=120, level=100)),
+        notifier.send(make_event(comments=120, rule="points", level=300)),
+    )
+    assert len(slack.messages) == 1
+    assert [r.method for r in slack.requests if r.method != "auth.test"] == ["chat.postMessage", "chat.update"]
+
+
+async def test_live_count_never_rolls_back_to_an_older_count(
+    session: aiohttp.ClientSession, slack: FakeSlack
+) -> None:
+    notifier = bot(session, slack, state=MemoryState(), live_count=True)
+    await notifier.send(make_event(comments=530, level=500))
+    await notifier.send(make_event(comments=104, level=100))  # a retry of an older event, delivered late
+    [message] = slack.messages
+    assert message.updates == []
+    assert "Reached 500 comments" in message.rendered.text
 
 
 # --- escaping ------------------------------------------------------------------------------------------------

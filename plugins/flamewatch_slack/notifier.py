@@ -28,6 +28,7 @@ from flamewatch import (
     DeliveryError,
     Event,
     Notifier,
+    NotifierContext,
     PermanentDeliveryError,
     Secret,
     parse_retry_after,
@@ -143,6 +144,10 @@ class SlackNotifier(Notifier):
 
     options: SlackOptions
 
+    def __init__(self, ctx: NotifierContext, options: SlackOptions) -> None:
+        super().__init__(ctx, options)
+        self._live_locks: dict[int, asyncio.Lock] = {}  # one live-count edit per story at a time
+
     # --- lifecycle ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -189,19 +194,40 @@ class SlackNotifier(Notifier):
         return f"live:{story_id}"
 
     async def _send_live(self, event: Event) -> None:
-        """Edit the story's message if we posted one before, else post one and remember where it is."""
+        """Edit the story's message if we posted one before, else post one and remember where it is.
+
+        One story at a time (two events of one story delivered at once would otherwise both find no
+        message and post two), and never backwards: a retried older event must not overwrite the
+        message with an older count.
+        """
+        story_id = event.story.id
+        lock = self._live_locks.setdefault(story_id, asyncio.Lock())
+        try:
+            async with lock:
+                await self._send_live_locked(event)
+        finally:
+            if not lock.locked() and self._live_locks.get(story_id) is lock:
+                del self._live_locks[story_id]
+
+    async def _send_live_locked(self, event: Event) -> None:
         message = event_message(event, live=True)
         key = self._live_key(event.story.id)
         where = await self.ctx.state.get(key)
         if isinstance(where, dict) and isinstance(where.get("channel"), str) and isinstance(where.get("ts"), str):
+            shown = where.get("comments")
+            if isinstance(shown, int) and event.story.comments < shown:
+                self.ctx.log.info("%s: story %s already shows %d comments; not rolling back to %d",
+                                  self.name, event.story.id, shown, event.story.comments)
+                return
             try:
                 await self._update(where["channel"], where["ts"], message)
+                await self.ctx.state.set(key, {**where, "comments": event.story.comments})
                 return
             except _LiveMessageGone:
                 self.ctx.log.info("%s: live message for story %s is gone; posting a new one", self.name, event.story.id)
         posted = await self._post(message)
         if posted is not None:
-            await self.ctx.state.set(key, posted)
+            await self.ctx.state.set(key, {**posted, "comments": event.story.comments})
 
     async def _update(self, channel: str, ts: str, message: SlackMessage) -> None:
         try:
