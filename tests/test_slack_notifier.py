@@ -533,3 +533,19 @@ async def test_rate_limit_holds_the_channel_for_the_next_message(
     rejected_at = slack.requests[-1].received_at
     await notifier.send(make_event())
     assert slack.messages[0].received_at - rejected_at >= 0.3
+
+
+def test_every_mrkdwn_object_is_verbatim_so_slack_adds_no_links_or_mentions() -> None:
+    events = [make_event(title="Log in at evil.example/reset #general @here"), make_event(story_id=2)]
+    messages = [event_message(events[0]), event_message(events[0], live=True), *digest_messages(events)]
+
+    def text_objects(node: Any) -> list[dict[str, Any]]:
+        if isinstance(node, dict):
+            found = [node] if node.get("type") == "mrkdwn" else []
+            return found + [o for v in node.values() for o in text_objects(v)]
+        if isinstance(node, list):
+            return [o for v in node for o in text_objects(v)]
+        return []
+
+    objects = [o for m in messages for o in text_objects(m.blocks)]
+    assert objects and all(o.get("verbatim") is True for o in objects)

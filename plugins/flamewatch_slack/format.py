@@ -123,6 +123,9 @@ def link(url: str | None, label: str) -> str:
     return f"<{target}|{label}>" if target else label
 
 
+# Every mrkdwn object is sent with "verbatim": true: otherwise Slack itself would turn plain text from HN
+# into links ("evil.example/login"), link-ify "#channel" names and parse some mentions, after our escaping.
+
 # --- pieces of a message ----------------------------------------------------------------------------
 
 
@@ -191,7 +194,7 @@ def _fields(event: Event) -> list[dict[str, str]]:
         pairs.append(("Growth", f"{event.growth:+,} since last check"))
     if story.rank is not None:
         pairs.append(("Rank", f"#{story.rank} on {clip(event.source_list, SMALL_LIMIT)}"))
-    return [{"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in pairs]
+    return [{"type": "mrkdwn", "verbatim": True, "text": f"*{name}*\n{value}"} for name, value in pairs]
 
 
 def _context(event: Event, *, live: bool) -> dict[str, Any]:
@@ -207,7 +210,7 @@ def _context(event: Event, *, live: bool) -> dict[str, Any]:
         bits.append(f"posted {posted:%Y-%m-%d %H:%M} UTC")
     stamp = f"{event.at.astimezone(UTC):%H:%M} UTC"
     bits.append(f"flamewatch · updated {stamp}" if live else f"flamewatch · {stamp}")
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(bits)}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "verbatim": True, "text": " · ".join(bits)}]}
 
 
 # --- whole messages -----------------------------------------------------------------------------------
@@ -220,7 +223,7 @@ def event_message(event: Event, *, live: bool = False) -> SlackMessage:
     """
     summary = f"*{_title_link(event)}*\n{what_happened(event)}\n{_hn_link(event)}"
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": summary}},
+        {"type": "section", "text": {"type": "mrkdwn", "verbatim": True, "text": summary}},
         {"type": "section", "fields": _fields(event)},
         _context(event, live=live),
     ]
@@ -264,8 +267,8 @@ def digest_messages(events: Sequence[Event]) -> list[SlackMessage]:
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": plain_clip(title, MAX_HEADER_TEXT)}}
         ]
-        blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": line}} for line in lines]
+        blocks += [{"type": "section", "text": {"type": "mrkdwn", "verbatim": True, "text": line}} for line in lines]
         now = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"flamewatch · {now}"}]})
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "verbatim": True, "text": f"flamewatch · {now}"}]})
         messages.append(SlackMessage(text=escape(title), blocks=blocks))
     return messages
