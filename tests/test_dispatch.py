@@ -293,3 +293,92 @@ async def test_rows_of_a_notifier_no_longer_configured_wait_and_are_reported(
     await dispatcher.close(1.0)
     assert "1 deliveries are queued for notifier 'old-slack'" in caplog.text
     assert [r.instance for r in await store.pending()] == ["old-slack"]  # kept, not lost
+
+
+def test_daily_digest_time_follows_dst(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime
+    from datetime import time as dtime
+
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    try:
+        schedule = DigestSchedule(at=dtime(9, 0))
+        for evening in ("2026-03-28 20:00", "2026-10-24 20:00"):  # the evenings before the changes
+            now = datetime.strptime(evening, "%Y-%m-%d %H:%M").timestamp()
+            assert datetime.fromtimestamp(schedule.next_after(now)).strftime("%H:%M") == "09:00"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+async def test_a_store_error_does_not_stop_a_lane(
+    store: Store, session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flamewatch.dispatch as dispatch_module
+    from flamewatch.store import StoreError
+
+    monkeypatch.setattr(dispatch_module, "STORE_ERROR_BACKOFF", 0.01)
+    real_due = store.due
+    failures = {"left": 1}
+
+    async def flaky_due(*args: object, **kwargs: object) -> object:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise StoreError("database is locked")
+        return await real_due(*args, **kwargs)
+
+    monkeypatch.setattr(store, "due", flaky_due)
+    sink = recorder(session, "sink")
+    dispatcher = Dispatcher(store, [Lane(sink)], retry=FAST_RETRY)
+    await dispatcher.start()
+    await dispatcher.publish(announce(make_event()))
+    await sink.wait_for(1)
+    await dispatcher.close(1.0)
+    assert failures["left"] == 0 and len(sink.sent) == 1
+
+
+async def test_an_outcome_that_cannot_be_stored_is_held_back_not_resent_in_a_loop(
+    store: Store, session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flamewatch.store import StoreError
+
+    async def broken_mark_done(*args: object, **kwargs: object) -> None:
+        raise StoreError("disk full")
+
+    monkeypatch.setattr(store, "mark_done", broken_mark_done)
+    real_due = store.due
+    looks = {"n": 0}
+    looked_again = asyncio.Event()
+
+    async def counting_due(*args: object, **kwargs: object) -> object:
+        rows = await real_due(*args, **kwargs)
+        looks["n"] += 1
+        if sink.attempts and looks["n"] >= 4:
+            looked_again.set()
+        return rows
+
+    monkeypatch.setattr(store, "due", counting_due)
+    sink = recorder(session, "sink")
+    dispatcher = Dispatcher(store, [Lane(sink)], retry=RetryPolicy(base=60.0, cap=60.0))
+    await dispatcher.start()
+    await dispatcher.publish(announce(make_event()))
+    await sink.wait_for(1)
+    await asyncio.wait_for(looked_again.wait(), 5)  # the pump has looked at the outbox again since
+    await dispatcher.close(1.0)
+    assert sink.attempts == 1  # held for its backoff, not sent again and again
+
+
+async def test_publish_cancelled_during_its_write_still_wakes_the_lane(
+    store: Store, session: aiohttp.ClientSession
+) -> None:
+    sink = recorder(session, "sink")
+    dispatcher = Dispatcher(store, [Lane(sink)], retry=FAST_RETRY)
+    await dispatcher.start()
+    await dispatcher.wait_idle()
+    publishing = asyncio.create_task(dispatcher.publish(announce(make_event())))
+    await asyncio.sleep(0)  # the write is under way in the store's thread
+    publishing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await publishing
+    await sink.wait_for(1, timeout=5)  # delivered at once, not after an unrelated event or a restart
+    await dispatcher.close(1.0)

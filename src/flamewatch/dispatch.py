@@ -43,6 +43,13 @@ log = logging.getLogger("flamewatch.dispatch")
 #: the watcher's ticks, the HN crawl and the other notifiers. It is reported with the notifier's name.
 BLOCKING_WARN_SECONDS = 0.1
 
+#: An idle pump re-reads its outbox at least this often, even when nothing woke it: rows requeued by
+#: ``flamewatch outbox retry`` from another process, or recorded by a publish cancelled before it woke us.
+POLL_SECONDS = 30.0
+
+#: How long a pump, or a delivery whose outcome could not be written, waits after a store error.
+STORE_ERROR_BACKOFF = 5.0
+
 
 @dataclass(frozen=True)
 class Route:
@@ -103,10 +110,11 @@ class DigestSchedule:
         if self.every is not None:
             return (math.floor(now / self.every) + 1) * self.every
         assert self.at is not None
-        local_now = datetime.fromtimestamp(now).astimezone()
-        candidate = local_now.replace(hour=self.at.hour, minute=self.at.minute, second=0, microsecond=0)
+        # Naive local datetimes: .timestamp() then applies the DST rules of that day, not today's offset.
+        today = datetime.fromtimestamp(now).date()
+        candidate = datetime.combine(today, self.at)
         if candidate.timestamp() <= now:
-            candidate += timedelta(days=1)
+            candidate = datetime.combine(today + timedelta(days=1), self.at)
         return candidate.timestamp()
 
 
@@ -119,7 +127,7 @@ class RetryPolicy:
     max_age: float = 24 * 3600.0
 
     def delay(self, attempts: int, retry_after: float | None = None) -> float:
-        ceiling = min(self.cap, self.base * (2 ** max(0, attempts)))
+        ceiling = min(self.cap, self.base * (2 ** min(max(0, attempts), 60)))
         # Half fixed, half random: spreads retries out without ever retrying immediately.
         wait = ceiling / 2 + random.uniform(0, ceiling / 2)
         if retry_after is not None:
@@ -143,6 +151,7 @@ class Lane:
 
     def __post_init__(self) -> None:
         self.inflight: set[int] = set()
+        self.held: dict[int, float] = {}  # row id -> not before (when its outcome could not be stored)
         self.wake = asyncio.Event()
         self.slots = asyncio.Semaphore(self.concurrency)
 
@@ -193,15 +202,19 @@ class Dispatcher:
         for event in evaluation.passed:
             routes[event.key] = []  # recorded as fired so it is never announced later
         not_before = {name: lane.digest.next_after(now) for name, lane in self.lanes.items() if lane.digest}
-        new = await self.store.record_events([*evaluation.announce, *evaluation.passed], routes, now, not_before)
+        try:
+            new = await self.store.record_events([*evaluation.announce, *evaluation.passed], routes, now, not_before)
+        finally:
+            # The write may have committed even if this task is being cancelled (a cycle timeout): wake the
+            # lanes regardless, so committed rows do not wait for some unrelated event.
+            for name in {n for names in routes.values() for n in names}:
+                self.lanes[name].wake.set()
         announce_keys = {e.key for e in evaluation.announce}
         fresh = [e for e in new if e.key in announce_keys]
         for event in fresh:
             self.stats.events += 1
             if self._on_event is not None:
                 self._on_event(event=event)
-            for name in routes[event.key]:
-                self.lanes[name].wake.set()
         return fresh
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -276,22 +289,48 @@ class Dispatcher:
 
     async def _pump(self, lane: Lane) -> None:
         while True:
-            lane.wake.clear()
-            now = self.clock()
-            rows = [r for r in await self.store.due(now, instance=lane.name) if r.id not in lane.inflight]
-            if rows:
-                if lane.digest is not None:
-                    await self._start(lane, rows)
-                else:
-                    for row in rows:
-                        await lane.slots.acquire()
-                        await self._start(lane, [row], release_slot=True)
-                continue
-            wait = await self._time_to_next(lane, now)
             try:
-                await asyncio.wait_for(lane.wake.wait(), timeout=wait)
-            except TimeoutError:
-                pass
+                wait = await self._pump_once(lane)
+            except Exception as exc:
+                # A store error must not end this lane's deliveries for the rest of the run.
+                log.error("notifier %s: cannot read the outbox (%s); trying again in %gs", lane.name,
+                          str(exc) or type(exc).__name__, STORE_ERROR_BACKOFF)
+                await asyncio.sleep(STORE_ERROR_BACKOFF)
+                continue
+            if wait > 0:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+                # arrives as the wake-up does, and close() would then wait for this pump forever.
+                try:
+                    async with asyncio.timeout(wait):
+                        await lane.wake.wait()
+                except TimeoutError:
+                    pass
+
+    async def _pump_once(self, lane: Lane) -> float:
+        """Start every due row of ``lane``; returns how long to wait before looking again (0: at once)."""
+        lane.wake.clear()
+        now = self.clock()
+        rows = [
+            r for r in await self.store.due(now, instance=lane.name)
+            if r.id not in lane.inflight and lane.held.get(r.id, 0.0) <= now
+        ]
+        if rows:
+            for row in rows:
+                lane.held.pop(row.id, None)
+            if lane.digest is not None:
+                await self._start(lane, rows)
+            else:
+                for row in rows:
+                    await lane.slots.acquire()
+                    await self._start(lane, [row], release_slot=True)
+            return 0.0
+        waits = [POLL_SECONDS]
+        upcoming = await self._time_to_next(lane, now)
+        if upcoming is not None:
+            waits.append(upcoming)
+        if lane.held:
+            waits.append(max(0.0, min(lane.held.values()) - now))
+        return min(waits)
 
     async def _time_to_next(self, lane: Lane, now: float) -> float | None:
         """Seconds until this lane's next row falls due, or None (wait to be woken).
@@ -317,29 +356,21 @@ class Dispatcher:
         ids = [r.id for r in rows]
         events = [r.event for r in rows]
         try:
-            error: str | None = None
+            failure = await self._attempt(lane, events)
             try:
-                async with asyncio.timeout(lane.timeout):
-                    if lane.digest is not None:
-                        send = lane.notifier.send_digest(events)
-                    else:
-                        send = lane.notifier.send(events[0])
-                    # A plugin's send may be any awaitable; only coroutines can be driven step by step.
-                    await (_StepTimer(send, lane.name) if asyncio.iscoroutine(send) else send)
-            except PermanentDeliveryError as exc:
-                error = str(exc) or type(exc).__name__
-                await self.store.mark_dead(ids, error=error)
-                self.stats.dead += len(ids)
-                log.error("notifier %s: %s: permanent failure, moved to dead letters: %s", lane.name, _label(events), error)
-            except (DeliveryError, TimeoutError, Exception) as exc:
-                error = _describe_failure(exc, lane.timeout)
-                await self._retry_later(lane, rows, error, getattr(exc, "retry_after", None))
-            else:
-                await self.store.mark_done(ids, self.clock())
-                self.stats.delivered += len(ids)
-            for event in events:
-                if self._on_delivery is not None:
-                    self._on_delivery(event=event, notifier=lane.name, ok=error is None, error=error)
+                await self._record(lane, rows, failure)
+            except Exception as exc:
+                # The outcome could not be stored (disk full, database locked): the rows are still pending
+                # and due, so hold them back here rather than send them again in a tight loop.
+                hold = max(self.retry.delay(max(r.attempts for r in rows)), STORE_ERROR_BACKOFF)
+                for row_id in ids:
+                    lane.held[row_id] = self.clock() + hold
+                log.error("notifier %s: %s: cannot record the delivery outcome (%s); holding it for %.0fs",
+                          lane.name, _label(events), str(exc) or type(exc).__name__, hold)
+            if self._on_delivery is not None:
+                for event in events:
+                    self._on_delivery(event=event, notifier=lane.name, ok=failure is None,
+                                      error=failure.error if failure else None)
         finally:
             lane.inflight.difference_update(ids)
             if release_slot:
@@ -348,9 +379,42 @@ class Dispatcher:
             async with self._changed:
                 self._changed.notify_all()
 
+    async def _attempt(self, lane: Lane, events: list[Event]) -> _Failure | None:
+        """One send (or digest) through the lane's notifier, within its timeout; None on success."""
+        try:
+            async with asyncio.timeout(lane.timeout):
+                if lane.digest is not None:
+                    send = lane.notifier.send_digest(events)
+                else:
+                    send = lane.notifier.send(events[0])
+                # A plugin's send may be any awaitable; only coroutines can be driven step by step.
+                await (_StepTimer(send, lane.name) if asyncio.iscoroutine(send) else send)
+        except PermanentDeliveryError as exc:
+            return _Failure(str(exc) or type(exc).__name__, permanent=True)
+        except Exception as exc:  # DeliveryError, TimeoutError, or a plugin's bug: all retried later
+            return _Failure(_describe_failure(exc, lane.timeout), retry_after=getattr(exc, "retry_after", None))
+        return None
+
+    async def _record(self, lane: Lane, rows: list[Delivery], failure: _Failure | None) -> None:
+        """Write the outcome of an attempt to the outbox: done, dead letter, or retry later."""
+        ids = [r.id for r in rows]
+        if failure is None:
+            await self.store.mark_done(ids, self.clock())
+            self.stats.delivered += len(ids)
+        elif failure.permanent:
+            await self.store.mark_dead(ids, error=failure.error)
+            self.stats.dead += len(ids)
+            log.error("notifier %s: %s: permanent failure, moved to dead letters: %s", lane.name,
+                      _label(r.event for r in rows), failure.error)
+        else:
+            await self._retry_later(lane, rows, failure.error, failure.retry_after)
+
     async def _retry_later(self, lane: Lane, rows: list[Delivery], error: str, retry_after: float | None) -> None:
         now = self.clock()
         oldest = min(r.created_at for r in rows)
+        if lane.digest is not None:
+            # A digest row waits for its send time before its first attempt: its age counts from then.
+            oldest = min(lane.digest.next_after(r.created_at) for r in rows)
         attempts = max(r.attempts for r in rows)
         next_at = now + self.retry.delay(attempts, retry_after)
         ids = [r.id for r in rows]
@@ -362,6 +426,15 @@ class Dispatcher:
         await self.store.mark_retry(ids, next_at=next_at, error=error)
         self.stats.retried += len(ids)
         log.warning("notifier %s: %s: %s; retrying in %.1fs", lane.name, _label(r.event for r in rows), error, next_at - now)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """Why a delivery attempt failed, and what that means for the next one."""
+
+    error: str
+    permanent: bool = False
+    retry_after: float | None = None
 
 
 class _StepTimer:
