@@ -258,3 +258,25 @@ async def test_once_over_a_20000_comment_front_page_is_exact_and_bounded(tmp_pat
         assert row["comments"] == world.visible_count(row["id"]), row
         assert row["partial"] is False
     assert sum(r["comments"] for r in rows) > 15_000
+
+
+async def test_numbers_too_big_for_the_store_and_absurd_nesting_do_not_break_a_cycle(tmp_path) -> None:
+    from flamewatch.app import App
+    from flamewatch.config import parse_config
+
+    world = World(seed=3, stories=0)
+    giant = world.add_story("Giant numbers")
+    world.add_replies(giant, 2)
+    world.corrupt(giant, score=2**64, descendants=-(2**70))
+    fine = world.add_story("Fine")
+    world.add_replies(fine, 3)
+    world.serve_raw(world.add_comment(fine), "[" * 100_000)  # nested far past Python's recursion limit
+    async with SimulatorServer(world) as sim:
+        config = parse_config({"hn": {"api_url": sim.base_url, "retries": 0}, "rules": {"comment_levels": [1]},
+                               "store": {"path": str(tmp_path / "fw.db")}, "notifiers": []}, "t.toml")
+        async with App(config) as app:
+            assert app.monitor is not None
+            stats = await app.monitor.cycle(0)
+            results = {r.story_id: r for r in app.monitor.last_results}
+    assert stats.events == 2  # both stories still fire: the giant numbers were just ignored
+    assert results[giant].comments == 2 and results[fine].comments == 3 and results[fine].failed == 1

@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from .source import FetchError, HNClient, Permit
+from .source import FetchError, HNClient, Permit, as_id, as_int
 
 log = logging.getLogger("flamewatch.crawl")
 
@@ -80,13 +80,9 @@ class CrawlResult:
             "failed": self.failed,
             "fetches": self.fetches,
             "partial": self.partial,
-            "descendants": _int_or_none(story.get("descendants")),
-            "score": _int_or_none(story.get("score")),
+            "descendants": as_int(story.get("descendants")),
+            "score": as_int(story.get("score")),
         }
-
-
-def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def valid_kids(item: dict[str, Any]) -> tuple[list[int], int]:
@@ -96,7 +92,7 @@ def valid_kids(item: dict[str, Any]) -> tuple[list[int], int]:
         return [], 0
     if not isinstance(kids, list):
         return [], 1
-    good = [k for k in kids if isinstance(k, int) and not isinstance(k, bool) and k >= 0]
+    good = [k for k in kids if as_id(k) is not None]
     return good, len(kids) - len(good)
 
 

@@ -58,4 +58,8 @@ def flamewatch_delivery_done(event: Event, notifier: str, ok: bool, error: str |
 
 @hookspec
 def flamewatch_cycle_done(stats: CycleStats) -> None:
-    """Called at the end of every watcher cycle with its statistics, from the cycle's done callback."""
+    """Called at the end of every watcher cycle with its statistics, from the cycle's done callback.
+
+    A cycle that failed or timed out is reported too, with ``stats.failed`` saying why (its counts
+    are then zero); a cycle cancelled at shutdown is not reported.
+    """

@@ -19,7 +19,7 @@ from .dispatch import Dispatcher
 from .events import CycleStats, StorySnapshot
 from .incremental import IncrementalCounter
 from .rules import RuleEngine, comments_per_hour
-from .source import FetchError, HNClient
+from .source import FetchError, HNClient, as_int
 from .store import Snapshot, Store
 
 log = logging.getLogger("flamewatch.monitor")
@@ -207,9 +207,9 @@ def _str(value: object) -> str | None:
 
 
 def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    return as_int(value) or 0
 
 
 def _int_or_none(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return as_int(value)
 

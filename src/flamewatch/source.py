@@ -29,6 +29,23 @@ STORY_LISTS = ("topstories", "newstories", "beststories", "askstories", "showsto
 MAX_BODY_BYTES = 2_000_000
 
 
+#: SQLite stores 64-bit integers; a bigger number from a hostile API must not crash a cycle's write.
+_INT_LIMIT = 2**63
+
+
+def as_int(value: Any) -> int | None:
+    """``value`` if it is a whole number a 64-bit store can hold (not a bool, float or string), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and -_INT_LIMIT < value < _INT_LIMIT:
+        return value
+    return None
+
+
+def as_id(value: Any) -> int | None:
+    """``value`` if it can be an HN item id (a non-negative :func:`as_int`), else None."""
+    number = as_int(value)
+    return number if number is not None and number >= 0 else None
+
+
 class FetchError(Exception):
     """An item or list could not be fetched (after retries, when the failure was retryable)."""
 
@@ -123,7 +140,7 @@ class HNClient:
         data = await self.get_json(f"{list_name}.json")
         if not isinstance(data, list):
             raise FetchError(f"{list_name}: expected a JSON list, got {type(data).__name__}")
-        return [i for i in data if isinstance(i, int) and not isinstance(i, bool)]
+        return [i for i in data if as_id(i) is not None]
 
     async def updates(self) -> set[int]:
         """Ids of recently changed items (``/v0/updates.json``); empty when the answer is unusable."""
@@ -131,7 +148,7 @@ class HNClient:
         items = data.get("items") if isinstance(data, dict) else None
         if not isinstance(items, list):
             return set()
-        return {i for i in items if isinstance(i, int) and not isinstance(i, bool)}
+        return {i for i in items if as_id(i) is not None}
 
     async def get_json(self, path: str, *, permit: Permit | None = None, expect_item: bool = False) -> Any:
         """GET ``<base_url>/<path>`` and decode JSON, retrying what may succeed on another attempt.
@@ -191,7 +208,7 @@ class HNClient:
             permit.release()
         try:
             return json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON, hostile or broken
             raise _Retryable("malformed JSON") from None
 
 

@@ -15,7 +15,9 @@ import asyncio
 import dataclasses
 import logging
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from .events import CycleStats
 
@@ -46,8 +48,9 @@ class Watcher:
         self.cycles_started = 0
         self.cycles_failed = 0
         self.skipped_ticks = 0
-        #: how late each cycle started after its tick deadline (loop-clock seconds), for tests and benchmarks
-        self.tick_lateness: list[float] = []
+        #: how late each recent cycle started after its tick deadline (loop-clock seconds); bounded, so a
+        #: daemon running for months does not grow it forever
+        self.tick_lateness: deque[float] = deque(maxlen=10_000)
         self._stop = asyncio.Event()
         self._current: asyncio.Task[CycleStats] | None = None
 
@@ -98,14 +101,15 @@ class Watcher:
         number = self.cycles_started
         self.cycles_started += 1
         task = asyncio.create_task(self._timed_cycle(number), name=f"cycle-{number}")
-        task.add_done_callback(self._cycle_done)
+        started = (datetime.now(UTC), asyncio.get_running_loop().time())
+        task.add_done_callback(lambda t: self._cycle_done(t, number, started))
         self._current = task
 
     async def _timed_cycle(self, number: int) -> CycleStats:
         async with asyncio.timeout(self.cycle_timeout):
             return await self._cycle(number)
 
-    def _cycle_done(self, task: asyncio.Task[CycleStats]) -> None:
+    def _cycle_done(self, task: asyncio.Task[CycleStats], number: int, started: tuple[datetime, float]) -> None:
         if task.cancelled():
             log.warning("%s was cancelled", task.get_name())
             return
@@ -113,19 +117,25 @@ class Watcher:
         if exc is not None:
             self.cycles_failed += 1
             if isinstance(exc, TimeoutError):
-                log.error("%s timed out after %.1fs", task.get_name(), self.cycle_timeout or 0)
+                failed = f"timed out after {self.cycle_timeout or 0:g}s"
+                log.error("%s %s", task.get_name(), failed)
             else:
+                failed = f"{type(exc).__name__}: {exc}"
                 # One line per failed cycle (HN unreachable at boot would otherwise print a traceback every
                 # period); the traceback is there with debug logging (-vv).
-                log.error("%s failed: %s: %s", task.get_name(), type(exc).__name__, exc,
+                log.error("%s failed: %s", task.get_name(), failed,
                           exc_info=exc if log.isEnabledFor(logging.DEBUG) else None)
-            return
-        stats = dataclasses.replace(task.result(), skipped_ticks=self.skipped_ticks)
-        log.info(
-            "cycle %d: %d stories in %.2fs, %d requests, %d errors, %d partial, %d events, %d skipped ticks",
-            stats.cycle, stats.stories, stats.elapsed, stats.requests, stats.errors, stats.partial,
-            stats.events, stats.skipped_ticks,
-        )
+            # Observers hear about failed cycles too (a health plugin needs exactly those).
+            elapsed = asyncio.get_running_loop().time() - started[1]
+            stats = CycleStats(cycle=number, started_at=started[0], elapsed=elapsed, stories=0, requests=0,
+                               errors=0, partial=0, events=0, skipped_ticks=self.skipped_ticks, failed=failed)
+        else:
+            stats = dataclasses.replace(task.result(), skipped_ticks=self.skipped_ticks)
+            log.info(
+                "cycle %d: %d stories in %.2fs, %d requests, %d errors, %d partial, %d events, %d skipped ticks",
+                stats.cycle, stats.stories, stats.elapsed, stats.requests, stats.errors, stats.partial,
+                stats.events, stats.skipped_ticks,
+            )
         if self._on_done is not None:
             try:
                 self._on_done(stats)
