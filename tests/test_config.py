@@ -117,7 +117,7 @@ def test_durations(write: Callable[[str], Path], written: str, seconds: float) -
 @pytest.mark.parametrize("written", ['"soon"', '"5 minutes"', '"5x"', "0", "-1", "true", '""', "[5]"])
 def test_bad_durations(write: Callable[[str], Path], written: str) -> None:
     message = config_error(write(f"[watch]\nperiod = {written}\n"))
-    assert re.fullmatch(r".*fw\.toml: watch\.period: (expected a number of seconds .*|must be more than zero.*)",
+    assert re.fullmatch(r".*fw\.toml: watch\.period: (expected a number of seconds .*|must be (a finite number )?more than zero.*)",
                         message), message
 
 
@@ -361,3 +361,38 @@ def test_parse_config_without_notifiers_key_uses_console() -> None:
     assert isinstance(config, Config) and config.watch.top == 5
     assert [n.type for n in config.notifiers] == ["console"]
     assert parse_config({"notifiers": []}, "mem.toml").notifiers == ()
+
+
+@pytest.mark.parametrize(("section", "key", "value"), [
+    ("watch", "period", "nan"), ("watch", "period", "inf"), ("delivery", "max_age", "inf"),
+    ("store", "history_days", "nan"), ("hn", "timeout", '"0.0001ms"'),
+])
+def test_non_finite_and_absurd_numbers_are_refused(tmp_path, section: str, key: str, value: str) -> None:
+    from flamewatch.config import ConfigError, load_config
+
+    path = tmp_path / "fw.toml"
+    path.write_text(f"[{section}]\n{key} = {value}\n")
+    with pytest.raises(ConfigError, match=rf"fw.toml: {section}\.{key}: "):
+        load_config(path)
+
+
+def test_empty_notifier_keyword_and_unknown_console_stream_are_refused(tmp_path) -> None:
+    from flamewatch.app import load_plugins, resolve_notifiers
+    from flamewatch.config import ConfigError, load_config
+
+    path = tmp_path / "fw.toml"
+    path.write_text('[[notifiers]]\ntype = "console"\nkeywords = [""]\n')
+    with pytest.raises(ConfigError, match=r"notifiers\[0\]\.keywords: keywords must not be empty"):
+        load_config(path)
+    path.write_text('[[notifiers]]\ntype = "console"\nstream = "Stderr"\n')
+    config = load_config(path)
+    with pytest.raises(ConfigError, match=r"notifiers\[0\] \(console\)\.stream: expected \"stdout\" or \"stderr\""):
+        resolve_notifiers(config, load_plugins(config))
+
+
+def test_retry_after_is_digits_only_and_capped() -> None:
+    from flamewatch import parse_retry_after
+
+    assert parse_retry_after("120") == 120.0
+    assert parse_retry_after("10000000") == 24 * 3600.0
+    assert [parse_retry_after(v) for v in ("inf", "1e999", "-5", "nan", "", None)] == [None] * 6

@@ -25,6 +25,10 @@ class ConsoleNotifier(Notifier):
         # stderr by default, so stdout stays clean for `once --json` and pipes.
         stream: str = "stderr"  # "stdout" or "stderr"
 
+        def __post_init__(self) -> None:
+            if self.stream not in ("stdout", "stderr"):
+                raise ValueError(f'stream: expected "stdout" or "stderr", got {self.stream!r}')
+
     def _write(self, text: str) -> None:
         stream = sys.stderr if self.options.stream == "stderr" else sys.stdout
         print(text, file=stream, flush=True)

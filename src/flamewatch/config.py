@@ -11,6 +11,7 @@ digest) when the file is read, and each type's own options once the plugins are 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import tomllib
@@ -176,6 +177,8 @@ def convert(value: Any, kind: str, error: typing.Callable[[str], ConfigError]) -
     if kind == "float":
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise error(f"expected a number, got {_show(value)}")
+        if not math.isfinite(value):  # TOML has nan and inf; no setting means either
+            raise error(f"expected a finite number, got {_show(value)}")
         return float(value)
     if kind == "duration":
         return parse_duration(value, error)
@@ -203,8 +206,10 @@ def parse_duration(value: Any, error: typing.Callable[[str], ConfigError]) -> fl
         seconds = float(m[1]) * _UNITS[m[2]]
     else:
         raise error(f'expected a number of seconds or a duration like "90s", "5m", "24h", got {_show(value)}')
-    if seconds <= 0:
-        raise error(f"must be more than zero, got {_show(value)}")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise error(f"must be a finite number more than zero, got {_show(value)}")
+    if seconds < 0.001:
+        raise error(f"must be at least a millisecond, got {_show(value)}")
     return seconds
 
 
@@ -418,6 +423,8 @@ def _notifier(file: str, index: int, table: Any) -> NotifierSettings:
         for value in chosen or ():
             if value not in allowed:
                 raise r.error(key, f"unknown {key[:-1]} {value!r} (expected some of {', '.join(allowed)})")
+    if any(not kw.strip() for kw in settings.keywords):
+        raise r.error("keywords", "keywords must not be empty strings (an empty one would match every title)")
     if settings.digest is not None and settings.digest_at is not None:
         raise r.error("digest_at", "set either digest (an interval) or digest_at (a time of day), not both")
     return settings

@@ -43,15 +43,16 @@ class PermanentDeliveryError(DeliveryError):
     retryable = False
 
 
+#: The longest wait a server may ask for: a hostile or broken ``Retry-After: 1e999`` must not park a
+#: delivery forever (the core's own backoff cap and max age still apply on top).
+MAX_RETRY_AFTER = 24 * 3600.0
+
+
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds form only), or None."""
-    if not value:
+    """Seconds from a ``Retry-After`` header (delta-seconds: digits only), capped at a day; else None."""
+    if not value or not value.strip().isdigit():
         return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return max(0.0, seconds)
+    return min(float(value.strip()), MAX_RETRY_AFTER)
 
 
 def raise_for_http_status(status: int, what: str, *, retry_after: str | None = None) -> None:

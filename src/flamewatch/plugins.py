@@ -99,13 +99,18 @@ class Plugins:
             self._error(f"{where} returned {_short_repr(result)}; expected a list of Notifier subclasses")
             return []
         valid = []
-        for cls in result:
-            if not (inspect.isclass(cls) and issubclass(cls, Notifier)):
-                self._error(f"{where} returned {_short_repr(cls)}, which is not a Notifier subclass")
-            elif not isinstance(cls.type_name, str) or not cls.type_name:
-                self._error(f"{where} returned {cls.__qualname__}, which has no type_name")
-            else:
-                valid.append(cls)
+        try:
+            # Iterating can run plugin code too (a generator, a custom iterable, a type_name property).
+            for cls in result:
+                if not (inspect.isclass(cls) and issubclass(cls, Notifier)):
+                    self._error(f"{where} returned {_short_repr(cls)}, which is not a Notifier subclass")
+                elif not isinstance(cls.type_name, str) or not cls.type_name:
+                    self._error(f"{where} returned {cls.__qualname__}, which has no type_name")
+                else:
+                    valid.append(cls)
+        except Exception as exc:  # noqa: BLE001 - plugin code may raise anything
+            self._error(f"{where} raised {type(exc).__name__} while its result was read: {_one_line(exc)}")
+            return []
         return valid
 
     def notify(self, hook_name: str, **kwargs: Any) -> None:
