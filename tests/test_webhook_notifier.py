@@ -315,3 +315,20 @@ def test_plugin_registers_the_webhook_type() -> None:
     assert cls is WebhookNotifier and cls.type_name == "webhook" and cls.supports_digest()
     (entry_point,) = [ep for ep in entry_points(group="flamewatch") if ep.name == "webhook"]
     assert entry_point.load().flamewatch_notifier_types is flamewatch_notifier_types
+
+
+async def test_header_values_can_be_secrets_and_user_agent_can_be_replaced(
+    session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOK_AUTH", "Bearer s3cr3t-token")
+    secret = new_secret()
+    monkeypatch.setenv("HOOK_SECRET_FOR_TEST", secret)
+    async with FakeWebhookReceiver(secret) as receiver:
+        options = WebhookOptions(url=receiver.url, secret=Secret(env="HOOK_SECRET_FOR_TEST"),
+                                 headers={"Authorization": Secret(env="HOOK_AUTH"), "user-agent": "acme/1.0"})
+        notifier = WebhookNotifier(NotifierContext(name="hooks", session=session), options)
+        await notifier.send(make_event())
+        (delivery,) = receiver.deliveries
+    assert delivery.headers["authorization"] == "Bearer s3cr3t-token"
+    assert delivery.headers["user-agent"] == "acme/1.0"
+    assert "s3cr3t" not in repr(options)

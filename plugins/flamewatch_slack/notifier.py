@@ -85,6 +85,10 @@ class SlackOptions:
             raise ValueError("live_count: needs bot token mode (token + channel); webhook messages cannot be edited")
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url: must be an http(s) URL, got {self.base_url!r}")
+        if not self.base_url.endswith("/"):
+            # slack-sdk joins method names onto it: without the slash, ".../api" + "chat.postMessage"
+            # would lose the "api" part.
+            raise ValueError(f"base_url: must end with '/', e.g. {self.base_url + '/'!r}")
         if self.icon_emoji is not None and not re.fullmatch(r":[a-z0-9_+'-]+:", self.icon_emoji):
             raise ValueError(f"icon_emoji: must look like :emoji_name:, got {self.icon_emoji!r}")
 

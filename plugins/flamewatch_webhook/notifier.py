@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import yarl
+from multidict import CIMultiDict
 
 from flamewatch import (
     DeliveryError,
@@ -71,13 +72,15 @@ def _check_url(url: str) -> None:
         raise ValueError("url: has no host name")
 
 
-def _check_headers(headers: dict[str, str]) -> None:
+def _check_headers(headers: dict[str, str | Secret]) -> None:
     for name, value in headers.items():
         if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
             raise ValueError(f"headers: {name!r} is not a valid HTTP header name")
         lowered = name.lower()
         if lowered.startswith("webhook-") or lowered in _RESERVED_HEADERS:
             raise ValueError(f"headers: {name!r} is set by the webhook notifier and cannot be overridden")
+        if isinstance(value, Secret):
+            continue  # checked when it is read, at send time
         # The value may be a credential: name the header, never show the value.
         if not isinstance(value, str) or _BAD_VALUE_CHARS.search(value):
             raise ValueError(f"headers: value of {name!r} contains CR, LF or another control character")
@@ -95,7 +98,8 @@ class WebhookOptions:
 
     url: str
     secret: Secret | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    # A value may be a secret too ({ env = "..." }): e.g. an Authorization header the receiver wants.
+    headers: dict[str, str | Secret] = field(default_factory=dict)
     request_timeout: float = 10.0
     format: str = "standard"
 
@@ -166,15 +170,28 @@ class WebhookNotifier(Notifier):
         except SecretFormatError as exc:
             raise PermanentDeliveryError(f"{self._target}: {exc}") from None
 
+    def _extra_headers(self) -> dict[str, str]:
+        """The configured extra headers, secrets read now (a bad secret value is permanent)."""
+        headers = {}
+        for name, value in self.options.headers.items():
+            if isinstance(value, Secret):
+                try:
+                    value = value.reveal()
+                except LookupError as exc:
+                    raise PermanentDeliveryError(f"{self._target}: header {name!r}: {exc}") from None
+                if _BAD_VALUE_CHARS.search(value):
+                    raise PermanentDeliveryError(f"{self._target}: header {name!r}: secret has control characters")
+            headers[name] = value
+        return headers
+
     async def _post(self, document: dict[str, Any], msg_id: str) -> None:
         body = payload.encode(document)
         timestamp = int(time.time())  # per attempt: receivers reject stale timestamps
-        headers = {
-            **self.options.headers,
-            "User-Agent": self._user_agent,
-            "Content-Type": "application/json",
-            **webhook_headers(self._signing_keys(), msg_id, timestamp, body),
-        }
+        # Case-insensitive, so a configured "user-agent" replaces ours instead of being sent beside it.
+        headers: CIMultiDict[str] = CIMultiDict({"User-Agent": self._user_agent})
+        headers.update(self._extra_headers())
+        headers["Content-Type"] = "application/json"
+        headers.update(webhook_headers(self._signing_keys(), msg_id, timestamp, body))
         timeout = self.options.request_timeout
         # Exceptions are re-raised "from None": aiohttp's own messages and causes can hold the full URL.
         try:
