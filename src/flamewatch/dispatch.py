@@ -223,7 +223,8 @@ class Dispatcher:
         """Start every lane's notifier and pump; pending rows from an earlier run are resumed."""
         for lane in self.lanes.values():
             try:
-                await lane.notifier.start()
+                async with asyncio.timeout(lane.timeout):  # a hanging start must not hold up the others
+                    await lane.notifier.start()
             except Exception as exc:
                 # A bad token or an unreachable server must not stop the other notifiers; this lane's
                 # deliveries will fail visibly (retry, or dead letters with the reason) until it is fixed.
@@ -280,7 +281,8 @@ class Dispatcher:
                         report.cancelled, timeout)
         for lane in self.lanes.values():
             try:
-                await lane.notifier.aclose()
+                async with asyncio.timeout(lane.timeout):
+                    await lane.notifier.aclose()
             except Exception as exc:  # one broken plugin must not stop the others from closing
                 log.error("notifier %s: error while closing: %s", lane.name, exc)
         return report
