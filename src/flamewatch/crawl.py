@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from .source import FetchError, HNClient, Permit, as_id, as_int
+from .source import ID_LIMIT, FetchError, HNClient, Permit, as_int
 
 log = logging.getLogger("flamewatch.crawl")
 
@@ -92,7 +92,9 @@ def valid_kids(item: dict[str, Any]) -> tuple[list[int], int]:
         return [], 0
     if not isinstance(kids, list):
         return [], 1
-    good = [k for k in kids if as_id(k) is not None]
+    # The same test as source.as_id, inlined: this runs once per kid of every item fetched.
+    # (type(k) is int also rules out bools.)
+    good = [k for k in kids if type(k) is int and 0 <= k < ID_LIMIT]
     return good, len(kids) - len(good)
 
 

@@ -31,6 +31,7 @@ MAX_BODY_BYTES = 2_000_000
 
 #: SQLite stores 64-bit integers; a bigger number from a hostile API must not crash a cycle's write.
 _INT_LIMIT = 2**63
+ID_LIMIT = _INT_LIMIT  # item ids are 0 <= id < ID_LIMIT
 
 
 def as_int(value: Any) -> int | None:
