@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiohttp
 import pytest
@@ -159,13 +161,19 @@ async def test_incremental_counts_match_full_crawls_while_the_world_grows(world:
         assert [c.comments for c in counts] == [world.visible_count(i) for i in ids]
 
 
-async def test_incremental_heals_at_once_when_an_addition_was_missed(world: World) -> None:
+@asynccontextmanager
+async def primed_counter(world: World) -> AsyncIterator[tuple[IncrementalCounter, int]]:
+    """An incremental counter that has counted the world's top story once, against a live simulator."""
     async with SimulatorServer(world) as sim, aiohttp.ClientSession() as session:
-        client = HNClient(session, sim.base_url)
-        counter = IncrementalCounter(client)
+        counter = IncrementalCounter(HNClient(session, sim.base_url))
         story = world.lists["topstories"][0]
         await counter.begin_cycle([story])
         await counter.count(story)
+        yield counter, story
+
+
+async def test_incremental_heals_at_once_when_an_addition_was_missed(world: World) -> None:
+    async with primed_counter(world) as (counter, story):
         # A reply lands under a deep comment, but updates.json names neither it nor its parent.
         parent = next(i for i, item in world.items.items() if item and item.get("parent") == story)
         reply = world.add_comment(parent)
@@ -182,12 +190,7 @@ async def test_incremental_heals_at_once_when_an_addition_was_missed(world: Worl
 async def test_incremental_heals_a_missed_deletion_once_hn_has_settled(world: World) -> None:
     from flamewatch.incremental import SETTLE_CYCLES
 
-    async with SimulatorServer(world) as sim, aiohttp.ClientSession() as session:
-        client = HNClient(session, sim.base_url)
-        counter = IncrementalCounter(client)
-        story = world.lists["topstories"][0]
-        await counter.begin_cycle([story])
-        await counter.count(story)
+    async with primed_counter(world) as (counter, story):
         # A comment is deleted, but updates.json will not name it (as if the update was missed).
         victim = next(i for i, item in world.items.items() if item and item.get("parent") == story)
         world.delete_comment(victim)

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from fakes.smtp_server import FakeSMTPServer, TestCA
+from flamewatch.testing import HOSTILE_TITLE
 from flamewatch import DeliveryError, Event, NotifierContext, PermanentDeliveryError, Secret, StorySnapshot
 from flamewatch_email import (
     EmailNotifier,
@@ -23,7 +24,6 @@ from flamewatch_email import (
     flamewatch_notifier_types,
 )
 
-HOSTILE_TITLE = "<!channel> Ask HN: 'quotes' & <b>tags</b>\r\nBcc: victim@example.com"
 PASSWORD = "s3cret-app-pw"
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fakes.slack_api import FakeSlack, render, unescape
+from flamewatch.testing import HOSTILE_TITLE
 from flamewatch import (
     DeliveryError,
     Event,
@@ -30,7 +31,6 @@ from flamewatch_slack.format import MAX_BLOCKS, clip, digest_messages, escape, e
 
 TOKEN = "xoxb-1111-2222-test-token-value"
 TOKEN_ENV = "FLAMEWATCH_TEST_SLACK_TOKEN"
-HOSTILE_TITLE = "<!channel> Ask HN: 'quotes' & <b>tags</b>\r\nBcc: victim@example.com"
 
 
 # --- helpers ------------------------------------------------------------------------------------------

@@ -16,10 +16,10 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from fakes.webhook_receiver import FakeWebhookReceiver
+from flamewatch.testing import HOSTILE_TITLE
 from flamewatch import DeliveryError, Event, NotifierContext, PermanentDeliveryError, Secret, StorySnapshot
 from flamewatch_webhook import WebhookNotifier, WebhookOptions, flamewatch_notifier_types, message_id, sign
 
-HOSTILE_TITLE = "<!channel> Ask HN: 'quotes' & <b>tags</b>\r\nBcc: victim@example.com"
 AT = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
 
 
