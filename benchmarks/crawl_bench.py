@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from flamewatch.crawl import count_story
-from flamewatch.source import HNClient, make_session
+from flamewatch.hn import HNClient, make_session
 
 from .baselines import bare_fetch, seed_count
 from .report import Row, check

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from flamewatch.crawl import count_story
 from flamewatch.incremental import IncrementalCounter
-from flamewatch.source import HNClient, make_session
+from flamewatch.hn import HNClient, make_session
 
 from .report import Row, check
 from .simserver import SimProcess

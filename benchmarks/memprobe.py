@@ -20,7 +20,7 @@ from typing import Any
 
 from flamewatch.crawl import count_story
 from flamewatch.incremental import IncrementalCounter
-from flamewatch.source import HNClient, make_session
+from flamewatch.hn import HNClient, make_session
 
 
 async def _count(mode: str, base_url: str, story_id: int) -> dict[str, Any]:

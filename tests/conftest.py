@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from flamewatch.simulator import SimulatorServer, World
-from flamewatch.source import HNClient
+from flamewatch.hn import HNClient
 from flamewatch.store import Store
 
 #: Run the CLI exactly as a user would, with the interpreter running the tests.

@@ -96,7 +96,7 @@ async def test_check_lists_plugins_and_notifiers_without_secrets(cli) -> None:
     assert run.code == 0, run.err
     assert "top 7" in run.out
     for name in BUILTINS:
-        assert f"  {name} (entry point flamewatch_{name}): flamewatch_notifier_types" in run.out
+        assert f"  {name} (built-in flamewatch.notifiers.{name}): flamewatch_notifier_types" in run.out
     assert "  hooks (type webhook): >= 100 comments" in run.out
     assert "      secret = Secret(env='FW_HOOK_SECRET')" in run.out
     assert "      url = 'https://alerts.example.com/…'" in run.out
@@ -144,7 +144,7 @@ async def test_plugins_lists_the_builtins(cli) -> None:
     run = await cli("plugins")
     assert run.code == 0, run.err
     for name in BUILTINS:
-        assert f"  {name} (entry point flamewatch_{name})" in run.out
+        assert f"  {name} (built-in flamewatch.notifiers.{name})" in run.out
         assert f"  {name} [digest] (plugin {name}): " in run.out
 
 
@@ -174,7 +174,7 @@ async def test_a_duplicate_notifier_type_is_one_line_naming_both_plugins(cli, tm
 async def test_disabled_plugin_is_not_loaded(cli) -> None:
     run = await cli("plugins", config='[plugins]\ndisable = ["slack"]\n')
     assert run.code == 0, run.err
-    assert "slack" not in run.out and "  email (entry point flamewatch_email)" in run.out
+    assert "slack" not in run.out and "  email (built-in flamewatch.notifiers.email)" in run.out
 
 
 async def test_bad_arguments_exit_2_without_traceback(cli) -> None:

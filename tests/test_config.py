@@ -258,7 +258,7 @@ class NoDigestPlugin:
 
 
 def test_digest_on_a_type_without_send_digest(write: Callable[[str], Path]) -> None:
-    plugins = make_plugin_manager(extra=[NoDigestPlugin()], load_entry_points=False)
+    plugins = make_plugin_manager(extra=[NoDigestPlugin()], defaults=False, load_entry_points=False)
     path = write('[[notifiers]]\ntype = "nodigest"\ndigest = "1h"\n')
     assert config_error(path, plugins) == (
         f"{path}: notifiers[0] (nodigest).digest: notifier type 'nodigest' does not support digests"

@@ -14,7 +14,7 @@ from conftest import FLAMEWATCH
 from flamewatch.crawl import count_story
 from flamewatch.incremental import IncrementalCounter
 from flamewatch.simulator import Faults, SimulatorServer, World
-from flamewatch.source import HNClient
+from flamewatch.hn import HNClient
 
 
 def empty_world() -> World:

@@ -16,7 +16,7 @@ import pytest
 from fakes.smtp_server import FakeSMTPServer, TestCA
 from flamewatch.testing import HOSTILE_TITLE
 from flamewatch import DeliveryError, Event, NotifierContext, PermanentDeliveryError, Secret, StorySnapshot
-from flamewatch_email import (
+from flamewatch.notifiers.email import (
     EmailNotifier,
     EmailOptions,
     MailSettings,

@@ -25,7 +25,7 @@ WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"flamewatch end-to-end key 32 b!")
 
 @pytest.fixture(autouse=True)
 def fast_slack_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
-    from flamewatch_slack.notifier import SlackNotifier
+    from flamewatch.notifiers.slack.notifier import SlackNotifier
 
     monkeypatch.setattr(SlackNotifier, "min_interval", 0.01)
 

@@ -75,7 +75,7 @@ async def test_velocity_rule_fires_from_stored_history_through_a_real_cycle(stor
     from flamewatch.dispatch import Dispatcher, Lane
     from flamewatch.monitor import Monitor, MonitorSettings
     from flamewatch.simulator import SimulatorServer, World
-    from flamewatch.source import HNClient
+    from flamewatch.hn import HNClient
     from flamewatch.testing import RecordingNotifier, notifier_context
 
     world = World(seed=4, stories=0)
@@ -105,7 +105,7 @@ async def test_velocity_rule_fires_from_stored_history_through_a_real_cycle(stor
 async def test_housekeeping_prunes_old_history_and_finished_deliveries(store, session) -> None:
     from flamewatch.dispatch import Dispatcher
     from flamewatch.monitor import Monitor, MonitorSettings
-    from flamewatch.source import HNClient
+    from flamewatch.hn import HNClient
     from flamewatch.store import Snapshot
     from flamewatch.testing import make_event
 

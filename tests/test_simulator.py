@@ -22,7 +22,7 @@ from flamewatch.simulator import (
     make_app,
     run_simulate,
 )
-from flamewatch.simworld import LIST_NAMES
+from flamewatch.simulator.world import LIST_NAMES
 
 T0 = 1_700_000_000
 

@@ -26,8 +26,8 @@ from flamewatch import (
     Secret,
     StorySnapshot,
 )
-from flamewatch_slack import SlackNotifier, SlackOptions, flamewatch_notifier_types
-from flamewatch_slack.format import MAX_BLOCKS, clip, digest_messages, escape, event_message, flatten, safe_url
+from flamewatch.notifiers.slack import SlackNotifier, SlackOptions, flamewatch_notifier_types
+from flamewatch.notifiers.slack.format import MAX_BLOCKS, clip, digest_messages, escape, event_message, flatten, safe_url
 
 TOKEN = "xoxb-1111-2222-test-token-value"
 TOKEN_ENV = "FLAMEWATCH_TEST_SLACK_TOKEN"

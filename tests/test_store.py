@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from flamewatch.events import Event, StorySnapshot
-from flamewatch.store import (
+from flamewatch.store.sqlite import (
     SCHEMA_VERSION,
     Snapshot,
     Store,
@@ -437,7 +437,7 @@ async def test_version_1_database_migrates_and_stale_plugin_state_is_pruned(tmp_
     import sqlite3
     import time
 
-    from flamewatch.store import MIGRATIONS
+    from flamewatch.store.sqlite import MIGRATIONS
 
     path = tmp_path / "v1.db"
     with sqlite3.connect(path) as conn:  # a store as version 1 of the schema left it

@@ -9,7 +9,6 @@ import os
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from importlib.metadata import entry_points
 
 import aiohttp
 import pytest
@@ -18,7 +17,8 @@ from standardwebhooks.webhooks import Webhook
 from fakes.webhook_receiver import FakeWebhookReceiver
 from flamewatch.testing import HOSTILE_TITLE
 from flamewatch import DeliveryError, Event, NotifierContext, PermanentDeliveryError, Secret, StorySnapshot
-from flamewatch_webhook import WebhookNotifier, WebhookOptions, flamewatch_notifier_types, message_id, sign
+from flamewatch.plugins import DEFAULT_PLUGINS
+from flamewatch.notifiers.webhook import WebhookNotifier, WebhookOptions, flamewatch_notifier_types, message_id, sign
 
 AT = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
 
@@ -313,8 +313,7 @@ async def test_missing_or_malformed_secret_fails_at_start(session, monkeypatch) 
 def test_plugin_registers_the_webhook_type() -> None:
     (cls,) = flamewatch_notifier_types()
     assert cls is WebhookNotifier and cls.type_name == "webhook" and cls.supports_digest()
-    (entry_point,) = [ep for ep in entry_points(group="flamewatch") if ep.name == "webhook"]
-    assert entry_point.load().flamewatch_notifier_types is flamewatch_notifier_types
+    assert ("webhook", "flamewatch.notifiers.webhook") in DEFAULT_PLUGINS
 
 
 async def test_header_values_can_be_secrets_and_user_agent_can_be_replaced(

@@ -15,6 +15,7 @@ This module is the public plugin API, and only that: what a notifier plugin impo
 
 import pluggy
 
+from .errors import FlamewatchError
 from .events import EVENT_SCHEMA_VERSION, CycleStats, Event, StorySnapshot
 from .notifier import (
     DeliveryError,
@@ -39,6 +40,7 @@ __all__ = [
     "CycleStats",
     "DeliveryError",
     "Event",
+    "FlamewatchError",
     "MemoryState",
     "NoOptions",
     "Notifier",

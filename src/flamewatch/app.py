@@ -21,7 +21,7 @@ from .monitor import Monitor, MonitorSettings
 from .notifier import Notifier, NotifierContext
 from .plugins import PluginError, Plugins, make_plugin_manager
 from .rules import RuleEngine
-from .source import HNClient, make_session
+from .hn import HNClient, make_session
 from .store import Store, default_store_path
 from .tasks import CloseReport
 

@@ -22,14 +22,12 @@ from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError
 from .crawl import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS
 from .notifier import Notifier, Secret
 from .rules import RULE_NAMES, RulesConfig, VelocityRule
-from .source import DEFAULT_API_URL, STORY_LISTS
+from .hn import DEFAULT_API_URL, STORY_LISTS
 
-
-class ConfigError(Exception):
-    """A config mistake, already phrased as one line: ``<file>: <key>: <what is wrong>``."""
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ The walk fetches an item and, if it has ``kids``, gathers the same coroutine ove
 
 * children run as *tasks* (gathered), so a 10,000-deep reply chain is
   10,000 small tasks, not 10,000 nested Python frames: no ``RecursionError`` at any depth;
-* the concurrency bound lives in :class:`~flamewatch.source.HNClient` and is held only around one HTTP
+* the concurrency bound lives in :class:`~flamewatch.hn.HNClient` and is held only around one HTTP
   request, never across a gather (holding it while waiting for children would deadlock);
 * a kid's task is created only once a request slot is reserved for it, so a 50,000-comment story
   never holds tens of thousands of idle tasks;
@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from .source import ID_LIMIT, FetchError, HNClient, Permit, as_int
+from .hn import ID_LIMIT, FetchError, HNClient, Permit, as_int
 
 log = logging.getLogger("flamewatch.crawl")
 

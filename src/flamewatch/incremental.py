@@ -31,7 +31,7 @@ from .crawl import (
     StoryCrawl,
     valid_kids,
 )
-from .source import FetchError, HNClient
+from .hn import FetchError, HNClient
 
 log = logging.getLogger("flamewatch.incremental")
 

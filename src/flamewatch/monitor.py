@@ -19,7 +19,7 @@ from .dispatch import Dispatcher
 from .events import CycleStats, StorySnapshot
 from .incremental import IncrementalCounter
 from .rules import RuleEngine, comments_per_hour
-from .source import FetchError, HNClient, as_int
+from .hn import FetchError, HNClient, as_int
 from .store import Snapshot, Store
 
 log = logging.getLogger("flamewatch.monitor")

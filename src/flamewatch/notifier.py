@@ -21,26 +21,8 @@ from typing import Any, ClassVar, Protocol
 
 import aiohttp
 
+from .errors import DeliveryError, PermanentDeliveryError
 from .events import Event
-
-
-class DeliveryError(Exception):
-    """A send failed but may succeed later (timeouts, connection errors, 5xx, 429).
-
-    ``retry_after`` is the server's requested wait in seconds (``Retry-After``), if any.
-    """
-
-    retryable: bool = True
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class PermanentDeliveryError(DeliveryError):
-    """A send failed and retrying cannot help (4xx other than 408/429, bad token, bad address)."""
-
-    retryable = False
 
 
 #: The longest wait a server may ask for: a hostile or broken ``Retry-After: 1e999`` must not park a

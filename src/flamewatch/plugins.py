@@ -1,12 +1,13 @@
 """Build the plugin manager and call hooks safely.
 
 :func:`make_plugin_manager` is a factory (nothing is loaded at import time), so tests choose what is
-loaded. Plugins come from three places, in this order:
+loaded. Plugins come from four places, in this order:
 
 1. ``extra`` plugin objects passed by the caller (tests, embedding applications);
-2. entry points in the ``flamewatch`` group -- this is how the shipped notifiers are found, exactly
-   like a third-party package's;
-3. ``.py`` files in the configured plugin directories.
+2. :data:`DEFAULT_PLUGINS`, the built-in notifiers and rules, imported by module name (as datasette
+   does), so a checkout works without being installed; they use only the public plugin API;
+3. entry points in the ``flamewatch`` group: third-party packages;
+4. ``.py`` files in the configured plugin directories.
 
 A plugin that fails to import or register is reported by name in :attr:`Plugins.errors` and skipped;
 the rest still load. Hooks are called through :meth:`Plugins.notify`, one implementation at a time,
@@ -16,6 +17,7 @@ so a raising observer is logged with its plugin's name and the others still run.
 from __future__ import annotations
 
 import difflib
+import importlib
 import importlib.util
 import inspect
 import logging
@@ -29,15 +31,22 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+from .errors import PluginError
 from .notifier import Notifier
 
 log = logging.getLogger("flamewatch.plugins")
 
 ENTRY_POINT_GROUP = "flamewatch"
 
+#: The built-in plugins: (plugin name, module). The name is what ``[plugins] disable`` and
+#: ``flamewatch plugins`` use.
+DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("console", "flamewatch.notifiers.console"),
+    ("slack", "flamewatch.notifiers.slack"),
+    ("email", "flamewatch.notifiers.email"),
+    ("webhook", "flamewatch.notifiers.webhook"),
+)
 
-class PluginError(Exception):
-    """A plugin broke the contract (duplicate notifier type, wrong return value)."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +149,7 @@ class Plugins:
 def make_plugin_manager(
     *,
     extra: Sequence[object] = (),
+    defaults: bool = True,
     load_entry_points: bool = True,
     plugin_dirs: Iterable[str | Path] = (),
     disabled: Iterable[str] = (),
@@ -154,6 +164,13 @@ def make_plugin_manager(
     for obj in extra:
         name = getattr(obj, "__name__", None) or type(obj).__name__
         _register(plugins, obj, name, "object")
+
+    if defaults:
+        for name, module_name in DEFAULT_PLUGINS:
+            seen.add(name)
+            if name in skip or pm.has_plugin(name):
+                continue
+            _register(plugins, importlib.import_module(module_name), name, f"built-in {module_name}")
 
     if load_entry_points:
         for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):

@@ -21,7 +21,7 @@ from ..app import (
 from ..events import Event, StorySnapshot
 from ..notifier import DeliveryError, NotifierContext, Secret
 from ..plugins import Plugins
-from ..source import make_session
+from ..hn import make_session
 from .common import EXIT_CONFIG, CliError, config_from_args, first_line, log
 
 # --- check / plugins / notify-test / outbox ---------------------------------------------------------

@@ -7,13 +7,14 @@ import logging
 import sys
 
 from ..config import Config, find_config_file, load_config
+from ..errors import FlamewatchError
 
 log = logging.getLogger("flamewatch")
 
 EXIT_CONFIG = 2
 
 
-class CliError(Exception):
+class CliError(FlamewatchError):
     """An expected failure, reported as one line."""
 
     def __init__(self, message: str, code: int = 1) -> None:

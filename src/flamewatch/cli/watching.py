@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlparse
 from ..app import App
 from ..config import Config
 from ..crawl import CrawlResult, count_story
-from ..source import FetchError, HNClient, make_session
+from ..hn import FetchError, HNClient, make_session
 from ..watch import Watcher
 from .common import EXIT_CONFIG, CliError, config_from_args, log
 

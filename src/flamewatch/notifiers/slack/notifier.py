@@ -40,7 +40,7 @@ DEFAULT_BASE_URL = "https://slack.com/api/"
 
 # slack-sdk logs request URLs at DEBUG level, and a webhook URL is a secret. Its clients get this
 # logger, pinned above DEBUG, so turning on debug logging elsewhere cannot leak one.
-_SDK_LOG = logging.getLogger("flamewatch_slack.sdk")
+_SDK_LOG = logging.getLogger("flamewatch.notifier.slack.sdk")
 _SDK_LOG.setLevel(logging.WARNING)
 
 # Slack API error codes that mean "try again later"; every other code is a permanent failure.

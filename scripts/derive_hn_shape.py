@@ -3,11 +3,11 @@
 Development-time only: flamewatch never imports or runs this, and never reads the real data at run time.
 Run it from the repository root when the source data or the model changes:
 
-    .venv/bin/python src/flamewatch/data/derive_hn_shape.py /work/shared/data
+    .venv/bin/python scripts/derive_hn_shape.py /work/shared/data
 
 It records the 300-story front page (type, comment count, points, age), the real thread's facts (size,
 deleted/dead counts, depth profile, reply-count histograms) and fits the tree model's few parameters
-(`flamewatch.simworld.ThreadModel`) so generated 2,170-comment threads match the real depth profile and
+(`flamewatch.simulator.world.ThreadModel`) so generated 2,170-comment threads match the real depth profile and
 share of comments with replies.
 """
 
@@ -20,9 +20,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from flamewatch.simworld import ThreadModel, grow_tree
+from flamewatch.simulator.world import ThreadModel, grow_tree
 
-OUT = Path(__file__).with_name("hn_shape.json")
+OUT = Path(__file__).resolve().parent.parent / "src" / "flamewatch" / "data" / "hn_shape.json"
 
 
 def front_page(data: Path) -> dict:

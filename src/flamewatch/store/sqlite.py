@@ -31,8 +31,9 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from .events import Event
-from .notifier import PluginState
+from ..errors import StoreError
+from ..events import Event
+from ..notifier import PluginState
 
 __all__ = ["Delivery", "Snapshot", "Store", "StoreError", "default_store_path"]
 
@@ -107,9 +108,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 #: The schema version this code writes and understands.
 SCHEMA_VERSION = len(MIGRATIONS)
 
-
-class StoreError(Exception):
-    """The store cannot be opened or used; the message is one line naming the file and the reason."""
 
 
 def default_store_path() -> Path:

@@ -8,7 +8,7 @@ Serves the official Firebase shapes under ``/v0``: ``item/<id>.json`` (``null`` 
         ...  # point a client at sim.base_url, e.g. "http://127.0.0.1:54321/v0"
 
 `Faults` can be changed while the server runs (tests switch faults off mid-run). The world lives in
-`flamewatch.simworld`; this module only adds HTTP, faults, statistics and the ``simulate`` command.
+`flamewatch.simulator.world`; this module only adds HTTP, faults, statistics and the ``simulate`` command.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
-from .simworld import LIST_NAMES, REMOVE, World
+from .world import LIST_NAMES, REMOVE, World
 
 __all__ = [
     "REMOVE",

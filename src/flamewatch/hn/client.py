@@ -18,7 +18,9 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-log = logging.getLogger("flamewatch.source")
+from ..errors import FetchError
+
+log = logging.getLogger("flamewatch.hn")
 
 DEFAULT_API_URL = "https://hacker-news.firebaseio.com/v0"
 
@@ -46,9 +48,6 @@ def as_id(value: Any) -> int | None:
     number = as_int(value)
     return number if number is not None and number >= 0 else None
 
-
-class FetchError(Exception):
-    """An item or list could not be fetched (after retries, when the failure was retryable)."""
 
 
 class _Retryable(Exception):

@@ -29,13 +29,13 @@ from datetime import datetime, timedelta
 from datetime import time as dtime
 from typing import TYPE_CHECKING
 
-from .events import Event
-from .notifier import DeliveryError, Notifier, PermanentDeliveryError
-from .tasks import CloseReport, TaskRegistry
+from ..events import Event
+from ..notifier import DeliveryError, Notifier, PermanentDeliveryError
+from ..tasks import CloseReport, TaskRegistry
 
 if TYPE_CHECKING:
-    from .rules import Evaluation
-    from .store import Delivery, Store
+    from ..rules import Evaluation
+    from ..store import Delivery, Store
 
 log = logging.getLogger("flamewatch.dispatch")
 

@@ -1,0 +1,3 @@
+"""Routing events to notifier instances through the outbox."""
+
+from .runtime import *  # noqa: F403
