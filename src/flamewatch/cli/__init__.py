@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, help="how many stories of the list to count (overrides watch.top)")
     p.add_argument("--json", action="store_true", help="print one JSON object per story on stdout")
 
-    p = sub.add_parser("count", help="count one story's comments (the seed's script)")
+    p = sub.add_parser("count", help="count one story's comments by walking its tree")
     p.add_argument("id", nargs="?", type=int, help="story id (default 8863, 'My YC app: Dropbox')")
     p.add_argument("--url", help="an HN item page URL; its id= argument is used")
     p.add_argument("--api-url", help="HN API base URL (default: hn.api_url)")
