@@ -17,8 +17,8 @@ __all__ = ["add_simulate_arguments", "run_simulate"]
 def _rate(text: str) -> float:
     try:
         value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from exc
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
     return value
@@ -28,13 +28,23 @@ def _non_negative(kind: type[int | float]) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         try:
             value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a non-negative {kind.__name__}, got {text!r}") from None
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"expected a non-negative {kind.__name__}, got {text!r}") from exc
         if value < 0:
             raise argparse.ArgumentTypeError(f"expected a non-negative {kind.__name__}, got {text!r}")
         return value
 
     return parse
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
 
 
 def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,6 +84,14 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="stop after SECONDS (default: run until interrupted)",
     )
+    parser.add_argument(
+        "--updates-limit",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="serve only the N most recently changed ids on updates.json, as HN does "
+        "(default: list every change for a few growth steps)",
+    )
     parser.add_argument("--error-rate", type=_rate, default=0.0, help="share of 500 answers")
     parser.add_argument(
         "--latency", type=_non_negative(float), default=0.0, metavar="SECONDS", help="delay added to every answer"
@@ -89,7 +107,12 @@ async def run_simulate(args: argparse.Namespace) -> int:
     On cancellation the server is closed and the `CancelledError` propagates, as it must; with
     ``--duration`` it returns 0 when the time is up.
     """
-    world = World(seed=args.seed, stories=args.stories, total_comments=args.comments)
+    world = World(
+        seed=args.seed,
+        stories=args.stories,
+        total_comments=args.comments,
+        updates_limit=getattr(args, "updates_limit", None),
+    )
     faults = Faults(
         error_rate=args.error_rate,
         latency=args.latency,

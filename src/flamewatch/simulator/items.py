@@ -44,7 +44,8 @@ def comment_item(
     `by` and `text` are required for a comment that is not deleted.
     """
     if status in (VISIBLE, DEAD):
-        item: dict[str, Any] = {"by": by, "id": item_id, "parent": parent, "text": text, "time": time, "type": "comment"}
+        item: dict[str, Any] = {"by": by, "id": item_id, "parent": parent, "text": text, "time": time}
+        item["type"] = "comment"
         if status == DEAD:
             item["dead"] = True
         return item

@@ -6,6 +6,7 @@ in a story, find its recent comments, keep ``descendants`` right), so `Threads` 
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,12 +27,30 @@ class Thread:
 
 
 class Threads:
-    """Every story's `Thread`, plus each comment's story and depth."""
+    """Every story's `Thread`, plus each comment's story and depth, and the lag of served counts.
+
+    HN's ``descendants`` lags behind the tree; with a `lag` of n steps, the counts to serve are those
+    of n growth steps ago (see `end_step`).
+    """
 
     def __init__(self) -> None:
         self.by_story: dict[int, Thread] = {}
         self._root: dict[int, int] = {}  # comment id -> story id
         self._depth: dict[int, int] = {}  # comment id -> depth (top-level = 1)
+        self.lag = 0
+        self._history: list[dict[int, int]] = []  # true counts at the end of each of the last steps
+
+    def set_lag(self, steps: int) -> None:
+        """Serve counts `steps` growth steps old from now on (0: serve true counts at once)."""
+        self.lag = steps
+        self._history.clear()
+
+    def end_step(self) -> dict[int, int]:
+        """At the end of a growth step: the ``descendants`` to serve now, by story (empty without a lag)."""
+        if not self.lag:
+            return {}
+        self._history.append({sid: thread.visible for sid, thread in self.by_story.items()})
+        return self._history.pop(0) if len(self._history) > self.lag else {}
 
     def open(self, story_id: int) -> Thread:
         """The story's thread, created empty if it has none yet."""
@@ -57,7 +76,13 @@ class Threads:
         """A comment's depth (top-level = 1); 0 for a story or an unknown item."""
         return self._depth.get(item_id, 0)
 
-    def pick_parent(self, story_id: int, items: dict[int, dict[str, Any]], rng: random.Random, model: ThreadModel) -> int:
+    def heat(self, story_id: int, age_hours: float) -> float:
+        """Growth weight: big threads attract comments, and young ones more (about a 6-hour half-life)."""
+        return (self.by_story[story_id].visible + 3) * max(1e-6, math.exp(-age_hours / 8.6))
+
+    def pick_parent(
+        self, story_id: int, items: dict[int, dict[str, Any]], rng: random.Random, model: ThreadModel
+    ) -> int:
         """Pick a reply target in a story with the calibrated attachment model."""
         thread = self.by_story[story_id]
         n = len(thread.comments)

@@ -9,7 +9,23 @@ overflows.
 
 from __future__ import annotations
 
-__all__ = ["ChangeLog"]
+from typing import Any
+
+__all__ = ["ChangeLog", "updates_body"]
+
+#: HN lists at most this many changed profiles.
+PROFILES_LIMIT = 100
+
+
+def updates_body(ids: list[int], items: dict[int, dict[str, Any]]) -> dict[str, list[Any]]:
+    """The ``updates.json`` document: changed item ids and, as ``profiles``, the authors of those items."""
+    profiles: dict[str, None] = {}  # a dict keeps first-seen order without repeats
+    for item_id in ids:
+        item = items.get(item_id)
+        by = item.get("by") if isinstance(item, dict) else None
+        if isinstance(by, str):
+            profiles[by] = None
+    return {"items": ids, "profiles": list(profiles)[:PROFILES_LIMIT]}
 
 
 class ChangeLog:

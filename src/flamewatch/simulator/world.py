@@ -15,19 +15,19 @@ changes an item invalidates it; if you edit ``world.items[...]`` by hand, call `
 
 from __future__ import annotations
 
-import math
 import random
 import time
 import zlib
 from typing import Any
 
 from .frontpage import build_front_page
+from .growth import grow_step
 from .items import REMOVE, ItemTable, comment_item, encode, job_item, story_item
 from .lists import LIST_LIMIT, LIST_NAMES, best_stories, insert_at, new_lists, place_job, place_story
 from .model import DEAD, DELETED, DELETED_DEAD, VISIBLE, ThreadModel, load_shape
-from .text import comment_text, story_title, username
+from .text import comment_text, username
 from .threads import Threads
-from .updates import ChangeLog
+from .updates import ChangeLog, updates_body
 
 __all__ = ["LIST_LIMIT", "LIST_NAMES", "REMOVE", "World"]
 
@@ -76,8 +76,6 @@ class World:
         self.lists: dict[str, list[int]] = new_lists()
         self._threads = Threads()
         self._users: dict[str, int] = {}  # name -> created
-        self._lag = 0
-        self._desc_history: list[dict[int, int]] = []
         self._build(stories, total_comments)
 
     # --- serving ---------------------------------------------------------------------------------------
@@ -122,14 +120,7 @@ class World:
 
     def updates(self) -> dict[str, list[Any]]:
         """``/v0/updates.json``: recently changed items, most recent change first, and their authors."""
-        ids = self._log.listed()
-        profiles: dict[str, None] = {}
-        for i in ids:
-            item = self.items.get(i)
-            by = item.get("by") if isinstance(item, dict) else None
-            if isinstance(by, str):
-                profiles[by] = None
-        return {"items": ids, "profiles": list(profiles)[:100]}
+        return updates_body(self._log.listed(), self.items)
 
     def user(self, name: str) -> dict[str, Any] | None:
         """A minimal user profile for an author in this world, else None."""
@@ -287,8 +278,7 @@ class World:
         """
         if steps < 0:
             raise ValueError(f"set_descendants_lag: steps must be >= 0, got {steps}")
-        self._lag = steps
-        self._desc_history.clear()
+        self._threads.set_lag(steps)
         if steps == 0:
             for sid, thread in self._threads.by_story.items():
                 self._serve_descendants(sid, thread.visible)
@@ -309,36 +299,9 @@ class World:
             raise ValueError(f"grow: n_comments must be >= 0, got {n_comments}")
         self._log.begin_step()
         self._advance_clock()
-        rng = self._rng
-        candidates = [  # front-page stories, minus any a test has corrupted beyond replying to
-            sid
-            for sid in self.lists["topstories"][:LIST_LIMIT]
-            if sid in self._threads.by_story and isinstance(self.items.get(sid, {}).get("kids", []), list)
-        ]
-        new_per_story: dict[int, int] = {}
-        if candidates and n_comments:
-            weights = [self._heat(sid) for sid in candidates]
-            for sid in rng.choices(candidates, weights, k=n_comments):
-                parent = self._threads.pick_parent(sid, self.items, rng, self.model)
-                kids = self.items[parent].get("kids")
-                pos = None if not kids else len(kids) - int(len(kids) * rng.random() ** 2)
-                self._add_comment(parent, self.model.draw_status(rng), position=pos)
-                new_per_story[sid] = new_per_story.get(sid, 0) + 1
-            if rng.random() < 0.3:
-                self._retract_one(rng.choice(candidates))
-        if rng.random() < 0.15:
-            top = self.lists["topstories"]
-            title = story_title(rng)
-            self.add_story(title, score=rng.randint(1, 4), rank=rng.randint(0, len(top)), top=True)
-        if bump_scores:
-            for sid, n in new_per_story.items():
-                self._bump(sid, max(0, round(n * rng.uniform(0.3, 1.5))))
-            self.lists["beststories"] = best_stories(self.lists, self.items)
-        if self._lag:
-            self._desc_history.append({sid: t.visible for sid, t in self._threads.by_story.items()})
-            if len(self._desc_history) > self._lag:
-                for sid, value in self._desc_history.pop(0).items():
-                    self._serve_descendants(sid, value)
+        grow_step(self, self._threads, self._rng, n_comments, bump_scores=bump_scores)
+        for sid, value in self._threads.end_step().items():
+            self._serve_descendants(sid, value)
         return self._log.end_step()
 
     # --- ground truth -------------------------------------------------------------------------------------
@@ -424,37 +387,11 @@ class World:
             return
         thread = self._threads.by_story[story_id]
         thread.visible += delta
-        if not self._lag:
+        if not self._threads.lag:
             self._serve_descendants(story_id, thread.visible)
 
     def _serve_descendants(self, story_id: int, value: int) -> None:
         story = self.items.get(story_id)
         if story is not None and story.get("descendants") != value:
             story["descendants"] = value
-            self.touch(story_id)
-
-    def _heat(self, story_id: int) -> float:
-        """Growth weight: big threads attract comments, and young ones more (about a 6-hour half-life)."""
-        posted = self.items[story_id].get("time")
-        age_h = max(0.0, (self.now - posted) / 3600) if isinstance(posted, int) else 0.0
-        return (self._threads.by_story[story_id].visible + 3) * max(1e-6, math.exp(-age_h / 8.6))
-
-    def _retract_one(self, story_id: int) -> None:
-        """Delete or kill one recent visible comment of a story (authors delete, moderators kill)."""
-        recent = self._threads.by_story[story_id].comments[-50:]
-        if not recent:
-            return
-        cid = self._rng.choice(recent)
-        item = self.items.get(cid)
-        if item is None or item.get("deleted") is True or item.get("dead") is True:
-            return
-        if self._rng.random() < 0.45:
-            self.delete_comment(cid)
-        else:
-            self.kill_comment(cid)
-
-    def _bump(self, story_id: int, points: int) -> None:
-        story = self.items[story_id]
-        if points and isinstance(story.get("score"), int):
-            story["score"] += points
             self.touch(story_id)
