@@ -11,7 +11,7 @@ from typing import Any
 from .server import Faults, SimulatorServer
 from .world import World
 
-__all__ = ["add_simulate_arguments", "run_simulate"]
+__all__ = ["add_simulate_arguments", "faults_from_args", "run_simulate", "world_from_args"]
 
 
 def _rate(text: str) -> float:
@@ -101,19 +101,19 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unauthorized-rate", type=_rate, default=0.0, help="share of 401 answers")
 
 
-async def run_simulate(args: argparse.Namespace) -> int:
-    """Serve a growing world until cancelled (or for ``--duration``); print the base URL first.
-
-    On cancellation the server is closed and the `CancelledError` propagates, as it must; with
-    ``--duration`` it returns 0 when the time is up.
-    """
-    world = World(
+def world_from_args(args: argparse.Namespace) -> World:
+    """The world the ``simulate`` options describe."""
+    return World(
         seed=args.seed,
         stories=args.stories,
         total_comments=args.comments,
         updates_limit=getattr(args, "updates_limit", None),
     )
-    faults = Faults(
+
+
+def faults_from_args(args: argparse.Namespace) -> Faults:
+    """The faults the ``simulate`` options describe (seeded with the world's seed)."""
+    return Faults(
         error_rate=args.error_rate,
         latency=args.latency,
         malformed_rate=args.malformed_rate,
@@ -121,6 +121,19 @@ async def run_simulate(args: argparse.Namespace) -> int:
         unauthorized_rate=getattr(args, "unauthorized_rate", 0.0),
         seed=args.seed,
     )
+
+
+async def run_simulate(
+    args: argparse.Namespace, *, on_ready: Callable[[SimulatorServer], None] | None = None
+) -> int:
+    """Serve a growing world until cancelled (or for ``--duration``); print the base URL first.
+
+    `on_ready` is called with the running server once it serves (for embedding, and for tests that must
+    know the port). On cancellation the server is closed and the `CancelledError` propagates, as it must;
+    with ``--duration`` it returns 0 when the time is up.
+    """
+    world = world_from_args(args)
+    faults = faults_from_args(args)
     grow_every = args.grow_every
     grow_comments = getattr(args, "grow_comments", 50)
     duration = getattr(args, "duration", None)
@@ -132,6 +145,8 @@ async def run_simulate(args: argparse.Namespace) -> int:
             f"{comments} comments, {growth}); Ctrl-C stops it.",
             flush=True,
         )
+        if on_ready is not None:
+            on_ready(sim)
         loop = asyncio.get_running_loop()
         start = loop.time()
         end = math.inf if duration is None else start + duration

@@ -80,6 +80,20 @@ class SimStats:
     statuses: Counter[int] = field(default_factory=Counter)
     #: id -> times requested (left out of the repr: it can hold tens of thousands of ids)
     item_fetches: Counter[int] = field(default_factory=Counter, repr=False)
+    _waiters: list[asyncio.Future[None]] = field(default_factory=list, repr=False, compare=False)
+
+    async def wait_until(self, condition: Callable[[SimStats], bool]) -> None:
+        """Wait until `condition(stats)` holds; it is checked again whenever a request starts or ends."""
+        while not condition(self):
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
+
+    def _changed(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def reset(self) -> None:
         """Zero the counters; requests still in flight stay counted in `inflight`."""
@@ -104,6 +118,7 @@ async def _track(request: web.Request, handler: _Handler) -> web.StreamResponse:
     stats.requests += 1
     stats.inflight += 1
     stats.max_inflight = max(stats.max_inflight, stats.inflight)
+    stats._changed()
     status = 500
     try:
         response = await handler(request)
@@ -115,6 +130,7 @@ async def _track(request: web.Request, handler: _Handler) -> web.StreamResponse:
     finally:
         stats.inflight -= 1
         stats.statuses[status] += 1
+        stats._changed()
 
 
 def _json_response(body: bytes, status: int = 200) -> web.Response:
