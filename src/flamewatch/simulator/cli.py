@@ -123,9 +123,7 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
     )
 
 
-async def run_simulate(
-    args: argparse.Namespace, *, on_ready: Callable[[SimulatorServer], None] | None = None
-) -> int:
+async def run_simulate(args: argparse.Namespace, *, on_ready: Callable[[SimulatorServer], None] | None = None) -> int:
     """Serve a growing world until cancelled (or for ``--duration``); print the base URL first.
 
     `on_ready` is called with the running server once it serves (for embedding, and for tests that must
