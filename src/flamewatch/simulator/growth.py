@@ -1,8 +1,8 @@
 """What happens to the simulated HN in one growth step: who comments where, what is retracted, what is new.
 
 The policy lives here; `World.grow` runs it and keeps the step bookkeeping (clock, ``updates.json``,
-lagging ``descendants``). Everything changes through `World`'s own editing methods, so the cache and
-change-log rules hold for growth exactly as for hand-built worlds.
+lagging ``descendants``). Items change through `World`'s editing methods, or (score bumps) by hand
+followed by `World.touch`, so the cache and change-log rules hold for growth as for hand-built worlds.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 `World` holds every item exactly as the official API serves it (`World.items`, id -> dict) and the story
 lists (`World.lists`), and grows: new comments (mostly in big, young threads), new stories, deletions,
-moderator kills, score bumps. Shapes are calibrated on real data (`flamewatch.simulator.model`), the
-starting front page is sampled by `flamewatch.simulator.frontpage`, and every change is logged for
-``updates.json`` (`flamewatch.simulator.updates`). The HTTP side is `flamewatch.simulator.server`.
+moderator kills, score bumps (the policy is in `flamewatch.simulator.growth`). Shapes are calibrated on
+real data (`flamewatch.simulator.model`), the starting front page is sampled by
+`flamewatch.simulator.frontpage`, and every change is logged for ``updates.json``
+(`flamewatch.simulator.updates`). The HTTP side is `flamewatch.simulator.server`.
 
 Every new item gets an id above the previous ``maxitem``; a comment has ``parent`` set and is listed in its
 parent's ``kids``, so a client can follow every new item from ``maxitem`` alone.
