@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -210,10 +211,8 @@ def main() -> None:
     parser.add_argument("--comments", type=int, default=None)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # run by hand, Ctrl-C stops it quietly
         asyncio.run(serve(args.stories, args.comments, args.seed))
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

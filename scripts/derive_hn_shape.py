@@ -7,7 +7,7 @@ Run it from the repository root when the source data or the model changes:
 
 It records the 300-story front page (type, comment count, points, age), the real thread's facts (size,
 deleted/dead counts, depth profile, reply-count histograms) and fits the tree model's few parameters
-(`flamewatch.simulator.world.ThreadModel`) so generated 2,170-comment threads match the real depth profile and
+(`flamewatch.simulator.model.ThreadModel`) so generated 2,170-comment threads match the real depth profile and
 share of comments with replies.
 """
 
@@ -20,7 +20,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from flamewatch.simulator.world import ThreadModel, grow_tree
+from flamewatch.simulator.model import ThreadModel, grow_tree
 
 OUT = Path(__file__).resolve().parent.parent / "src" / "flamewatch" / "data" / "hn_shape.json"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import statistics
 import time
 from collections.abc import AsyncIterator, Callable
@@ -22,6 +23,7 @@ from flamewatch.simulator import (
     make_app,
     run_simulate,
 )
+from flamewatch.simulator.cli import world_from_args
 from flamewatch.simulator.world import LIST_NAMES
 
 T0 = 1_700_000_000
@@ -41,13 +43,6 @@ async def get_json(session: aiohttp.ClientSession, url: str) -> Any:
         assert response.status == 200, (url, response.status)
         assert response.content_type == "application/json"
         return json.loads(await response.read())
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait for a condition the event loop will make true (fails the test after `timeout`)."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.005)
 
 
 def hand_built() -> tuple[World, dict[str, int]]:
@@ -202,6 +197,134 @@ async def test_served_items_follow_changes(http: aiohttp.ClientSession) -> None:
         assert (await get_json(http, url))["title"] == "edited by hand"
 
 
+# --- a bounded updates list, as HN's ----------------------------------------------------------------
+
+
+def test_bounded_updates_list_the_most_recent_changes_first() -> None:
+    world = World(stories=0, start_time=T0, updates_limit=3)
+    first, b, c, d = (world.add_story(by=name) for name in ("ann", "bob", "cy", "di"))
+    assert world.updates() == {"items": [d, c, b], "profiles": ["di", "cy", "bob"]}
+    assert first not in world.updates()["items"]  # the oldest change fell off
+    world.touch(b)  # changed again: it becomes the most recent change
+    assert world.updates()["items"] == [b, d, c]
+    for _ in range(world.updates_window + 5):  # no window: only newer changes push an id out
+        world.grow(0, bump_scores=False)
+    posted = sorted((i for i in world.items if i > d), reverse=True)  # stories growth posted meanwhile
+    assert world.updates()["items"] == [*posted, b, d, c][:3]
+
+
+async def test_bounded_updates_overflow_under_churn(http: aiohttp.ClientSession) -> None:
+    bounded = World(seed=5, start_time=T0, updates_limit=50)
+    unbounded = World(seed=5, start_time=T0)  # the same world, with the forgiving list
+    async with SimulatorServer(bounded) as sim:
+        assert await get_json(http, f"{sim.base_url}/updates.json") == {"items": [], "profiles": []}
+        before = await get_json(http, f"{sim.base_url}/maxitem.json")
+        changed = bounded.grow(200)  # far more changes than the list holds before the next read
+        assert changed == unbounded.grow(200)
+        updates = await get_json(http, f"{sim.base_url}/updates.json")
+        after = await get_json(http, f"{sim.base_url}/maxitem.json")
+    every_change = unbounded.updates()["items"]  # most recent first, nothing dropped
+    assert len(every_change) == len(changed) > 50
+    assert updates["items"] == every_change[:50]  # HN keeps the most recent changes...
+    assert not set(updates["items"]) & set(every_change[50:])  # ...and the older ones are gone
+    assert updates["profiles"] and all(isinstance(p, str) for p in updates["profiles"])
+    missed = set(range(before + 1, after + 1)) - set(updates["items"])
+    assert missed  # new items the list no longer names: only following maxitem finds them
+
+
+def test_updates_limit_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="World: updates_limit must be >= 1, got 0"):
+        World(stories=0, updates_limit=0)
+
+
+# --- following every new item from maxitem --------------------------------------------------------------
+
+
+async def test_every_new_item_can_be_followed_from_maxitem(http: aiohttp.ClientSession) -> None:
+    world = World(seed=8, start_time=T0)
+    async with SimulatorServer(world) as sim:
+        base = sim.base_url
+        seen_max = await get_json(http, f"{base}/maxitem.json")
+        kinds: set[str] = set()
+        for step in range(20):
+            world.grow(30)
+            if step == 5:  # growth posts stories now and then; make sure of one, and of a job ad
+                world.add_story("Posted between growth steps")
+                world.add_job("Hiring between growth steps")
+            maxitem = await get_json(http, f"{base}/maxitem.json")
+            assert maxitem > seen_max
+            for item_id in range(seen_max + 1, maxitem + 1):  # every id above the last maxitem is new
+                item = await get_json(http, f"{base}/item/{item_id}.json")
+                assert item is not None and item["id"] == item_id
+                kinds.add(item["type"])
+                if item["type"] == "comment":
+                    parent = await get_json(http, f"{base}/item/{item['parent']}.json")
+                    assert parent["id"] < item_id and item_id in parent["kids"]
+                else:
+                    listed = "jobstories" if item["type"] == "job" else "newstories"
+                    assert item_id in await get_json(http, f"{base}/{listed}.json")
+            seen_max = maxitem
+    assert kinds == {"story", "comment", "job"}
+
+
+def test_hand_built_items_get_ids_above_maxitem() -> None:
+    world, ids = hand_built()
+    adders: list[Callable[[], int]] = [
+        lambda: world.add_story(),
+        lambda: world.add_job(),
+        lambda: world.add_comment(ids["story"]),
+        lambda: world.add_comment(ids["a"], dead=True),
+        lambda: world.add_missing_kid(ids["a"]),
+    ]
+    for add in adders:
+        before = world.maxitem
+        assert add() == before + 1 == world.maxitem
+
+
+# --- deleted, dead and edited comments ------------------------------------------------------------------
+
+
+async def test_delete_kill_and_edit_are_served_and_listed(http: aiohttp.ClientSession) -> None:
+    world = World(stories=0, start_time=T0)
+    story = world.add_story()
+    doomed, killed, edited = world.add_replies(story, 3)
+    world.grow(0, bump_scores=False)  # a fresh step; the old changes age out below
+    for _ in range(world.updates_window):
+        world.grow(0, bump_scores=False)
+    assert not {story, doomed, killed, edited} & set(world.updates()["items"])
+    async with SimulatorServer(world) as sim:
+        url = f"{sim.base_url}/item/{{}}.json"
+        before = await get_json(http, url.format(edited))  # cached now
+        world.delete_comment(doomed)
+        world.kill_comment(killed)
+        world.edit_comment(edited, "<p>edited: I was wrong")
+        updates = await get_json(http, f"{sim.base_url}/updates.json")
+        assert updates["items"][0] == edited  # the most recent change first
+        assert {doomed, killed, edited, story} <= set(updates["items"])  # the story's count moved
+        deleted = await get_json(http, url.format(doomed))
+        assert deleted["deleted"] is True and "text" not in deleted and "by" not in deleted
+        dead = await get_json(http, url.format(killed))
+        assert dead["dead"] is True and dead["text"]
+        after = await get_json(http, url.format(edited))
+        assert after == {**before, "text": "<p>edited: I was wrong"}
+        assert (await get_json(http, url.format(story)))["descendants"] == 1 == world.visible_count(story)
+
+
+def test_edit_comment_refuses_what_cannot_be_edited() -> None:
+    world, ids = hand_built()
+    changes = len(world.updates()["items"])
+    world.edit_comment(ids["a"], "<p>first")  # the same text: nothing changed, nothing listed
+    assert len(world.updates()["items"]) == changes
+    with pytest.raises(ValueError, match=f"edit_comment: item {ids['deleted']} is deleted"):
+        world.edit_comment(ids["deleted"], "<p>back")
+    with pytest.raises(ValueError, match=f"edit_comment: item {ids['story']} is not a comment"):
+        world.edit_comment(ids["story"], "<p>no")
+    with pytest.raises(ValueError, match="edit_comment: item 777 does not exist"):
+        world.edit_comment(777, "<p>no")
+    world.edit_comment(ids["dead"], "<p>still dead")  # a dead comment keeps its text, so it can change
+    assert world.items[ids["dead"]]["dead"] is True and world.visible_count(ids["story"]) == 3
+
+
 # --- ground truth -----------------------------------------------------------------------------------------
 
 
@@ -328,7 +451,7 @@ async def test_corrupt_serves_hostile_fields(http: aiohttp.ClientSession) -> Non
         world.serve_raw(ids["under_dead"], "[1, 2, 3]")
         assert await get_json(http, f"{sim.base_url}/item/{ids['under_dead']}.json") == [1, 2, 3]
     assert world.tree_stats(ids["story"])["missing"] == 1  # only the dead branch remains walkable
-    with pytest.raises(ValueError, match=f"item {ids['a']} is not JSON-encodable"):
+    with pytest.raises(ValueError, match=re.escape(f"item {ids['a']} is not JSON-encodable")):
         world.corrupt(ids["a"], kids={1, 2})
 
 
@@ -387,7 +510,7 @@ async def test_faults_then_recovery(http: aiohttp.ClientSession) -> None:
 
 
 def test_faults_reject_bad_rates() -> None:
-    with pytest.raises(ValueError, match="Faults.error_rate must be between 0 and 1"):
+    with pytest.raises(ValueError, match=r"Faults\.error_rate must be between 0 and 1"):
         Faults(error_rate=1.5)
 
 
@@ -407,7 +530,8 @@ async def test_max_inflight_sees_concurrency(http: aiohttp.ClientSession) -> Non
 
         async def fetch(i: int) -> int:
             async with http.get(f"{sim.base_url}/item/{i}.json") as r:
-                return (await r.json())["id"]
+                item_id: int = (await r.json())["id"]
+                return item_id
 
         assert await asyncio.gather(*(fetch(i) for i in ids)) == ids
         assert sim.stats.max_inflight == 20 and sim.stats.inflight == 0
@@ -424,7 +548,8 @@ async def test_hanging_requests_do_not_hold_up_close(http: aiohttp.ClientSession
     await sim.start()
     try:
         pending = asyncio.create_task(http.get(f"{sim.base_url}/maxitem.json"))
-        await wait_until(lambda: sim.stats.inflight == 1)
+        async with asyncio.timeout(5):  # a guard against a hung test, not a wait
+            await sim.stats.wait_until(lambda stats: stats.inflight == 1)
     finally:
         started = time.perf_counter()
         await sim.close()
@@ -458,32 +583,42 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def test_simulate_arguments_validate(capsys: pytest.CaptureFixture[str]) -> None:
     args = parse(["--port", "0", "--stories", "5", "--grow-every", "2.5", "--latency", "0.01"])
     assert (args.port, args.stories, args.grow_every, args.latency) == (0, 5, 2.5, 0.01)
+    assert world_from_args(args).updates_limit is None  # the forgiving list unless asked
     with pytest.raises(SystemExit):
         parse(["--error-rate", "2"])
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "--error-rate" in err and "between 0 and 1" in err and "'2'" in err
+    with pytest.raises(SystemExit):
+        parse(["--updates-limit", "0"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--updates-limit" in err and "positive whole number" in err
 
 
+def test_simulate_updates_limit_reaches_the_world() -> None:
+    world = world_from_args(parse(["--stories", "0", "--updates-limit", "2"]))
+    assert world.updates_limit == 2
+    stories = [world.add_story() for _ in range(3)]
+    assert world.updates()["items"] == stories[:0:-1]
+
+
+@pytest.mark.looptime(start=0)
 async def test_run_simulate_grows_then_returns(capsys: pytest.CaptureFixture[str]) -> None:
-    args = parse(["--port", "0", "--stories", "12", "--grow-every", "0.05", "--duration", "0.3"])
+    args = parse(["--port", "0", "--stories", "12", "--grow-every", "5", "--duration", "30"])
     assert await run_simulate(args) == 0
     out = capsys.readouterr().out
     assert "Simulated HN API at http://127.0.0.1:" in out and "/v0 (12 stories" in out
-    assert "grew:" in out
+    assert out.count("grew:") == 5  # at 5, 10, 15, 20 and 25 s on the loop clock; at 30 s it stops
 
 
 async def test_run_simulate_serves_until_cancelled(
     http: aiohttp.ClientSession, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    task = asyncio.create_task(run_simulate(parse(["--port", "0", "--stories", "10", "--grow-every", "0"])))
-    printed: list[str] = []
-
-    def started() -> bool:
-        printed.append(capsys.readouterr().out)
-        return "Simulated HN API at " in "".join(printed)
-
-    await wait_until(started)
-    base = "".join(printed).split("Simulated HN API at ")[1].split()[0]
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    args = parse(["--port", "0", "--stories", "10", "--grow-every", "0"])
+    task = asyncio.create_task(run_simulate(args, on_ready=lambda sim: ready.set_result(sim.base_url)))
+    async with asyncio.timeout(5):  # a guard against a hung test, not a wait
+        base = await ready
+    assert f"Simulated HN API at {base} " in capsys.readouterr().out
     assert len(await get_json(http, f"{base}/topstories.json")) == 10
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

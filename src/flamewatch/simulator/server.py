@@ -8,15 +8,14 @@ Serves the official Firebase shapes under ``/v0``: ``item/<id>.json`` (``null`` 
         ...  # point a client at sim.base_url, e.g. "http://127.0.0.1:54321/v0"
 
 `Faults` can be changed while the server runs (tests switch faults off mid-run). The world lives in
-`flamewatch.simulator.world`; this module only adds HTTP, faults, statistics and the ``simulate`` command.
+`flamewatch.simulator.world`; this module only adds HTTP, faults and statistics (the ``simulate`` command is in
+`flamewatch.simulator.cli`).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import math
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -26,18 +25,10 @@ from typing import Any, Self
 
 from aiohttp import web
 
-from .world import LIST_NAMES, REMOVE, World
+from .lists import LIST_NAMES
+from .world import World
 
-__all__ = [
-    "REMOVE",
-    "Faults",
-    "SimStats",
-    "SimulatorServer",
-    "World",
-    "add_simulate_arguments",
-    "make_app",
-    "run_simulate",
-]
+__all__ = ["Faults", "SimStats", "SimulatorServer", "make_app"]
 
 _JSON = "application/json"
 _HEADERS = {"Cache-Control": "no-cache"}
@@ -89,6 +80,20 @@ class SimStats:
     statuses: Counter[int] = field(default_factory=Counter)
     #: id -> times requested (left out of the repr: it can hold tens of thousands of ids)
     item_fetches: Counter[int] = field(default_factory=Counter, repr=False)
+    _waiters: list[asyncio.Future[None]] = field(default_factory=list, repr=False, compare=False)
+
+    async def wait_until(self, condition: Callable[[SimStats], bool]) -> None:
+        """Wait until `condition(stats)` holds; it is checked again whenever a request starts or ends."""
+        while not condition(self):
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
+
+    def _changed(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def reset(self) -> None:
         """Zero the counters; requests still in flight stay counted in `inflight`."""
@@ -113,6 +118,7 @@ async def _track(request: web.Request, handler: _Handler) -> web.StreamResponse:
     stats.requests += 1
     stats.inflight += 1
     stats.max_inflight = max(stats.max_inflight, stats.inflight)
+    stats._changed()
     status = 500
     try:
         response = await handler(request)
@@ -124,6 +130,7 @@ async def _track(request: web.Request, handler: _Handler) -> web.StreamResponse:
     finally:
         stats.inflight -= 1
         stats.statuses[status] += 1
+        stats._changed()
 
 
 def _json_response(body: bytes, status: int = 200) -> web.Response:
@@ -272,119 +279,3 @@ class SimulatorServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
-
-
-# --- the `flamewatch simulate` command -----------------------------------------------------------------
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
-    return value
-
-
-def _non_negative(kind: type[int | float]) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a non-negative {kind.__name__}, got {text!r}") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"expected a non-negative {kind.__name__}, got {text!r}")
-        return value
-
-    return parse
-
-
-def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``simulate`` command's options to `parser`."""
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    parser.add_argument(
-        "--port", type=_non_negative(int), default=8765, help="port to bind, 0 for any free port (default: %(default)s)"
-    )
-    parser.add_argument("--seed", type=int, default=1, help="world seed (default: %(default)s)")
-    parser.add_argument(
-        "--stories", type=_non_negative(int), default=30, help="stories on topstories (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--comments",
-        type=_non_negative(int),
-        default=None,
-        help="scale the front page to about this many comments (default: as sampled)",
-    )
-    parser.add_argument(
-        "--grow-every",
-        type=_non_negative(float),
-        default=5.0,
-        metavar="SECONDS",
-        help="grow the world every SECONDS, 0 to never grow (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--grow-comments",
-        type=_non_negative(int),
-        default=50,
-        metavar="N",
-        help="comments added per growth step (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--duration",
-        type=_non_negative(float),
-        default=None,
-        metavar="SECONDS",
-        help="stop after SECONDS (default: run until interrupted)",
-    )
-    parser.add_argument("--error-rate", type=_rate, default=0.0, help="share of 500 answers")
-    parser.add_argument(
-        "--latency", type=_non_negative(float), default=0.0, metavar="SECONDS", help="delay added to every answer"
-    )
-    parser.add_argument("--malformed-rate", type=_rate, default=0.0, help="share of unparsable 200 bodies")
-    parser.add_argument("--hang-rate", type=_rate, default=0.0, help="share of requests never answered")
-    parser.add_argument("--unauthorized-rate", type=_rate, default=0.0, help="share of 401 answers")
-
-
-async def run_simulate(args: argparse.Namespace) -> int:
-    """Serve a growing world until cancelled (or for ``--duration``); print the base URL first.
-
-    On cancellation the server is closed and the `CancelledError` propagates, as it must; with
-    ``--duration`` it returns 0 when the time is up.
-    """
-    world = World(seed=args.seed, stories=args.stories, total_comments=args.comments)
-    faults = Faults(
-        error_rate=args.error_rate,
-        latency=args.latency,
-        malformed_rate=args.malformed_rate,
-        hang_rate=args.hang_rate,
-        unauthorized_rate=getattr(args, "unauthorized_rate", 0.0),
-        seed=args.seed,
-    )
-    grow_every = args.grow_every
-    grow_comments = getattr(args, "grow_comments", 50)
-    duration = getattr(args, "duration", None)
-    async with SimulatorServer(world, faults, host=args.host, port=args.port) as sim:
-        comments = sum(world.items[s].get("descendants", 0) for s in world.lists["topstories"])
-        growth = f"growing every {grow_every:g}s" if grow_every > 0 else "not growing"
-        print(
-            f"Simulated HN API at {sim.base_url} ({len(world.lists['topstories'])} stories, "
-            f"{comments} comments, {growth}); Ctrl-C stops it.",
-            flush=True,
-        )
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        end = math.inf if duration is None else start + duration
-        next_grow = start + grow_every if grow_every > 0 else math.inf
-        while True:
-            target = min(next_grow, end)
-            if math.isinf(target):
-                await asyncio.Event().wait()  # nothing to do but serve until cancelled
-            await asyncio.sleep(max(0.0, target - loop.time()))
-            if target >= end:
-                return 0
-            changed = world.grow(grow_comments)
-            print(f"grew: {len(changed)} items changed, maxitem {world.maxitem}", flush=True)
-            next_grow += grow_every
-            while next_grow <= loop.time():  # fixed rate; a late step skips ahead instead of bursting
-                next_grow += grow_every
