@@ -21,8 +21,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import random
+import socket
 import time
+import uuid
 from collections.abc import Callable, Coroutine, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -49,6 +52,13 @@ POLL_SECONDS = 30.0
 
 #: How long a pump, or a delivery whose outcome could not be written, waits after a store error.
 STORE_ERROR_BACKOFF = 5.0
+
+#: Who this process is when it claims outbox rows: another process sharing the store leaves them alone
+#: until the claim lapses. Rows this process claimed are told apart in memory (``Lane.inflight``).
+CLAIM_OWNER = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+
+#: A claim lasts the lane's attempt timeout plus this, the time to record the outcome.
+CLAIM_MARGIN = 30.0
 
 
 @dataclass(frozen=True)
@@ -313,7 +323,9 @@ class Dispatcher:
         lane.wake.clear()
         now = self.clock()
         rows = [
-            r for r in await self.store.due(now, instance=lane.name)
+            r for r in await self.store.claim_due(
+                now, instance=lane.name, claim_for=lane.timeout + CLAIM_MARGIN, owner=CLAIM_OWNER
+            )
             if r.id not in lane.inflight and lane.held.get(r.id, 0.0) <= now
         ]
         if rows:
