@@ -4,12 +4,14 @@ plugin state, bad paths, concurrency and a writer killed with SIGKILL."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
 import sys
 import textwrap
 from datetime import UTC, datetime
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -55,8 +57,8 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def store(db_path: Path):
-    async with await open_store(db_path) as s:
+async def store(db_path: Path) -> AsyncIterator[SQLiteStore]:
+    async with await SQLiteStore.open(db_path) as s:
         yield s
 
 
@@ -64,7 +66,7 @@ def user_version(path: Path) -> int:
     with sqlite3.connect(path) as conn:
         (version,) = conn.execute("PRAGMA user_version").fetchone()
     conn.close()
-    return version
+    return int(version)
 
 
 # -- opening, schema ---------------------------------------------------------------------------------
@@ -79,10 +81,10 @@ def test_default_store_path_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 
 async def test_open_creates_dirs_migrates_and_reopens(db_path: Path) -> None:
-    async with await open_store(db_path) as store:
+    async with await SQLiteStore.open(db_path) as store:
         assert store.path == str(db_path)
         await store.record_events([event()], {}, now=T0)
-    assert db_path.exists()
+    assert await asyncio.to_thread(db_path.exists)
     assert user_version(db_path) == SCHEMA_VERSION
     with sqlite3.connect(db_path) as conn:
         (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
@@ -351,7 +353,7 @@ async def test_concurrent_tasks_do_not_corrupt(db_path: Path) -> None:
         assert await store.state_for("inst1").get("k37") == 37
 
 
-async def test_cancelled_writers_leave_whole_transactions(store: Store) -> None:
+async def test_cancelled_writers_leave_whole_transactions(store: SQLiteStore) -> None:
     # Cancel record_events at every possible point; each call must be all-or-nothing, and the
     # store must stay usable (not stuck inside a half-finished transaction).
     def routes_for(e: Event) -> dict[str, list[str]]:
@@ -363,10 +365,8 @@ async def test_cancelled_writers_leave_whole_transactions(store: Store) -> None:
         for _ in range(step):
             await asyncio.sleep(0)
         task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await task
-        except asyncio.CancelledError:
-            pass
     await store.close()  # waits for writes that outlived their cancelled callers
     async with await open_store(store.path) as reopened:
         fired = await reopened.fired_keys()
@@ -405,7 +405,7 @@ async def test_killed_writer_leaves_committed_rows(tmp_path: Path) -> None:
     db = tmp_path / "crash.db"
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
-    with open(tmp_path / "writer.err", "wb") as err:
+    with open(tmp_path / "writer.err", "wb") as err:  # noqa: ASYNC230 - local, opened once before the child starts
         proc = await asyncio.create_subprocess_exec(
             sys.executable, str(script), str(db), stdout=asyncio.subprocess.PIPE, stderr=err
         )
@@ -456,3 +456,51 @@ async def test_version_1_database_migrates_and_stale_plugin_state_is_pruned(tmp_
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     conn.close()
+
+
+async def test_version_2_database_migrates_and_its_outbox_rows_start_unclaimed(tmp_path: Path) -> None:
+    import json
+
+    path = tmp_path / "v2.db"
+    old = event(3, "comments", 100)
+    with sqlite3.connect(path) as conn:  # a store as version 2 of the schema left it, one row pending, one sent
+        for statement in (*MIGRATIONS[0], *MIGRATIONS[1]):
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 2")
+        conn.execute(
+            "INSERT INTO fired (key, story_id, rule, fired_at, event) VALUES (?, 3, 'comments', ?, ?)",
+            (old.key, T0, json.dumps(old.to_dict())),
+        )
+        conn.execute(
+            "INSERT INTO outbox (event_key, instance, created_at, next_at) VALUES (?, 'slack', ?, ?)", (old.key, T0, T0)
+        )
+        conn.execute(
+            "INSERT INTO outbox (event_key, instance, status, created_at, next_at, done_at)"
+            " VALUES (?, 'hook', 'done', ?, ?, ?)",
+            (old.key, T0, T0, T0 + 1),
+        )
+    conn.close()
+    async with await open_store(path) as store:
+        (pending,) = await store.pending()
+        assert (pending.event, pending.instance, pending.status) == (old, "slack", DeliveryStatus.PENDING)
+        assert (pending.claimed_by, pending.claimed_until) == (None, None)
+        assert await store.outbox_counts() == {"pending": 1, "done": 1, "dead": 0}
+        (claimed,) = await store.claim_due(T0, instance="slack", claim_for=60, owner="me")
+        assert (claimed.id, claimed.claimed_by, claimed.claimed_until) == (pending.id, "me", T0 + 60)
+        assert await store.record_events([old], {old.key: ["slack"]}, now=T0 + 5) == []  # still fired
+    assert user_version(path) == SCHEMA_VERSION == 3
+
+
+async def test_statuses_are_stored_as_before(store: Store, db_path: Path) -> None:
+    # Files written by earlier versions hold these exact strings: the enum must keep reading them.
+    assert [s.value for s in DeliveryStatus] == ["pending", "done", "dead"]
+    events = [event(i) for i in range(1, 4)]
+    await store.record_events(events, {e.key: ["hook"] for e in events}, now=T0)
+    first, second, _ = await store.pending()
+    await store.mark_done([first.id], T0)
+    await store.mark_dead([second.id], error="no")
+    with sqlite3.connect(db_path) as conn:
+        on_disk = dict(conn.execute("SELECT id, status FROM outbox").fetchall())
+    conn.close()
+    assert sorted(on_disk.values()) == ["dead", "done", "pending"]
+    assert all(type(d.status) is DeliveryStatus for d in await store.outbox())

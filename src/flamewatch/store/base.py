@@ -174,8 +174,9 @@ class Store(Protocol):
         many. The fired keys stay, so the events still never fire again."""
         ...
 
-    async def outbox_counts(self) -> dict[DeliveryStatus, int]:
-        """How many rows have each status; every status is present, possibly with 0."""
+    async def outbox_counts(self) -> dict[str, int]:
+        """How many rows have each status, keyed by :class:`DeliveryStatus`; every status is present,
+        possibly with 0."""
         ...
 
     async def purge_done(self, older_than: float) -> int:

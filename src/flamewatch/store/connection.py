@@ -9,6 +9,7 @@ reaches a caller.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
@@ -110,10 +111,8 @@ class SQLiteConnection:
                 result = await body(conn)
                 await conn.execute("COMMIT")
             except BaseException as exc:
-                try:
+                with contextlib.suppress(sqlite3.Error):  # the failure may already have ended the transaction
                     await conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass  # the failure may already have ended the transaction
                 if isinstance(exc, sqlite3.Error):
                     raise self._failure(exc) from exc
                 raise

@@ -237,10 +237,10 @@ class SQLiteOutbox(SQLiteConnection):
             return await self._change("DELETE FROM outbox WHERE status = ?", (DEAD,))
         return await self._change("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))", (json_list(ids),))
 
-    async def outbox_counts(self) -> dict[DeliveryStatus, int]:
+    async def outbox_counts(self) -> dict[str, int]:
         """See :meth:`Store.outbox_counts <flamewatch.store.base.Store.outbox_counts>`."""
         rows = await self._read("SELECT status, COUNT(*) FROM outbox GROUP BY status")
-        counts = dict.fromkeys(DeliveryStatus, 0)
+        counts: dict[str, int] = dict.fromkeys(DeliveryStatus, 0)
         for status, count in rows:
             counts[DeliveryStatus(status)] = count
         return counts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -160,10 +161,9 @@ async def migrate(conn: aiosqlite.Connection, name: str) -> None:
             await conn.execute("COMMIT")
             log.info("migrated store %s to schema version %d", name, version + 1)
         except BaseException:
-            try:
+            # The failure may already have ended the transaction; the first error is the one to report.
+            with contextlib.suppress(sqlite3.Error):
                 await conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass  # the failure may already have ended the transaction; report the first error
             raise
 
 

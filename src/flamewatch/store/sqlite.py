@@ -67,11 +67,7 @@ class SQLiteStore(SQLiteOutbox, SQLiteHistory, SQLitePluginState):
         for another process's write lock. Raises :class:`StoreError` with a one-line message when the file
         cannot be opened, is not a flamewatch store, or is newer than this code.
         """
-        name = str(path)
-        if name != ":memory:":
-            file = Path(path).expanduser()
-            name = str(file)
-            prepare_directory(file)
+        name = _prepared_location(path)
         try:
             conn = await aiosqlite.connect(name, isolation_level=None)  # we issue BEGIN/COMMIT ourselves
         except sqlite3.Error as exc:
@@ -112,6 +108,15 @@ class SQLiteStore(SQLiteOutbox, SQLiteHistory, SQLitePluginState):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def _prepared_location(path: str | Path) -> str:
+    """The name to connect to: ``":memory:"``, or the expanded file path once its directory is ready."""
+    if str(path) == ":memory:":
+        return ":memory:"
+    file = Path(path).expanduser()
+    prepare_directory(file)
+    return str(file)
 
 
 async def _close_quietly(conn: aiosqlite.Connection) -> None:
