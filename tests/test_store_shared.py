@@ -231,3 +231,18 @@ async def test_a_broken_schema_is_a_store_error_on_read_and_write(first: Store, 
     with pytest.raises(StoreError, match="no such table: snapshots"):
         await first.prune_snapshots(T0)
     assert await first.fired_keys() == set()  # the rest of the store still works
+
+
+async def test_a_damaged_row_is_a_store_error_naming_it(first: Store, db_path: Path) -> None:
+    (row,) = await queue(first, 1)
+    await first.state_for("slack").set("live:1", "ts")
+    with sqlite3.connect(db_path) as conn:  # another program wrote garbage where our JSON was
+        conn.execute("UPDATE fired SET event = 'not json'")
+        conn.execute("UPDATE plugin_state SET value = '{broken'")
+    conn.close()
+    with pytest.raises(StoreError, match=rf"^store .*shared\.db: outbox row {row} cannot be read: "):
+        await first.claim_due(T0, claim_for=60, owner="one")
+    with pytest.raises(StoreError, match=r"state 'live:1' of notifier 'slack' cannot be read"):
+        await first.state_for("slack").get("live:1")
+    assert await first.drop([row]) == 1  # the way out the message points to
+    assert await first.pending() == []

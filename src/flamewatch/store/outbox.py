@@ -15,6 +15,7 @@ from typing import Any
 
 import aiosqlite
 
+from ..errors import StoreError
 from ..events import Event
 from .base import Delivery, DeliveryStatus
 from .connection import Clock, SQLiteConnection, json_list
@@ -108,7 +109,7 @@ class SQLiteOutbox(SQLiteConnection):
     async def due(self, now: float, *, instance: str | None = None, limit: int = 500) -> list[Delivery]:
         """See :meth:`Store.due <flamewatch.store.base.Store.due>`."""
         sql, params = self._due_query(now, instance, limit)
-        return [_delivery(row) for row in await self._read(sql, params)]
+        return self._deliveries(await self._read(sql, params))
 
     async def claim_due(
         self,
@@ -138,7 +139,21 @@ class SQLiteOutbox(SQLiteConnection):
             return rows
 
         rows = await self._write(body)
-        return [replace(_delivery(row), claimed_by=owner, claimed_until=until) for row in rows]
+        return [replace(d, claimed_by=owner, claimed_until=until) for d in self._deliveries(rows)]
+
+    def _deliveries(self, rows: Iterable[Sequence[Any]]) -> list[Delivery]:
+        """Rows as :class:`Delivery` values; a row that cannot be read back is a :class:`StoreError`.
+
+        Only a damaged file (or another program's writes) can make one unreadable; saying which row
+        lets ``flamewatch outbox drop`` remove it, where a bare ValueError would stop the dispatcher.
+        """
+        deliveries = []
+        for row in rows:
+            try:
+                deliveries.append(_delivery(row))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise StoreError(f"store {self.path}: outbox row {row[0]} cannot be read: {exc!r}") from exc
+        return deliveries
 
     def _due_query(
         self, now: float, instance: str | None, limit: int, *, claimable_by: str | None = None
@@ -170,7 +185,7 @@ class SQLiteOutbox(SQLiteConnection):
             sql += " AND o.instance = ?"
             params.append(instance)
         sql += " ORDER BY o.id"
-        return [_delivery(row) for row in await self._read(sql, params)]
+        return self._deliveries(await self._read(sql, params))
 
     async def next_due_at(self, instance: str | None = None, *, after: float | None = None) -> float | None:
         """See :meth:`Store.next_due_at <flamewatch.store.base.Store.next_due_at>`."""
@@ -219,7 +234,7 @@ class SQLiteOutbox(SQLiteConnection):
             params.append(_status(status))
         sql += " ORDER BY o.id LIMIT ?"
         params.append(limit)
-        return [_delivery(row) for row in await self._read(sql, params)]
+        return self._deliveries(await self._read(sql, params))
 
     async def requeue(self, ids: Sequence[int] | None, now: float) -> int:
         """See :meth:`Store.requeue <flamewatch.store.base.Store.requeue>`."""

@@ -8,6 +8,7 @@ from typing import Any
 
 import aiosqlite
 
+from ..errors import StoreError
 from ..notifier import PluginState
 from .connection import SQLiteConnection
 
@@ -27,7 +28,14 @@ class SQLitePluginState(SQLiteConnection):
 
     async def _state_get(self, instance: str, key: str) -> Any | None:
         rows = await self._read("SELECT value FROM plugin_state WHERE instance = ? AND key = ?", (instance, key))
-        return json.loads(rows[0][0]) if rows else None
+        if not rows:
+            return None
+        try:
+            return json.loads(rows[0][0])
+        except (ValueError, TypeError) as exc:  # only a damaged file holds anything but our JSON
+            raise StoreError(
+                f"store {self.path}: state {key!r} of notifier {instance!r} cannot be read: {exc}"
+            ) from exc
 
     async def _state_set(self, instance: str, key: str, value: Any) -> None:
         try:
