@@ -21,11 +21,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
 import random
 import socket
 import time
-import uuid
 from collections.abc import Callable, Coroutine, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -53,9 +51,11 @@ POLL_SECONDS = 30.0
 #: How long a pump, or a delivery whose outcome could not be written, waits after a store error.
 STORE_ERROR_BACKOFF = 5.0
 
-#: Who this process is when it claims outbox rows: another process sharing the store leaves them alone
-#: until the claim lapses. Rows this process claimed are told apart in memory (``Lane.inflight``).
-CLAIM_OWNER = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+#: Who this flamewatch instance is when it claims outbox rows: an instance elsewhere sharing the store
+#: leaves them alone until the claim lapses. The name outlives the process on purpose: restarted after a
+#: crash (kill -9), the instance takes its unfinished rows back at once instead of waiting out its own
+#: claims. Within the process, rows in flight are told apart in memory (``Lane.inflight``).
+CLAIM_OWNER = socket.gethostname()
 
 #: A claim lasts the lane's attempt timeout plus this, the time to record the outcome.
 CLAIM_MARGIN = 30.0

@@ -121,8 +121,9 @@ class Store(Protocol):
         """Take the due rows nobody else is sending, in :meth:`due`'s order, atomically.
 
         A pending row is taken when its ``next_at`` is at or before ``now`` and it is unclaimed, its claim
-        has lapsed (``claimed_until <= now``) or ``owner`` already holds it: ``owner`` names one process,
-        which tracks its own rows in flight. Each row taken is claimed by ``owner`` until
+        has lapsed (``claimed_until <= now``) or ``owner`` already holds it: ``owner`` names one flamewatch
+        instance, which tracks its own rows in flight (and, restarted under the same name after a crash,
+        takes its unfinished rows back at once). Each row taken is claimed by ``owner`` until
         ``now + claim_for``; the returned rows carry that claim. :meth:`mark_done`, :meth:`mark_retry` and
         :meth:`mark_dead` clear it, :meth:`release_claims` gives it back early.
         """
