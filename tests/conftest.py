@@ -12,7 +12,7 @@ import pytest
 
 from flamewatch.simulator import SimulatorServer, World
 from flamewatch.hn import HNClient
-from flamewatch.store import Store
+from flamewatch.store import Store, open_store
 
 #: Run the CLI exactly as a user would, with the interpreter running the tests.
 FLAMEWATCH = [sys.executable, "-m", "flamewatch"]
@@ -50,5 +50,5 @@ def client(session: aiohttp.ClientSession, sim: SimulatorServer) -> HNClient:
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with await Store.open(tmp_path / "flamewatch.db") as s:
+    async with await open_store(tmp_path / "flamewatch.db") as s:
         yield s

@@ -325,12 +325,12 @@ async def test_notify_test_email_ok_wrong_password_and_down(cli, unused_tcp_port
 async def test_outbox_lists_retries_and_drops_dead_letters(cli, tmp_path: Path) -> None:
     import time
 
-    from flamewatch.store import Store
+    from flamewatch.store import open_store
     from flamewatch.testing import make_event, make_story
 
     path = tmp_path / "fw.db"
     first, second = make_event(make_story(1)), make_event(make_story(2))
-    async with await Store.open(path) as store:
+    async with await open_store(path) as store:
         await store.record_events([first, second], {first.key: ["hook"], second.key: ["hook"]}, time.time())
         rows = {r.event.key: r.id for r in await store.pending()}
         await store.mark_dead([rows[first.key], rows[second.key]], error="HTTP 401 from receiver")
@@ -342,7 +342,7 @@ async def test_outbox_lists_retries_and_drops_dead_letters(cli, tmp_path: Path) 
     retried = await cli("outbox", "retry", "--id", str(rows[first.key]), "--store", str(path), config="")
     dropped = await cli("outbox", "drop", "--id", str(rows[second.key]), "--store", str(path), config="")
     assert "1 deliveries queued for retry" in retried.out and "1 deliveries dropped" in dropped.out
-    async with await Store.open(path) as store:
+    async with await open_store(path) as store:
         assert [r.event.key for r in await store.pending()] == [first.key]
         assert await store.outbox("dead") == []
 

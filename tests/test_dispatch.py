@@ -16,7 +16,7 @@ from flamewatch.config import parse_config
 from flamewatch.dispatch import DigestSchedule, Dispatcher, Lane, RetryPolicy, Route
 from flamewatch.rules import Evaluation
 from flamewatch.simulator import SimulatorServer, World
-from flamewatch.store import Store
+from flamewatch.store import Store, open_store
 from flamewatch.tasks import TaskRegistry
 from flamewatch.testing import RecordingNotifier, make_event, make_story, notifier_context, plugin_offering
 from flamewatch.watch import Watcher
@@ -150,7 +150,7 @@ async def test_shutdown_cancels_hung_deliveries_and_the_next_start_resumes_them(
     tmp_path: Path, session: aiohttp.ClientSession
 ) -> None:
     path = tmp_path / "fw.db"
-    async with await Store.open(path) as store:
+    async with await open_store(path) as store:
         hung = recorder(session, "sink", delay=3600)
         dispatcher = Dispatcher(store, [Lane(hung)], retry=FAST_RETRY)
         await dispatcher.start()
@@ -159,7 +159,7 @@ async def test_shutdown_cancels_hung_deliveries_and_the_next_start_resumes_them(
         report = await dispatcher.close(0.05)
         assert (report.finished, report.cancelled) == (0, 1)
         assert len(await store.pending()) == 1  # kept for the next start, not lost
-    async with await Store.open(path) as store:
+    async with await open_store(path) as store:
         healthy = recorder(session, "sink")
         dispatcher = Dispatcher(store, [Lane(healthy)], retry=FAST_RETRY)
         await dispatcher.start()
@@ -318,7 +318,7 @@ async def test_a_store_error_does_not_stop_a_lane(
     from flamewatch.store import StoreError
 
     monkeypatch.setattr(dispatch_module, "STORE_ERROR_BACKOFF", 0.01)
-    real_due = store.due
+    real_due = store.claim_due
     failures = {"left": 1}
 
     async def flaky_due(*args: object, **kwargs: object) -> object:
@@ -327,7 +327,7 @@ async def test_a_store_error_does_not_stop_a_lane(
             raise StoreError("database is locked")
         return await real_due(*args, **kwargs)
 
-    monkeypatch.setattr(store, "due", flaky_due)
+    monkeypatch.setattr(store, "claim_due", flaky_due)
     sink = recorder(session, "sink")
     dispatcher = Dispatcher(store, [Lane(sink)], retry=FAST_RETRY)
     await dispatcher.start()
@@ -346,7 +346,7 @@ async def test_an_outcome_that_cannot_be_stored_is_held_back_not_resent_in_a_loo
         raise StoreError("disk full")
 
     monkeypatch.setattr(store, "mark_done", broken_mark_done)
-    real_due = store.due
+    real_due = store.claim_due
     looks = {"n": 0}
     looked_again = asyncio.Event()
 
@@ -357,7 +357,7 @@ async def test_an_outcome_that_cannot_be_stored_is_held_back_not_resent_in_a_loo
             looked_again.set()
         return rows
 
-    monkeypatch.setattr(store, "due", counting_due)
+    monkeypatch.setattr(store, "claim_due", counting_due)
     sink = recorder(session, "sink")
     dispatcher = Dispatcher(store, [Lane(sink)], retry=RetryPolicy(base=60.0, cap=60.0))
     await dispatcher.start()

@@ -106,11 +106,12 @@ async def test_housekeeping_prunes_old_history_and_finished_deliveries(store, se
     from flamewatch.dispatch import Dispatcher
     from flamewatch.monitor import Monitor, MonitorSettings
     from flamewatch.hn import HNClient
-    from flamewatch.store import Snapshot
+    from flamewatch.store import CountSample
     from flamewatch.testing import make_event
 
     now = 10_000_000.0
-    await store.add_snapshots([Snapshot(1, now - 8 * 86400, 5, 1, 5, False), Snapshot(1, now - 60, 9, 1, 9, False)])
+    await store.add_snapshots([CountSample(1, now - 8 * 86400, 5, 1, 5, False),
+                               CountSample(1, now - 60, 9, 1, 9, False)])
     await store.record_events([make_event()], {make_event().key: ["sink"]}, now - 8 * 86400)
     await store.mark_done([d.id for d in await store.pending()], now - 8 * 86400)
     monitor = Monitor(HNClient(session, "http://127.0.0.1:9"), store, RuleEngine(RulesConfig()),

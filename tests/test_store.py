@@ -4,24 +4,29 @@ plugin state, bad paths, concurrency and a writer killed with SIGKILL."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
 import sys
 import textwrap
 from datetime import UTC, datetime
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from flamewatch.events import Event, StorySnapshot
-from flamewatch.store.sqlite import (
-    SCHEMA_VERSION,
-    Snapshot,
+from flamewatch.store import (
+    CountSample,
+    DeliveryStatus,
+    SQLiteStore,
     Store,
     StoreError,
     default_store_path,
+    open_store,
 )
+from flamewatch.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 T0 = 1_700_000_000.0
 
@@ -40,8 +45,8 @@ def event(story_id: int = 1, rule: str = "comments", level: int | str = 100, tit
     )
 
 
-def snap(story_id: int, at: float, comments: int, *, partial: bool = False) -> Snapshot:
-    return Snapshot(
+def snap(story_id: int, at: float, comments: int, *, partial: bool = False) -> CountSample:
+    return CountSample(
         story_id=story_id, at=at, comments=comments, score=comments // 2, descendants=None, partial=partial
     )
 
@@ -52,8 +57,8 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def store(db_path: Path):
-    async with await Store.open(db_path) as s:
+async def store(db_path: Path) -> AsyncIterator[SQLiteStore]:
+    async with await SQLiteStore.open(db_path) as s:
         yield s
 
 
@@ -61,7 +66,7 @@ def user_version(path: Path) -> int:
     with sqlite3.connect(path) as conn:
         (version,) = conn.execute("PRAGMA user_version").fetchone()
     conn.close()
-    return version
+    return int(version)
 
 
 # -- opening, schema ---------------------------------------------------------------------------------
@@ -76,10 +81,10 @@ def test_default_store_path_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 
 async def test_open_creates_dirs_migrates_and_reopens(db_path: Path) -> None:
-    async with await Store.open(db_path) as store:
+    async with await SQLiteStore.open(db_path) as store:
         assert store.path == str(db_path)
         await store.record_events([event()], {}, now=T0)
-    assert db_path.exists()
+    assert await asyncio.to_thread(db_path.exists)
     assert user_version(db_path) == SCHEMA_VERSION
     with sqlite3.connect(db_path) as conn:
         (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
@@ -87,25 +92,25 @@ async def test_open_creates_dirs_migrates_and_reopens(db_path: Path) -> None:
     assert mode == "wal"
 
     # Re-opening an up-to-date store changes nothing and keeps the data.
-    async with await Store.open(db_path) as store:
+    async with await open_store(db_path) as store:
         assert await store.fired_keys() == {"1:comments:100"}
     assert user_version(db_path) == SCHEMA_VERSION
 
 
 async def test_memory_store_works() -> None:
-    async with await Store.open(":memory:") as store:
+    async with await open_store(":memory:") as store:
         assert await store.record_events([event()], {"1:comments:100": ["slack"]}, now=T0) == [event()]
         assert (await store.outbox_counts())["pending"] == 1
 
 
 async def test_future_schema_version_is_refused(db_path: Path) -> None:
-    async with await Store.open(db_path):
+    async with await open_store(db_path):
         pass
     with sqlite3.connect(db_path) as conn:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
     conn.close()
     with pytest.raises(StoreError) as info:
-        await Store.open(db_path)
+        await open_store(db_path)
     message = str(info.value)
     assert "\n" not in message
     assert str(db_path) in message
@@ -118,12 +123,12 @@ async def test_foreign_database_is_refused(tmp_path: Path) -> None:
         conn.execute("CREATE TABLE accounts (id INTEGER)")
     conn.close()
     with pytest.raises(StoreError, match="not a flamewatch store"):
-        await Store.open(other)
+        await open_store(other)
 
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(StoreError) as info:
-        await Store.open(garbage)
+        await open_store(garbage)
     assert str(info.value) == f"cannot open store {garbage}: file is not a database"
 
 
@@ -131,7 +136,7 @@ async def test_unwritable_location_gives_one_line_error(tmp_path: Path) -> None:
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where a directory should be")
     with pytest.raises(StoreError) as info:
-        await Store.open(blocker / "sub" / "flamewatch.db")
+        await open_store(blocker / "sub" / "flamewatch.db")
     message = str(info.value)
     assert message.startswith(f"cannot open store {blocker / 'sub' / 'flamewatch.db'}: ")
     assert "not a directory" in message or "file exists" in message
@@ -145,13 +150,13 @@ async def test_read_only_directory_gives_permission_denied(tmp_path: Path) -> No
     locked.chmod(0o500)
     try:
         with pytest.raises(StoreError, match=r"^cannot open store .*flamewatch\.db: permission denied"):
-            await Store.open(locked / "flamewatch.db")
+            await open_store(locked / "flamewatch.db")
     finally:
         locked.chmod(0o700)
 
 
 async def test_closed_store_raises_store_error(db_path: Path) -> None:
-    store = await Store.open(db_path)
+    store = await open_store(db_path)
     await store.close()
     await store.close()  # twice is fine
     with pytest.raises(StoreError, match="is closed"):
@@ -164,7 +169,7 @@ async def test_closed_store_raises_store_error(db_path: Path) -> None:
 async def test_record_events_dedups_across_restart(db_path: Path) -> None:
     a, b = event(1, "comments", 100), event(2, "keyword", "rust")
     routes = {a.key: ["slack", "mail", "slack"], b.key: ["hook"]}
-    async with await Store.open(db_path) as store:
+    async with await open_store(db_path) as store:
         assert await store.record_events([a, b, a], routes, now=T0) == [a, b]
         assert await store.record_events([a], routes, now=T0 + 1) == []
         rows = await store.outbox()
@@ -175,7 +180,7 @@ async def test_record_events_dedups_across_restart(db_path: Path) -> None:
         ]
 
     # After a restart the same keys still never fire again, and no outbox rows are added.
-    async with await Store.open(db_path) as store:
+    async with await open_store(db_path) as store:
         c = event(1, "comments", 200)
         assert await store.record_events([a, c, b], {**routes, c.key: ["slack"]}, now=T0 + 60) == [c]
         assert len(await store.outbox()) == 4
@@ -306,7 +311,7 @@ async def test_prune_snapshots(store: Store) -> None:
 
 async def test_plugin_state_round_trips_across_reopen(db_path: Path) -> None:
     value = {"cursor": 12, "seen": ["a", "b"], "nested": {"ok": True, "none": None}, "ratio": 0.5}
-    async with await Store.open(db_path) as store:
+    async with await open_store(db_path) as store:
         slack, mail = store.state_for("slack"), store.state_for("mail")
         assert await slack.get("cursor") is None
         await slack.set("cursor", value)
@@ -315,7 +320,7 @@ async def test_plugin_state_round_trips_across_reopen(db_path: Path) -> None:
         await mail.set("cursor", "other instance")
         with pytest.raises(TypeError, match="state 'bad' of notifier 'slack' is not JSON"):
             await slack.set("bad", {1, 2})
-    async with await Store.open(db_path) as store:
+    async with await open_store(db_path) as store:
         assert await store.state_for("slack").get("cursor") == value
         assert await store.state_for("slack").get("count") == 2
         assert await store.state_for("mail").get("cursor") == "other instance"
@@ -328,7 +333,7 @@ async def test_plugin_state_round_trips_across_reopen(db_path: Path) -> None:
 async def test_concurrent_tasks_do_not_corrupt(db_path: Path) -> None:
     keys = [event(i % 10, "comments", 100) for i in range(40)]  # 10 distinct keys, each raced by 4 tasks
     routes = {e.key: ["a", "b"] for e in keys}
-    async with await Store.open(db_path) as store:
+    async with await open_store(db_path) as store:
 
         async def worker(n: int) -> list[Event]:
             new = await store.record_events([keys[n]], routes, now=T0 + n)
@@ -348,7 +353,7 @@ async def test_concurrent_tasks_do_not_corrupt(db_path: Path) -> None:
         assert await store.state_for("inst1").get("k37") == 37
 
 
-async def test_cancelled_writers_leave_whole_transactions(store: Store) -> None:
+async def test_cancelled_writers_leave_whole_transactions(store: SQLiteStore) -> None:
     # Cancel record_events at every possible point; each call must be all-or-nothing, and the
     # store must stay usable (not stuck inside a half-finished transaction).
     def routes_for(e: Event) -> dict[str, list[str]]:
@@ -360,12 +365,10 @@ async def test_cancelled_writers_leave_whole_transactions(store: Store) -> None:
         for _ in range(step):
             await asyncio.sleep(0)
         task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await task
-        except asyncio.CancelledError:
-            pass
     await store.close()  # waits for writes that outlived their cancelled callers
-    async with await Store.open(store.path) as reopened:
+    async with await open_store(store.path) as reopened:
         fired = await reopened.fired_keys()
         # Step 0 cancels before the call starts; every later call had begun its write, which finishes.
         assert fired == {event(100 + step).key for step in range(1, 12)}
@@ -379,17 +382,17 @@ WRITER = textwrap.dedent(
     """
     import asyncio, sys
     from flamewatch.events import Event, StorySnapshot
-    from flamewatch.store import Snapshot, Store
+    from flamewatch.store import CountSample, open_store
 
     async def main():
-        store = await Store.open(sys.argv[1])
+        store = await open_store(sys.argv[1])
         n = 0
         while True:
             key = Event.make_key(n, "comments", 100)
             story = StorySnapshot(id=n, title="t", comments=n)
             e = Event(key=key, rule="comments", level=100, value=n, story=story)
             await store.record_events([e], {key: ["a", "b"]}, now=float(n))
-            await store.add_snapshots([Snapshot(n, float(n), n, 0, None, False)])
+            await store.add_snapshots([CountSample(n, float(n), n, 0, None, False)])
             print("committed", n, flush=True)
             n += 1
 
@@ -402,7 +405,7 @@ async def test_killed_writer_leaves_committed_rows(tmp_path: Path) -> None:
     db = tmp_path / "crash.db"
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
-    with open(tmp_path / "writer.err", "wb") as err:
+    with open(tmp_path / "writer.err", "wb") as err:  # noqa: ASYNC230 - local, opened once before the child starts
         proc = await asyncio.create_subprocess_exec(
             sys.executable, str(script), str(db), stdout=asyncio.subprocess.PIPE, stderr=err
         )
@@ -424,7 +427,7 @@ async def test_killed_writer_leaves_committed_rows(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     conn.close()
-    async with await Store.open(db) as store:
+    async with await open_store(db) as store:
         fired = await store.fired_keys()
         # Everything reported committed is there; at most the commit in flight is extra.
         assert {Event.make_key(n, "comments", 100) for n in range(last + 1)} <= fired
@@ -434,10 +437,7 @@ async def test_killed_writer_leaves_committed_rows(tmp_path: Path) -> None:
 
 
 async def test_version_1_database_migrates_and_stale_plugin_state_is_pruned(tmp_path: Path) -> None:
-    import sqlite3
     import time
-
-    from flamewatch.store.sqlite import MIGRATIONS
 
     path = tmp_path / "v1.db"
     with sqlite3.connect(path) as conn:  # a store as version 1 of the schema left it
@@ -446,7 +446,7 @@ async def test_version_1_database_migrates_and_stale_plugin_state_is_pruned(tmp_
         conn.execute("PRAGMA user_version = 1")
         conn.execute("INSERT INTO plugin_state (instance, key, value) VALUES ('slack', 'live:1', '\"ts-1\"')")
     conn.close()
-    async with await Store.open(path) as store:
+    async with await open_store(path) as store:
         state = store.state_for("slack")
         assert await state.get("live:1") == "ts-1"  # kept across the migration
         await state.set("live:2", "ts-2")
@@ -454,5 +454,53 @@ async def test_version_1_database_migrates_and_stale_plugin_state_is_pruned(tmp_
         assert await store.prune_state(time.time() + 1) == 2
         assert await state.get("live:1") is None
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     conn.close()
+
+
+async def test_version_2_database_migrates_and_its_outbox_rows_start_unclaimed(tmp_path: Path) -> None:
+    import json
+
+    path = tmp_path / "v2.db"
+    old = event(3, "comments", 100)
+    with sqlite3.connect(path) as conn:  # a store as version 2 of the schema left it, one row pending, one sent
+        for statement in (*MIGRATIONS[0], *MIGRATIONS[1]):
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 2")
+        conn.execute(
+            "INSERT INTO fired (key, story_id, rule, fired_at, event) VALUES (?, 3, 'comments', ?, ?)",
+            (old.key, T0, json.dumps(old.to_dict())),
+        )
+        conn.execute(
+            "INSERT INTO outbox (event_key, instance, created_at, next_at) VALUES (?, 'slack', ?, ?)", (old.key, T0, T0)
+        )
+        conn.execute(
+            "INSERT INTO outbox (event_key, instance, status, created_at, next_at, done_at)"
+            " VALUES (?, 'hook', 'done', ?, ?, ?)",
+            (old.key, T0, T0, T0 + 1),
+        )
+    conn.close()
+    async with await open_store(path) as store:
+        (pending,) = await store.pending()
+        assert (pending.event, pending.instance, pending.status) == (old, "slack", DeliveryStatus.PENDING)
+        assert (pending.claimed_by, pending.claimed_until) == (None, None)
+        assert await store.outbox_counts() == {"pending": 1, "done": 1, "dead": 0}
+        (claimed,) = await store.claim_due(T0, instance="slack", claim_for=60, owner="me")
+        assert (claimed.id, claimed.claimed_by, claimed.claimed_until) == (pending.id, "me", T0 + 60)
+        assert await store.record_events([old], {old.key: ["slack"]}, now=T0 + 5) == []  # still fired
+    assert user_version(path) == SCHEMA_VERSION == 3
+
+
+async def test_statuses_are_stored_as_before(store: Store, db_path: Path) -> None:
+    # Files written by earlier versions hold these exact strings: the enum must keep reading them.
+    assert [s.value for s in DeliveryStatus] == ["pending", "done", "dead"]
+    events = [event(i) for i in range(1, 4)]
+    await store.record_events(events, {e.key: ["hook"] for e in events}, now=T0)
+    first, second, _ = await store.pending()
+    await store.mark_done([first.id], T0)
+    await store.mark_dead([second.id], error="no")
+    with sqlite3.connect(db_path) as conn:
+        on_disk = dict(conn.execute("SELECT id, status FROM outbox").fetchall())
+    conn.close()
+    assert sorted(on_disk.values()) == ["dead", "done", "pending"]
+    assert all(type(d.status) is DeliveryStatus for d in await store.outbox())

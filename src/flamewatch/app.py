@@ -22,7 +22,7 @@ from .notifier import Notifier, NotifierContext
 from .plugins import PluginError, Plugins, make_plugin_manager
 from .rules import RuleEngine
 from .hn import HNClient, make_session
-from .store import Store, default_store_path
+from .store import Store, default_store_path, open_store
 from .tasks import CloseReport
 
 log = logging.getLogger("flamewatch.app")
@@ -141,7 +141,7 @@ class App:
         self.client = HNClient(
             self.session, self.api_url, timeout=cfg.hn.timeout, retries=cfg.hn.retries, max_inflight=cfg.hn.max_inflight
         )
-        self.store = await Store.open(self.store_path)
+        self.store = await open_store(self.store_path)
         lanes = [make_lane(r, cfg, self.session, self.store) for r in self.resolved]
         self.dispatcher = Dispatcher(
             self.store,

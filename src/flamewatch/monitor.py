@@ -20,7 +20,7 @@ from .events import CycleStats, StorySnapshot
 from .incremental import IncrementalCounter
 from .rules import RuleEngine, comments_per_hour
 from .hn import FetchError, HNClient, as_int
-from .store import Snapshot, Store
+from .store import CountSample, Store
 
 log = logging.getLogger("flamewatch.monitor")
 
@@ -144,8 +144,8 @@ class Monitor:
             return 0
         previous = await self.store.latest(r.story_id for r in counted)
         await self.store.add_snapshots([
-            Snapshot(r.story_id, now, r.comments, _int(r.story.get("score")), _int_or_none(r.story.get("descendants")),
-                     r.partial)
+            CountSample(r.story_id, now, r.comments, _int(r.story.get("score")),
+                        _int_or_none(r.story.get("descendants")), r.partial)
             for r in counted if r.story is not None
         ])
         windows = sorted({v.window for v in self.rules.config.velocity})

@@ -205,11 +205,11 @@ def _os_reason(exc: BaseException) -> str:
 
 
 async def cmd_outbox(args: argparse.Namespace) -> int:
-    from ..store import Store, default_store_path
+    from ..store import DeliveryStatus, default_store_path, open_store
 
     config = config_from_args(args)
     path = args.store or config.store.path or str(default_store_path())
-    async with await Store.open(path) as store:
+    async with await open_store(path) as store:
         if args.action == "retry":
             count = await store.requeue(args.ids, time.time())
             print(f"{count} deliveries queued for retry")
@@ -221,7 +221,7 @@ async def cmd_outbox(args: argparse.Namespace) -> int:
         status = None if args.status == "all" else args.status
         rows = await store.outbox(status)
         if args.status is None:
-            rows = [r for r in rows if r.status != "done"]
+            rows = [r for r in rows if r.status != DeliveryStatus.DONE]
         counts = await store.outbox_counts()
         if sum(counts.values()) == 0:
             print("outbox: empty")

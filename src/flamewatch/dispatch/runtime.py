@@ -22,6 +22,7 @@ import asyncio
 import logging
 import math
 import random
+import socket
 import time
 from collections.abc import Callable, Coroutine, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,15 @@ POLL_SECONDS = 30.0
 
 #: How long a pump, or a delivery whose outcome could not be written, waits after a store error.
 STORE_ERROR_BACKOFF = 5.0
+
+#: Who this flamewatch instance is when it claims outbox rows: an instance elsewhere sharing the store
+#: leaves them alone until the claim lapses. The name outlives the process on purpose: restarted after a
+#: crash (kill -9), the instance takes its unfinished rows back at once instead of waiting out its own
+#: claims. Within the process, rows in flight are told apart in memory (``Lane.inflight``).
+CLAIM_OWNER = socket.gethostname()
+
+#: A claim lasts the lane's attempt timeout plus this, the time to record the outcome.
+CLAIM_MARGIN = 30.0
 
 
 @dataclass(frozen=True)
@@ -313,7 +323,9 @@ class Dispatcher:
         lane.wake.clear()
         now = self.clock()
         rows = [
-            r for r in await self.store.due(now, instance=lane.name)
+            r for r in await self.store.claim_due(
+                now, instance=lane.name, claim_for=lane.timeout + CLAIM_MARGIN, owner=CLAIM_OWNER
+            )
             if r.id not in lane.inflight and lane.held.get(r.id, 0.0) <= now
         ]
         if rows:

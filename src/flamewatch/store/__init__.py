@@ -1,3 +1,21 @@
-"""Where flamewatch keeps what must survive a restart (SQLite by default)."""
+"""Where flamewatch keeps what must survive a restart.
 
-from .sqlite import *  # noqa: F403
+:class:`Store` is the contract the rest of flamewatch relies on; :func:`open_store` opens one (the
+embedded SQLite file by default, :class:`SQLiteStore`).
+"""
+
+from ..errors import StoreError
+from .base import CountSample, Delivery, DeliveryStatus, Store
+from .factory import open_store
+from .sqlite import SQLiteStore, default_store_path
+
+__all__ = [
+    "CountSample",
+    "Delivery",
+    "DeliveryStatus",
+    "SQLiteStore",
+    "Store",
+    "StoreError",
+    "default_store_path",
+    "open_store",
+]

@@ -1,0 +1,234 @@
+"""What the rest of flamewatch may ask of a store, whatever keeps the data.
+
+:class:`Store` is the contract (a :class:`typing.Protocol`); :class:`Delivery` and :class:`CountSample` are
+the values it hands back; :class:`DeliveryStatus` names the states of an outbox row. The embedded
+implementation is :class:`~flamewatch.store.sqlite.SQLiteStore`; open one with
+:func:`~flamewatch.store.factory.open_store`.
+
+Every time is a Unix timestamp in seconds (float). Methods that take ``now`` use the caller's clock, so
+the dispatcher and the tests decide what "now" is; the few places where a store reads the time itself use
+the clock it was opened with. Every database failure raises :class:`~flamewatch.errors.StoreError`.
+
+The contract is shaped so that several processes may share one store (a server database later): fired
+keys are unique in the database itself, and a process takes outbox rows with :meth:`Store.claim_due`,
+which marks them as its own for a while, so two processes do not send the same row at the same time.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol, Self
+
+from ..events import Event
+from ..notifier import PluginState
+
+__all__ = ["CountSample", "Delivery", "DeliveryStatus", "Store"]
+
+
+class DeliveryStatus(enum.StrEnum):
+    """The state of one outbox row. The values are what the database stores: never change them."""
+
+    #: Still to be sent, once its ``next_at`` has passed.
+    PENDING = "pending"
+    #: Sent.
+    DONE = "done"
+    #: Given up on (a permanent failure, or retried for too long); ``flamewatch outbox retry`` requeues it.
+    DEAD = "dead"
+
+
+@dataclass(frozen=True)
+class CountSample:
+    """One story's counts at one moment, as kept in its history. ``partial`` means ``comments`` is a
+    lower bound (the crawl stopped early)."""
+
+    story_id: int
+    at: float
+    comments: int
+    score: int
+    descendants: int | None
+    partial: bool
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One outbox row: ``event`` to be sent to notifier instance ``instance``.
+
+    ``attempts`` counts failed sends; ``last_error`` is the latest failure, on one line. While a process
+    is sending the row, ``claimed_by`` names that process and ``claimed_until`` says when its claim lapses.
+    """
+
+    id: int
+    event: Event
+    instance: str
+    status: DeliveryStatus
+    attempts: int
+    created_at: float
+    next_at: float
+    last_error: str | None
+    claimed_by: str | None = None
+    claimed_until: float | None = None
+
+
+class Store(Protocol):
+    """Everything flamewatch keeps across restarts: fired keys, the delivery outbox, story count history
+    and notifier plugin state.
+
+    A store is shared by every task of a process; all methods may be called concurrently. A method either
+    completes its change as a whole or not at all (also when its caller is cancelled). Use it as an async
+    context manager, or call :meth:`close`.
+    """
+
+    # -- fired events and the outbox -------------------------------------------------------------------
+
+    async def record_events(
+        self,
+        events: Sequence[Event],
+        routes: Mapping[str, Sequence[str]],
+        now: float,
+        not_before: Mapping[str, float] | None = None,
+    ) -> list[Event]:
+        """Record events never fired before and queue their deliveries, all in one transaction.
+
+        For each event whose key is new, one pending outbox row is written per notifier instance in
+        ``routes[event.key]`` (duplicates ignored; none if absent), due at ``not_before[instance]`` or else
+        ``now``. Returns the new events in the given order; an event whose key already fired (in any run, by
+        any process, or earlier in this batch) is skipped entirely. Keys are unique in the database, so of
+        two processes recording the same key at once exactly one gets it back.
+        """
+        ...
+
+    async def fired_keys(self, story_ids: Iterable[int] | None = None) -> set[str]:
+        """Keys of every fired event, or only of those about ``story_ids``."""
+        ...
+
+    async def due(self, now: float, *, instance: str | None = None, limit: int = 500) -> list[Delivery]:
+        """Pending rows whose ``next_at`` is at or before ``now`` (claimed or not), longest waiting first,
+        then oldest row first; only ``instance``'s when given. Reads only: nothing is claimed."""
+        ...
+
+    async def claim_due(
+        self,
+        now: float,
+        *,
+        instance: str | None = None,
+        claim_for: float,
+        owner: str,
+        limit: int = 500,
+    ) -> list[Delivery]:
+        """Take the due rows nobody else is sending, in :meth:`due`'s order, atomically.
+
+        A pending row is taken when its ``next_at`` is at or before ``now`` and it is unclaimed, its claim
+        has lapsed (``claimed_until <= now``) or ``owner`` already holds it: ``owner`` names one flamewatch
+        instance, which tracks its own rows in flight (and, restarted under the same name after a crash,
+        takes its unfinished rows back at once). Each row taken is claimed by ``owner`` until
+        ``now + claim_for``; the returned rows carry that claim. :meth:`mark_done`, :meth:`mark_retry` and
+        :meth:`mark_dead` clear it, :meth:`release_claims` gives it back early.
+        """
+        ...
+
+    async def release_claims(self, owner: str) -> int:
+        """Clear every claim ``owner`` holds on a pending row, so those rows can be taken at once (a
+        process stopping with deliveries unfinished). Returns how many rows were released."""
+        ...
+
+    async def pending(self, instance: str | None = None) -> list[Delivery]:
+        """Every pending row (due or not, claimed or not), oldest first; only ``instance``'s when given."""
+        ...
+
+    async def next_due_at(self, instance: str | None = None, *, after: float | None = None) -> float | None:
+        """The earliest ``next_at`` among pending rows (only ``instance``'s, and only those due later than
+        ``after``, when given), or None when there is none."""
+        ...
+
+    async def mark_done(self, ids: Sequence[int], now: float) -> None:
+        """Record that these rows were sent at ``now``, and clear their claims. Only pending rows change:
+        a row dropped or requeued meanwhile is left as it is."""
+        ...
+
+    async def mark_retry(self, ids: Sequence[int], *, next_at: float, error: str) -> None:
+        """Record a failed send to retry at ``next_at``: attempts + 1, ``error`` kept (on one line, bounded)
+        as ``last_error``, claim cleared. Only pending rows change."""
+        ...
+
+    async def mark_dead(self, ids: Sequence[int], *, error: str) -> None:
+        """Give up on these rows: status ``dead``, attempts + 1, ``error`` kept as ``last_error``, claim
+        cleared. Only pending rows change."""
+        ...
+
+    async def outbox(self, status: DeliveryStatus | str | None = None, *, limit: int = 1000) -> list[Delivery]:
+        """Outbox rows, oldest first, optionally only those with ``status``.
+
+        Raises :class:`ValueError` for a status that is not a :class:`DeliveryStatus` value.
+        """
+        ...
+
+    async def requeue(self, ids: Sequence[int] | None, now: float) -> int:
+        """Make dead (or pending) rows pending again, due ``now``, with attempts reset to 0; ``ids=None``
+        requeues every dead row. Done rows never change; ``last_error`` is kept. Returns how many changed."""
+        ...
+
+    async def drop(self, ids: Sequence[int] | None) -> int:
+        """Delete these rows whatever their status, or every dead row when ``ids`` is None; returns how
+        many. The fired keys stay, so the events still never fire again."""
+        ...
+
+    async def outbox_counts(self) -> dict[str, int]:
+        """How many rows have each status, keyed by :class:`DeliveryStatus`; every status is present,
+        possibly with 0."""
+        ...
+
+    async def purge_done(self, older_than: float) -> int:
+        """Delete rows sent before ``older_than``; returns how many. Fired keys are kept."""
+        ...
+
+    # -- story count history ---------------------------------------------------------------------------
+
+    async def add_snapshots(self, samples: Sequence[CountSample]) -> None:
+        """Append count samples to the history (all of them or none)."""
+        ...
+
+    async def history(self, story_id: int, since: float, *, include_partial: bool = False) -> list[CountSample]:
+        """One story's samples taken at or after ``since``, oldest first (ties in insertion order).
+
+        Partial samples are left out unless ``include_partial``: their lower-bound counts would make a
+        thread look as if it shrank and then grew.
+        """
+        ...
+
+    async def latest(self, story_ids: Iterable[int]) -> dict[int, CountSample]:
+        """The most recent complete (non-partial) sample of each story that has one."""
+        ...
+
+    async def prune_snapshots(self, older_than: float) -> int:
+        """Delete samples taken before ``older_than``; returns how many."""
+        ...
+
+    # -- notifier plugin state -------------------------------------------------------------------------
+
+    def state_for(self, instance: str) -> PluginState:
+        """The persistent key/value state of notifier instance ``instance``. Values are anything JSON can
+        encode; setting one that cannot be encoded raises :class:`TypeError`."""
+        ...
+
+    async def prune_state(self, older_than: float) -> int:
+        """Forget plugin state values last written before ``older_than``; returns how many."""
+        ...
+
+    # -- lifetime --------------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Let running writes finish, give back this store's claims, then close. Closing twice is harmless;
+        any other call on a closed store raises :class:`~flamewatch.errors.StoreError`."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...

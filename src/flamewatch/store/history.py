@@ -1,0 +1,60 @@
+"""The SQLite store's story count history (table ``snapshots``): what each story looked like at each
+cycle, for the velocity and growth rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import aiosqlite
+
+from .base import CountSample
+from .connection import SQLiteConnection, json_list
+
+__all__ = ["SQLiteHistory"]
+
+_SAMPLE_COLUMNS = "story_id, at, comments, score, descendants, partial"
+
+
+def _sample(row: Sequence[Any]) -> CountSample:
+    story_id, at, comments, score, descendants, partial = row
+    return CountSample(story_id, at, comments, score, descendants, bool(partial))
+
+
+class SQLiteHistory(SQLiteConnection):
+    """The count-history part of the :class:`~flamewatch.store.base.Store` contract, on SQLite."""
+
+    async def add_snapshots(self, samples: Sequence[CountSample]) -> None:
+        """See :meth:`Store.add_snapshots <flamewatch.store.base.Store.add_snapshots>`."""
+        if not samples:
+            return
+        rows = [(s.story_id, s.at, s.comments, s.score, s.descendants, int(s.partial)) for s in samples]
+
+        async def body(conn: aiosqlite.Connection) -> None:
+            await conn.executemany(f"INSERT INTO snapshots ({_SAMPLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+        await self._write(body)
+
+    async def history(self, story_id: int, since: float, *, include_partial: bool = False) -> list[CountSample]:
+        """See :meth:`Store.history <flamewatch.store.base.Store.history>`."""
+        sql = f"SELECT {_SAMPLE_COLUMNS} FROM snapshots WHERE story_id = ? AND at >= ?"
+        if not include_partial:
+            sql += " AND partial = 0"
+        sql += " ORDER BY at, rowid"
+        return [_sample(row) for row in await self._read(sql, (story_id, since))]
+
+    async def latest(self, story_ids: Iterable[int]) -> dict[int, CountSample]:
+        """See :meth:`Store.latest <flamewatch.store.base.Store.latest>`."""
+        rows = await self._read(
+            f"""SELECT {_SAMPLE_COLUMNS} FROM (
+                   SELECT *, ROW_NUMBER() OVER (PARTITION BY story_id ORDER BY at DESC, rowid DESC) AS n
+                   FROM snapshots
+                   WHERE partial = 0 AND story_id IN (SELECT value FROM json_each(?))
+               ) WHERE n = 1""",
+            (json_list(story_ids),),
+        )
+        return {sample.story_id: sample for sample in map(_sample, rows)}
+
+    async def prune_snapshots(self, older_than: float) -> int:
+        """See :meth:`Store.prune_snapshots <flamewatch.store.base.Store.prune_snapshots>`."""
+        return await self._change("DELETE FROM snapshots WHERE at < ?", (older_than,))

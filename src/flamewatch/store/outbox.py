@@ -1,0 +1,265 @@
+"""The SQLite store's fired keys and delivery outbox (tables ``fired`` and ``outbox``).
+
+An event's key goes into ``fired`` (its primary key, so the database itself refuses a second copy) in the
+same transaction as its outbox rows, one per notifier instance, and *before* any send: delivery is
+at-least-once and an event never fires twice, even across restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import aiosqlite
+
+from ..errors import StoreError
+from ..events import Event
+from .base import Delivery, DeliveryStatus
+from .connection import Clock, SQLiteConnection, json_list
+from .schema import one_line
+
+__all__ = ["SQLiteOutbox"]
+
+PENDING, DONE, DEAD = DeliveryStatus.PENDING, DeliveryStatus.DONE, DeliveryStatus.DEAD
+
+_DELIVERY_COLUMNS = (
+    "o.id, f.event, o.instance, o.status, o.attempts, o.created_at, o.next_at, o.last_error,"
+    " o.claimed_by, o.claimed_until"
+)
+_DELIVERY_FROM = "outbox AS o JOIN fired AS f ON f.key = o.event_key"
+
+# Whoever sends a row next must start from a clean slate: every outcome ends the sender's claim.
+_UNCLAIM = "claimed_by = NULL, claimed_until = NULL"
+
+
+def _delivery(row: Sequence[Any]) -> Delivery:
+    id_, event, instance, status, attempts, created_at, next_at, last_error, claimed_by, claimed_until = row
+    return Delivery(
+        id=id_,
+        event=Event.from_dict(json.loads(event)),
+        instance=instance,
+        status=DeliveryStatus(status),
+        attempts=attempts,
+        created_at=created_at,
+        next_at=next_at,
+        last_error=last_error,
+        claimed_by=claimed_by,
+        claimed_until=claimed_until,
+    )
+
+
+def _status(status: DeliveryStatus | str) -> DeliveryStatus:
+    try:
+        return DeliveryStatus(status)
+    except ValueError:
+        expected = ", ".join(DeliveryStatus)
+        raise ValueError(f"unknown outbox status {status!r} (expected one of {expected})") from None
+
+
+class SQLiteOutbox(SQLiteConnection):
+    """The fired-key and outbox half of the :class:`~flamewatch.store.base.Store` contract, on SQLite."""
+
+    def __init__(self, path: str, conn: aiosqlite.Connection, *, clock: Clock = time.time) -> None:
+        super().__init__(path, conn, clock=clock)
+        #: Owners that claimed rows through this store; :meth:`close` gives their claims back.
+        self._claim_owners: set[str] = set()
+
+    async def record_events(
+        self,
+        events: Sequence[Event],
+        routes: Mapping[str, Sequence[str]],
+        now: float,
+        not_before: Mapping[str, float] | None = None,
+    ) -> list[Event]:
+        """See :meth:`Store.record_events <flamewatch.store.base.Store.record_events>`."""
+        waits = dict(not_before or {})
+
+        async def body(conn: aiosqlite.Connection) -> list[Event]:
+            new: list[Event] = []
+            for event in events:
+                cursor = await conn.execute(
+                    "INSERT OR IGNORE INTO fired (key, story_id, rule, fired_at, event) VALUES (?, ?, ?, ?, ?)",
+                    (event.key, event.story.id, event.rule, now, json.dumps(event.to_dict())),
+                )
+                if cursor.rowcount != 1:
+                    continue  # fired before (in an earlier run, by another process, or earlier in this batch)
+                new.append(event)
+                instances = dict.fromkeys(routes.get(event.key, ()))  # dedup, keep order
+                await conn.executemany(
+                    "INSERT INTO outbox (event_key, instance, status, created_at, next_at) VALUES (?, ?, ?, ?, ?)",
+                    [(event.key, name, PENDING, now, waits.get(name, now)) for name in instances],
+                )
+            return new
+
+        return await self._write(body)
+
+    async def fired_keys(self, story_ids: Iterable[int] | None = None) -> set[str]:
+        """See :meth:`Store.fired_keys <flamewatch.store.base.Store.fired_keys>`."""
+        if story_ids is None:
+            rows = await self._read("SELECT key FROM fired")
+        else:
+            rows = await self._read(
+                "SELECT key FROM fired WHERE story_id IN (SELECT value FROM json_each(?))", (json_list(story_ids),)
+            )
+        return {key for (key,) in rows}
+
+    async def due(self, now: float, *, instance: str | None = None, limit: int = 500) -> list[Delivery]:
+        """See :meth:`Store.due <flamewatch.store.base.Store.due>`."""
+        sql, params = self._due_query(now, instance, limit)
+        return self._deliveries(await self._read(sql, params))
+
+    async def claim_due(
+        self,
+        now: float,
+        *,
+        instance: str | None = None,
+        claim_for: float,
+        owner: str,
+        limit: int = 500,
+    ) -> list[Delivery]:
+        """See :meth:`Store.claim_due <flamewatch.store.base.Store.claim_due>`."""
+        if claim_for <= 0:
+            raise ValueError(f"claim_for must be more than zero seconds, got {claim_for!r}")
+        until = now + claim_for
+        sql, params = self._due_query(now, instance, limit, claimable_by=owner)
+        self._claim_owners.add(owner)
+
+        # Reading and claiming in one IMMEDIATE transaction makes the pair atomic: no other connection
+        # can write between them, so two processes never take the same row.
+        async def body(conn: aiosqlite.Connection) -> list[Any]:
+            rows = list(await conn.execute_fetchall(sql, params))
+            if rows:
+                await conn.execute(
+                    "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id IN (SELECT value FROM json_each(?))",
+                    (owner, until, json_list(row[0] for row in rows)),
+                )
+            return rows
+
+        rows = await self._write(body)
+        return [replace(d, claimed_by=owner, claimed_until=until) for d in self._deliveries(rows)]
+
+    def _deliveries(self, rows: Iterable[Sequence[Any]]) -> list[Delivery]:
+        """Rows as :class:`Delivery` values; a row that cannot be read back is a :class:`StoreError`.
+
+        Only a damaged file (or another program's writes) can make one unreadable; saying which row
+        lets ``flamewatch outbox drop`` remove it, where a bare ValueError would stop the dispatcher.
+        """
+        deliveries = []
+        for row in rows:
+            try:
+                deliveries.append(_delivery(row))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise StoreError(f"store {self.path}: outbox row {row[0]} cannot be read: {exc!r}") from exc
+        return deliveries
+
+    def _due_query(
+        self, now: float, instance: str | None, limit: int, *, claimable_by: str | None = None
+    ) -> tuple[str, list[Any]]:
+        """The query for pending rows due at ``now``; with ``claimable_by``, only rows that owner may take."""
+        sql = f"SELECT {_DELIVERY_COLUMNS} FROM {_DELIVERY_FROM} WHERE o.status = ? AND o.next_at <= ?"
+        params: list[Any] = [PENDING, now]
+        if claimable_by is not None:
+            sql += " AND (o.claimed_until IS NULL OR o.claimed_until <= ? OR o.claimed_by = ?)"
+            params += [now, claimable_by]
+        if instance is not None:
+            sql += " AND o.instance = ?"
+            params.append(instance)
+        sql += " ORDER BY o.next_at, o.id LIMIT ?"
+        params.append(limit)
+        return sql, params
+
+    async def release_claims(self, owner: str) -> int:
+        """See :meth:`Store.release_claims <flamewatch.store.base.Store.release_claims>`."""
+        return await self._change(
+            f"UPDATE outbox SET {_UNCLAIM} WHERE claimed_by = ? AND status = ?", (owner, PENDING)
+        )
+
+    async def pending(self, instance: str | None = None) -> list[Delivery]:
+        """See :meth:`Store.pending <flamewatch.store.base.Store.pending>`."""
+        sql = f"SELECT {_DELIVERY_COLUMNS} FROM {_DELIVERY_FROM} WHERE o.status = ?"
+        params: list[Any] = [PENDING]
+        if instance is not None:
+            sql += " AND o.instance = ?"
+            params.append(instance)
+        sql += " ORDER BY o.id"
+        return self._deliveries(await self._read(sql, params))
+
+    async def next_due_at(self, instance: str | None = None, *, after: float | None = None) -> float | None:
+        """See :meth:`Store.next_due_at <flamewatch.store.base.Store.next_due_at>`."""
+        sql = "SELECT MIN(next_at) FROM outbox WHERE status = ?"
+        params: list[Any] = [PENDING]
+        if after is not None:
+            sql += " AND next_at > ?"
+            params.append(after)
+        if instance is not None:
+            sql += " AND instance = ?"
+            params.append(instance)
+        ((earliest,),) = await self._read(sql, params)
+        return float(earliest) if earliest is not None else None
+
+    async def mark_done(self, ids: Sequence[int], now: float) -> None:
+        """See :meth:`Store.mark_done <flamewatch.store.base.Store.mark_done>`."""
+        await self._update_pending(f"status = ?, done_at = ?, {_UNCLAIM}", (DONE, now), ids)
+
+    async def mark_retry(self, ids: Sequence[int], *, next_at: float, error: str) -> None:
+        """See :meth:`Store.mark_retry <flamewatch.store.base.Store.mark_retry>`."""
+        await self._update_pending(
+            f"attempts = attempts + 1, next_at = ?, last_error = ?, {_UNCLAIM}", (next_at, one_line(error)), ids
+        )
+
+    async def mark_dead(self, ids: Sequence[int], *, error: str) -> None:
+        """See :meth:`Store.mark_dead <flamewatch.store.base.Store.mark_dead>`."""
+        await self._update_pending(
+            f"status = ?, attempts = attempts + 1, last_error = ?, {_UNCLAIM}", (DEAD, one_line(error)), ids
+        )
+
+    async def _update_pending(self, assignments: str, params: tuple[Any, ...], ids: Sequence[int]) -> None:
+        # Only pending rows move: a row dropped or requeued from the CLI meanwhile is left as it is.
+        if not ids:
+            return
+        await self._change(
+            f"UPDATE outbox SET {assignments} WHERE status = ? AND id IN (SELECT value FROM json_each(?))",
+            (*params, PENDING, json_list(ids)),
+        )
+
+    async def outbox(self, status: DeliveryStatus | str | None = None, *, limit: int = 1000) -> list[Delivery]:
+        """See :meth:`Store.outbox <flamewatch.store.base.Store.outbox>`."""
+        sql = f"SELECT {_DELIVERY_COLUMNS} FROM {_DELIVERY_FROM}"
+        params: list[Any] = []
+        if status is not None:
+            sql += " WHERE o.status = ?"
+            params.append(_status(status))
+        sql += " ORDER BY o.id LIMIT ?"
+        params.append(limit)
+        return self._deliveries(await self._read(sql, params))
+
+    async def requeue(self, ids: Sequence[int] | None, now: float) -> int:
+        """See :meth:`Store.requeue <flamewatch.store.base.Store.requeue>`."""
+        sql = "UPDATE outbox SET status = ?, next_at = ?, attempts = 0"
+        if ids is None:
+            return await self._change(sql + " WHERE status = ?", (PENDING, now, DEAD))
+        return await self._change(
+            sql + " WHERE status IN (?, ?) AND id IN (SELECT value FROM json_each(?))",
+            (PENDING, now, DEAD, PENDING, json_list(ids)),
+        )
+
+    async def drop(self, ids: Sequence[int] | None) -> int:
+        """See :meth:`Store.drop <flamewatch.store.base.Store.drop>`."""
+        if ids is None:
+            return await self._change("DELETE FROM outbox WHERE status = ?", (DEAD,))
+        return await self._change("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))", (json_list(ids),))
+
+    async def outbox_counts(self) -> dict[str, int]:
+        """See :meth:`Store.outbox_counts <flamewatch.store.base.Store.outbox_counts>`."""
+        rows = await self._read("SELECT status, COUNT(*) FROM outbox GROUP BY status")
+        counts: dict[str, int] = dict.fromkeys(DeliveryStatus, 0)
+        for status, count in rows:
+            counts[DeliveryStatus(status)] = count
+        return counts
+
+    async def purge_done(self, older_than: float) -> int:
+        """See :meth:`Store.purge_done <flamewatch.store.base.Store.purge_done>`."""
+        return await self._change("DELETE FROM outbox WHERE status = ? AND done_at < ?", (DONE, older_than))

@@ -1,0 +1,248 @@
+"""The store shared by several processes, and real database faults.
+
+Two store objects opened on one file stand for two flamewatch processes (each has its own connection),
+as a server database will later: fired keys must be unique in the database, outbox rows are taken with
+claims. Faults are real: another connection holding the write lock, a table gone under the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from flamewatch.events import Event
+from flamewatch.store import CountSample, SQLiteStore, Store, StoreError, open_store
+from flamewatch.testing import make_event, make_story
+
+T0 = 1_700_000_000.0
+
+
+def event(story_id: int, level: int = 100) -> Event:
+    return make_event(make_story(story_id), level=level, at=datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC))
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "shared.db"
+
+
+@pytest.fixture
+async def first(db_path: Path) -> AsyncIterator[Store]:
+    async with await open_store(db_path) as store:
+        yield store
+
+
+@pytest.fixture
+async def second(db_path: Path, first: Store) -> AsyncIterator[Store]:
+    async with await open_store(db_path) as store:  # opened after `first`, which created the file
+        yield store
+
+
+async def queue(store: Store, *story_ids: int, instance: str = "hook") -> list[int]:
+    """Record one event per story routed to ``instance``; returns the new outbox row ids, oldest first."""
+    events = [event(i) for i in story_ids]
+    await store.record_events(events, {e.key: [instance] for e in events}, now=T0)
+    return [d.id for d in await store.pending(instance)]
+
+
+# -- fired keys ---------------------------------------------------------------------------------------
+
+
+async def test_a_key_recorded_by_two_processes_at_once_fires_once(first: Store, second: Store) -> None:
+    races = [event(i) for i in range(1, 21)]
+    routes = {e.key: ["hook"] for e in races}
+    results = await asyncio.gather(
+        *(store.record_events([e], routes, now=T0) for e in races for store in (first, second))
+    )
+    winners = sorted(e.key for new in results for e in new)
+    assert winners == sorted(e.key for e in races)  # each key won exactly once, whichever process won it
+    assert len(await first.outbox()) == len(races)
+
+
+def test_the_database_itself_refuses_a_second_copy_of_a_key(db_path: Path) -> None:
+    async def record_one() -> None:
+        async with await open_store(db_path) as store:
+            await store.record_events([event(1)], {}, now=T0)
+
+    asyncio.run(record_one())
+    with sqlite3.connect(db_path) as conn, pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        conn.execute(
+            "INSERT INTO fired (key, story_id, rule, fired_at, event) VALUES (?, 1, 'comments', 0, '{}')",
+            (event(1).key,),
+        )
+    conn.close()
+
+
+# -- claims -------------------------------------------------------------------------------------------
+
+
+async def test_a_claimed_row_is_not_taken_by_another_owner_until_its_claim_lapses(
+    first: Store, second: Store
+) -> None:
+    a, b, c = await queue(first, 1, 2, 3)
+    taken = await first.claim_due(T0, instance="hook", claim_for=60, owner="one", limit=2)
+    assert [(d.id, d.claimed_by, d.claimed_until) for d in taken] == [(a, "one", T0 + 60), (b, "one", T0 + 60)]
+    assert [d.id for d in await second.claim_due(T0 + 1, claim_for=60, owner="two")] == [c]
+    assert await second.claim_due(T0 + 2, claim_for=60, owner="two", instance="other") == []
+    # Reading is not claiming: due() and pending() still list every row, with its claim.
+    assert [(d.id, d.claimed_by) for d in await first.due(T0 + 2)] == [(a, "one"), (b, "one"), (c, "two")]
+    # An owner takes its own rows again (it tracks them in flight itself), and its claim is renewed.
+    again = await first.claim_due(T0 + 30, claim_for=60, owner="one")
+    assert [(d.id, d.claimed_until) for d in again] == [(a, T0 + 90), (b, T0 + 90)]
+    assert await second.claim_due(T0 + 89, claim_for=60, owner="two") == [
+        d for d in await second.pending() if d.id == c
+    ]
+    # At T0 + 90 the claims of "one" lapse: the other process may take those rows (a crashed sender).
+    lapsed = await second.claim_due(T0 + 90, claim_for=60, owner="two")
+    assert [(d.id, d.claimed_by) for d in lapsed] == [(a, "two"), (b, "two"), (c, "two")]
+
+
+async def test_every_outcome_clears_the_claim(first: Store, second: Store) -> None:
+    a, b, c, d = await queue(first, 1, 2, 3, 4)
+    await first.claim_due(T0, claim_for=3600, owner="one")
+    await first.mark_done([a], T0 + 1)
+    await first.mark_retry([b], next_at=T0 + 10, error="HTTP 503")
+    await first.mark_dead([c], error="HTTP 401")
+    claims = {row.id: (row.status, row.claimed_by, row.claimed_until) for row in await second.outbox()}
+    assert claims == {a: ("done", None, None), b: ("pending", None, None), c: ("dead", None, None),
+                      d: ("pending", "one", T0 + 3600)}
+    # The retried row is free for anyone once due; the one still claimed is not.
+    assert [row.id for row in await second.claim_due(T0 + 10, claim_for=60, owner="two")] == [b]
+    assert await second.requeue([c], T0 + 20) == 1
+    assert [row.id for row in await second.claim_due(T0 + 20, claim_for=60, owner="two")] == [b, c]
+
+
+async def test_released_claims_and_a_closed_store_leave_rows_free(db_path: Path, second: Store) -> None:
+    a, b = await queue(second, 1, 2)
+    first = await open_store(db_path)
+    await first.claim_due(T0, claim_for=3600, owner="one")
+    assert await second.claim_due(T0, claim_for=60, owner="two") == []
+    assert await first.release_claims("one") == 2
+    assert [d.id for d in await second.claim_due(T0, claim_for=60, owner="two", limit=1)] == [a]
+    await first.claim_due(T0 + 1, claim_for=3600, owner="one")  # takes b; a is claimed by "two"
+    # Closing a store gives back the claims it took: a stopped process does not hold rows for an hour.
+    await first.close()
+    assert [(d.id, d.claimed_by) for d in await second.claim_due(T0 + 2, claim_for=60, owner="two")] == [
+        (a, "two"),
+        (b, "two"),
+    ]
+
+
+async def test_two_processes_claiming_at_once_split_the_rows(first: Store, second: Store) -> None:
+    ids = await queue(first, *range(1, 41))
+    batches = await asyncio.gather(
+        *(
+            store.claim_due(T0, claim_for=60, owner=f"{side}{n}", limit=7)
+            for n in range(6)
+            for side, store in (("a", first), ("b", second))
+        )
+    )
+    taken = [d.id for batch in batches for d in batch]
+    assert sorted(taken) == ids  # every row taken once: 12 claims of up to 7 cover 40 rows exactly
+    assert len(taken) == len(set(taken))
+
+
+async def test_claim_for_must_be_positive(first: Store) -> None:
+    with pytest.raises(ValueError, match="claim_for must be more than zero"):
+        await first.claim_due(T0, claim_for=0, owner="one")
+
+
+# -- the injected clock -------------------------------------------------------------------------------
+
+
+async def test_plugin_state_is_stamped_by_the_injected_clock(db_path: Path) -> None:
+    now = [T0]
+    async with await open_store(db_path, clock=lambda: now[0]) as store:
+        state = store.state_for("slack")
+        await state.set("live:1", "ts-1")
+        now[0] = T0 + 100
+        await state.set("live:2", "ts-2")
+        assert await store.prune_state(T0) == 0
+        assert await store.prune_state(T0 + 50) == 1  # only the value written at T0
+        assert await state.get("live:1") is None
+        assert await state.get("live:2") == "ts-2"
+
+
+# -- opening -------------------------------------------------------------------------------------------
+
+
+async def test_a_url_is_refused_without_repeating_its_password() -> None:
+    with pytest.raises(StoreError) as info:
+        await open_store("postgresql://flamewatch:s3cret@db.example/flamewatch")
+    assert "postgresql" in str(info.value)
+    assert "s3cret" not in str(info.value)
+
+
+# -- real faults ---------------------------------------------------------------------------------------
+
+
+async def test_a_write_lock_held_elsewhere_is_a_store_error_and_the_store_recovers(db_path: Path) -> None:
+    async with await SQLiteStore.open(db_path, busy_timeout=0.05) as store:
+        (row,) = await queue(store, 1)
+        other = sqlite3.connect(db_path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # another process is writing, and keeps the lock
+            attempts: dict[str, Callable[[], Awaitable[object]]] = {
+                "record_events": lambda: store.record_events([event(2)], {}, now=T0),
+                "claim_due": lambda: store.claim_due(T0, claim_for=60, owner="one"),
+                "mark_done": lambda: store.mark_done([row], T0),
+                "add_snapshots": lambda: store.add_snapshots([CountSample(1, T0, 5, 1, 5, False)]),
+                "state set": lambda: store.state_for("slack").set("k", 1),
+            }
+            for name, attempt in attempts.items():
+                with pytest.raises(StoreError) as info:
+                    await attempt()
+                assert str(info.value) == f"store {db_path}: database is locked", name
+                assert isinstance(info.value.__cause__, sqlite3.OperationalError), name
+            assert await store.fired_keys() == {event(1).key}  # reads still work in WAL mode
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        # Nothing was left half done: the same writes succeed once the lock is gone.
+        assert await store.record_events([event(2)], {}, now=T0) == [event(2)]
+        assert [d.id for d in await store.claim_due(T0, claim_for=60, owner="one")] == [row]
+
+
+async def test_opening_while_another_process_holds_the_lock_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StoreError, match=r"^cannot open store .*new\.db: database is locked$") as info:
+            await open_store(path, busy_timeout=0.05)
+        assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+async def test_a_broken_schema_is_a_store_error_on_read_and_write(first: Store, db_path: Path) -> None:
+    with sqlite3.connect(db_path) as conn:  # someone dropped the table under the running store
+        conn.execute("DROP TABLE snapshots")
+    conn.close()
+    with pytest.raises(StoreError, match=r"^store .*shared\.db: no such table: snapshots$") as info:
+        await first.history(1, since=0)
+    assert isinstance(info.value.__cause__, sqlite3.Error)
+    with pytest.raises(StoreError, match="no such table: snapshots"):
+        await first.prune_snapshots(T0)
+    assert await first.fired_keys() == set()  # the rest of the store still works
+
+
+async def test_a_damaged_row_is_a_store_error_naming_it(first: Store, db_path: Path) -> None:
+    (row,) = await queue(first, 1)
+    await first.state_for("slack").set("live:1", "ts")
+    with sqlite3.connect(db_path) as conn:  # another program wrote garbage where our JSON was
+        conn.execute("UPDATE fired SET event = 'not json'")
+        conn.execute("UPDATE plugin_state SET value = '{broken'")
+    conn.close()
+    with pytest.raises(StoreError, match=rf"^store .*shared\.db: outbox row {row} cannot be read: "):
+        await first.claim_due(T0, claim_for=60, owner="one")
+    with pytest.raises(StoreError, match=r"state 'live:1' of notifier 'slack' cannot be read"):
+        await first.state_for("slack").get("live:1")
+    assert await first.drop([row]) == 1  # the way out the message points to
+    assert await first.pending() == []
