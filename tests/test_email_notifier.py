@@ -7,6 +7,7 @@ import socket
 from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,7 @@ import aiohttp
 import pytest
 
 from fakes.smtp_server import FakeSMTPServer, TestCA
-from flamewatch.testing import HOSTILE_TITLE
-from flamewatch import DeliveryError, Event, NotifierContext, PermanentDeliveryError, Secret, StorySnapshot
+from flamewatch import DeliveryError, NotifierContext, PermanentDeliveryError, Secret, testing
 from flamewatch.notifiers.email import (
     EmailNotifier,
     EmailOptions,
@@ -23,36 +23,24 @@ from flamewatch.notifiers.email import (
     build_digest_message,
     flamewatch_notifier_types,
 )
+from flamewatch.testing import HOSTILE_TITLE
 
 PASSWORD = "s3cret-app-pw"
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 
 
-def make_event(
-    story_id: int = 8863,
-    *,
-    title: str = "My YC app: Dropbox - Throw away your USB drive",
-    rule: str = "comments",
-    level: int | str = 500,
-    comments: int = 512,
-    url: str | None = "https://example.com/dropbox",
-    at: datetime = T0,
-    velocity: float | None = 120.0,
-    growth: int | None = 40,
-) -> Event:
-    story = StorySnapshot(id=story_id, title=title, comments=comments, score=321, url=url, by="dhouston", rank=3)
-    value = comments if rule == "comments" else 321
-    return Event(
-        key=Event.make_key(story_id, rule, level),
-        rule=rule,
-        level=level,
-        value=value,
-        story=story,
-        at=at,
-        velocity=velocity,
-        growth=growth,
-    )
-
+#: The event most tests here mail: story 8863 crossing 500 comments with 512, its velocity and growth known.
+make_event = partial(
+    testing.make_event,
+    comments=512,
+    level=500,
+    score=321,
+    url="https://example.com/dropbox",
+    rank=3,
+    velocity=120.0,
+    growth=40,
+    at=T0,
+)
 
 
 @pytest.fixture
@@ -177,10 +165,10 @@ async def test_message_id_differs_between_events(make_notifier) -> None:
 
 async def test_digest_holds_every_event_in_one_mail(make_notifier) -> None:
     events = [
-        make_event(1, title="Rust 2.0 released", level=100, comments=150, at=T0),
-        make_event(1, title="Rust 2.0 released", level=200, comments=230, at=T0 + timedelta(hours=1)),
-        make_event(2, title="Show HN: a tiny database", rule="points", level=300, comments=80, growth=None),
-        make_event(3, title="Ask HN: what are you reading?", url=None, rule="keyword", level="rust", comments=40, velocity=None),
+        make_event(story_id=1, title="Rust 2.0 released", level=100, comments=150, at=T0),
+        make_event(story_id=1, title="Rust 2.0 released", level=200, comments=230, at=T0 + timedelta(hours=1)),
+        make_event(story_id=2, title="Show HN: a tiny database", rule="points", level=300, comments=80, growth=None),
+        make_event(story_id=3, title="Ask HN: what are you reading?", url=None, rule="keyword", level="rust", comments=40, velocity=None),
     ]
     async with FakeSMTPServer() as smtp:
         notifier = make_notifier(smtp.port)
@@ -211,7 +199,7 @@ async def test_digest_holds_every_event_in_one_mail(make_notifier) -> None:
 
 async def test_digest_message_id_ignores_order_and_caps_the_keys_header() -> None:
     settings = MailSettings(sender=Address(addr_spec="alerts@flamewatch.example"), to=[Address(addr_spec="a@b.c")])
-    events = [make_event(n, level=100) for n in range(1, 151)]
+    events = [make_event(story_id=n, level=100) for n in range(1, 151)]
     forward = build_digest_message(events, settings)
     backward = build_digest_message(events[::-1], settings, now=T0)
     assert forward["Message-ID"] == backward["Message-ID"]

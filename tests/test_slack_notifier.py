@@ -7,6 +7,7 @@ import re
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +17,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fakes.slack_api import FakeSlack, render, unescape
-from flamewatch.testing import HOSTILE_TITLE
 from flamewatch import (
     DeliveryError,
-    Event,
     MemoryState,
     NotifierContext,
     PermanentDeliveryError,
     Secret,
-    StorySnapshot,
+    testing,
 )
 from flamewatch.notifiers.slack import SlackNotifier, SlackOptions, flamewatch_notifier_types
-from flamewatch.notifiers.slack.format import MAX_BLOCKS, clip, digest_messages, escape, event_message, flatten, safe_url
+from flamewatch.notifiers.slack.format import (
+    MAX_BLOCKS,
+    clip,
+    digest_messages,
+    escape,
+    event_message,
+    flatten,
+    safe_url,
+)
+from flamewatch.testing import HOSTILE_TITLE
 
 TOKEN = "xoxb-1111-2222-test-token-value"
 TOKEN_ENV = "FLAMEWATCH_TEST_SLACK_TOKEN"
@@ -36,39 +44,18 @@ TOKEN_ENV = "FLAMEWATCH_TEST_SLACK_TOKEN"
 # --- helpers ------------------------------------------------------------------------------------------
 
 
-def make_event(
-    story_id: int = 8863,
-    *,
-    title: str = "My YC app: Dropbox - Throw away your USB drive",
-    comments: int = 512,
-    level: int | str = 500,
-    rule: str = "comments",
-    url: str | None = "https://www.dropbox.com/?ref=hn&x=1",
-    by: str | None = "dhouston",
-    velocity: float | None = 85.4,
-    growth: int | None = 34,
-) -> Event:
-    story = StorySnapshot(
-        id=story_id,
-        title=title,
-        comments=comments,
-        score=230,
-        url=url,
-        by=by,
-        time=1175714200,
-        rank=3,
-    )
-    return Event(
-        key=Event.make_key(story_id, rule, level),
-        rule=rule,
-        level=level,
-        value=comments,
-        story=story,
-        at=datetime(2024, 5, 1, 14, 3, tzinfo=UTC),
-        velocity=velocity,
-        growth=growth,
-    )
-
+#: The event most tests here post: story 8863 crossing 500 comments with 512, its velocity and growth known.
+make_event = partial(
+    testing.make_event,
+    comments=512,
+    level=500,
+    score=230,
+    url="https://www.dropbox.com/?ref=hn&x=1",
+    rank=3,
+    velocity=85.4,
+    growth=34,
+    at=datetime(2024, 5, 1, 14, 3, tzinfo=UTC),
+)
 
 
 @pytest.fixture
@@ -215,19 +202,16 @@ async def test_token_mode_posts_with_bearer_token_and_options(
 async def test_partial_counts_and_keyword_events_read_well(
     session: aiohttp.ClientSession, slack: FakeSlack
 ) -> None:
-    event = make_event(rule="keyword", level="<!here> rust")
-    partial = Event(
-        key=event.key, rule=event.rule, level=event.level, value=1, story=_partial(event.story), at=event.at
+    # Part of the tree could not be fetched, and the story has no URL, author or rank.
+    event = make_event(
+        rule="keyword", level="<!here> rust", value=1, partial=True, url=None, by=None, time=None, rank=None,
+        score=0, velocity=None, growth=None,
     )
-    await bot(session, slack).send(partial)
+    await bot(session, slack).send(event)
     [message] = await slack.wait_for_messages(1)
     assert_inert(message.all_text)
     assert "*Matches keyword* “<!here> rust”" in message.rendered.text
     assert "512+ comments on Hacker News" in message.rendered.text  # a lower bound is shown as one
-
-
-def _partial(story: StorySnapshot) -> StorySnapshot:
-    return StorySnapshot(id=story.id, title=story.title, comments=story.comments, partial=True, url=None)
 
 
 # --- live count ---------------------------------------------------------------------------------------------

@@ -9,16 +9,17 @@ import os
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from functools import partial
 
 import aiohttp
 import pytest
 from standardwebhooks.webhooks import Webhook
 
 from fakes.webhook_receiver import FakeWebhookReceiver
-from flamewatch.testing import HOSTILE_TITLE
-from flamewatch import DeliveryError, Event, NotifierContext, PermanentDeliveryError, Secret, StorySnapshot
+from flamewatch import DeliveryError, Event, NotifierContext, PermanentDeliveryError, Secret, testing
 from flamewatch.plugins import DEFAULT_PLUGINS
 from flamewatch.notifiers.webhook import WebhookNotifier, WebhookOptions, flamewatch_notifier_types, message_id, sign
+from flamewatch.testing import HOSTILE_TITLE
 
 AT = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
 
@@ -27,12 +28,18 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(os.urandom(24)).decode()
 
 
-def make_event(story_id: int = 8863, level: int = 100, title: str = "Show HN: a thing", **kw: object) -> Event:
-    story = StorySnapshot(id=story_id, title=title, comments=level + 3, score=250, url="https://example.com/x",
-                          by="pg", time=1_714_560_000, descendants=level + 5, rank=2)
-    return Event(key=Event.make_key(story_id, "comments", level), rule="comments", level=level,
-                 value=float(level + 3), story=story, at=AT, **kw)  # type: ignore[arg-type]
-
+#: The event most tests here post: "Show HN: a thing" crossing 100 comments with 103.
+make_event = partial(
+    testing.make_event,
+    title="Show HN: a thing",
+    comments=103,
+    score=250,
+    url="https://example.com/x",
+    by="pg",
+    time=1_714_560_000,
+    rank=2,
+    at=AT,
+)
 
 
 @pytest.fixture

@@ -22,13 +22,8 @@ import aiohttp
 
 from . import hookimpl
 from .events import Event, StorySnapshot
-from .notifier import (
-    DeliveryError,
-    MemoryState,
-    Notifier,
-    NotifierContext,
-    PermanentDeliveryError,
-)
+from .errors import DeliveryError, PermanentDeliveryError
+from .notifier import MemoryState, Notifier, NotifierContext
 
 HOSTILE_TITLE = "<!channel> Ask HN: 'quotes' & <b>tags</b>\r\nBcc: victim@example.com"
 """A title that tries to ping a Slack workspace, inject HTML and add a mail header at once."""
@@ -36,20 +31,40 @@ HOSTILE_TITLE = "<!channel> Ask HN: 'quotes' & <b>tags</b>\r\nBcc: victim@exampl
 
 def make_story(story_id: int = 8863, *, title: str = "My YC app: Dropbox - Throw away your USB drive",
                comments: int = 120, score: int = 111, **fields: Any) -> StorySnapshot:
-    """A :class:`StorySnapshot` with plausible defaults; any field can be overridden."""
+    """A :class:`StorySnapshot` with plausible defaults; any other field (``url``, ``by``, ``rank``...) by keyword."""
     defaults: dict[str, Any] = {"url": "http://www.getdropbox.com/u/2/screencast.html", "by": "dhouston",
                                 "time": 1175714200, "descendants": comments}
     return StorySnapshot(id=story_id, title=title, comments=comments, score=score, **{**defaults, **fields})
 
 
-def make_event(story: StorySnapshot | None = None, *, rule: str = "comments", level: int | str = 100,
-               value: float | None = None, **fields: Any) -> Event:
-    """An :class:`Event` as the rules would fire it for ``story`` (default: :func:`make_story`)."""
-    story = story or make_story()
+def make_event(
+    story: StorySnapshot | None = None,
+    *,
+    rule: str = "comments",
+    level: int | str = 100,
+    value: float | None = None,
+    at: datetime | None = None,
+    source_list: str = "topstories",
+    velocity: float | None = None,
+    growth: int | None = None,
+    **story_fields: Any,
+) -> Event:
+    """An :class:`Event` as the rules would fire it for ``story``.
+
+    Without ``story``, one is built by :func:`make_story` from ``story_fields`` (``story_id``, ``title``,
+    ``comments``, ``score``, ``url``, ``by``, ``rank``...), so a test can write
+    ``make_event(story_id=2, comments=530, level=500)``. ``value`` defaults to what the rule measures:
+    the comment count for ``comments`` and ``keyword``, the score for ``points``, else 0. ``at`` defaults
+    to now.
+    """
+    if story is None:
+        story = make_story(**story_fields)
+    elif story_fields:
+        raise TypeError(f"make_event: pass either story or story fields, not both ({', '.join(story_fields)})")
     if value is None:
         value = story.comments if rule in ("comments", "keyword") else story.score if rule == "points" else 0.0
     return Event(key=Event.make_key(story.id, rule, level), rule=rule, level=level, value=value, story=story,
-                 at=fields.pop("at", datetime.now(UTC)), **fields)
+                 at=at or datetime.now(UTC), source_list=source_list, velocity=velocity, growth=growth)
 
 
 def notifier_context(session: aiohttp.ClientSession, name: str = "test") -> NotifierContext:
@@ -86,7 +101,9 @@ class RecordingNotifier(Notifier):
         if self.attempts <= self.options.fail_times:
             if self.options.permanent:
                 raise PermanentDeliveryError(f"{self.name}: refused on purpose")
-            raise DeliveryError(f"{self.name}: failing on purpose ({self.attempts})", retry_after=self.options.retry_after)
+            raise DeliveryError(
+                f"{self.name}: failing on purpose ({self.attempts})", retry_after=self.options.retry_after
+            )
 
     async def send(self, event: Event) -> None:
         await self._attempt()
@@ -101,13 +118,15 @@ class RecordingNotifier(Notifier):
             self.sent.extend(events)
             self._changed.notify_all()
 
-    async def wait_for_attempts(self, count: int, timeout: float = 10.0) -> None:
+    # The ``timeout`` parameters (ASYNC109) are deliberate: a default bound makes a broken test fail with
+    # TimeoutError instead of hanging the suite, and every caller would otherwise repeat asyncio.timeout().
+    async def wait_for_attempts(self, count: int, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         """Wait until at least ``count`` sends were started (successful or not)."""
         async with asyncio.timeout(timeout):
             async with self._changed:
                 await self._changed.wait_for(lambda: self.attempts >= count)
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Event]:
+    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Event]:  # noqa: ASYNC109
         """Wait until at least ``count`` events were delivered; returns them."""
         async with asyncio.timeout(timeout):
             async with self._changed:
