@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import socket
 from collections.abc import AsyncIterator
@@ -485,10 +486,15 @@ def test_single_event_message_stays_within_limits() -> None:
 # --- pacing ---------------------------------------------------------------------------------------------------
 
 
+# The pacing tests run on looptime's fake loop clock: the notifier waits with asyncio.sleep and the fake
+# Slack stamps requests with loop.time(), so the waits take no real time and the gaps are exact.
+
+
+@pytest.mark.looptime(start=0)
 async def test_messages_to_one_channel_are_spaced_by_the_interval(
     session: aiohttp.ClientSession, slack: FakeSlack
 ) -> None:
-    interval = 0.2
+    interval = 1.0
     one = bot(session, slack, interval=interval)
     other_instance_same_channel = bot(session, slack, interval=interval)
     elsewhere = bot(session, slack, interval=interval, channel="#other")
@@ -500,23 +506,24 @@ async def test_messages_to_one_channel_are_spaced_by_the_interval(
     )
     on_hn = sorted(m.received_at for m in slack.messages if m.channel == "C0HN")
     assert len(on_hn) == 3
-    gaps = [b - a for a, b in zip(on_hn, on_hn[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(on_hn)]
     assert all(gap >= interval for gap in gaps), gaps
     # Another channel has its own turn: it did not wait behind #hn.
     [other] = [m.received_at for m in slack.messages if m.channel == "C0OTHER"]
     assert other - on_hn[0] < interval
 
 
+@pytest.mark.looptime(start=0)
 async def test_rate_limit_holds_the_channel_for_the_next_message(
     session: aiohttp.ClientSession, slack: FakeSlack
 ) -> None:
     notifier = bot(session, slack)
-    slack.fail_next(1, status=429, retry_after=0.3)
+    slack.fail_next(1, status=429, retry_after=30)
     with pytest.raises(DeliveryError):
         await notifier.send(make_event())
     rejected_at = slack.requests[-1].received_at
     await notifier.send(make_event())
-    assert slack.messages[0].received_at - rejected_at >= 0.3
+    assert slack.messages[0].received_at - rejected_at >= 30
 
 
 def test_every_mrkdwn_object_is_verbatim_so_slack_adds_no_links_or_mentions() -> None:
