@@ -271,6 +271,8 @@ async def test_wrong_password_is_permanent_and_not_echoed(make_notifier, monkeyp
         assert smtp.mails == []
     text = str(excinfo.value) + repr(excinfo.value)
     assert "refused the login for user 'alerts'" in text
+    # The server's reply to AUTH may echo credentials, so it is not chained.
+    assert excinfo.value.__cause__ is None and excinfo.value.__suppress_context__
     assert wrong not in text and PASSWORD not in text
 
 
@@ -335,6 +337,7 @@ async def test_server_down_is_retryable(make_notifier) -> None:
         await notifier.send(make_event())
     assert excinfo.value.retryable
     assert "SMTP 127.0.0.1:" in str(excinfo.value)
+    assert excinfo.value.__cause__ is not None  # the connection error, shown with -vv
 
 
 @pytest.mark.looptime(start=0)  # the 30 s SMTP timeout passes on the fake loop clock, instantly

@@ -446,6 +446,19 @@ async def test_server_down_is_retryable(
         await notifier.send(make_event())
     assert info.value.retryable
     assert "SECRETPATH" not in str(info.value) and TOKEN not in str(info.value)
+    if mode == "webhook":
+        # The network error may quote the webhook URL, which is the secret: no cause is kept.
+        assert info.value.__cause__ is None and info.value.__suppress_context__
+    else:
+        # The Web API URL holds no secret, so the cause is chained for -vv.
+        assert isinstance(info.value.__cause__, aiohttp.ClientError | OSError)
+
+
+def test_slack_errors_are_flamewatch_errors() -> None:
+    from flamewatch.notifiers.slack import SlackPermanentError
+
+    error = SlackPermanentError("Slack chat.postMessage failed: invalid_auth", code="invalid_auth")
+    assert isinstance(error, PermanentDeliveryError) and not error.retryable and error.code == "invalid_auth"
 
 
 # --- digest --------------------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from standardwebhooks.webhooks import Webhook
 
 from fakes.webhook_receiver import FakeWebhookReceiver
 from flamewatch import DeliveryError, Event, NotifierContext, PermanentDeliveryError, Secret, testing
+from flamewatch.errors import ConfigError
+from flamewatch.notifiers.webhook.signing import SecretFormatError
 from flamewatch.plugins import DEFAULT_PLUGINS
 from flamewatch.notifiers.webhook import WebhookNotifier, WebhookOptions, flamewatch_notifier_types, message_id, sign
 from flamewatch.testing import HOSTILE_TITLE
@@ -315,8 +317,11 @@ async def test_missing_or_malformed_secret_fails_at_start(session, monkeypatch) 
     with pytest.raises(PermanentDeliveryError, match="FW_NOT_SET"):
         await webhook(session, "https://example.com/hook", env="FW_NOT_SET").start()
     monkeypatch.setenv("FW_BAD", "whsec_ok+ whsec_***")
-    with pytest.raises(PermanentDeliveryError, match="secret #2 is not valid base64"):
+    with pytest.raises(PermanentDeliveryError, match="secret #2 is not valid base64") as info:
         await webhook(session, "https://example.com/hook", env="FW_BAD").start()
+    # The cause names the position of the bad secret, never its text, so it is kept for -vv.
+    assert isinstance(info.value.__cause__, SecretFormatError) and isinstance(info.value.__cause__, ConfigError)
+    assert "***" not in str(info.value.__cause__)
 
 
 def test_plugin_registers_the_webhook_type() -> None:
