@@ -135,7 +135,9 @@ async def test_immediate_mail_is_multipart_with_the_expected_headers(make_notifi
     assert first.mail_from == "alerts@flamewatch.example"
     assert first.rcpt_tos == ["oncall@example.com", "lead@example.com"]
     msg = first.message
-    assert msg["Subject"] == "[flamewatch] 'My YC app: Dropbox - Throw away your USB drive' reached 500 comments (512 now)"
+    assert msg["Subject"] == (
+        "[flamewatch] 'My YC app: Dropbox - Throw away your USB drive' reached 500 comments (512 now)"
+    )
     assert msg["From"] == "flamewatch <alerts@flamewatch.example>"
     assert msg["Auto-Submitted"] == "auto-generated"
     assert msg["X-Flamewatch-Event-Key"] == "8863:comments:500"
@@ -168,7 +170,10 @@ async def test_digest_holds_every_event_in_one_mail(make_notifier) -> None:
         make_event(story_id=1, title="Rust 2.0 released", level=100, comments=150, at=T0),
         make_event(story_id=1, title="Rust 2.0 released", level=200, comments=230, at=T0 + timedelta(hours=1)),
         make_event(story_id=2, title="Show HN: a tiny database", rule="points", level=300, comments=80, growth=None),
-        make_event(story_id=3, title="Ask HN: what are you reading?", url=None, rule="keyword", level="rust", comments=40, velocity=None),
+        make_event(
+            story_id=3, title="Ask HN: what are you reading?", url=None, rule="keyword", level="rust", comments=40,
+            velocity=None,
+        ),
     ]
     async with FakeSMTPServer() as smtp:
         notifier = make_notifier(smtp.port)

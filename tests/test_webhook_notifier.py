@@ -18,9 +18,9 @@ from standardwebhooks.webhooks import Webhook
 from fakes.webhook_receiver import FakeWebhookReceiver
 from flamewatch import DeliveryError, Event, NotifierContext, PermanentDeliveryError, Secret, testing
 from flamewatch.errors import ConfigError
+from flamewatch.notifiers.webhook import WebhookNotifier, WebhookOptions, flamewatch_notifier_types, message_id, sign
 from flamewatch.notifiers.webhook.signing import SecretFormatError
 from flamewatch.plugins import DEFAULT_PLUGINS
-from flamewatch.notifiers.webhook import WebhookNotifier, WebhookOptions, flamewatch_notifier_types, message_id, sign
 from flamewatch.testing import HOSTILE_TITLE
 
 AT = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)

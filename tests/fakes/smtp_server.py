@@ -261,7 +261,8 @@ class FakeSMTPServer:
         """Every AUTH attempt so far as ``(user, succeeded)``."""
         return list(self._require_recorder().auth_attempts)
 
-    async def wait_for_messages(self, count: int, timeout: float = 5.0) -> list[ReceivedMail]:
+    # ``timeout`` (ASYNC109) is deliberate: a default bound makes a broken test fail instead of hanging.
+    async def wait_for_messages(self, count: int, timeout: float = 5.0) -> list[ReceivedMail]:  # noqa: ASYNC109
         """Wait until at least ``count`` messages arrived; return them all (TimeoutError after ``timeout``)."""
         recorder = self._require_recorder()
         async with asyncio.timeout(timeout):
