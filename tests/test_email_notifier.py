@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -23,7 +22,7 @@ from flamewatch.notifiers.email import (
     build_digest_message,
     flamewatch_notifier_types,
 )
-from flamewatch.testing import HOSTILE_TITLE
+from flamewatch.testing import HOSTILE_TITLE, closed_port
 
 PASSWORD = "s3cret-app-pw"
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
@@ -67,13 +66,6 @@ def parts(message: EmailMessage) -> tuple[str, str]:
     assert plain.get_content_type() == "text/plain"
     assert html.get_content_type() == "text/html"
     return plain.get_content(), html.get_content()
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (bound, then closed, so connecting is refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # Tests below that need no loop are still ``async def``: the looptime pytest plugin (installed for the
@@ -216,7 +208,7 @@ async def test_digest_message_id_ignores_order_and_caps_the_keys_header() -> Non
 
 async def test_empty_digest_sends_nothing(make_notifier) -> None:
     # Nothing listens on this port: trying to send would raise DeliveryError.
-    notifier = make_notifier(free_port())
+    notifier = make_notifier(closed_port())
     await notifier.send_digest([])
 
 
@@ -283,7 +275,7 @@ async def test_wrong_password_is_permanent_and_not_echoed(make_notifier, monkeyp
 
 async def test_missing_password_env_is_permanent(make_notifier, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FLAMEWATCH_TEST_UNSET_PASSWORD", raising=False)
-    notifier = make_notifier(free_port(), username="alerts", password=Secret(env="FLAMEWATCH_TEST_UNSET_PASSWORD"))
+    notifier = make_notifier(closed_port(), username="alerts", password=Secret(env="FLAMEWATCH_TEST_UNSET_PASSWORD"))
     with pytest.raises(PermanentDeliveryError, match="password: environment variable FLAMEWATCH_TEST_UNSET"):
         await notifier.send(make_event())
 
@@ -337,7 +329,7 @@ async def test_starttls_not_offered_is_permanent(make_notifier) -> None:
 
 
 async def test_server_down_is_retryable(make_notifier) -> None:
-    notifier = make_notifier(free_port())
+    notifier = make_notifier(closed_port())
     with pytest.raises(DeliveryError) as excinfo:
         await notifier.send(make_event())
     assert excinfo.value.retryable

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from functools import partial
@@ -36,7 +35,7 @@ from flamewatch.notifiers.slack.format import (
     flatten,
     safe_url,
 )
-from flamewatch.testing import HOSTILE_TITLE
+from flamewatch.testing import HOSTILE_TITLE, closed_port
 
 TOKEN = "xoxb-1111-2222-test-token-value"
 TOKEN_ENV = "FLAMEWATCH_TEST_SLACK_TOKEN"
@@ -97,13 +96,6 @@ def webhook(session: aiohttp.ClientSession, url: str, tmp_path: Path, **options:
     )
     notifier.min_interval = 0.0
     return notifier
-
-
-def closed_port() -> int:
-    """A loopback port with nothing listening on it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def assert_inert(mrkdwn: str) -> None:

@@ -3,6 +3,7 @@
     from flamewatch.testing import make_event, notifier_context, RecordingNotifier, simulator
 
 * :func:`make_event` / :func:`make_story` build realistic events without a crawl.
+* :func:`closed_port` is a loopback port nothing listens on, to test a server that is down.
 * :func:`notifier_context` gives a :class:`~flamewatch.NotifierContext` around a real aiohttp session.
 * :class:`RecordingNotifier` keeps what it was sent and can fail on cue, to test routing and retries.
 * :func:`plugin_offering` wraps notifier classes in a plugin object for ``make_plugin_manager(extra=...)``.
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -65,6 +67,14 @@ def make_event(
         value = story.comments if rule in ("comments", "keyword") else story.score if rule == "points" else 0.0
     return Event(key=Event.make_key(story.id, rule, level), rule=rule, level=level, value=value, story=story,
                  at=at or datetime.now(UTC), source_list=source_list, velocity=velocity, growth=growth)
+
+
+def closed_port() -> int:
+    """A loopback TCP port nothing listens on (bound, then closed), for "the server is down" tests."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def notifier_context(session: aiohttp.ClientSession, name: str = "test") -> NotifierContext:

@@ -148,9 +148,9 @@ class _LoopbackController(Controller):
     """A Controller that binds port 0 and learns the port the OS picked (no guessing, no races)."""
 
     def _trigger_server(self) -> None:
-        assert self.server is not None
+        assert isinstance(self.server, asyncio.Server)
         self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
+        super()._trigger_server()  # type: ignore[no-untyped-call]  # aiosmtpd leaves this hook unannotated
 
 
 class TestCA:
