@@ -68,14 +68,10 @@ def parts(message: EmailMessage) -> tuple[str, str]:
     return plain.get_content(), html.get_content()
 
 
-# Tests below that need no loop are still ``async def``: the looptime pytest plugin (installed for the
-# watcher tests) creates and leaks an event loop for every synchronous test, which then fails a later
-# test with ResourceWarning under ``-W error``.
-
 # --- the plugin and its options -------------------------------------------------------------------
 
 
-async def test_hook_registers_the_email_type() -> None:
+def test_hook_registers_the_email_type() -> None:
     (notifier_type,) = flamewatch_notifier_types()
     assert notifier_type is EmailNotifier
     assert notifier_type.type_name == "email"
@@ -96,7 +92,7 @@ async def test_hook_registers_the_email_type() -> None:
         ({"list_unsubscribe": "javascript:alert(1)"}, "list_unsubscribe: 'javascript:alert(1)'"),
     ],
 )
-async def test_options_reject_bad_values_with_one_line(overrides: dict[str, Any], error: str) -> None:
+def test_options_reject_bad_values_with_one_line(overrides: dict[str, Any], error: str) -> None:
     values: dict[str, Any] = {"host": "smtp.example.com", "sender": "a@example.com", "to": ["b@example.com"]}
     values.update(overrides)
     with pytest.raises(ValueError) as excinfo:
@@ -106,7 +102,7 @@ async def test_options_reject_bad_values_with_one_line(overrides: dict[str, Any]
 
 
 @pytest.mark.parametrize(("security", "port"), [("starttls", 587), ("tls", 465), ("none", 25)])
-async def test_port_defaults_by_security(security: str, port: int) -> None:
+def test_port_defaults_by_security(security: str, port: int) -> None:
     options = EmailOptions(host="smtp.example.com", sender="a@example.com", to=["b@example.com"], security=security)
     assert options.effective_port == port
 
@@ -194,7 +190,7 @@ async def test_digest_holds_every_event_in_one_mail(make_notifier) -> None:
         assert f"https://news.ycombinator.com/item?id={story_id}" in html
 
 
-async def test_digest_message_id_ignores_order_and_caps_the_keys_header() -> None:
+def test_digest_message_id_ignores_order_and_caps_the_keys_header() -> None:
     settings = MailSettings(sender=Address(addr_spec="alerts@flamewatch.example"), to=[Address(addr_spec="a@b.c")])
     events = [make_event(story_id=n, level=100) for n in range(1, 151)]
     forward = build_digest_message(events, settings)

@@ -110,7 +110,7 @@ async def test_retry_sends_the_same_webhook_id_and_receiver_counts_a_duplicate(s
     assert receiver.duplicates == 1
 
 
-async def test_different_events_and_digests_get_different_ids() -> None:
+def test_different_events_and_digests_get_different_ids() -> None:
     a, b = make_event(level=100), make_event(level=200)
     assert message_id([a.key]) != message_id([b.key])
     digest_id = message_id([a.key, b.key], kind="digest")
