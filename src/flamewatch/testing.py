@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -46,19 +47,17 @@ def make_event(
     level: int | str = 100,
     value: float | None = None,
     at: datetime | None = None,
-    source_list: str = "topstories",
-    velocity: float | None = None,
-    growth: int | None = None,
-    **story_fields: Any,
+    **fields: Any,
 ) -> Event:
     """An :class:`Event` as the rules would fire it for ``story``.
 
-    Without ``story``, one is built by :func:`make_story` from ``story_fields`` (``story_id``, ``title``,
-    ``comments``, ``score``, ``url``, ``by``, ``rank``...), so a test can write
-    ``make_event(story_id=2, comments=530, level=500)``. ``value`` defaults to what the rule measures:
-    the comment count for ``comments`` and ``keyword``, the score for ``points``, else 0. ``at`` defaults
-    to now.
+    Keyword ``fields`` that name a story field (``story_id``, ``title``, ``comments``, ``score``, ``url``,
+    ``by``, ``rank``...) build the story with :func:`make_story` when ``story`` is not given, so a test
+    can write ``make_event(story_id=2, comments=530, level=500)``; the others (``velocity``, ``growth``...)
+    are event fields. ``value`` defaults to what the rule measures: the comment count for ``comments`` and
+    ``keyword``, the score for ``points``, else 0. ``at`` defaults to now.
     """
+    story_fields = {name: fields.pop(name) for name in list(fields) if name in _STORY_FIELDS}
     if story is None:
         story = make_story(**story_fields)
     elif story_fields:
@@ -66,7 +65,11 @@ def make_event(
     if value is None:
         value = story.comments if rule in ("comments", "keyword") else story.score if rule == "points" else 0.0
     return Event(key=Event.make_key(story.id, rule, level), rule=rule, level=level, value=value, story=story,
-                 at=at or datetime.now(UTC), source_list=source_list, velocity=velocity, growth=growth)
+                 at=at or datetime.now(UTC), **fields)
+
+
+#: What :func:`make_event` passes on to :func:`make_story`: its own parameters and the snapshot's fields.
+_STORY_FIELDS = frozenset({"story_id", *(f.name for f in dataclasses.fields(StorySnapshot))}) - {"id"}
 
 
 def closed_port() -> int:
