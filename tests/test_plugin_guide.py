@@ -11,9 +11,11 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 
+from flamewatch import DeliveryError, PermanentDeliveryError
 from flamewatch.app import App, load_plugins
 from flamewatch.config import ConfigError, load_config
 from flamewatch.simulator import SimulatorServer, World
@@ -95,13 +97,10 @@ async def test_guide_plugin_delivers_real_events(tmp_path: Path, ntfy: tuple[Fak
 
 
 async def test_guide_plugin_maps_http_errors_for_the_core(tmp_path: Path, ntfy: tuple[FakeNtfy, str]) -> None:
-    from flamewatch import DeliveryError, PermanentDeliveryError
-
     fake, server = ntfy
     config = load_config(write_setup(tmp_path, server, "http://127.0.0.1:9"))
     plugins = load_plugins(config)
     ntfy_type = plugins.notifier_types()["ntfy"]
-    import aiohttp
 
     async with aiohttp.ClientSession() as session:
         notifier = ntfy_type(notifier_context(session), ntfy_type.Options(topic="t", server=server))

@@ -3,31 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from fakes.slack_api import FakeSlack, render, unescape
-from flamewatch.testing import HOSTILE_TITLE
 from flamewatch import (
     DeliveryError,
-    Event,
     MemoryState,
     NotifierContext,
     PermanentDeliveryError,
     Secret,
-    StorySnapshot,
+    testing,
 )
 from flamewatch.notifiers.slack import SlackNotifier, SlackOptions, flamewatch_notifier_types
-from flamewatch.notifiers.slack.format import MAX_BLOCKS, clip, digest_messages, escape, event_message, flatten, safe_url
+from flamewatch.notifiers.slack.format import MAX_BLOCKS
+from flamewatch.testing import HOSTILE_TITLE, closed_port
 
 TOKEN = "xoxb-1111-2222-test-token-value"
 TOKEN_ENV = "FLAMEWATCH_TEST_SLACK_TOKEN"
@@ -36,39 +34,18 @@ TOKEN_ENV = "FLAMEWATCH_TEST_SLACK_TOKEN"
 # --- helpers ------------------------------------------------------------------------------------------
 
 
-def make_event(
-    story_id: int = 8863,
-    *,
-    title: str = "My YC app: Dropbox - Throw away your USB drive",
-    comments: int = 512,
-    level: int | str = 500,
-    rule: str = "comments",
-    url: str | None = "https://www.dropbox.com/?ref=hn&x=1",
-    by: str | None = "dhouston",
-    velocity: float | None = 85.4,
-    growth: int | None = 34,
-) -> Event:
-    story = StorySnapshot(
-        id=story_id,
-        title=title,
-        comments=comments,
-        score=230,
-        url=url,
-        by=by,
-        time=1175714200,
-        rank=3,
-    )
-    return Event(
-        key=Event.make_key(story_id, rule, level),
-        rule=rule,
-        level=level,
-        value=comments,
-        story=story,
-        at=datetime(2024, 5, 1, 14, 3, tzinfo=UTC),
-        velocity=velocity,
-        growth=growth,
-    )
-
+#: The event most tests here post: story 8863 crossing 500 comments with 512, its velocity and growth known.
+make_event = partial(
+    testing.make_event,
+    comments=512,
+    level=500,
+    score=230,
+    url="https://www.dropbox.com/?ref=hn&x=1",
+    rank=3,
+    velocity=85.4,
+    growth=34,
+    at=datetime(2024, 5, 1, 14, 3, tzinfo=UTC),
+)
 
 
 @pytest.fixture
@@ -109,13 +86,6 @@ def webhook(session: aiohttp.ClientSession, url: str, tmp_path: Path, **options:
     )
     notifier.min_interval = 0.0
     return notifier
-
-
-def closed_port() -> int:
-    """A loopback port with nothing listening on it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def assert_inert(mrkdwn: str) -> None:
@@ -215,19 +185,16 @@ async def test_token_mode_posts_with_bearer_token_and_options(
 async def test_partial_counts_and_keyword_events_read_well(
     session: aiohttp.ClientSession, slack: FakeSlack
 ) -> None:
-    event = make_event(rule="keyword", level="<!here> rust")
-    partial = Event(
-        key=event.key, rule=event.rule, level=event.level, value=1, story=_partial(event.story), at=event.at
+    # Part of the tree could not be fetched, and the story has no URL, author or rank.
+    event = make_event(
+        rule="keyword", level="<!here> rust", value=1, partial=True, url=None, by=None, time=None, rank=None,
+        score=0, velocity=None, growth=None,
     )
-    await bot(session, slack).send(partial)
+    await bot(session, slack).send(event)
     [message] = await slack.wait_for_messages(1)
     assert_inert(message.all_text)
     assert "*Matches keyword* “<!here> rust”" in message.rendered.text
     assert "512+ comments on Hacker News" in message.rendered.text  # a lower bound is shown as one
-
-
-def _partial(story: StorySnapshot) -> StorySnapshot:
-    return StorySnapshot(id=story.id, title=story.title, comments=story.comments, partial=True, url=None)
 
 
 # --- live count ---------------------------------------------------------------------------------------------
@@ -327,32 +294,6 @@ async def test_non_http_urls_never_become_links(session: aiohttp.ClientSession, 
     [message] = await slack.wait_for_messages(1)
     targets = [target for target, _ in message.rendered.links]
     assert targets and all(t == "https://news.ycombinator.com/item?id=8863" for t in targets)
-
-
-def test_escape_flattens_and_neutralises() -> None:
-    assert escape("a\r\nb\u2028c\x1bd\te") == "a b c d e"
-    assert escape("<!here> & <@U1>") == "&lt;!here&gt; &amp; &lt;@U1&gt;"
-    assert flatten("  two\n\nlines  ") == "two lines"
-
-
-def test_safe_url_only_allows_http_links() -> None:
-    assert safe_url("https://a.example/x?y=1&z=2") == "https://a.example/x?y=1&amp;z=2"
-    assert safe_url("http://a.example/a b|c") == "http://a.example/a%20b%7Cc"
-    for bad in ("javascript:alert(1)", "ftp://a.example/", "https://", "//a.example/x", None, ""):
-        assert safe_url(bad) is None
-    assert safe_url("https://a.example/" + "x" * 5000) is None
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.sampled_from("ab &<>\n\u00e9"), max_size=60), st.integers(min_value=1, max_value=40))
-def test_clip_never_cuts_an_entity(text: str, limit: int) -> None:
-    clipped = clip(text, limit)
-    assert len(clipped) <= max(limit, 1)
-    # Every "&" starts a whole entity, and nothing raw is left.
-    assert re.fullmatch(r"(?:[^&<>]|&amp;|&lt;|&gt;)*", clipped)
-    # What is shown is the start of the (flattened) title, plus an ellipsis when cut.
-    shown = unescape(clipped)
-    assert flatten(text).startswith(shown.removesuffix("…").rstrip())
 
 
 async def test_very_long_titles_are_clipped_to_fit_slack_limits(
@@ -461,6 +402,19 @@ async def test_server_down_is_retryable(
         await notifier.send(make_event())
     assert info.value.retryable
     assert "SECRETPATH" not in str(info.value) and TOKEN not in str(info.value)
+    if mode == "webhook":
+        # The network error may quote the webhook URL, which is the secret: no cause is kept.
+        assert info.value.__cause__ is None and info.value.__suppress_context__
+    else:
+        # The Web API URL holds no secret, so the cause is chained for -vv.
+        assert isinstance(info.value.__cause__, aiohttp.ClientError | OSError)
+
+
+def test_slack_errors_are_flamewatch_errors() -> None:
+    from flamewatch.notifiers.slack import SlackPermanentError
+
+    error = SlackPermanentError("Slack chat.postMessage failed: invalid_auth", code="invalid_auth")
+    assert isinstance(error, PermanentDeliveryError) and not error.retryable and error.code == "invalid_auth"
 
 
 # --- digest --------------------------------------------------------------------------------------------------
@@ -483,28 +437,18 @@ async def test_digest_of_many_events_is_split_under_the_block_limit(
     assert all(m.text for m in messages)
 
 
-def test_digest_respects_the_text_budget_with_long_entries() -> None:
-    events = [make_event(story_id=i, title="<&>" * 200, url="https://a.example/" + "x" * 1400) for i in range(30)]
-    messages = digest_messages(events)
-    assert len(messages) > 1
-    for message in messages:
-        assert len(message.blocks) <= MAX_BLOCKS
-        assert sum(len(b.get("text", {}).get("text", "")) for b in message.blocks) < 12000
-
-
-def test_single_event_message_stays_within_limits() -> None:
-    message = event_message(make_event(title="x" * 10000, by="y" * 10000))
-    assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in message.blocks)
-    assert len(message.text) < 4000
-
-
 # --- pacing ---------------------------------------------------------------------------------------------------
 
 
+# The pacing tests run on looptime's fake loop clock: the notifier waits with asyncio.sleep and the fake
+# Slack stamps requests with loop.time(), so the waits take no real time and the gaps are exact.
+
+
+@pytest.mark.looptime(start=0)
 async def test_messages_to_one_channel_are_spaced_by_the_interval(
     session: aiohttp.ClientSession, slack: FakeSlack
 ) -> None:
-    interval = 0.2
+    interval = 1.0
     one = bot(session, slack, interval=interval)
     other_instance_same_channel = bot(session, slack, interval=interval)
     elsewhere = bot(session, slack, interval=interval, channel="#other")
@@ -516,36 +460,21 @@ async def test_messages_to_one_channel_are_spaced_by_the_interval(
     )
     on_hn = sorted(m.received_at for m in slack.messages if m.channel == "C0HN")
     assert len(on_hn) == 3
-    gaps = [b - a for a, b in zip(on_hn, on_hn[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(on_hn)]
     assert all(gap >= interval for gap in gaps), gaps
     # Another channel has its own turn: it did not wait behind #hn.
     [other] = [m.received_at for m in slack.messages if m.channel == "C0OTHER"]
     assert other - on_hn[0] < interval
 
 
+@pytest.mark.looptime(start=0)
 async def test_rate_limit_holds_the_channel_for_the_next_message(
     session: aiohttp.ClientSession, slack: FakeSlack
 ) -> None:
     notifier = bot(session, slack)
-    slack.fail_next(1, status=429, retry_after=0.3)
+    slack.fail_next(1, status=429, retry_after=30)
     with pytest.raises(DeliveryError):
         await notifier.send(make_event())
     rejected_at = slack.requests[-1].received_at
     await notifier.send(make_event())
-    assert slack.messages[0].received_at - rejected_at >= 0.3
-
-
-def test_every_mrkdwn_object_is_verbatim_so_slack_adds_no_links_or_mentions() -> None:
-    events = [make_event(title="Log in at evil.example/reset #general @here"), make_event(story_id=2)]
-    messages = [event_message(events[0]), event_message(events[0], live=True), *digest_messages(events)]
-
-    def text_objects(node: Any) -> list[dict[str, Any]]:
-        if isinstance(node, dict):
-            found = [node] if node.get("type") == "mrkdwn" else []
-            return found + [o for v in node.values() for o in text_objects(v)]
-        if isinstance(node, list):
-            return [o for v in node for o in text_objects(v)]
-        return []
-
-    objects = [o for m in messages for o in text_objects(m.blocks)]
-    assert objects and all(o.get("verbatim") is True for o in objects)
+    assert slack.messages[0].received_at - rejected_at >= 30

@@ -72,8 +72,8 @@ class Secret:
         if self.file is not None:
             try:
                 return Path(self.file).expanduser().read_text().strip()
-            except OSError as exc:
-                raise LookupError(f"cannot read secret file {self.file}: {exc.strerror}") from None
+            except OSError as exc:  # names the file, never its content
+                raise LookupError(f"cannot read secret file {self.file}: {exc.strerror}") from exc
         raise LookupError("secret has neither env nor file")
 
     def __repr__(self) -> str:
@@ -105,9 +105,11 @@ class MemoryState:
         self._data: dict[str, Any] = {}
 
     async def get(self, key: str) -> Any | None:
+        """The stored value, or None."""
         return self._data.get(key)
 
     async def set(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key`` (until the process ends)."""
         self._data[key] = value
 
 

@@ -3,6 +3,7 @@
     from flamewatch.testing import make_event, notifier_context, RecordingNotifier, simulator
 
 * :func:`make_event` / :func:`make_story` build realistic events without a crawl.
+* :func:`closed_port` is a loopback port nothing listens on, to test a server that is down.
 * :func:`notifier_context` gives a :class:`~flamewatch.NotifierContext` around a real aiohttp session.
 * :class:`RecordingNotifier` keeps what it was sent and can fail on cue, to test routing and retries.
 * :func:`plugin_offering` wraps notifier classes in a plugin object for ``make_plugin_manager(extra=...)``.
@@ -12,6 +13,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,13 +25,8 @@ import aiohttp
 
 from . import hookimpl
 from .events import Event, StorySnapshot
-from .notifier import (
-    DeliveryError,
-    MemoryState,
-    Notifier,
-    NotifierContext,
-    PermanentDeliveryError,
-)
+from .errors import DeliveryError, PermanentDeliveryError
+from .notifier import MemoryState, Notifier, NotifierContext
 
 HOSTILE_TITLE = "<!channel> Ask HN: 'quotes' & <b>tags</b>\r\nBcc: victim@example.com"
 """A title that tries to ping a Slack workspace, inject HTML and add a mail header at once."""
@@ -36,20 +34,50 @@ HOSTILE_TITLE = "<!channel> Ask HN: 'quotes' & <b>tags</b>\r\nBcc: victim@exampl
 
 def make_story(story_id: int = 8863, *, title: str = "My YC app: Dropbox - Throw away your USB drive",
                comments: int = 120, score: int = 111, **fields: Any) -> StorySnapshot:
-    """A :class:`StorySnapshot` with plausible defaults; any field can be overridden."""
+    """A :class:`StorySnapshot` with plausible defaults; any other field (``url``, ``by``, ``rank``...) by keyword."""
     defaults: dict[str, Any] = {"url": "http://www.getdropbox.com/u/2/screencast.html", "by": "dhouston",
                                 "time": 1175714200, "descendants": comments}
     return StorySnapshot(id=story_id, title=title, comments=comments, score=score, **{**defaults, **fields})
 
 
-def make_event(story: StorySnapshot | None = None, *, rule: str = "comments", level: int | str = 100,
-               value: float | None = None, **fields: Any) -> Event:
-    """An :class:`Event` as the rules would fire it for ``story`` (default: :func:`make_story`)."""
-    story = story or make_story()
+def make_event(
+    story: StorySnapshot | None = None,
+    *,
+    rule: str = "comments",
+    level: int | str = 100,
+    value: float | None = None,
+    at: datetime | None = None,
+    **fields: Any,
+) -> Event:
+    """An :class:`Event` as the rules would fire it for ``story``.
+
+    Keyword ``fields`` that name a story field (``story_id``, ``title``, ``comments``, ``score``, ``url``,
+    ``by``, ``rank``...) build the story with :func:`make_story` when ``story`` is not given, so a test
+    can write ``make_event(story_id=2, comments=530, level=500)``; the others (``velocity``, ``growth``...)
+    are event fields. ``value`` defaults to what the rule measures: the comment count for ``comments`` and
+    ``keyword``, the score for ``points``, else 0. ``at`` defaults to now.
+    """
+    story_fields = {name: fields.pop(name) for name in list(fields) if name in _STORY_FIELDS}
+    if story is None:
+        story = make_story(**story_fields)
+    elif story_fields:
+        raise TypeError(f"make_event: pass either story or story fields, not both ({', '.join(story_fields)})")
     if value is None:
         value = story.comments if rule in ("comments", "keyword") else story.score if rule == "points" else 0.0
     return Event(key=Event.make_key(story.id, rule, level), rule=rule, level=level, value=value, story=story,
-                 at=fields.pop("at", datetime.now(UTC)), **fields)
+                 at=at or datetime.now(UTC), **fields)
+
+
+#: What :func:`make_event` passes on to :func:`make_story`: its own parameters and the snapshot's fields.
+_STORY_FIELDS = frozenset({"story_id", *(f.name for f in dataclasses.fields(StorySnapshot))}) - {"id"}
+
+
+def closed_port() -> int:
+    """A loopback TCP port nothing listens on (bound, then closed), for "the server is down" tests."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def notifier_context(session: aiohttp.ClientSession, name: str = "test") -> NotifierContext:
@@ -86,7 +114,9 @@ class RecordingNotifier(Notifier):
         if self.attempts <= self.options.fail_times:
             if self.options.permanent:
                 raise PermanentDeliveryError(f"{self.name}: refused on purpose")
-            raise DeliveryError(f"{self.name}: failing on purpose ({self.attempts})", retry_after=self.options.retry_after)
+            raise DeliveryError(
+                f"{self.name}: failing on purpose ({self.attempts})", retry_after=self.options.retry_after
+            )
 
     async def send(self, event: Event) -> None:
         await self._attempt()
@@ -101,13 +131,15 @@ class RecordingNotifier(Notifier):
             self.sent.extend(events)
             self._changed.notify_all()
 
-    async def wait_for_attempts(self, count: int, timeout: float = 10.0) -> None:
+    # The ``timeout`` parameters (ASYNC109) are deliberate: a default bound makes a broken test fail with
+    # TimeoutError instead of hanging the suite, and every caller would otherwise repeat asyncio.timeout().
+    async def wait_for_attempts(self, count: int, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         """Wait until at least ``count`` sends were started (successful or not)."""
         async with asyncio.timeout(timeout):
             async with self._changed:
                 await self._changed.wait_for(lambda: self.attempts >= count)
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Event]:
+    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Event]:  # noqa: ASYNC109
         """Wait until at least ``count`` events were delivered; returns them."""
         async with asyncio.timeout(timeout):
             async with self._changed:

@@ -176,12 +176,13 @@ class FakeSlack:
         """Answer the next ``count`` requests with ``status`` (429 carries ``Retry-After``)."""
         self._failures.extend([(status, retry_after)] * count)
 
-    async def wait_for_messages(self, count: int, *, timeout: float = 5.0) -> list[FakeMessage]:
+    # ``timeout`` (ASYNC109) is deliberate: a default bound makes a broken test fail instead of hanging.
+    async def wait_for_messages(self, count: int, *, timeout: float = 5.0) -> list[FakeMessage]:  # noqa: ASYNC109
         """Wait until at least ``count`` messages were posted; return them."""
         await self.wait_until(lambda: len(self.messages) >= count, timeout=timeout)
         return self.messages
 
-    async def wait_until(self, predicate: Any, *, timeout: float = 5.0) -> None:
+    async def wait_until(self, predicate: Any, *, timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """Wait until ``predicate()`` holds (checked after every request)."""
         async with asyncio.timeout(timeout):
             async with self._changed:

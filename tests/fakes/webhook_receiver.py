@@ -141,13 +141,14 @@ class FakeWebhookReceiver:
         """How many accepted requests repeated an already accepted ``webhook-id``."""
         return sum(n - 1 for n in self.accepted_ids.values())
 
-    async def wait_for_deliveries(self, count: int, timeout: float = 5.0) -> list[Received]:
+    # ``timeout`` (ASYNC109) is deliberate: a default bound makes a broken test fail instead of hanging.
+    async def wait_for_deliveries(self, count: int, timeout: float = 5.0) -> list[Received]:  # noqa: ASYNC109
         """Wait until ``count`` distinct messages were accepted; return them (fails after ``timeout``)."""
         async with asyncio.timeout(timeout), self._changed:
             await self._changed.wait_for(lambda: len(self.deliveries) >= count)
         return self.deliveries[:count]
 
-    async def wait_for_requests(self, count: int, timeout: float = 5.0) -> list[Received]:
+    async def wait_for_requests(self, count: int, timeout: float = 5.0) -> list[Received]:  # noqa: ASYNC109
         """Wait until ``count`` requests of any kind arrived."""
         async with asyncio.timeout(timeout), self._changed:
             await self._changed.wait_for(lambda: len(self.requests) >= count)
@@ -171,10 +172,9 @@ class FakeWebhookReceiver:
         headers = {k.lower(): v for k, v in request.headers.items()}
         reason = "wrong path" if request.path != self.path else self._verify(raw, headers)
         script = self._script.popleft() if not reason and self._script else None
-        if reason:
+        status = script.status if script else 200
+        if reason:  # refused before any script applies
             status = 404 if request.path != self.path else 401
-        else:
-            status = script.status if script else 200
         record = Received(
             request.method, request.path, request.query_string, headers, raw, not reason, status, reason
         )

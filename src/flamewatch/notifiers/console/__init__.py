@@ -22,6 +22,8 @@ class ConsoleNotifier(Notifier):
 
     @dataclass(frozen=True)
     class Options:
+        """Options of a ``type = "console"`` notifier."""
+
         # stderr by default, so stdout stays clean for `once --json` and pipes.
         stream: str = "stderr"  # "stdout" or "stderr"
 
@@ -39,13 +41,16 @@ class ConsoleNotifier(Notifier):
         return f"ALERT {_printable(event.describe())} {event.story.hn_url}"
 
     async def send(self, event: Event) -> None:
+        """Print the line for ``event``."""
         self._write(self.format(event))
 
     async def send_digest(self, events: Sequence[Event]) -> None:
+        """Print a ``DIGEST`` header line and one indented line per event."""
         lines = [f"DIGEST {len(events)} events"] + [f"  - {self.format(e)}" for e in events]
         self._write("\n".join(lines))
 
 
 @hookimpl
 def flamewatch_notifier_types() -> list[type[Notifier]]:
+    """Register the ``console`` notifier type."""
     return [ConsoleNotifier]

@@ -25,4 +25,5 @@ __all__ = ["EmailNotifier", "EmailOptions", "MailSettings", "build_digest_messag
 
 @hookimpl
 def flamewatch_notifier_types() -> list[type[Notifier]]:
+    """Register the ``email`` notifier type."""
     return [EmailNotifier]

@@ -16,7 +16,7 @@ from email.message import EmailMessage
 
 import aiosmtplib
 
-from flamewatch import DeliveryError, Event, Notifier, PermanentDeliveryError
+from flamewatch import DeliveryError, Event, Notifier, NotifierContext, PermanentDeliveryError
 
 from .compose import MailSettings, build_digest_message, build_event_message, one_line
 from .options import EmailOptions
@@ -30,6 +30,11 @@ class EmailNotifier(Notifier):
     Options = EmailOptions
 
     options: EmailOptions
+
+    def __init__(self, ctx: NotifierContext, options: EmailOptions) -> None:
+        super().__init__(ctx, options)
+        # Resolved once here rather than in every (async) send.
+        self._cert_bundle = os.path.expanduser(options.ca_file) if options.ca_file else None
 
     @property
     def settings(self) -> MailSettings:
@@ -47,6 +52,7 @@ class EmailNotifier(Notifier):
         return f"SMTP {self.options.host}:{self.options.effective_port}"
 
     async def start(self) -> None:
+        """Warn about settings that weaken security (no certificate check, a password sent in clear)."""
         opts = self.options
         if not opts.validate_certs and opts.security != "none":
             self.ctx.log.warning("%s: validate_certs is off: the server's certificate is not checked", self.name)
@@ -54,9 +60,11 @@ class EmailNotifier(Notifier):
             self.ctx.log.warning("%s: security is 'none': the SMTP password is sent unencrypted", self.name)
 
     async def send(self, event: Event) -> None:
+        """Mail one event."""
         await self.deliver(build_event_message(event, self.settings))
 
     async def send_digest(self, events: Sequence[Event]) -> None:
+        """Mail every event in one digest (nothing for none)."""
         if not events:
             return  # nothing happened: no empty mail
         await self.deliver(build_digest_message(events, self.settings))
@@ -79,10 +87,12 @@ class EmailNotifier(Notifier):
                     use_tls=opts.security == "tls",
                     start_tls=opts.security == "starttls",
                     validate_certs=opts.validate_certs,
-                    cert_bundle=os.path.expanduser(opts.ca_file) if opts.ca_file else None,
+                    cert_bundle=self._cert_bundle,
                     timeout=opts.smtp_timeout,
                 )
         except aiosmtplib.SMTPAuthenticationError as exc:
+            # from None: the cause is the server's reply to AUTH, which may echo the credentials (in base64,
+            # which _clean cannot spot); the message keeps only the cleaned reply.
             raise PermanentDeliveryError(
                 f"{self._target} refused the login for user {opts.username!r}: {self._reply(exc, password)}"
             ) from None
@@ -91,25 +101,25 @@ class EmailNotifier(Notifier):
             message_text = f"{self._target} refused every recipient ({replies})"
             # A 4xx refusal (greylisting, a full mailbox queue) may pass later; 5xx will not.
             if any(400 <= r.code < 500 for r in exc.recipients):
-                raise DeliveryError(message_text) from None
-            raise PermanentDeliveryError(message_text) from None
+                raise DeliveryError(message_text) from exc
+            raise PermanentDeliveryError(message_text) from exc
         except aiosmtplib.SMTPResponseException as exc:
             message_text = f"{self._target} answered {self._reply(exc, password)}"
             if 400 <= exc.code < 500:
-                raise DeliveryError(message_text) from None
-            raise PermanentDeliveryError(message_text) from None
-        except (aiosmtplib.SMTPTimeoutError, TimeoutError):
-            raise DeliveryError(f"{self._target} did not answer within {opts.smtp_timeout:g}s") from None
+                raise DeliveryError(message_text) from exc
+            raise PermanentDeliveryError(message_text) from exc
+        except (aiosmtplib.SMTPTimeoutError, TimeoutError) as exc:
+            raise DeliveryError(f"{self._target} did not answer within {opts.smtp_timeout:g}s") from exc
         except aiosmtplib.SMTPNotSupported as exc:
             # e.g. STARTTLS required by config but not offered: retrying the same server cannot help.
-            raise PermanentDeliveryError(f"{self._target}: {self._clean(str(exc), password)}") from None
+            raise PermanentDeliveryError(f"{self._target}: {self._clean(str(exc), password)}") from exc
         except ssl.SSLCertVerificationError as exc:
-            raise PermanentDeliveryError(self._cert_error(exc)) from None
+            raise PermanentDeliveryError(self._cert_error(exc)) from exc
         except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected) as exc:
             cause = exc.__cause__ or exc.__context__
             if isinstance(cause, ssl.SSLCertVerificationError):
-                raise PermanentDeliveryError(self._cert_error(cause)) from None
-            raise DeliveryError(f"{self._target}: {self._clean(str(exc), password)}") from None
+                raise PermanentDeliveryError(self._cert_error(cause)) from exc
+            raise DeliveryError(f"{self._target}: {self._clean(str(exc), password)}") from exc
         except aiosmtplib.SMTPException as exc:
             if type(exc) is aiosmtplib.SMTPException and "STARTTLS extension not supported" in str(exc):
                 # aiosmtplib's "STARTTLS extension not supported": we refuse to send in clear text, and
@@ -117,14 +127,14 @@ class EmailNotifier(Notifier):
                 raise PermanentDeliveryError(
                     f"{self._target} does not offer STARTTLS; use security = \"tls\" for an implicit-TLS port"
                     " (465), or \"none\" only for a trusted relay"
-                ) from None
-            raise DeliveryError(f"{self._target}: {self._clean(str(exc) or type(exc).__name__, password)}") from None
+                ) from exc
+            raise DeliveryError(f"{self._target}: {self._clean(str(exc) or type(exc).__name__, password)}") from exc
         except OSError as exc:
-            raise DeliveryError(f"{self._target}: {self._clean(str(exc) or type(exc).__name__, password)}") from None
+            raise DeliveryError(f"{self._target}: {self._clean(str(exc) or type(exc).__name__, password)}") from exc
         except ValueError as exc:
             # aiosmtplib's own address checks. The options were validated already, so this is an address
             # our check let through and the library did not: the same send can never succeed.
-            raise PermanentDeliveryError(f"{self._target}: {self._clean(str(exc), password)}") from None
+            raise PermanentDeliveryError(f"{self._target}: {self._clean(str(exc), password)}") from exc
         if refused:
             # Some recipients took it: do not fail (a retry would mail the others again), but say who not.
             self.ctx.log.warning(
@@ -139,12 +149,15 @@ class EmailNotifier(Notifier):
             return None
         try:
             return self.options.password.reveal()
-        except LookupError as exc:
-            raise PermanentDeliveryError(f"password: {exc}") from None
+        except LookupError as exc:  # names the env variable or file, never the value
+            raise PermanentDeliveryError(f"password: {exc}") from exc
 
     def _cert_error(self, exc: ssl.SSLCertVerificationError) -> str:
         reason = exc.verify_message or exc.reason or "verification failed"
-        return f"{self._target}: the server's TLS certificate was refused ({reason}); set ca_file if it uses a private CA"
+        return (
+            f"{self._target}: the server's TLS certificate was refused ({reason}); "
+            "set ca_file if it uses a private CA"
+        )
 
     @staticmethod
     def _clean(text: str, password: str | None) -> str:

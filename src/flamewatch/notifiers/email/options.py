@@ -111,7 +111,7 @@ class EmailOptions:
                 ssl.create_default_context(cafile=os.path.expanduser(self.ca_file))
             except (OSError, ssl.SSLError) as exc:
                 reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or type(exc).__name__
-                raise ValueError(f"ca_file: cannot load {self.ca_file!r} as PEM certificates: {reason}") from None
+                raise ValueError(f"ca_file: cannot load {self.ca_file!r} as PEM certificates: {reason}") from exc
         if self.list_unsubscribe is not None:
             for uri in self.list_unsubscribe.split(","):
                 if not _UNSUBSCRIBE_URI.fullmatch(uri.strip().strip("<>")):

@@ -1,13 +1,18 @@
 """The Slack notifier plugin: ``type = "slack"`` posts Block Kit messages via a webhook or a bot token.
 
-See docs/notifiers/slack.md for the options and example configs.
+Modules: :mod:`.options` (what users configure), :mod:`.notifier` (sending and live-count edits),
+:mod:`.format` (Block Kit and escaping, no I/O), :mod:`.pacing` (one message a second per channel) and
+:mod:`.errors` (Slack's answers mapped to delivery errors). See docs/notifiers/slack.md for the options
+and example configs.
 """
 
 from __future__ import annotations
 
 from flamewatch import Notifier, hookimpl
 
-from .notifier import SlackNotifier, SlackOptions, SlackPermanentError
+from .errors import SlackPermanentError
+from .notifier import SlackNotifier
+from .options import SlackOptions
 
 __all__ = ["SlackNotifier", "SlackOptions", "SlackPermanentError", "flamewatch_notifier_types"]
 

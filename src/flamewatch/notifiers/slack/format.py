@@ -129,10 +129,6 @@ def link(url: str | None, label: str) -> str:
 # --- pieces of a message ----------------------------------------------------------------------------
 
 
-def _number(value: float) -> str:
-    return f"{int(value):,}"
-
-
 def what_happened(event: Event) -> str:
     """A short mrkdwn phrase for the rule that fired, e.g. ``*Reached 500 comments*``."""
     if event.rule == "comments":
@@ -185,7 +181,7 @@ def _hn_link(event: Event) -> str:
     return link(event.story.hn_url, f"{_comments(event)} comments on Hacker News")
 
 
-def _fields(event: Event) -> list[dict[str, str]]:
+def _fields(event: Event) -> list[dict[str, Any]]:
     story = event.story
     pairs = [("Comments", _comments(event)), ("Points", f"{story.score:,}")]
     if event.velocity is not None:
@@ -269,6 +265,7 @@ def digest_messages(events: Sequence[Event]) -> list[SlackMessage]:
         ]
         blocks += [{"type": "section", "text": {"type": "mrkdwn", "verbatim": True, "text": line}} for line in lines]
         now = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "verbatim": True, "text": f"flamewatch · {now}"}]})
+        stamp = {"type": "mrkdwn", "verbatim": True, "text": f"flamewatch · {now}"}
+        blocks.append({"type": "context", "elements": [stamp]})
         messages.append(SlackMessage(text=escape(title), blocks=blocks))
     return messages

@@ -15,4 +15,5 @@ __all__ = ["WebhookNotifier", "WebhookOptions", "message_id", "parse_secrets", "
 
 @hookimpl
 def flamewatch_notifier_types() -> list[type[Notifier]]:
+    """Register the ``webhook`` notifier type."""
     return [WebhookNotifier]

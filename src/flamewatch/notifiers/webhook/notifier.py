@@ -64,6 +64,7 @@ def _check_url(url: str) -> None:
     try:
         parsed = yarl.URL(url)
     except (ValueError, TypeError):
+        # from None: the cause quotes the URL, which may carry a token in its path or query.
         raise ValueError("url: is not a valid URL") from None
     if parsed.scheme not in ("http", "https"):
         shown = parsed.scheme or "(none)"
@@ -166,19 +167,19 @@ class WebhookNotifier(Notifier):
         try:
             return parse_secrets(self.options.secret.reveal())
         except LookupError as exc:  # names the env variable or file, never the value
-            raise PermanentDeliveryError(f"{self._target}: secret unavailable: {exc}") from None
-        except SecretFormatError as exc:
-            raise PermanentDeliveryError(f"{self._target}: {exc}") from None
+            raise PermanentDeliveryError(f"{self._target}: secret unavailable: {exc}") from exc
+        except SecretFormatError as exc:  # names the position of the bad secret, never its text
+            raise PermanentDeliveryError(f"{self._target}: {exc}") from exc
 
     def _extra_headers(self) -> dict[str, str]:
         """The configured extra headers, secrets read now (a bad secret value is permanent)."""
-        headers = {}
+        headers: dict[str, str] = {}
         for name, value in self.options.headers.items():
             if isinstance(value, Secret):
                 try:
                     value = value.reveal()
-                except LookupError as exc:
-                    raise PermanentDeliveryError(f"{self._target}: header {name!r}: {exc}") from None
+                except LookupError as exc:  # names the env variable or file, never the value
+                    raise PermanentDeliveryError(f"{self._target}: header {name!r}: {exc}") from exc
                 if _BAD_VALUE_CHARS.search(value):
                     raise PermanentDeliveryError(f"{self._target}: header {name!r}: secret has control characters")
             headers[name] = value
@@ -193,7 +194,8 @@ class WebhookNotifier(Notifier):
         headers["Content-Type"] = "application/json"
         headers.update(webhook_headers(self._signing_keys(), msg_id, timestamp, body))
         timeout = self.options.request_timeout
-        # Exceptions are re-raised "from None": aiohttp's own messages and causes can hold the full URL.
+        # Exceptions are re-raised "from None": the cause may contain the full URL, which can carry a token
+        # (aiohttp puts it in messages such as "Connection timeout to host <url>").
         try:
             async with self.ctx.session.post(
                 self.options.url,

@@ -13,6 +13,8 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Sequence
 
+from flamewatch.errors import ConfigError
+
 SECRET_PREFIX = "whsec_"
 
 #: Header names this plugin owns; user-configured extra headers may not override them.
@@ -21,8 +23,12 @@ TIMESTAMP_HEADER = "webhook-timestamp"
 SIGNATURE_HEADER = "webhook-signature"
 
 
-class SecretFormatError(ValueError):
-    """A configured webhook secret is not ``whsec_<base64>`` (the message never contains the value)."""
+class SecretFormatError(ConfigError, ValueError):
+    """A configured webhook secret is not ``whsec_<base64>`` (the message never contains the value).
+
+    A config mistake, so a :class:`~flamewatch.errors.ConfigError`; still a ``ValueError`` for callers of
+    :func:`parse_secrets` that catch that.
+    """
 
 
 def parse_secrets(value: str) -> list[bytes]:
@@ -42,10 +48,10 @@ def parse_secrets(value: str) -> list[bytes]:
         try:
             # validate=True: a typo must not silently decode to a different key.
             key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError) as exc:  # binascii's messages describe, never quote, the input
             raise SecretFormatError(
                 f"secret #{position} is not valid base64 (expected whsec_<base64 key bytes>)"
-            ) from None
+            ) from exc
         if not key:
             raise SecretFormatError(f"secret #{position} has an empty key")
         keys.append(key)
