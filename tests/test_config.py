@@ -121,8 +121,8 @@ def test_durations(write: Callable[[str], Path], written: str, seconds: float) -
 @pytest.mark.parametrize("written", ['"soon"', '"5 minutes"', '"5x"', "0", "-1", "true", '""', "[5]"])
 def test_bad_durations(write: Callable[[str], Path], written: str) -> None:
     message = config_error(write(f"[watch]\nperiod = {written}\n"))
-    assert re.fullmatch(r".*fw\.toml: watch\.period: (expected a number of seconds .*|must be (a finite number )?more than zero.*)",
-                        message), message
+    problem = r"(expected a number of seconds .*|must be (a finite number )?more than zero.*)"
+    assert re.fullmatch(r".*fw\.toml: watch\.period: " + problem, message), message
 
 
 def test_relative_plugin_dirs_are_relative_to_the_config_file(write: Callable[[str], Path], tmp_path: Path) -> None:
@@ -256,8 +256,9 @@ def test_plugin_options_typed_duration_take_durations(write: Callable[[str], Pat
                          builtin_plugins)
     assert webhook.options.request_timeout == 10.0
     plugins = make_plugin_manager(extra=[TypedOptionsPlugin()], defaults=False, load_entry_points=False)
-    (typed,) = resolve(write('[[notifiers]]\ntype = "typed"\nwait = "1.5m"\nlevels = [30, 10, 30]\n'
-                             'retries = 0\nquiet_from = "22:30"\n[notifiers.limits]\nburst = 4\n', "typed.toml"), plugins)
+    text = ('[[notifiers]]\ntype = "typed"\nwait = "1.5m"\nlevels = [30, 10, 30]\n'
+            'retries = 0\nquiet_from = "22:30"\n[notifiers.limits]\nburst = 4\n')
+    (typed,) = resolve(write(text, "typed.toml"), plugins)
     assert typed.options == Typed.Options(wait=90.0, levels=(10, 30), retries=0, quiet_from=time(22, 30),
                                           limits=Limits(burst=4))
     path = write('[[notifiers]]\ntype = "typed"\nlevels = [1, -2]\n', "bad.toml")

@@ -161,9 +161,11 @@ def test_each_event_carries_its_rules_wording() -> None:
 
 
 def test_velocity_shown_on_events_uses_the_shortest_window() -> None:
-    engine = rules_from(comment_levels=[1], velocity=[{"level": 10_000, "window": "1h"}, {"level": 10_000, "window": "30m"}])
+    engine = rules_from(comment_levels=[1],
+                        velocity=[{"level": 10_000, "window": "1h"}, {"level": 10_000, "window": "30m"}])
     assert engine.history_windows == (1800.0, 3600.0) and engine.history_span == 3600.0
-    (event,) = engine.evaluate(make_story(comments=5), history=[(0.0, 0), (1800.0, 10), (3600.0, 40)], now=3600.0).announce
+    history = [(0.0, 0), (1800.0, 10), (3600.0, 40)]
+    (event,) = engine.evaluate(make_story(comments=5), history=history, now=3600.0).announce
     assert event.velocity == 60.0  # 30 comments over the last half hour
 
 

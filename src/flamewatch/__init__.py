@@ -18,16 +18,14 @@ both kinds may use the annotated setting types (``Duration``, ``PositiveInt``, `
 
 import pluggy
 
-from .errors import FlamewatchError
+from .errors import DeliveryError, FlamewatchError, PermanentDeliveryError
 from .config.values import Duration, Levels, NonNegativeInt, PositiveInt, TimeOfDay
 from .events import EVENT_SCHEMA_VERSION, CycleStats, Event, StorySnapshot, Wording
 from .notifier import (
-    DeliveryError,
     MemoryState,
     NoOptions,
     Notifier,
     NotifierContext,
-    PermanentDeliveryError,
     PluginState,
     Secret,
     parse_retry_after,
@@ -63,9 +61,9 @@ __all__ = [
     "StorySnapshot",
     "TimeOfDay",
     "Wording",
+    "__version__",
     "comments_per_hour",
     "hookimpl",
     "parse_retry_after",
     "raise_for_http_status",
-    "__version__",
 ]

@@ -118,6 +118,9 @@ def _print_plugins(plugins: Plugins) -> None:
         digest = " [digest]" if cls.supports_digest() else ""
         about = cls.description or (cls.__doc__ or "").strip().split("\n")[0]
         print(f"  {name}{digest} (plugin {plugins.type_owner(name)}): {about}".rstrip())
+    print("rule types:")
+    for name, rule in plugins.rule_types().items():
+        print(f"  {name} (plugin {plugins.rule_owner(name)}): {rule.description}".rstrip())
 
 
 async def cmd_plugins(args: argparse.Namespace) -> int:

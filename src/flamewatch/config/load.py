@@ -127,8 +127,9 @@ def _notifier(file: str, index: int, table: Any) -> NotifierSettings:
     name = read_value(table.get("name", kind), str, at.key("name"))
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise at.key("name").error(f"use letters, digits, '-', '_' or '.' only, got {name!r}")
+    core = {key: value for key, value in table.items() if key not in ("name", "type")}
     values, options = read_fields(
-        NotifierSettings, table, at, skip=("name", "type", "where", "options"), keep_unknown=True
+        NotifierSettings, core, at, skip=("name", "type", "where", "options"), keep_unknown=True
     )
     settings = NotifierSettings(name=name, type=kind, where=f"{at.path} ({name})", options=options, **values)
     # Routing filters name things; a typo here would silently route nothing, so check the names.
@@ -164,7 +165,7 @@ def notifier_options(config: Config, settings: NotifierSettings, notifier_type: 
         raise at.key(key).error(f"notifier type {settings.type!r} does not support digests")
     try:
         field_hints(options_cls)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         # A plugin bug (Options not a dataclass, an unresolvable annotation), not the user's mistake.
         raise at.key("type").error(
             f"notifier type {settings.type!r} declares Options the config reader cannot use "
@@ -175,7 +176,7 @@ def notifier_options(config: Config, settings: NotifierSettings, notifier_type: 
         settings.options,
         at,
         unknown_message=lambda fields: (
-            f"unknown key for type {settings.type!r} (known keys: {', '.join([*CORE_NOTIFIER_KEYS, *fields]) or 'none'})"
+            f"unknown key for type {settings.type!r} (known keys: {', '.join([*CORE_NOTIFIER_KEYS, *fields])})"
         ),
         missing_note=f"required by type {settings.type!r}",
     )
@@ -183,7 +184,7 @@ def notifier_options(config: Config, settings: NotifierSettings, notifier_type: 
         return build(options_cls, values, at)
     except ConfigError:
         raise
-    except Exception as exc:  # noqa: BLE001 - anything else is a plugin bug; still one line
+    except Exception as exc:  # anything else is a plugin bug; still one line
         raise at.error(
             f"notifier type {settings.type!r} failed to build its options ({type(exc).__name__}: {exc})"
         ) from None  # the options may hold a revealed secret in the exception's context

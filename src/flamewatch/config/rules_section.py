@@ -30,7 +30,7 @@ def configure_rules(config: Config, rule_types: Sequence[type[Rule]]) -> list[Ru
     for rule_type in rule_types:
         try:
             field_hints(rule_type.Options)
-        except Exception as exc:  # noqa: BLE001 - a plugin bug, not the user's mistake
+        except Exception as exc:  # a plugin bug (an unresolvable annotation), not the user's mistake
             raise at.error(
                 f"rule {rule_type.name!r} declares Options the config reader cannot use "
                 f"({type(exc).__name__}: {exc}); report this to the plugin's author"
@@ -49,6 +49,6 @@ def configure_rules(config: Config, rule_types: Sequence[type[Rule]]) -> list[Ru
             rules.append(rule_type(options))
         except ConfigError:
             raise
-        except Exception as exc:  # noqa: BLE001 - plugin code may raise anything; still one line
+        except Exception as exc:  # plugin code may raise anything; still one line
             raise at.error(f"rule {rule_type.name!r} failed to start ({type(exc).__name__}: {exc})") from exc
     return rules

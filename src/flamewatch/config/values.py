@@ -307,7 +307,9 @@ def _read_float(value: Any, where: Where) -> float:
     return float(value)
 
 
-_SCALARS: dict[Any, Callable[[Any, Where], Any]] = {str: _read_str, bool: _read_bool, int: _read_int, float: _read_float}
+_SCALARS: dict[Any, Callable[[Any, Where], Any]] = {
+    str: _read_str, bool: _read_bool, int: _read_int, float: _read_float,
+}
 
 
 def field_hints(cls: type[Any]) -> dict[str, Any]:
@@ -335,17 +337,18 @@ def read_fields(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read the keys of ``table`` that are fields of dataclass ``cls``: ``(values, unknown keys)``.
 
-    Fields named in ``skip`` are left to the caller. An unknown key is an error, unless ``keep_unknown``
-    (then it is returned, unread). A required field that is absent is reported as ``missing``, with the
-    field's ``metadata["missing"]`` or else ``missing_note`` in brackets. Fields left out of ``values``
-    take their dataclass default when the caller builds ``cls``: defaults are written only there.
+    Fields named in ``skip`` are left to the caller (keys for them count as unknown). An unknown key is
+    an error, unless ``keep_unknown`` (then it is returned, unread). A required field that is absent is
+    reported as ``missing``, with the field's ``metadata["missing"]`` or else ``missing_note`` in
+    brackets. Fields left out of ``values`` take their dataclass default when the caller builds ``cls``:
+    defaults are written only there.
     """
     if not isinstance(table, dict):
         raise where.error(f"expected a table, got {show(table)}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name not in skip}
     hints = field_hints(cls)
     values = {name: read_value(table[name], hints[name], where.key(name)) for name in fields if name in table}
-    unknown = {k: v for k, v in table.items() if k not in fields and k not in skip}
+    unknown = {k: v for k, v in table.items() if k not in fields}
     if unknown and not keep_unknown:
         key = sorted(unknown)[0]
         if unknown_message is not None:

@@ -19,11 +19,11 @@ from ..events import Event, StorySnapshot, Wording
 class RuleContext:
     """What a rule may look at besides the story.
 
-    ``now`` is the cycle's time in Unix seconds (the unit of ``history`` times); ``growth`` the comments gained since the previous cycle (None when
-    unknown); ``source_list`` the HN list the story was found in; ``history`` the story's ``(unix time,
-    comments)`` samples, oldest first, covering the longest window any loaded rule asked for through
-    :meth:`Rule.history_windows` (empty when none did, or when this count is partial); ``velocity`` the
-    comments per hour the core shows on every event.
+    ``now`` is the cycle's time in Unix seconds (the unit of ``history`` times); ``growth`` the comments
+    gained since the previous cycle (None when unknown); ``source_list`` the HN list the story was found
+    in; ``history`` the story's ``(unix time, comments)`` samples, oldest first, covering the longest
+    window any loaded rule asked for through :meth:`Rule.history_windows` (empty when none did, or when
+    this count is partial); ``velocity`` the comments per hour the core shows on every event.
     """
 
     now: float = field(default_factory=lambda: datetime.now(UTC).timestamp())
