@@ -92,7 +92,7 @@ def test_example_config_is_valid_and_uses_every_shipped_type(secrets_env: None, 
     assert [(v.level, v.window) for v in rules["velocity"].options.velocity] == [(100, 3600.0), (300, 900.0)]
 
 
-def test_example_config_sets_every_key_the_reader_knows(secrets_env: None) -> None:
+def test_example_config_sets_every_key_the_reader_knows(secrets_env: None, builtin_plugins: Plugins) -> None:
     # Each settings dataclass field should appear in the example, so it documents every key.
     import dataclasses
     import tomllib
@@ -103,6 +103,8 @@ def test_example_config_sets_every_key_the_reader_knows(secrets_env: None) -> No
         fields = {f.name for f in dataclasses.fields(getattr(config, section))}
         assert fields == set(data[section]), section
     assert set(data["rules"]) == {"comment_levels", "points_levels", "keywords", "velocity"}
+    rule_keys = {f.name for rule in builtin_plugins.rule_types().values() for f in dataclasses.fields(rule.Options)}
+    assert rule_keys == set(data["rules"])
     text = EXAMPLE.read_text()
     for key in ("enabled", "rules", "min_comments", "min_points", "lists", "keywords", "digest", "digest_at",
                 "timeout", "concurrency"):

@@ -15,6 +15,8 @@ class CommentsRule(Rule):
 
     @dataclass(frozen=True)
     class Options:
+        """``[rules] comment_levels``: the comment counts that fire (empty: the rule is off)."""
+
         comment_levels: Levels = (50, 100, 250, 500, 1000)
 
     def is_active(self) -> bool:
@@ -35,4 +37,5 @@ def wording(level: int, comments: int) -> Wording:
 
 @hookimpl
 def flamewatch_rule_types() -> list[type[Rule]]:
+    """This module's rule, offered like any plugin's."""
     return [CommentsRule]

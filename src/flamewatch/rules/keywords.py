@@ -17,6 +17,8 @@ class KeywordRule(Rule):
 
     @dataclass(frozen=True)
     class Options:
+        """``[rules] keywords``: words to look for in titles (none, the default: the rule is off)."""
+
         keywords: tuple[str, ...] = ()
 
         def __post_init__(self) -> None:
@@ -51,4 +53,5 @@ def wording(keyword: str) -> Wording:
 
 @hookimpl
 def flamewatch_rule_types() -> list[type[Rule]]:
+    """This module's rule, offered like any plugin's."""
     return [KeywordRule]

@@ -15,6 +15,8 @@ class PointsRule(Rule):
 
     @dataclass(frozen=True)
     class Options:
+        """``[rules] points_levels``: the scores that fire (empty, the default: the rule is off)."""
+
         points_levels: Levels = ()
 
     def is_active(self) -> bool:
@@ -35,4 +37,5 @@ def wording(level: int, score: int) -> Wording:
 
 @hookimpl
 def flamewatch_rule_types() -> list[type[Rule]]:
+    """This module's rule, offered like any plugin's."""
     return [PointsRule]

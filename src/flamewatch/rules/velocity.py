@@ -8,8 +8,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from flamewatch import Duration, Evaluation, PositiveInt, Rule, RuleContext, StorySnapshot, Wording, hookimpl
-from flamewatch.rules import comments_per_hour
+from flamewatch import (
+    Duration,
+    Evaluation,
+    PositiveInt,
+    Rule,
+    RuleContext,
+    StorySnapshot,
+    Wording,
+    comments_per_hour,
+    hookimpl,
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,8 @@ class VelocityRule(Rule):
 
     @dataclass(frozen=True)
     class Options:
+        """``[[rules.velocity]]`` tables: one level and window each (none, the default: the rule is off)."""
+
         velocity: tuple[VelocityLevel, ...] = ()
 
     def is_active(self) -> bool:
@@ -56,4 +67,5 @@ def wording(level: int, rate: float) -> Wording:
 
 @hookimpl
 def flamewatch_rule_types() -> list[type[Rule]]:
+    """This module's rule, offered like any plugin's."""
     return [VelocityRule]
