@@ -118,6 +118,8 @@ BAD_CONFIGS = [
          "notifiers[0] (webhook).secret: environment variable FW_UNSET_SECRET is not set"),
         ('[[notifiers]]\ntype = "console"\nstream = "stdout"\nstreem = 1\n',
          "notifiers[0] (console).streem: unknown key for type 'console'"),
+        ("[rules]\ncomment_levls = [5]\n", "rules.comment_levls: unknown key (known keys here: comment_levels, "),
+        ('[rules]\ncomment_levels = [5, "x"]\n', "rules.comment_levels[1]: expected a positive whole number, got 'x'"),
 ]
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 
 import pytest
 
-from flamewatch import Notifier, hookimpl
-from flamewatch.app import ResolvedNotifier, resolve_notifiers
+from flamewatch import Duration, Levels, NonNegativeInt, Notifier, PositiveInt, TimeOfDay, hookimpl
+from flamewatch.app import ResolvedNotifier, resolve_notifiers, resolve_rules
 from flamewatch.cli.admin import option_lines
 from flamewatch.config import Config, ConfigError, load_config, parse_config
 from flamewatch.plugins import Plugins, make_plugin_manager
@@ -55,6 +57,7 @@ def config_error(path: Path, plugins: Plugins | None = None) -> str:
     with pytest.raises(ConfigError) as info:
         config = load_config(path)
         if plugins is not None:
+            resolve_rules(config, plugins)
             resolve_notifiers(config, plugins)
     message = str(info.value)
     assert "\n" not in message, message
@@ -85,10 +88,11 @@ def test_example_config_is_valid_and_uses_every_shipped_type(secrets_env: None, 
     assert by_name["oncall-mail"].settings.digest is None and by_name["oncall-mail"].settings.digest_at is None
     assert by_name["morning-digest"].settings.digest_at is not None
     assert by_name["hooks"].settings.digest == 6 * 3600
-    assert [(v.level, v.window) for v in config.rules.velocity] == [(100, 3600.0), (300, 900.0)]
+    rules = {rule.name: rule for rule in resolve_rules(config, builtin_plugins)}
+    assert [(v.level, v.window) for v in rules["velocity"].options.velocity] == [(100, 3600.0), (300, 900.0)]
 
 
-def test_example_config_sets_every_key_the_reader_knows(secrets_env: None) -> None:
+def test_example_config_sets_every_key_the_reader_knows(secrets_env: None, builtin_plugins: Plugins) -> None:
     # Each settings dataclass field should appear in the example, so it documents every key.
     import dataclasses
     import tomllib
@@ -99,6 +103,8 @@ def test_example_config_sets_every_key_the_reader_knows(secrets_env: None) -> No
         fields = {f.name for f in dataclasses.fields(getattr(config, section))}
         assert fields == set(data[section]), section
     assert set(data["rules"]) == {"comment_levels", "points_levels", "keywords", "velocity"}
+    rule_keys = {f.name for rule in builtin_plugins.rule_types().values() for f in dataclasses.fields(rule.Options)}
+    assert rule_keys == set(data["rules"])
     text = EXAMPLE.read_text()
     for key in ("enabled", "rules", "min_comments", "min_points", "lists", "keywords", "digest", "digest_at",
                 "timeout", "concurrency"):
@@ -117,8 +123,8 @@ def test_durations(write: Callable[[str], Path], written: str, seconds: float) -
 @pytest.mark.parametrize("written", ['"soon"', '"5 minutes"', '"5x"', "0", "-1", "true", '""', "[5]"])
 def test_bad_durations(write: Callable[[str], Path], written: str) -> None:
     message = config_error(write(f"[watch]\nperiod = {written}\n"))
-    assert re.fullmatch(r".*fw\.toml: watch\.period: (expected a number of seconds .*|must be (a finite number )?more than zero.*)",
-                        message), message
+    problem = r"(expected a number of seconds .*|must be (a finite number )?more than zero.*)"
+    assert re.fullmatch(r".*fw\.toml: watch\.period: " + problem, message), message
 
 
 def test_relative_plugin_dirs_are_relative_to_the_config_file(write: Callable[[str], Path], tmp_path: Path) -> None:
@@ -134,8 +140,7 @@ def test_relative_plugin_dirs_are_relative_to_the_config_file(write: Callable[[s
     [
         ("[hnn]\n", r"hnn: unknown key \(known keys here: .*hn.*\)"),
         ("[watch]\nperod = 5\n", r"watch\.perod: unknown key \(known keys here: .*period.*\)"),
-        ("[[rules.velocity]]\nlevel = 5\nwindw = 60\n", r"rules\.velocity\[0\]\.windw: unknown key .*"),
-        ("[[rules.velocity]]\nwindow = 60\n", r"rules\.velocity\[0\]\.level: missing .*"),
+        ("rules = 5\n", r"rules: expected a table, got 5"),
         ("[watch]\ntop = \"30\"\n", r"watch\.top: expected a whole number, got '30'"),
         ("[watch]\ntop = 0\n", r"watch\.top: must be at least 1, got 0"),
         ("[watch]\nlist = \"hotstories\"\n", r"watch\.list: expected one of topstories, .*got 'hotstories'"),
@@ -148,8 +153,6 @@ def test_relative_plugin_dirs_are_relative_to_the_config_file(write: Callable[[s
         ("[[notifiers]]\nname = \"x\"\n", r"notifiers\[0\]\.type: missing .*"),
         ("[[notifiers]]\ntype = \"\"\n", r"notifiers\[0\]\.type: must name a notifier type.*"),
         ("[[notifiers]]\ntype = \"console\"\nname = \"a b\"\n", r"notifiers\[0\]\.name: use letters.*"),
-        ("[[notifiers]]\ntype = \"console\"\nrules = [\"comment\"]\n",
-         r"notifiers\[0\]\.rules: unknown rule 'comment' \(expected some of comments, points, velocity, keyword\)"),
         ("[[notifiers]]\ntype = \"console\"\nlists = [\"top\"]\n", r"notifiers\[0\]\.lists: unknown list 'top' .*"),
         ("[[notifiers]]\ntype = \"console\"\ndigest = \"1h\"\ndigest_at = \"08:00\"\n",
          r"notifiers\[0\]\.digest_at: set either digest .* not both"),
@@ -160,6 +163,32 @@ def test_relative_plugin_dirs_are_relative_to_the_config_file(write: Callable[[s
 def test_mistakes_are_one_line_naming_file_and_key(write: Callable[[str], Path], text: str, expected: str) -> None:
     path = write(text)
     message = config_error(path)
+    assert re.fullmatch(re.escape(f"{path}: ") + expected, message), message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[[rules.velocity]]\nlevel = 5\nwindw = 60\n", r"rules\.velocity\[0\]\.windw: unknown key .*"),
+        ("[[rules.velocity]]\nwindow = 60\n",
+         r"rules\.velocity\[0\]\.level: missing \(comments per hour that fires the rule\)"),
+        ("[rules]\ncomment_levels = [5, \"x\"]\n",
+         r"rules\.comment_levels\[1\]: expected a positive whole number, got 'x'"),
+        ("[rules]\ncoment_levels = [5]\n",
+         r"rules\.coment_levels: unknown key \(known keys here: comment_levels, keywords, points_levels, velocity\)"),
+        ("[[notifiers]]\ntype = \"console\"\nrules = [\"comment\"]\n",
+         r"notifiers\[0\]\.rules: unknown rule 'comment' \(expected some of comments, points, velocity, keyword\)"),
+    ],
+)
+def test_rule_mistakes_are_found_once_plugins_are_loaded(
+    write: Callable[[str], Path], builtin_plugins: Plugins, text: str, expected: str
+) -> None:
+    # [rules] keys belong to the loaded rule types, so the file alone reads fine...
+    path = write(text)
+    config = load_config(path)
+    assert config.rules or config.notifiers
+    # ...and the mistake is one line as soon as the rules are known.
+    message = config_error(path, builtin_plugins)
     assert re.fullmatch(re.escape(f"{path}: ") + expected, message), message
 
 
@@ -213,8 +242,62 @@ def test_unknown_option_names_the_type(write: Callable[[str], Path], builtin_plu
 def test_wrong_option_type(write: Callable[[str], Path], builtin_plugins: Plugins) -> None:
     path = write('[[notifiers]]\ntype = "webhook"\nurl = "http://x"\nrequest_timeout = "fast"\n')
     assert config_error(path, builtin_plugins) == (
-        f"{path}: notifiers[0] (webhook).request_timeout: expected a number, got 'fast'"
+        f'{path}: notifiers[0] (webhook).request_timeout: expected a number of seconds or a duration like "90s", '
+        "\"5m\", \"24h\", got 'fast'"
     )
+    path = write('[[notifiers]]\ntype = "webhook"\nurl = "http://x"\nformat = 5\n', "format.toml")
+    assert config_error(path, builtin_plugins) == f"{path}: notifiers[0] (webhook).format: expected a string, got 5"
+    # A plain float option still says "a number".
+    typed = make_plugin_manager(extra=[TypedOptionsPlugin()], defaults=False, load_entry_points=False)
+    path = write('[[notifiers]]\ntype = "typed"\nratio = "fast"\n', "ratio.toml")
+    assert config_error(path, typed) == f"{path}: notifiers[0] (typed).ratio: expected a number, got 'fast'"
+
+
+def test_plugin_options_typed_duration_take_durations(write: Callable[[str], Path], builtin_plugins: Plugins) -> None:
+    (webhook,) = resolve(write('[[notifiers]]\ntype = "webhook"\nurl = "http://x"\nrequest_timeout = "10s"\n'),
+                         builtin_plugins)
+    assert webhook.options.request_timeout == 10.0
+    plugins = make_plugin_manager(extra=[TypedOptionsPlugin()], defaults=False, load_entry_points=False)
+    text = ('[[notifiers]]\ntype = "typed"\nwait = "1.5m"\nlevels = [30, 10, 30]\n'
+            'retries = 0\nquiet_from = "22:30"\n[notifiers.limits]\nburst = 4\n')
+    (typed,) = resolve(write(text, "typed.toml"), plugins)
+    assert typed.options == Typed.Options(wait=90.0, levels=(10, 30), retries=0, quiet_from=time(22, 30),
+                                          limits=Limits(burst=4))
+    path = write('[[notifiers]]\ntype = "typed"\nlevels = [1, -2]\n', "bad.toml")
+    assert config_error(path, plugins) == (
+        f"{path}: notifiers[0] (typed).levels[1]: expected a positive whole number, got -2"
+    )
+    path = write('[[notifiers]]\ntype = "typed"\n[notifiers.limits]\nburst = 0\n', "bad2.toml")
+    assert config_error(path, plugins) == f"{path}: notifiers[0] (typed).limits.burst: must be at least 1, got 0"
+
+
+@dataclass(frozen=True)
+class Limits:
+    burst: PositiveInt = 1
+
+
+class Typed(Notifier):
+    """A third-party notifier whose options use the public annotated setting types."""
+
+    type_name = "typed"
+
+    @dataclass(frozen=True)
+    class Options:
+        wait: Duration = 60.0
+        levels: Levels = ()
+        retries: NonNegativeInt = 3
+        quiet_from: TimeOfDay | None = None
+        limits: Limits = Limits()
+        ratio: float = 1.0
+
+    async def send(self, event: object) -> None:  # pragma: no cover - never sent
+        pass
+
+
+class TypedOptionsPlugin:
+    @hookimpl
+    def flamewatch_notifier_types(self) -> list[type[Notifier]]:
+        return [Typed]
 
 
 def test_missing_required_option(write: Callable[[str], Path], builtin_plugins: Plugins) -> None:

@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flamewatch.rules import RuleEngine, RulesConfig, VelocityRule, comments_per_hour
+from flamewatch.config import ConfigError, configure_rules, parse_config
+from flamewatch.events import Event
+from flamewatch.rules import RuleEngine, comments_per_hour
+from flamewatch.rules.comments import CommentsRule
+from flamewatch.rules.keywords import KeywordRule
+from flamewatch.rules.points import PointsRule
+from flamewatch.rules.velocity import VelocityRule
 from flamewatch.testing import make_story
+
+BUILTIN_RULES = [CommentsRule, PointsRule, VelocityRule, KeywordRule]
 
 
 def keys(events: list) -> list[str]:
     return [e.key for e in events]
 
 
+def rules_from(**table: Any) -> RuleEngine:
+    """The built-in rules configured from a ``[rules]`` table, through the config reader."""
+    return RuleEngine(configure_rules(parse_config({"rules": table}, "mem.toml"), BUILTIN_RULES))
+
+
 def test_first_sighting_above_several_levels_announces_only_the_highest() -> None:
-    engine = RuleEngine(RulesConfig(comment_levels=(50, 100, 250, 500)))
+    engine = rules_from(comment_levels=[50, 100, 250, 500])
     result = engine.evaluate(make_story(7, comments=300))
     assert keys(result.announce) == ["7:comments:250"]
     assert sorted(keys(result.passed)) == ["7:comments:100", "7:comments:50"]
@@ -22,13 +38,13 @@ def test_first_sighting_above_several_levels_announces_only_the_highest() -> Non
 
 
 def test_below_every_level_nothing_fires() -> None:
-    engine = RuleEngine(RulesConfig(comment_levels=(50,), points_levels=(100,)))
+    engine = rules_from(comment_levels=[50], points_levels=[100])
     result = engine.evaluate(make_story(comments=49, score=99))
     assert result.announce == [] and result.passed == []
 
 
 def test_points_and_keywords() -> None:
-    engine = RuleEngine(RulesConfig(comment_levels=(), points_levels=(100, 300), keywords=("rust", "c++")))
+    engine = rules_from(comment_levels=[], points_levels=[100, 300], keywords=["rust", "c++"])
     result = engine.evaluate(make_story(3, title="Rewriting it in Rust, then C++", score=350, comments=12))
     assert keys(result.announce) == ["3:points:300", "3:keyword:rust", "3:keyword:c++"]
     # Whole words only: "trust" does not match "rust".
@@ -36,9 +52,10 @@ def test_points_and_keywords() -> None:
 
 
 def test_velocity_fires_from_the_rate_over_its_window() -> None:
-    engine = RuleEngine(RulesConfig(comment_levels=(), velocity=(VelocityRule(100, 3600.0),)))
-    slow = engine.evaluate(make_story(5), velocities={3600.0: 99.0})
-    fast = engine.evaluate(make_story(5), velocities={3600.0: 150.0}, growth=40)
+    engine = rules_from(comment_levels=[], velocity=[{"level": 100, "window": "1h"}])
+    assert engine.history_windows == (3600.0,)
+    slow = engine.evaluate(make_story(5), history=[(0.0, 0), (3600.0, 99)], now=3600.0)
+    fast = engine.evaluate(make_story(5), history=[(0.0, 0), (3600.0, 150)], growth=40, now=3600.0)
     assert slow.announce == []
     assert keys(fast.announce) == ["5:velocity:100"]
     assert fast.announce[0].velocity == 150.0 and fast.announce[0].growth == 40
@@ -61,7 +78,7 @@ def test_comments_per_hour_never_negative() -> None:
 @given(st.lists(st.integers(min_value=1, max_value=5000), min_size=1, max_size=8, unique=True),
        st.integers(min_value=0, max_value=10_000))
 def test_every_crossed_level_is_either_announced_or_passed_exactly_once(levels: list[int], comments: int) -> None:
-    engine = RuleEngine(RulesConfig(comment_levels=tuple(sorted(levels))))
+    engine = rules_from(comment_levels=levels)
     result = engine.evaluate(make_story(1, comments=comments))
     crossed = {level for level in levels if comments >= level}
     seen = [e.level for e in result.announce + result.passed]
@@ -85,7 +102,7 @@ async def test_velocity_rule_fires_from_stored_history_through_a_real_cycle(stor
     sink = RecordingNotifier(notifier_context(session, "sink"))
     dispatcher = Dispatcher(store, [Lane(sink)])
     await dispatcher.start()
-    rules = RuleEngine(RulesConfig(comment_levels=(), velocity=(VelocityRule(100, 3600.0),)))
+    rules = rules_from(comment_levels=[], velocity=[{"level": 100}])
     async with SimulatorServer(world) as sim:
         monitor = Monitor(HNClient(session, sim.base_url), store, rules, dispatcher,
                           MonitorSettings(top=5), clock=lambda: now["t"])
@@ -114,9 +131,61 @@ async def test_housekeeping_prunes_old_history_and_finished_deliveries(store, se
                                CountSample(1, now - 60, 9, 1, 9, False)])
     await store.record_events([make_event()], {make_event().key: ["sink"]}, now - 8 * 86400)
     await store.mark_done([d.id for d in await store.pending()], now - 8 * 86400)
-    monitor = Monitor(HNClient(session, "http://127.0.0.1:9"), store, RuleEngine(RulesConfig()),
+    monitor = Monitor(HNClient(session, "http://127.0.0.1:9"), store, rules_from(),
                       Dispatcher(store, []), MonitorSettings(history_seconds=7 * 86400), clock=lambda: now)
     await monitor._housekeep()
     assert [s.comments for s in await store.history(1, 0)] == [9]
     assert (await store.outbox_counts())["done"] == 0
     assert len(await store.fired_keys()) == 1  # fired keys are never pruned: no repeat alerts
+
+
+def test_each_event_carries_its_rules_wording() -> None:
+    engine = rules_from(comment_levels=[500], points_levels=[1000], keywords=["rust"],
+                        velocity=[{"level": 100, "window": 1800}])
+    story = make_story(9, title="Rust at 1,200 points", comments=512, score=1200)
+    events = {e.rule: e for e in engine.evaluate(story, history=[(0.0, 0), (1800.0, 1512)], now=1800.0).announce}
+    assert {rule: (e.wording.summary, e.wording.detail, e.wording.emoji) for rule, e in events.items()} == {
+        "comments": ("Reached 500 comments", "", "speech_balloon"),
+        "points": ("Reached 1,000 points", "", "arrow_up"),
+        "velocity": ("3,024 comments an hour", "(threshold 100)", "fire"),
+        "keyword": ("Matches keyword", "“rust”", "mag"),
+    }
+    assert [e.headline() for e in events.values()] == [
+        "reached 500 comments (512 now)", "reached 1000 points (1200 now)",
+        "is getting 3024 comments an hour (threshold 100)", "matches keyword 'rust'",
+    ]
+    # The wording survives the outbox's JSON round trip, and is the same as events had before rules gave it.
+    for event in events.values():
+        assert Event.from_dict(event.to_dict()) == event
+        old_row = {k: v for k, v in event.to_dict().items() if k != "wording"}
+        assert Event.from_dict(old_row).wording == event.wording
+
+
+def test_velocity_shown_on_events_uses_the_shortest_window() -> None:
+    engine = rules_from(comment_levels=[1],
+                        velocity=[{"level": 10_000, "window": "1h"}, {"level": 10_000, "window": "30m"}])
+    assert engine.history_windows == (1800.0, 3600.0) and engine.history_span == 3600.0
+    history = [(0.0, 0), (1800.0, 10), (3600.0, 40)]
+    (event,) = engine.evaluate(make_story(comments=5), history=history, now=3600.0).announce
+    assert event.velocity == 60.0  # 30 comments over the last half hour
+
+
+def test_idle_rules_are_not_evaluated() -> None:
+    engine = rules_from(comment_levels=[])
+    assert engine.rules == [] and engine.history_span is None
+
+
+@pytest.mark.parametrize(("table", "expected"), [
+    ({"comment_levels": [5, "x"]}, "mem.toml: rules.comment_levels[1]: expected a positive whole number, got 'x'"),
+    ({"points_levels": [0]}, "mem.toml: rules.points_levels[0]: expected a positive whole number, got 0"),
+    ({"comment_levels": 5}, "mem.toml: rules.comment_levels: expected a list of positive whole numbers, got 5"),
+    ({"keywords": ["ok", " "]}, "mem.toml: rules.keywords: keywords must not be empty strings"),
+    ({"velocity": [{"level": 5, "window": "soon"}]},
+     'mem.toml: rules.velocity[0].window: expected a number of seconds or a duration like "90s", "5m", "24h", '
+     "got 'soon'"),
+    ({"velocity": {"level": 5}}, "mem.toml: rules.velocity: expected an array of tables ([[rules.velocity]])"),
+])
+def test_bad_rule_options_are_one_line_naming_the_element(table: dict[str, Any], expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        rules_from(**table)
+    assert str(info.value) == expected

@@ -1,6 +1,6 @@
 """flamewatch: watch Hacker News threads heat up and alert through notifier plugins.
 
-This module is the public plugin API, and only that: what a notifier plugin imports.
+This module is the public plugin API, and only that: what a notifier or rule plugin imports.
 
     from flamewatch import hookimpl, Notifier, Event
 
@@ -11,24 +11,27 @@ This module is the public plugin API, and only that: what a notifier plugin impo
     @hookimpl
     def flamewatch_notifier_types():
         return [Ntfy]
+
+A rule plugin subclasses :class:`Rule` and returns it from ``flamewatch_rule_types``; ``Options`` fields of
+both kinds may use the annotated setting types (``Duration``, ``PositiveInt``, ``Levels``, ``Secret``...).
 """
 
 import pluggy
 
-from .errors import FlamewatchError
-from .events import EVENT_SCHEMA_VERSION, CycleStats, Event, StorySnapshot
+from .errors import DeliveryError, FlamewatchError, PermanentDeliveryError
+from .config.values import Duration, Levels, NonNegativeInt, PositiveInt, TimeOfDay
+from .events import EVENT_SCHEMA_VERSION, CycleStats, Event, StorySnapshot, Wording
 from .notifier import (
-    DeliveryError,
     MemoryState,
     NoOptions,
     Notifier,
     NotifierContext,
-    PermanentDeliveryError,
     PluginState,
     Secret,
     parse_retry_after,
     raise_for_http_status,
 )
+from .rules.base import Evaluation, Rule, RuleContext, comments_per_hour
 
 #: Marks a plugin's hook implementations (``@hookimpl def flamewatch_notifier_types(): ...``).
 hookimpl = pluggy.HookimplMarker("flamewatch")
@@ -39,18 +42,28 @@ __all__ = [
     "EVENT_SCHEMA_VERSION",
     "CycleStats",
     "DeliveryError",
+    "Duration",
+    "Evaluation",
     "Event",
     "FlamewatchError",
+    "Levels",
     "MemoryState",
     "NoOptions",
+    "NonNegativeInt",
     "Notifier",
     "NotifierContext",
     "PermanentDeliveryError",
     "PluginState",
+    "PositiveInt",
+    "Rule",
+    "RuleContext",
     "Secret",
     "StorySnapshot",
+    "TimeOfDay",
+    "Wording",
+    "__version__",
+    "comments_per_hour",
     "hookimpl",
     "parse_retry_after",
     "raise_for_http_status",
-    "__version__",
 ]

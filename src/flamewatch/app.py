@@ -14,13 +14,13 @@ from typing import Any
 
 import aiohttp
 
-from .config import Config, ConfigError, NotifierSettings, notifier_options
+from .config import Config, ConfigError, NotifierSettings, check_route_rules, configure_rules, notifier_options
 from .dispatch import DigestSchedule, Dispatcher, Lane, RetryPolicy, Route
 from .incremental import IncrementalCounter
 from .monitor import Monitor, MonitorSettings
 from .notifier import Notifier, NotifierContext
 from .plugins import PluginError, Plugins, make_plugin_manager
-from .rules import RuleEngine
+from .rules import Rule, RuleEngine
 from .hn import HNClient, make_session
 from .store import Store, default_store_path, open_store
 from .tasks import CloseReport
@@ -46,12 +46,23 @@ def load_plugins(config: Config) -> Plugins:
     )
 
 
+def resolve_rules(config: Config, plugins: Plugins) -> list[Rule]:
+    """The loaded rule types configured from the ``[rules]`` table (ConfigError for a bad key)."""
+    try:
+        rule_types = plugins.rule_types()
+    except PluginError as exc:
+        raise ConfigError(f"{config.source}: {exc}") from exc
+    return configure_rules(config, list(rule_types.values()))
+
+
 def resolve_notifiers(config: Config, plugins: Plugins) -> list[ResolvedNotifier]:
     """Match every enabled ``[[notifiers]]`` table to its type and validate its options (ConfigError)."""
     try:
         types = plugins.notifier_types()
+        rule_names = list(plugins.rule_types())
     except PluginError as exc:
         raise ConfigError(f"{config.source}: {exc}") from None
+    check_route_rules(config, rule_names)
     resolved = []
     for settings in config.notifiers:
         if not settings.enabled:
@@ -111,7 +122,8 @@ class App:
     ) -> None:
         self.config = config
         self.plugins = plugins or load_plugins(config)
-        self.resolved = resolve_notifiers(config, self.plugins)  # ConfigError before anything opens
+        self.rules = resolve_rules(config, self.plugins)  # ConfigError before anything opens
+        self.resolved = resolve_notifiers(config, self.plugins)
         self.store_path = store_path or config.store.path or str(default_store_path())
         self.api_url = api_url or config.hn.api_url
         self.session: aiohttp.ClientSession | None = None
@@ -157,7 +169,7 @@ class App:
         self.monitor = Monitor(
             self.client,
             self.store,
-            RuleEngine(cfg.rules),
+            RuleEngine(self.rules),
             self.dispatcher,
             MonitorSettings(
                 list_name=cfg.watch.list,

@@ -48,6 +48,30 @@ class StorySnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class Wording:
+    """How an event reads, given by the rule that fired it and stored with the event.
+
+    Kept in the event (and so in the outbox and webhook JSON) so that it still reads well after a
+    restart, or after the plugin that defined the rule was uninstalled; notifiers never switch on rule
+    names. All of it is plain text (escape it for your channel):
+
+    * ``summary``: a short phrase without the title, starting with a capital: ``"Reached 500 comments"``;
+    * ``detail``: an optional aside shown after the summary: ``"(threshold 100)"``, or ``""``;
+    * ``headline``: the lower-case sentence tail after the title: ``"reached 500 comments (512 now)"``;
+    * ``emoji``: a shortcode hint without colons (``"speech_balloon"``) that chat notifiers may show.
+    """
+
+    summary: str
+    headline: str
+    detail: str = ""
+    emoji: str = "bell"
+
+
+#: Marks an event built without wording; it gets :func:`legacy_wording` when constructed.
+_UNWORDED = Wording("", "")
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """A threshold crossed by one story, fired once per ``key``.
 
@@ -55,8 +79,9 @@ class Event:
     to drop duplicates, since delivery is at-least-once.
     ``rule`` names the rule that fired (``comments``, ``points``, ``velocity``, ``keyword`` or a plugin's).
     ``level`` is the threshold reached (a keyword for keyword rules); ``value`` is what was measured.
-    ``velocity`` is comments per hour over the rule window, when the history allows computing it;
-    ``growth`` is how many comments the story gained since the previous cycle, when known.
+    ``velocity`` is comments per hour over the shortest window a rule watches (one hour when none does),
+    when the history allows computing it; ``growth`` is how many comments the story gained since the
+    previous cycle, when known. ``wording`` is how the rule phrases the event (see :class:`Wording`).
     """
 
     key: str
@@ -68,6 +93,11 @@ class Event:
     source_list: str = "topstories"
     velocity: float | None = None
     growth: int | None = None
+    wording: Wording = _UNWORDED
+
+    def __post_init__(self) -> None:
+        if self.wording is _UNWORDED:
+            object.__setattr__(self, "wording", legacy_wording(self.rule, self.level, self.value))
 
     @staticmethod
     def make_key(story_id: int, rule: str, level: int | str) -> str:
@@ -76,15 +106,7 @@ class Event:
 
     def headline(self) -> str:
         """What happened, without the title: ``"reached 500 comments (512 now)"`` (plain text)."""
-        if self.rule == "comments":
-            return f"reached {self.level} comments ({int(self.value)} now)"
-        if self.rule == "points":
-            return f"reached {self.level} points ({int(self.value)} now)"
-        if self.rule == "velocity":
-            return f"is getting {self.value:.0f} comments an hour (threshold {self.level})"
-        if self.rule == "keyword":
-            return f"matches keyword {self.level!r}"
-        return f"triggered {self.rule} at {self.level} ({self.value:g})"
+        return self.wording.headline
 
     def describe(self) -> str:
         """One plain-text line: the title and :meth:`headline` (not escaped: escape it for your channel)."""
@@ -100,9 +122,17 @@ class Event:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Event:
-        """Rebuild an event written by :meth:`to_dict` (unknown keys are ignored)."""
+        """Rebuild an event written by :meth:`to_dict` (unknown keys are ignored).
+
+        Rows written before events carried their wording get :func:`legacy_wording`.
+        """
         story_fields = set(StorySnapshot.__dataclass_fields__)
         story = StorySnapshot(**{k: v for k, v in data["story"].items() if k in story_fields})
+        raw_wording = data.get("wording")
+        wording = _UNWORDED
+        if isinstance(raw_wording, dict) and isinstance(raw_wording.get("summary"), str):
+            wording_fields = set(Wording.__dataclass_fields__)
+            wording = Wording(**{k: str(v) for k, v in raw_wording.items() if k in wording_fields})
         return cls(
             key=data["key"],
             rule=data["rule"],
@@ -113,7 +143,28 @@ class Event:
             source_list=data.get("source_list", "topstories"),
             velocity=data.get("velocity"),
             growth=data.get("growth"),
+            wording=wording,
         )
+
+
+def legacy_wording(rule: str, level: int | str, value: float) -> Wording:
+    """The wording events had before rules gave it: for outbox rows written by older versions.
+
+    This is a frozen copy of the old phrasing, on purpose: the built-in rules own their wording now and
+    may change it, but a row written back then should read as it did.
+    """
+    shown = f"{level:,}" if isinstance(level, int) else str(level)
+    if rule == "comments":
+        return Wording(f"Reached {shown} comments", f"reached {level} comments ({int(value)} now)",
+                       emoji="speech_balloon")
+    if rule == "points":
+        return Wording(f"Reached {shown} points", f"reached {level} points ({int(value)} now)", emoji="arrow_up")
+    if rule == "velocity":
+        return Wording(f"{value:,.0f} comments an hour", f"is getting {value:.0f} comments an hour (threshold {level})",
+                       detail=f"(threshold {shown})", emoji="fire")
+    if rule == "keyword":
+        return Wording("Matches keyword", f"matches keyword {level!r}", detail=f"“{level}”", emoji="mag")
+    return Wording(rule, f"triggered {rule} at {level} ({value:g})", detail=f"reached {shown} ({value:g})")
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ import pluggy
 if TYPE_CHECKING:
     from .events import CycleStats, Event
     from .notifier import Notifier
+    from .rules.base import Rule
 
 hookspec = pluggy.HookspecMarker("flamewatch")
 
@@ -32,6 +33,18 @@ def flamewatch_notifier_types() -> Sequence[type[Notifier]]:  # type: ignore[emp
     subclass with a unique ``type_name``; users create instances of it with ``[[notifiers]]`` tables
     in config (``type = "<type_name>"``). Two plugins offering the same ``type_name`` is an error that
     names both plugins.
+    """
+
+
+@hookspec
+def flamewatch_rule_types() -> Sequence[type[Rule]]:  # type: ignore[empty-body]
+    """Return the rule types this plugin provides.
+
+    Called once when the plugin manager is built, like ``flamewatch_notifier_types``. Each type is a
+    :class:`flamewatch.Rule` subclass with a unique ``name`` (what its events carry as ``Event.rule``);
+    the fields of its ``Options`` dataclass are its keys in the config's ``[rules]`` table. Two plugins
+    offering the same rule name, or two rules claiming the same key, is an error that names both plugins.
+    The built-in rules (comments, points, velocity, keyword) are offered this way too.
     """
 
 

@@ -18,7 +18,8 @@ from .crawl import CrawlResult, count_story
 from .dispatch import Dispatcher
 from .events import CycleStats, StorySnapshot
 from .incremental import IncrementalCounter
-from .rules import RuleEngine, comments_per_hour
+from .config.model import CrawlSettings, StoreSettings, WatchSettings
+from .rules import RuleEngine
 from .hn import FetchError, HNClient, as_int
 from .store import CountSample, Store
 
@@ -27,13 +28,16 @@ log = logging.getLogger("flamewatch.monitor")
 #: Prune old history and finished deliveries every this many cycles (fired keys are kept forever).
 HOUSEKEEPING_EVERY = 60
 
+
 @dataclass(frozen=True)
 class MonitorSettings:
-    list_name: str = "topstories"
-    top: int = 30
-    max_depth: int = 20_000
-    max_items: int = 200_000
-    history_seconds: float = 7 * 86400.0
+    """What the monitor needs from the config; the defaults are the config's own."""
+
+    list_name: str = WatchSettings.list
+    top: int = WatchSettings.top
+    max_depth: int = CrawlSettings.max_depth
+    max_items: int = CrawlSettings.max_items
+    history_seconds: float = StoreSettings.history_days * 86400.0
 
 
 class Monitor:
@@ -148,23 +152,18 @@ class Monitor:
                         _int_or_none(r.story.get("descendants")), r.partial)
             for r in counted if r.story is not None
         ])
-        windows = sorted({v.window for v in self.rules.config.velocity})
+        span = self.rules.history_span  # the longest history window any rule asked for
         fired = 0
         for r in counted:
             assert r.story is not None
             snapshot = story_snapshot(r, rank.get(r.story_id))
             prev = previous.get(r.story_id)
             growth = snapshot.comments - prev.comments if prev is not None and not r.partial else None
-            velocities: dict[float, float] = {}
-            if windows and not r.partial:
-                history = await self.store.history(r.story_id, now - max(windows))
-                samples = [(s.at, s.comments) for s in history]
-                for window in windows:
-                    rate = comments_per_hour(samples, now, window)
-                    if rate is not None:
-                        velocities[window] = rate
+            samples: list[tuple[float, int]] = []
+            if span is not None and not r.partial:  # a partial count would read as a drop, then a burst
+                samples = [(s.at, s.comments) for s in await self.store.history(r.story_id, now - span)]
             evaluation = self.rules.evaluate(
-                snapshot, velocities=velocities, growth=growth, source_list=self.settings.list_name
+                snapshot, history=samples, growth=growth, source_list=self.settings.list_name, now=now
             )
             fired += len(await self.dispatcher.publish(evaluation))
         return fired

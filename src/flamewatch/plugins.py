@@ -16,6 +16,7 @@ so a raising observer is logged with its plugin's name and the others still run.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import importlib.util
@@ -33,6 +34,7 @@ import pluggy
 from . import hookspecs
 from .errors import PluginError
 from .notifier import Notifier
+from .rules.base import Rule
 
 log = logging.getLogger("flamewatch.plugins")
 
@@ -45,6 +47,10 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("slack", "flamewatch.notifiers.slack"),
     ("email", "flamewatch.notifiers.email"),
     ("webhook", "flamewatch.notifiers.webhook"),
+    ("comments", "flamewatch.rules.comments"),
+    ("points", "flamewatch.rules.points"),
+    ("velocity", "flamewatch.rules.velocity"),
+    ("keyword", "flamewatch.rules.keywords"),
 )
 
 
@@ -67,6 +73,8 @@ class Plugins:
     errors: list[str] = field(default_factory=list)
     _types: dict[str, type[Notifier]] | None = field(default=None, repr=False)
     _owners: dict[str, str] = field(default_factory=dict, repr=False)
+    _rules: dict[str, type[Rule]] | None = field(default=None, repr=False)
+    _rule_owners: dict[str, str] = field(default_factory=dict, repr=False)
 
     def notifier_types(self) -> dict[str, type[Notifier]]:
         """Every notifier type offered by a plugin, by ``type_name`` (computed once, then cached).
@@ -77,7 +85,7 @@ class Plugins:
         if self._types is None:
             types: dict[str, type[Notifier]] = {}
             for impl in self.pm.hook.flamewatch_notifier_types.get_hookimpls():
-                for cls in self._offered_by(impl):
+                for cls in self._offered_by(impl, "flamewatch_notifier_types", Notifier, "type_name"):
                     if cls.type_name in types and types[cls.type_name] is not cls:
                         raise PluginError(
                             f"notifier type {cls.type_name!r} is offered by both plugin {self._owners[cls.type_name]} "
@@ -93,9 +101,49 @@ class Plugins:
         self.notifier_types()
         return self._owners.get(type_name)
 
-    def _offered_by(self, impl: pluggy.HookImpl) -> list[type[Notifier]]:
-        """The valid Notifier subclasses one plugin's ``flamewatch_notifier_types`` returns."""
-        where = f"plugin {impl.plugin_name}: flamewatch_notifier_types"
+    def rule_types(self) -> dict[str, type[Rule]]:
+        """Every rule type offered by a plugin, by ``name``, in plugin load order (computed once, then cached).
+
+        Checked like :meth:`notifier_types`; besides two plugins offering the same rule name, two rules
+        claiming the same ``[rules]`` key (an ``Options`` field) is a PluginError naming both.
+        """
+        if self._rules is None:
+            rules: dict[str, type[Rule]] = {}
+            key_owner: dict[str, type[Rule]] = {}
+            for impl in self.pm.hook.flamewatch_rule_types.get_hookimpls():
+                for cls in self._offered_by(impl, "flamewatch_rule_types", Rule, "name"):
+                    if not dataclasses.is_dataclass(cls.Options):
+                        self._error(f"plugin {impl.plugin_name}: flamewatch_rule_types returned {cls.__qualname__}, "
+                                    "whose Options is not a dataclass")
+                        continue
+                    if cls.name in rules and rules[cls.name] is not cls:
+                        raise PluginError(
+                            f"rule {cls.name!r} is offered by both plugin {self._rule_owners[cls.name]} "
+                            f"and plugin {impl.plugin_name}; disable one in [plugins] disable"
+                        )
+                    for f in dataclasses.fields(cls.Options):
+                        other = key_owner.get(f.name)
+                        if other is not None and other is not cls:
+                            raise PluginError(
+                                f"[rules] key {f.name!r} is claimed by both rule {other.name!r} (plugin "
+                                f"{self._rule_owners[other.name]}) and rule {cls.name!r} (plugin {impl.plugin_name}); "
+                                "disable one in [plugins] disable"
+                            )
+                        key_owner[f.name] = cls
+                    rules[cls.name] = cls
+                    self._rule_owners[cls.name] = impl.plugin_name
+            self._rules = rules
+        return dict(self._rules)
+
+    def rule_owner(self, name: str) -> str | None:
+        """The name of the plugin offering rule ``name``, if any."""
+        self.rule_types()
+        return self._rule_owners.get(name)
+
+    def _offered_by(self, impl: pluggy.HookImpl, hook: str, base: type[Any], name_attr: str) -> list[Any]:
+        """The valid ``base`` subclasses (each with a ``name_attr``) one plugin's ``hook`` returns."""
+        kind = base.__name__
+        where = f"plugin {impl.plugin_name}: {hook}"
         try:
             result = impl.function()
         except Exception as exc:  # noqa: BLE001 - plugin code may raise anything
@@ -105,16 +153,16 @@ class Plugins:
             return []
         # A bare class or string is iterable or nearly so; say what was expected instead of reporting each char.
         if isinstance(result, (str, bytes, dict)) or not isinstance(result, Iterable):
-            self._error(f"{where} returned {_short_repr(result)}; expected a list of Notifier subclasses")
+            self._error(f"{where} returned {_short_repr(result)}; expected a list of {kind} subclasses")
             return []
         valid = []
         try:
             # Iterating can run plugin code too (a generator, a custom iterable, a type_name property).
             for cls in result:
-                if not (inspect.isclass(cls) and issubclass(cls, Notifier)):
-                    self._error(f"{where} returned {_short_repr(cls)}, which is not a Notifier subclass")
-                elif not isinstance(cls.type_name, str) or not cls.type_name:
-                    self._error(f"{where} returned {cls.__qualname__}, which has no type_name")
+                if not (inspect.isclass(cls) and issubclass(cls, base)):
+                    self._error(f"{where} returned {_short_repr(cls)}, which is not a {kind} subclass")
+                elif not isinstance(getattr(cls, name_attr), str) or not getattr(cls, name_attr):
+                    self._error(f"{where} returned {cls.__qualname__}, which has no {name_attr}")
                 else:
                     valid.append(cls)
         except Exception as exc:  # noqa: BLE001 - plugin code may raise anything

@@ -8,7 +8,7 @@ import dataclasses
 import os
 import re
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from ..app import (
@@ -16,9 +16,12 @@ from ..app import (
     digest_for,
     load_plugins,
     resolve_notifiers,
+    resolve_rules,
     route_for,
 )
 from ..events import Event, StorySnapshot
+from ..rules import RuleContext
+from ..rules.comments import CommentsRule
 from ..notifier import DeliveryError, NotifierContext, Secret
 from ..plugins import Plugins
 from ..hn import make_session
@@ -30,11 +33,11 @@ from .common import EXIT_CONFIG, CliError, config_from_args, first_line, log
 async def cmd_check(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     plugins = load_plugins(config)
+    rules = resolve_rules(config, plugins)
     resolved = resolve_notifiers(config, plugins)
     print(f"config: {config.source}: OK")
     print(f"watch: {config.watch.list} top {config.watch.top} every {config.watch.period:g}s from {config.hn.api_url}")
-    print(f"rules: comment levels {list(config.rules.comment_levels)}, points levels {list(config.rules.points_levels)}, "
-          f"velocity {[(v.level, v.window) for v in config.rules.velocity]}, keywords {list(config.rules.keywords)}")
+    print(f"rules: {'; '.join(r.describe() for r in rules if r.is_active()) or 'none'}")
     _print_plugins(plugins)
     print("notifiers:")
     for r in resolved:
@@ -115,6 +118,9 @@ def _print_plugins(plugins: Plugins) -> None:
         digest = " [digest]" if cls.supports_digest() else ""
         about = cls.description or (cls.__doc__ or "").strip().split("\n")[0]
         print(f"  {name}{digest} (plugin {plugins.type_owner(name)}): {about}".rstrip())
+    print("rule types:")
+    for name, rule in plugins.rule_types().items():
+        print(f"  {name} (plugin {plugins.rule_owner(name)}): {rule.description}".rstrip())
 
 
 async def cmd_plugins(args: argparse.Namespace) -> int:
@@ -131,8 +137,9 @@ def sample_event() -> Event:
     story = StorySnapshot(id=8863, title="flamewatch test: My YC app: Dropbox - Throw away your USB drive",
                           comments=123, score=111, url="http://www.getdropbox.com/u/2/screencast.html", by="dhouston",
                           time=1175714200, descendants=123)
-    return Event(key=f"test:{int(time.time())}", rule="comments", level=100, value=123, story=story,
-                 at=datetime.now(UTC), velocity=42.0, growth=7)
+    rule = CommentsRule(CommentsRule.Options(comment_levels=(100,)))
+    (event,) = rule.evaluate(story, RuleContext(now=time.time(), velocity=42.0, growth=7)).announce
+    return dataclasses.replace(event, key=f"test:{int(time.time())}")
 
 
 async def cmd_notify_test(args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from datetime import time as dtime
 from typing import TYPE_CHECKING
 
+from ..config.model import DeliverySettings
 from ..events import Event
 from ..notifier import DeliveryError, Notifier, PermanentDeliveryError
 from ..tasks import CloseReport, TaskRegistry
@@ -132,9 +133,9 @@ class DigestSchedule:
 class RetryPolicy:
     """Exponential backoff with jitter: attempt n waits about ``base * 2**n`` (capped), at least Retry-After."""
 
-    base: float = 5.0
-    cap: float = 3600.0
-    max_age: float = 24 * 3600.0
+    base: float = DeliverySettings.retry_base
+    cap: float = DeliverySettings.retry_cap
+    max_age: float = DeliverySettings.max_age
 
     def delay(self, attempts: int, retry_after: float | None = None) -> float:
         ceiling = min(self.cap, self.base * (2 ** min(max(0, attempts), 60)))
@@ -152,7 +153,7 @@ class Lane:
     notifier: Notifier
     route: Route = field(default_factory=Route)
     digest: DigestSchedule | None = None
-    timeout: float = 30.0
+    timeout: float = DeliverySettings.timeout
     concurrency: int = 1
 
     @property

@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 
-from flamewatch import Secret
+from flamewatch import Duration, Secret
 
 #: What ``security`` accepts, with the port each one uses when ``port`` is not set.
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
@@ -76,7 +76,7 @@ class EmailOptions:
     subject_prefix: str = "[flamewatch]"
     # Not called "timeout": that key belongs to the core (its deadline for a whole delivery attempt), so
     # a field of that name could never be set from config.
-    smtp_timeout: float = 30.0
+    smtp_timeout: Duration = 30.0
     validate_certs: bool = True
     ca_file: str | None = None
     # Kept out of the repr: an unsubscribe link can carry a token.

@@ -11,6 +11,7 @@ This module does no I/O, so it is easy to test on its own.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ MAX_HEADER_TEXT = 150
 TITLE_LIMIT = 250  # escaped characters of a title (HN titles are at most 80 characters)
 URL_LIMIT = 1500  # longer story URLs are not linked (the HN discussion link is used instead)
 SMALL_LIMIT = 80  # escaped characters of an author, a domain, a keyword
+PHRASE_LIMIT = 160  # escaped characters of a rule's summary or detail (its keyword, say)
 MESSAGE_TEXT_BUDGET = 9000  # block text per digest message, well under Slack's ~12k
 DIGEST_EVENTS_PER_MESSAGE = 40  # plus a header and a context block: 42 blocks, under 50
 
@@ -130,26 +132,15 @@ def link(url: str | None, label: str) -> str:
 
 
 def what_happened(event: Event) -> str:
-    """A short mrkdwn phrase for the rule that fired, e.g. ``*Reached 500 comments*``."""
-    if event.rule == "comments":
-        return f":speech_balloon: *Reached {clip(_level(event.level), SMALL_LIMIT)} comments*"
-    if event.rule == "points":
-        return f":arrow_up: *Reached {clip(_level(event.level), SMALL_LIMIT)} points*"
-    if event.rule == "velocity":
-        return (
-            f":fire: *{event.value:,.0f} comments an hour* "
-            f"(threshold {clip(_level(event.level), SMALL_LIMIT)})"
-        )
-    if event.rule == "keyword":
-        return f":mag: *Matches keyword* “{clip(str(event.level), SMALL_LIMIT)}”"
-    return (
-        f":bell: *{clip(event.rule, SMALL_LIMIT)}* reached {clip(_level(event.level), SMALL_LIMIT)} "
-        f"({event.value:g})"
-    )
+    """A short mrkdwn phrase from the event's own wording, e.g. ``:speech_balloon: *Reached 500 comments*``."""
+    wording = event.wording
+    emoji = wording.emoji if _EMOJI.fullmatch(wording.emoji) else "bell"
+    phrase = f":{emoji}: *{clip(wording.summary, PHRASE_LIMIT)}*"
+    return f"{phrase} {clip(wording.detail, PHRASE_LIMIT)}" if wording.detail else phrase
 
 
-def _level(level: int | str) -> str:
-    return f"{level:,}" if isinstance(level, int) else str(level)
+#: What a Slack emoji shortcode may contain; anything else in a rule's hint falls back to :bell:.
+_EMOJI = re.compile(r"[a-z0-9_+\-]{1,64}")
 
 
 def _comments(event: Event) -> str:

@@ -21,6 +21,7 @@ from multidict import CIMultiDict
 
 from flamewatch import (
     DeliveryError,
+    Duration,
     Event,
     Notifier,
     NotifierContext,
@@ -101,7 +102,7 @@ class WebhookOptions:
     secret: Secret | None = None
     # A value may be a secret too ({ env = "..." }): e.g. an Authorization header the receiver wants.
     headers: dict[str, str | Secret] = field(default_factory=dict)
-    request_timeout: float = 10.0
+    request_timeout: Duration = 10.0
     format: str = "standard"
 
     def __post_init__(self) -> None:

@@ -1,0 +1,190 @@
+"""Finding and reading the config file; the ``[[notifiers]]`` tables and their options.
+
+Every mistake is reported as one :class:`ConfigError` line naming the file and the key
+(``flamewatch.toml: watch.period: expected a number of seconds or a duration like "90s", got "soon"``).
+Unknown keys are errors, because a typo that silently does nothing is the worst kind of bug in an
+alerting tool. Notifier tables are checked in two steps: the core keys (``name``, ``type``, routing,
+digest) when the file is read, and each type's own options once the plugins are loaded
+(:func:`notifier_options`), against the dataclass the type declares. ``[rules]`` is checked at that same
+later moment, against the loaded rule types (:mod:`flamewatch.config.rules_section`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..hn import STORY_LISTS
+from ..notifier import Notifier
+from .model import CORE_NOTIFIER_KEYS, DEFAULT_NOTIFIERS, SECTIONS, Config, NotifierSettings
+from .values import Where, build, field_hints, read_dataclass, read_fields, read_value, show
+
+
+def find_config_file(explicit: str | None) -> Path | None:
+    """The config file to use: ``--config``, ``$FLAMEWATCH_CONFIG``, ``./flamewatch.toml``, the user's, or None."""
+    if explicit:
+        return Path(explicit)
+    if env := os.environ.get("FLAMEWATCH_CONFIG"):
+        return Path(env)
+    for candidate in (Path("flamewatch.toml"), _user_config_dir() / "flamewatch" / "config.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _user_config_dir() -> Path:
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read and validate ``path`` (None: built-in defaults with a console notifier)."""
+    if path is None:
+        return parse_config({}, "<built-in defaults>")
+    file = str(path)
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{file}: no such file") from exc
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: not UTF-8 text (byte {exc.start})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: {_toml_error(exc)}") from exc
+    return parse_config(data, file)
+
+
+_TOML_POSITION = re.compile(r"^(?P<what>.*?)\s*\(at line (?P<line>\d+), column (?P<column>\d+)\)$")
+
+
+def _toml_error(exc: tomllib.TOMLDecodeError) -> str:
+    """``line 3, column 7: not valid TOML: <reason>`` from tomllib's message (position moved to the front)."""
+    message = str(exc).splitlines()[0] if str(exc) else "syntax error"
+    match = _TOML_POSITION.match(message)
+    if match is None:
+        return f"not valid TOML: {message}"
+    return f"line {match['line']}, column {match['column']}: not valid TOML: {match['what']}"
+
+
+def parse_config(data: dict[str, Any], file: str) -> Config:
+    """Validate an already-parsed TOML document (see :func:`load_config`)."""
+    top = Where(file)
+    sections = {name: read_dataclass(cls, data.get(name, {}), top.key(name)) for name, cls in SECTIONS.items()}
+    plugins = sections["plugins"]
+    sections["plugins"] = dataclasses.replace(plugins, dirs=tuple(_relative_to(file, d) for d in plugins.dirs))
+
+    rules = data.get("rules", {})
+    if not isinstance(rules, dict):
+        raise top.key("rules").error(f"expected a table, got {show(rules)}")
+
+    raw = data.get("notifiers", list(DEFAULT_NOTIFIERS))
+    if not isinstance(raw, list):
+        raise top.key("notifiers").error("expected an array of tables ([[notifiers]])")
+    notifiers = tuple(_notifier(file, i, table) for i, table in enumerate(raw))
+    first_use: dict[str, NotifierSettings] = {}
+    for n in notifiers:
+        if n.name in first_use:
+            raise ConfigError(
+                f"{file}: {n.where}.name: notifier name {n.name!r} is already used by {first_use[n.name].where}; "
+                "give each [[notifiers]] table a unique name"
+            )
+        first_use[n.name] = n
+
+    known = [*SECTIONS, "rules", "notifiers"]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise top.key(unknown[0]).error(f"unknown key (known keys here: {', '.join(sorted(known))})")
+    return Config(file, rules=dict(rules), notifiers=notifiers, **sections)
+
+
+def _relative_to(config_file: str, directory: str) -> str:
+    """``directory`` with ``~`` expanded and, when relative, resolved against the config file's directory.
+
+    A service usually runs from another working directory than the one the config was written in.
+    """
+    path = Path(directory).expanduser()
+    if path.is_absolute() or config_file.startswith("<"):
+        return str(path)
+    return str(Path(config_file).parent / path)
+
+
+def _notifier(file: str, index: int, table: Any) -> NotifierSettings:
+    at = Where(file, f"notifiers[{index}]")
+    if not isinstance(table, dict):
+        raise at.error(f"expected a table, got {show(table)}")
+    if "type" not in table:
+        raise at.key("type").error('missing (which notifier type this is, e.g. type = "slack")')
+    kind = read_value(table["type"], str, at.key("type"))
+    if not kind.strip():
+        raise at.key("type").error('must name a notifier type, e.g. type = "slack"')
+    name = read_value(table.get("name", kind), str, at.key("name"))
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise at.key("name").error(f"use letters, digits, '-', '_' or '.' only, got {name!r}")
+    core = {key: value for key, value in table.items() if key not in ("name", "type")}
+    values, options = read_fields(
+        NotifierSettings, core, at, skip=("name", "type", "where", "options"), keep_unknown=True
+    )
+    settings = NotifierSettings(name=name, type=kind, where=f"{at.path} ({name})", options=options, **values)
+    # Routing filters name things; a typo here would silently route nothing, so check the names.
+    # (Rule names are checked once the rule plugins are loaded: check_route_rules.)
+    _check_names(at, "lists", settings.lists, STORY_LISTS)
+    if any(not kw.strip() for kw in settings.keywords):
+        raise at.key("keywords").error("keywords must not be empty strings (an empty one would match every title)")
+    if settings.digest is not None and settings.digest_at is not None:
+        raise at.key("digest_at").error("set either digest (an interval) or digest_at (a time of day), not both")
+    return settings
+
+
+def _check_names(at: Where, key: str, chosen: Iterable[str] | None, allowed: Iterable[str]) -> None:
+    allowed = list(allowed)
+    for value in chosen or ():
+        if value not in allowed:
+            raise at.key(key).error(f"unknown {key[:-1]} {value!r} (expected some of {', '.join(allowed)})")
+
+
+def check_route_rules(config: Config, rule_names: Iterable[str]) -> None:
+    """Check every notifier's ``rules = [...]`` filter against the loaded rules' names (ConfigError)."""
+    names = list(rule_names)
+    for index, settings in enumerate(config.notifiers):
+        _check_names(Where(config.source, f"notifiers[{index}]"), "rules", settings.rules, names)
+
+
+def notifier_options(config: Config, settings: NotifierSettings, notifier_type: type[Notifier]) -> Any:
+    """Check ``settings.options`` against the type's ``Options`` dataclass and build it."""
+    at = Where(config.source, settings.where)
+    options_cls = notifier_type.Options
+    if (settings.digest or settings.digest_at) and not notifier_type.supports_digest():
+        key = "digest" if settings.digest else "digest_at"
+        raise at.key(key).error(f"notifier type {settings.type!r} does not support digests")
+    try:
+        field_hints(options_cls)
+    except Exception as exc:
+        # A plugin bug (Options not a dataclass, an unresolvable annotation), not the user's mistake.
+        raise at.key("type").error(
+            f"notifier type {settings.type!r} declares Options the config reader cannot use "
+            f"({type(exc).__name__}: {exc}); report this to the plugin's author"
+        ) from exc
+    values, _ = read_fields(
+        options_cls,
+        settings.options,
+        at,
+        unknown_message=lambda fields: (
+            f"unknown key for type {settings.type!r} (known keys: {', '.join([*CORE_NOTIFIER_KEYS, *fields])})"
+        ),
+        missing_note=f"required by type {settings.type!r}",
+    )
+    try:
+        return build(options_cls, values, at)
+    except ConfigError:
+        raise
+    except Exception as exc:  # anything else is a plugin bug; still one line
+        raise at.error(
+            f"notifier type {settings.type!r} failed to build its options ({type(exc).__name__}: {exc})"
+        ) from None  # the options may hold a revealed secret in the exception's context

@@ -1,0 +1,133 @@
+"""The settings flamewatch reads, as dataclasses: each key's type and its one default.
+
+Other modules that need a default (the monitor, the dispatcher's retry policy) take it from here, so a
+default is written once. The ``[rules]`` table is kept as read: its keys belong to the loaded rule types
+and are checked once plugins are loaded (:func:`flamewatch.config.configure_rules`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from ..crawl import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS
+from ..hn import DEFAULT_API_URL, STORY_LISTS
+from .values import Duration, HttpUrl, NonNegativeInt, OneOf, PositiveFloat, PositiveInt, TimeOfDay
+
+
+@dataclass(frozen=True)
+class HNSettings:
+    """``[hn]``: where the Hacker News API is and how hard to use it."""
+
+    api_url: HttpUrl = DEFAULT_API_URL
+    timeout: Duration = 10.0
+    retries: NonNegativeInt = 3
+    max_inflight: PositiveInt = 32
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """``[watch]``: which list, how many stories, how often."""
+
+    list: Annotated[str, OneOf(STORY_LISTS)] = "topstories"
+    top: PositiveInt = 30
+    period: Duration = 60.0
+    cycle_timeout: Duration = 300.0
+    shutdown_timeout: Duration = 10.0
+
+
+@dataclass(frozen=True)
+class CrawlSettings:
+    """``[crawl]``: bounds on counting one story's comment tree."""
+
+    max_depth: PositiveInt = DEFAULT_MAX_DEPTH
+    max_items: PositiveInt = DEFAULT_MAX_ITEMS
+    incremental: bool = True
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """``[store]``: the database file and how long history is kept."""
+
+    path: str = ""  # empty: the per-user default (store.default_store_path)
+    history_days: PositiveFloat = 7.0
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """``[delivery]``: the default deadline of one attempt and the retry policy."""
+
+    timeout: Duration = 30.0
+    retry_base: Duration = 5.0
+    retry_cap: Duration = 3600.0
+    max_age: Duration = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class PluginSettings:
+    """``[plugins]``: where plugins come from and which are turned off."""
+
+    dirs: tuple[str, ...] = ()
+    disable: tuple[str, ...] = ()
+    entry_points: bool = True
+
+
+@dataclass(frozen=True)
+class NotifierSettings:
+    """The core part of one ``[[notifiers]]`` table; ``options`` holds the type's own keys, unchecked yet."""
+
+    name: str
+    type: str
+    where: str  # "notifiers[2] (name)" -- used in error messages
+    enabled: bool = True
+    rules: tuple[str, ...] | None = None
+    min_comments: NonNegativeInt = 0
+    min_points: NonNegativeInt = 0
+    min_level: NonNegativeInt = 0
+    lists: tuple[str, ...] | None = None
+    keywords: tuple[str, ...] = ()
+    digest: Duration | None = None
+    digest_at: TimeOfDay | None = None
+    timeout: Duration | None = None
+    concurrency: PositiveInt = 1
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+#: The ``[[notifiers]]`` keys the core reads; every other key is the notifier type's own option.
+CORE_NOTIFIER_KEYS = (
+    "name", "type", "enabled", "rules", "min_comments", "min_points", "min_level", "lists", "keywords",
+    "digest", "digest_at", "timeout", "concurrency",
+)
+
+#: The ``[[notifiers]]`` tables used when the file has none.
+DEFAULT_NOTIFIERS: tuple[dict[str, Any], ...] = ({"type": "console"},)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything flamewatch reads from its config file.
+
+    ``rules`` is the ``[rules]`` table as written; :func:`~flamewatch.config.configure_rules` checks it
+    against the loaded rule types and builds the rules.
+    """
+
+    source: str = "<built-in defaults>"
+    hn: HNSettings = HNSettings()
+    watch: WatchSettings = WatchSettings()
+    crawl: CrawlSettings = CrawlSettings()
+    rules: dict[str, Any] = field(default_factory=dict)
+    store: StoreSettings = StoreSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    plugins: PluginSettings = PluginSettings()
+    notifiers: tuple[NotifierSettings, ...] = ()
+
+
+#: The sections read straight into a settings dataclass, in the order they are checked.
+SECTIONS: dict[str, type[Any]] = {
+    "hn": HNSettings,
+    "watch": WatchSettings,
+    "crawl": CrawlSettings,
+    "store": StoreSettings,
+    "delivery": DeliverySettings,
+    "plugins": PluginSettings,
+}

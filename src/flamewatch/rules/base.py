@@ -1,0 +1,151 @@
+"""What a rule is: a :class:`Rule` subclass, offered by a plugin through ``flamewatch_rule_types``.
+
+A rule turns one story's snapshot (plus a little context) into events, purely and synchronously: no I/O,
+no clock of its own, no memory of earlier cycles. Whether an event's key already fired is the store's
+business, not the rule's, so a rule simply reports every level it sees crossed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from ..events import Event, StorySnapshot, Wording
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What a rule may look at besides the story.
+
+    ``now`` is the cycle's time in Unix seconds (the unit of ``history`` times); ``growth`` the comments
+    gained since the previous cycle (None when unknown); ``source_list`` the HN list the story was found
+    in; ``history`` the story's ``(unix time, comments)`` samples, oldest first, covering the longest
+    window any loaded rule asked for through :meth:`Rule.history_windows` (empty when none did, or when
+    this count is partial); ``velocity`` the comments per hour the core shows on every event.
+    """
+
+    now: float = field(default_factory=lambda: datetime.now(UTC).timestamp())
+    growth: int | None = None
+    source_list: str = "topstories"
+    history: tuple[tuple[float, int], ...] = ()
+    velocity: float | None = None
+
+    @property
+    def at(self) -> datetime:
+        """``now`` as an aware datetime, the time events are stamped with."""
+        return datetime.fromtimestamp(self.now, UTC)
+
+
+@dataclass
+class Evaluation:
+    """What the rules say about one story this cycle."""
+
+    announce: list[Event] = field(default_factory=list)
+    passed: list[Event] = field(default_factory=list)  # lower levels crossed together with an announced one
+
+    def extend(self, other: Evaluation) -> None:
+        """Add ``other``'s events to this evaluation."""
+        self.announce.extend(other.announce)
+        self.passed.extend(other.passed)
+
+
+@dataclass(frozen=True)
+class NoRuleOptions:
+    """The ``Options`` of a rule that reads no keys from ``[rules]``."""
+
+
+class Rule:
+    """Base class of every rule, built-in or from a plugin.
+
+    A subclass sets ``name`` (what events carry as ``Event.rule`` and notifier routes name in
+    ``rules = [...]``) and an ``Options`` dataclass whose fields are its keys in the ``[rules]`` table
+    (typed with the same hints as notifier options: ``flamewatch.Levels``, ``Duration``, ...; raise
+    ``ValueError("key: problem")`` in ``__post_init__`` for checks across fields). Give every field a
+    default that leaves the rule idle unless the user asks for it, and say so in :meth:`is_active`.
+
+    :meth:`evaluate` returns an :class:`Evaluation`; :meth:`event` builds an event carrying the rule's own
+    :class:`~flamewatch.Wording`, and :meth:`announce_highest` does the usual thing for a rule with levels.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    Options: ClassVar[type[Any]] = NoRuleOptions
+
+    def __init__(self, options: Any = None) -> None:
+        self.options = options if options is not None else self.Options()
+
+    def is_active(self) -> bool:
+        """Whether the options give this rule anything to do (an idle rule is not evaluated)."""
+        return True
+
+    def history_windows(self) -> Sequence[float]:
+        """The windows (seconds) of count history this rule needs in ``RuleContext.history``."""
+        return ()
+
+    def describe(self) -> str:
+        """The configured rule in a few words, for ``flamewatch check``."""
+        return self.name
+
+    def evaluate(self, story: StorySnapshot, ctx: RuleContext) -> Evaluation:
+        """The events this rule sees for ``story`` now. Must not block or do I/O."""
+        raise NotImplementedError
+
+    # --- helpers for subclasses ---------------------------------------------------------------
+
+    def event(self, story: StorySnapshot, ctx: RuleContext, level: int | str, value: float, wording: Wording) -> Event:
+        """An event of this rule reaching ``level`` (measured ``value``) on ``story``, worded by ``wording``."""
+        return Event(
+            key=Event.make_key(story.id, self.name, level),
+            rule=self.name,
+            level=level,
+            value=value,
+            story=story,
+            at=ctx.at,
+            source_list=ctx.source_list,
+            velocity=ctx.velocity,
+            growth=ctx.growth,
+            wording=wording,
+        )
+
+    def announce_highest(
+        self,
+        story: StorySnapshot,
+        ctx: RuleContext,
+        levels: Sequence[int],
+        value: float,
+        wording: Callable[[int], Wording],
+    ) -> Evaluation:
+        """Events for the ``levels`` that ``value`` reached: the highest announced, the lower ones passed.
+
+        When a story is first seen above several levels at once (flamewatch started late, or the thread
+        exploded between cycles), announcing each would be noise; the lower ones are recorded as fired
+        instead, so they are never announced later either.
+        """
+        crossed = sorted(level for level in levels if value >= level)
+        if not crossed:
+            return Evaluation()
+        return Evaluation(
+            announce=[self.event(story, ctx, crossed[-1], value, wording(crossed[-1]))],
+            passed=[self.event(story, ctx, level, value, wording(level)) for level in crossed[:-1]],
+        )
+
+
+def comments_per_hour(history: Sequence[tuple[float, int]], now: float, window: float) -> float | None:
+    """Comments per hour over the last ``window`` seconds from ``(time, comments)`` samples, oldest first.
+
+    Uses the oldest sample inside the window as the base (needs one at least a tenth of the window old,
+    so two samples a few seconds apart cannot extrapolate to a wild rate). None when there is no base.
+    """
+    if not history:
+        return None
+    latest_at, latest = history[-1]
+    base = next(((t, c) for t, c in history if now - t <= window), None)
+    if base is None:
+        return None
+    base_at, base_count = base
+    span = latest_at - base_at
+    if span < window / 10 or span <= 0:
+        return None
+    return max(0.0, (latest - base_count) * 3600.0 / span)
