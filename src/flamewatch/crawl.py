@@ -37,7 +37,8 @@ class CrawlResult:
     ``comments`` is what HN shows (neither deleted nor dead). ``unreachable`` = ``missing`` (answered
     ``null``) + ``failed`` (could not be fetched). ``skipped`` counts kids not visited because a cap
     was hit; ``cycles`` counts kids that pointed at an item already visited; ``invalid`` counts kid
-    ids of the wrong type (a ``kids`` that is not a list counts as one). ``partial`` is true when the true count may be higher.
+    ids of the wrong type (a ``kids`` that is not a list counts as one). ``partial`` is true when the
+    true count may be higher.
     """
 
     story_id: int
@@ -251,12 +252,16 @@ class StoryCrawl:
                 all_done.set_result(None)
 
         running: set[asyncio.Task[None]] = set()
+
+        def start(kid: int, depth: int, permit: Permit) -> None:
+            # A function of its own so that no local variable outlives the task it names.
+            task = loop.create_task(self._visit(kid, depth, permit))
+            task.add_done_callback(functools.partial(kid_done, permit=permit))
+            running.add(task)
+
         try:
             for kid, depth in to_fetch:
-                permit = await self.client.reserve()
-                task = loop.create_task(self._visit(kid, depth, permit))
-                task.add_done_callback(functools.partial(kid_done, permit=permit))
-                running.add(task)
+                start(kid, depth, await self.client.reserve())
             await all_done
         except asyncio.CancelledError:
             unfinished = list(running)  # a copy: the done-callbacks shrink the set while we wait

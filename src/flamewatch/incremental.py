@@ -51,7 +51,9 @@ class _StoryCache:
 class IncrementalCounter:
     """Counts stories like :func:`~flamewatch.crawl.count_story`, re-fetching only what changed."""
 
-    def __init__(self, client: HNClient, *, max_depth: int = DEFAULT_MAX_DEPTH, max_items: int = DEFAULT_MAX_ITEMS) -> None:
+    def __init__(
+        self, client: HNClient, *, max_depth: int = DEFAULT_MAX_DEPTH, max_items: int = DEFAULT_MAX_ITEMS
+    ) -> None:
         self.client = client
         self.max_depth = max_depth
         self.max_items = max_items

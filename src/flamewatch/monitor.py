@@ -97,7 +97,8 @@ class Monitor:
                 if r.errors:
                     log.warning("story %d: partial count (%d unreachable): %s", r.story_id, r.unreachable, r.errors[0])
             elif r.invalid and r.errors:
-                log.warning("story %d: %d malformed kid list(s) or id(s) ignored: %s", r.story_id, r.invalid, r.errors[0])
+                log.warning("story %d: %d malformed kid list(s) or id(s) ignored: %s",
+                            r.story_id, r.invalid, r.errors[0])
             if r.story is not None and r.story.dropped:
                 log.warning("story %d: field(s) of the wrong type or out of range ignored: %s",
                             r.story_id, ", ".join(r.story.dropped))

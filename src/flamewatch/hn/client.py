@@ -70,7 +70,7 @@ class Permit:
     harmless, so a caller can always release in a done callback as a safety net.
     """
 
-    __slots__ = ("_semaphore", "_held")
+    __slots__ = ("_held", "_semaphore")
 
     def __init__(self, semaphore: asyncio.Semaphore) -> None:
         self._semaphore = semaphore
@@ -205,7 +205,8 @@ class HNClient:
                     else:
                         body = await resp.read()  # the common case: the length is known and small
             except (TimeoutError, aiohttp.ClientError) as exc:
-                raise _Retryable(type(exc).__name__ if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__) from None
+                reason = type(exc).__name__ if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+                raise _Retryable(reason) from None
             finally:
                 stats.inflight -= 1
         finally:
