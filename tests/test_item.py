@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -56,6 +58,14 @@ def test_a_well_formed_story_keeps_every_field() -> None:
     assert (item.title, item.score, item.descendants, item.url, item.by) == (
         "My YC app: Dropbox", 111, 71, "http://www.getdropbox.com/u/2/screencast.html", "dhouston")
     assert item.dropped == ()
+
+
+def test_a_parsed_item_is_a_real_frozen_item() -> None:
+    item = parse({"id": 8863, "type": "story", "kids": [1, 2]})
+    assert type(item) is Item and item == Item(8863, type="story", kids=(1, 2))
+    assert hash(item) == hash(Item(8863, type="story", kids=(1, 2)))
+    with pytest.raises(FrozenInstanceError):
+        item.score = 5  # type: ignore[misc]
 
 
 def test_fields_of_the_wrong_type_are_dropped_and_named() -> None:
