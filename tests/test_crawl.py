@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+import weakref
+from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from conftest import FLAMEWATCH
-from flamewatch.crawl import count_story
+from flamewatch.crawl import StoryCrawl, count_story
 from flamewatch.incremental import IncrementalCounter
 from flamewatch.simulator import Faults, SimulatorServer, World
 from flamewatch.hn import HNClient
@@ -21,9 +26,9 @@ def empty_world() -> World:
     return World(seed=3, stories=0)
 
 
-async def counted(world: World, story: int, **client_kw: object) -> dict[str, object]:
+async def counted(world: World, story: int, *, max_inflight: int = 32) -> dict[str, Any]:
     async with SimulatorServer(world) as sim, aiohttp.ClientSession() as session:
-        client = HNClient(session, sim.base_url, **{"timeout": 2.0, "retries": 1, "backoff": 0.01, **client_kw})
+        client = HNClient(session, sim.base_url, timeout=2.0, retries=1, backoff=0.01, max_inflight=max_inflight)
         result = await count_story(client, story)
         assert sim.stats.max_inflight <= client.max_inflight
         return result.to_json() | {"cycles": result.cycles, "max_depth": result.max_depth_seen}
@@ -117,6 +122,106 @@ async def test_hostile_fields_are_counted_around_not_crashed_on() -> None:
     assert result.comments == 3  # deleted="yes" is not True: the comment is visible
     assert result.invalid == 6
     assert not result.partial
+
+
+async def test_wrongly_typed_fields_are_dropped_counted_and_the_items_still_counted() -> None:
+    world = empty_world()
+    story = world.add_story("hostile fields")
+    a = world.add_comment(story)
+    b = world.add_comment(story)
+    world.corrupt(a, time=10**14, by=["x"])
+    world.corrupt(b, parent="up", dead="no")
+    async with SimulatorServer(world) as sim, aiohttp.ClientSession() as session:
+        client = HNClient(session, sim.base_url)
+        result = await count_story(client, story)
+    assert result.comments == 2 and not result.partial and result.invalid == 0
+    assert client.stats.dropped_fields == 4
+    assert result.story is not None and result.story.title == "hostile fields" and result.story.dropped == ()
+
+
+async def test_finished_kid_tasks_are_not_kept_until_their_siblings_finish(aiohttp_server: Any) -> None:
+    # One slow kid among many: the others' finished tasks must be let go at once, not held until the
+    # slow one finishes (at 500 stories that kept ~200,000 dead tasks alive).
+    kids = list(range(2, 202))
+    slow_kid, release = kids[0], asyncio.Event()
+
+    async def item(request: web.Request) -> web.Response:
+        item_id = int(request.match_info["id"])
+        if item_id == 1:
+            return web.json_response({"id": 1, "type": "story", "kids": kids})
+        if item_id == slow_kid:
+            await release.wait()
+        return web.json_response({"id": item_id, "type": "comment", "parent": 1})
+
+    app = web.Application()
+    app.router.add_get("/v0/item/{id}.json", item)
+    server = await aiohttp_server(app)
+    loop = asyncio.get_running_loop()
+    kid_tasks: list[weakref.ref[asyncio.Task[Any]]] = []
+    fast_kids_done = asyncio.Event()
+
+    def count_done(task: asyncio.Task[Any]) -> None:
+        if sum(1 for ref in kid_tasks if (t := ref()) is None or t.done()) == len(kids) - 1:
+            fast_kids_done.set()
+
+    def remember_kid_tasks(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.Task(coro, loop=loop)
+        if coro.__qualname__ == "StoryCrawl._visit":
+            kid_tasks.append(weakref.ref(task))
+            # Added before the crawl's own done-callback, so by the time the test wakes up from the event
+            # set here, the crawl has seen the last fast kid finish too.
+            task.add_done_callback(count_done)
+        return task
+
+    loop.set_task_factory(remember_kid_tasks)
+    try:
+        async with aiohttp.ClientSession() as session:
+            crawl = StoryCrawl(HNClient(session, str(server.make_url("/v0")), max_inflight=8), 1)
+            running = asyncio.create_task(crawl.run())
+            async with asyncio.timeout(10):
+                await fast_kids_done.wait()
+            assert len(kid_tasks) == len(kids) and crawl.result.comments == len(kids) - 1
+            alive = [task for ref in kid_tasks if (task := ref()) is not None]
+            assert len(alive) == 1 and not alive[0].done()  # only the slow kid, still waiting
+            release.set()
+            result = await running
+    finally:
+        loop.set_task_factory(None)
+    assert result.comments == len(kids) and not result.partial
+
+
+async def test_cancelling_a_crawl_cancels_and_awaits_every_unfinished_kid(aiohttp_server: Any) -> None:
+    kids = list(range(2, 42))
+    started = 0
+    all_started = asyncio.Event()
+
+    async def item(request: web.Request) -> web.Response:
+        nonlocal started
+        item_id = int(request.match_info["id"])
+        if item_id == 1:
+            return web.json_response({"id": 1, "type": "story", "kids": kids})
+        started += 1
+        if started == 8:
+            all_started.set()
+        await asyncio.Event().wait()  # every kid hangs
+        raise AssertionError("unreachable")
+
+    app = web.Application()
+    app.router.add_get("/v0/item/{id}.json", item)
+    server = await aiohttp_server(app)
+    async with aiohttp.ClientSession() as session:
+        client = HNClient(session, str(server.make_url("/v0")), max_inflight=8)
+        running = asyncio.create_task(count_story(client, 1))
+        async with asyncio.timeout(10):
+            await all_started.wait()
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        assert client.stats.inflight == 0
+        # Every request slot was given back: a new reservation does not wait.
+        permits = [await asyncio.wait_for(client.reserve(), 1) for _ in range(client.max_inflight)]
+        for permit in permits:
+            permit.release()
 
 
 async def test_depth_and_item_caps_bound_a_hostile_tree() -> None:
@@ -241,10 +346,11 @@ async def test_count_cli_prints_exact_json(sim: SimulatorServer, world: World) -
 
 
 @pytest.mark.parametrize("max_inflight", [8])
-async def test_once_over_a_20000_comment_front_page_is_exact_and_bounded(tmp_path, max_inflight: int) -> None:
+async def test_once_over_a_20000_comment_front_page_is_exact_and_bounded(tmp_path: Path, max_inflight: int) -> None:
     world = World(seed=11, stories=30, total_comments=20_000)
     config = tmp_path / "flamewatch.toml"
-    config.write_text(f'[hn]\nmax_inflight = {max_inflight}\n[crawl]\nincremental = false\n[[notifiers]]\ntype = "console"\n')
+    config.write_text(f'[hn]\nmax_inflight = {max_inflight}\n[crawl]\nincremental = false\n'
+                      '[[notifiers]]\ntype = "console"\n')
     async with SimulatorServer(world, Faults(latency=0.0005)) as sim:
         proc = await asyncio.create_subprocess_exec(
             *FLAMEWATCH, "-c", str(config), "-q", "once", "--top", "30", "--json", "--api-url", sim.base_url,
@@ -263,7 +369,7 @@ async def test_once_over_a_20000_comment_front_page_is_exact_and_bounded(tmp_pat
     assert sum(r["comments"] for r in rows) > 15_000
 
 
-async def test_numbers_too_big_for_the_store_and_absurd_nesting_do_not_break_a_cycle(tmp_path) -> None:
+async def test_numbers_too_big_for_the_store_and_absurd_nesting_do_not_break_a_cycle(tmp_path: Path) -> None:
     from flamewatch.app import App
     from flamewatch.config import parse_config
 
@@ -283,3 +389,37 @@ async def test_numbers_too_big_for_the_store_and_absurd_nesting_do_not_break_a_c
             results = {r.story_id: r for r in app.monitor.last_results}
     assert stats.events == 2  # both stories still fire: the giant numbers were just ignored
     assert results[giant].comments == 2 and results[fine].comments == 3 and results[fine].failed == 1
+
+
+async def test_a_cycle_warns_about_the_dropped_fields_of_a_story_and_still_fires(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from flamewatch.app import App
+    from flamewatch.config import parse_config
+    from flamewatch.testing import RecordingNotifier, plugin_offering, make_test_plugins
+
+    world = World(seed=3, stories=0)
+    future = world.add_story("From the future")
+    world.add_replies(future, 2)
+    world.corrupt(future, time=10**14, url="javascript:alert(1)", score=2**64)
+    async with SimulatorServer(world) as sim:
+        config = parse_config({"hn": {"api_url": sim.base_url, "retries": 0}, "rules": {"comment_levels": [1]},
+                               "store": {"path": str(tmp_path / "fw.db")}, "notifiers": [{"type": "recording"}]},
+                              "t.toml")
+        plugins = make_test_plugins(plugin_offering(RecordingNotifier))
+        with caplog.at_level(logging.WARNING):
+            async with App(config, plugins=plugins) as app:
+                assert app.monitor is not None and app.dispatcher is not None
+                stats = await app.monitor.cycle(0)
+                await app.dispatcher.wait_idle()
+                dropped = app.monitor.client.stats.dropped_fields
+                notifier = app.lanes[0].notifier
+                assert isinstance(notifier, RecordingNotifier)
+                sent = list(notifier.sent)
+    assert stats.events == 1 and dropped == 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert f"story {future}: field(s) of the wrong type or out of range ignored: time (out of range), " \
+           "url (not a short http(s) URL), score (out of range)" in warnings
+    [event] = sent
+    assert (event.story.title, event.story.time, event.story.url, event.story.score) == ("From the future", None,
+                                                                                        None, 0)

@@ -18,7 +18,7 @@ from flamewatch.config import ConfigError, parse_config
 from flamewatch.notifiers.slack.format import what_happened
 from flamewatch.plugins import Plugins, make_plugin_manager
 from flamewatch.simulator import SimulatorServer, World
-from flamewatch.testing import RecordingNotifier, plugin_offering
+from flamewatch.testing import RecordingNotifier, plugin_offering, make_test_plugins
 
 
 class AskHNRule(Rule):
@@ -54,8 +54,7 @@ class AskHNPlugin:
 
 
 def plugins_with_ask_hn() -> Plugins:
-    return make_plugin_manager(extra=[AskHNPlugin(), plugin_offering(RecordingNotifier)],
-                               disabled=("console", "slack", "email", "webhook"), load_entry_points=False)
+    return make_test_plugins(AskHNPlugin(), plugin_offering(RecordingNotifier))
 
 
 async def test_a_rule_from_a_test_file_fires_and_is_delivered_with_its_own_wording(tmp_path: Path) -> None:
@@ -93,7 +92,7 @@ def test_the_new_rules_key_is_checked_like_any_other(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^custom\.toml: rules\.ask_hn_comments: must be at least 1, got 0$"):
         App(config, plugins=plugins_with_ask_hn())
     # Without the plugin, its key is unknown, and the message lists what the loaded rules accept.
-    without = make_plugin_manager(disabled=("console", "slack", "email", "webhook"), load_entry_points=False)
+    without = make_test_plugins()
     config = parse_config({"rules": {"ask_hn_comments": 5}, "notifiers": []}, "custom.toml")
     with pytest.raises(ConfigError, match=r"rules\.ask_hn_comments: unknown key \(known keys here: comment_levels, "):
         App(config, plugins=without)

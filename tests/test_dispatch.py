@@ -18,7 +18,7 @@ from flamewatch.rules import Evaluation
 from flamewatch.simulator import SimulatorServer, World
 from flamewatch.store import Store, open_store
 from flamewatch.tasks import TaskRegistry
-from flamewatch.testing import RecordingNotifier, make_event, make_story, notifier_context, plugin_offering
+from flamewatch.testing import RecordingNotifier, make_event, make_story, notifier_context, plugin_offering, make_test_plugins
 from flamewatch.watch import Watcher
 
 FAST_RETRY = RetryPolicy(base=0.01, cap=0.05, max_age=60.0)
@@ -223,7 +223,6 @@ class Sleepy(Notifier):
 
 
 async def test_slow_notifier_does_not_move_the_next_cycle(tmp_path: Path) -> None:
-    from flamewatch.plugins import make_plugin_manager
 
     world = World(seed=5, stories=5, total_comments=300)
     async with SimulatorServer(world) as sim:
@@ -234,8 +233,7 @@ async def test_slow_notifier_does_not_move_the_next_cycle(tmp_path: Path) -> Non
             "store": {"path": str(tmp_path / "fw.db")},
             "notifiers": [{"type": "sleepy", "concurrency": 2}],
         }, "test.toml")
-        plugins = make_plugin_manager(extra=[plugin_offering(Sleepy)], load_entry_points=False,
-                                      disabled=("console", "slack", "email", "webhook"))  # keeps the built-in rules
+        plugins = make_test_plugins(plugin_offering(Sleepy))
         period = 0.25
         async with App(config, plugins=plugins) as app:
             assert app.monitor is not None

@@ -30,9 +30,8 @@ from flamewatch import Event, Notifier
 from flamewatch.app import App
 from flamewatch.config import parse_config
 from flamewatch.events import CycleStats
-from flamewatch.plugins import make_plugin_manager
 from flamewatch.simulator import Faults, SimulatorServer, World
-from flamewatch.testing import RecordingNotifier, plugin_offering
+from flamewatch.testing import RecordingNotifier, plugin_offering, make_test_plugins
 from flamewatch.watch import Watcher
 
 SECRET_ENV = "FW_FAULTS_WEBHOOK_SECRET"
@@ -286,8 +285,7 @@ async def test_hn_faults_give_partial_counts_no_false_alerts_and_converge(
             "store": {"path": str(tmp_path / "fw.db")},
             "notifiers": [{"type": "recording"}],
         }, "faults.toml")
-        plugins = make_plugin_manager(extra=[plugin_offering(RecordingNotifier)], load_entry_points=False,
-                                      disabled=("console", "slack", "email", "webhook"))  # keeps the built-in rules
+        plugins = make_test_plugins(plugin_offering(RecordingNotifier))
         with caplog.at_level(logging.INFO):
             async with App(config, plugins=plugins) as app:
                 assert app.monitor is not None and app.store is not None and app.dispatcher is not None
@@ -469,8 +467,7 @@ async def test_hostile_front_page_cycle_completes_with_warnings_and_sane_events(
             "store": {"path": str(tmp_path / "fw.db")},
             "notifiers": [{"type": "recording"}],
         }, "faults.toml")
-        plugins = make_plugin_manager(extra=[plugin_offering(RecordingNotifier)], load_entry_points=False,
-                                      disabled=("console", "slack", "email", "webhook"))  # keeps the built-in rules
+        plugins = make_test_plugins(plugin_offering(RecordingNotifier))
         with caplog.at_level(logging.WARNING):
             async with App(config, plugins=plugins) as app:
                 assert app.monitor is not None and app.dispatcher is not None
@@ -549,8 +546,7 @@ async def test_blocking_notifier_is_named_and_hanging_one_is_timed_out_and_retri
             "store": {"path": str(tmp_path / "fw.db")},
             "notifiers": [{"type": "blocking", "name": "sleeper"}, {"type": "hangs-once", "name": "stuck", "timeout": 0.2}],
         }, "faults.toml")
-        plugins = make_plugin_manager(extra=[plugin_offering(Blocking, HangsOnce)], load_entry_points=False,
-                                      disabled=("console", "slack", "email", "webhook"))  # keeps the built-in rules
+        plugins = make_test_plugins(plugin_offering(Blocking, HangsOnce))
         with caplog.at_level(logging.WARNING):
             async with App(config, plugins=plugins) as app:
                 assert app.monitor is not None and app.dispatcher is not None

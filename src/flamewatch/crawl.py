@@ -6,9 +6,10 @@ The walk fetches an item and, if it has ``kids``, gathers the same coroutine ove
   10,000 small tasks, not 10,000 nested Python frames: no ``RecursionError`` at any depth;
 * the concurrency bound lives in :class:`~flamewatch.hn.HNClient` and is held only around one HTTP
   request, never across a gather (holding it while waiting for children would deadlock);
-* a kid's task is created only once a request slot is reserved for it, so a 50,000-comment story
-  never holds tens of thousands of idle tasks;
+* a kid's task is created only once a request slot is reserved for it, and forgotten as soon as it
+  finishes, so live tasks stay bounded by the requests in flight, not by the size of the tree;
 * a visited set makes cycles harmless, and caps on depth and items bound a hostile tree;
+* items arrive parsed and checked (:class:`~flamewatch.hn.Item`): the walk reads typed fields only;
 * a failed item costs only its own subtree: the count becomes a lower bound marked ``partial``;
 * counters live in a per-crawl object (the seed's global fetch counter, fixed).
 """
@@ -21,7 +22,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from .hn import ID_LIMIT, FetchError, HNClient, Permit, as_int
+from .hn import FetchError, HNClient, Item, Permit
 
 log = logging.getLogger("flamewatch.crawl")
 
@@ -36,11 +37,12 @@ class CrawlResult:
     ``comments`` is what HN shows (neither deleted nor dead). ``unreachable`` = ``missing`` (answered
     ``null``) + ``failed`` (could not be fetched). ``skipped`` counts kids not visited because a cap
     was hit; ``cycles`` counts kids that pointed at an item already visited; ``invalid`` counts kid
-    ids or fields of the wrong type. ``partial`` is true when the true count may be higher.
+    ids of the wrong type (a ``kids`` that is not a list counts as one). ``partial`` is true when the
+    true count may be higher.
     """
 
     story_id: int
-    story: dict[str, Any] | None = None
+    story: Item | None = None
     comments: int = 0
     deleted: int = 0
     dead: int = 0
@@ -55,20 +57,22 @@ class CrawlResult:
 
     @property
     def unreachable(self) -> int:
+        """Kids that could not be counted: ``missing`` + ``failed``."""
         return self.missing + self.failed
 
     @property
     def partial(self) -> bool:
+        """Whether the true count may be higher (a fetch failed or a cap was hit)."""
         return self.failed > 0 or self.skipped > 0
 
     @property
     def title(self) -> str:
-        title = (self.story or {}).get("title")
-        return title if isinstance(title, str) else ""
+        """The story's title, or "" when unknown."""
+        return (self.story.title if self.story is not None else None) or ""
 
     def to_json(self) -> dict[str, Any]:
         """The per-story JSON object printed by ``count --json`` and ``once --json``."""
-        story = self.story or {}
+        story = self.story
         return {
             "id": self.story_id,
             "title": self.title,
@@ -80,22 +84,9 @@ class CrawlResult:
             "failed": self.failed,
             "fetches": self.fetches,
             "partial": self.partial,
-            "descendants": as_int(story.get("descendants")),
-            "score": as_int(story.get("score")),
+            "descendants": story.descendants if story is not None else None,
+            "score": story.score if story is not None else None,
         }
-
-
-def valid_kids(item: dict[str, Any]) -> tuple[list[int], int]:
-    """The integer kid ids of ``item`` and how many kids were of the wrong type (hostile input)."""
-    kids = item.get("kids")
-    if kids is None:
-        return [], 0
-    if not isinstance(kids, list):
-        return [], 1
-    # The same test as source.as_id, inlined: this runs once per kid of every item fetched.
-    # (type(k) is int also rules out bools.)
-    good = [k for k in kids if type(k) is int and 0 <= k < ID_LIMIT]
-    return good, len(kids) - len(good)
 
 
 # Status codes kept in the incremental cache (small ints keep a 50,000-node cache compact).
@@ -137,7 +128,7 @@ class StoryCrawl:
         self.result = CrawlResult(story_id)
         self._seen: set[int] = set()
 
-    async def run(self, story: dict[str, Any] | None = None) -> CrawlResult:
+    async def run(self, story: Item | None = None) -> CrawlResult:
         """Walk the tree; ``story`` is the already-fetched story item, if the caller has it."""
         if story is None:
             await self._visit(self.result.story_id, 0)
@@ -182,8 +173,8 @@ class StoryCrawl:
         if kids:  # most comments are leaves: skip the walk machinery for them
             await self._descend(item_id, kids, depth)
 
-    def _record(self, item_id: int, item: dict[str, Any], depth: int) -> list[int]:
-        """Count a fetched item (and cache it); returns its valid kid ids."""
+    def _record(self, item_id: int, item: Item, depth: int) -> tuple[int, ...]:
+        """Count a fetched item (and cache it); returns its kid ids."""
         result = self.result
         status = VISIBLE
         if depth == 0:
@@ -191,19 +182,19 @@ class StoryCrawl:
         else:
             status = self._classify(item)
             result.max_depth_seen = max(result.max_depth_seen, depth)
-        kids, bad = valid_kids(item)
-        if bad:
+        kids = item.kids
+        if bad := item.bad_kids:
             result.invalid += bad
             self._note(f"item {item_id}: {bad} kid id(s) of the wrong type ignored")
         if self.cache is not None:
-            self.cache[item_id] = Node(status, tuple(kids))
+            self.cache[item_id] = Node(status, kids)
         return kids
 
-    async def _descend(self, parent: int, kids: list[int] | tuple[int, ...], depth: int) -> None:
+    async def _descend(self, parent: int, kids: tuple[int, ...], depth: int) -> None:
         """Count the subtrees under ``kids``: cached items in a plain loop, the rest by fan-out."""
         result = self.result
         to_fetch: list[tuple[int, int]] = []
-        stack: list[tuple[int, tuple[int, ...] | list[int], int]] = [(parent, kids, depth)]
+        stack: list[tuple[int, tuple[int, ...], int]] = [(parent, kids, depth)]
         while stack:
             item_id, item_kids, item_depth = stack.pop()
             if not item_kids:
@@ -240,7 +231,10 @@ class StoryCrawl:
 
         The fan-in is ``gather(return_exceptions=True)`` in effect, done with one done-callback per kid
         that also gives back the kid's slot if it was cancelled before it ran. Returns the kids'
-        exceptions; cancellation of the parent cancels every kid and waits for them.
+        exceptions; cancellation of the parent cancels every unfinished kid and waits for them.
+
+        Only unfinished kids are referenced (the done-callback forgets each one): keeping every kid's
+        finished task until its last sibling finished kept ~200,000 dead tasks alive at 500 stories.
         """
         loop = asyncio.get_running_loop()
         all_done = loop.create_future()
@@ -249,6 +243,7 @@ class StoryCrawl:
 
         def kid_done(task: asyncio.Task[None], permit: Permit) -> None:
             nonlocal remaining
+            running.discard(task)
             permit.release()  # no-op when the fetch already released it
             if not task.cancelled() and (exc := task.exception()) is not None:
                 failures.append(exc)
@@ -256,23 +251,28 @@ class StoryCrawl:
             if remaining == 0 and not all_done.done():
                 all_done.set_result(None)
 
-        tasks: list[asyncio.Task[None]] = []
+        running: set[asyncio.Task[None]] = set()
+
+        def start(kid: int, depth: int, permit: Permit) -> None:
+            # A function of its own so that no local variable outlives the task it names.
+            task = loop.create_task(self._visit(kid, depth, permit))
+            task.add_done_callback(functools.partial(kid_done, permit=permit))
+            running.add(task)
+
         try:
             for kid, depth in to_fetch:
-                permit = await self.client.reserve()
-                task = loop.create_task(self._visit(kid, depth, permit))
-                task.add_done_callback(functools.partial(kid_done, permit=permit))
-                tasks.append(task)
+                start(kid, depth, await self.client.reserve())
             await all_done
         except asyncio.CancelledError:
-            for task in tasks:
+            unfinished = list(running)  # a copy: the done-callbacks shrink the set while we wait
+            for task in unfinished:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*unfinished, return_exceptions=True)
             raise
         return failures
 
-    def _classify(self, item: dict[str, Any]) -> int:
-        status = DELETED if item.get("deleted") is True else DEAD if item.get("dead") is True else VISIBLE
+    def _classify(self, item: Item) -> int:
+        status = DELETED if item.deleted else DEAD if item.dead else VISIBLE
         self._count_status(status)
         return status
 

@@ -21,17 +21,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Any
 
-from .crawl import (
-    DEFAULT_MAX_DEPTH,
-    DEFAULT_MAX_ITEMS,
-    CrawlResult,
-    Node,
-    StoryCrawl,
-    valid_kids,
-)
-from .hn import FetchError, HNClient
+from .crawl import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS, CrawlResult, Node, StoryCrawl
+from .hn import FetchError, HNClient, Item
 
 log = logging.getLogger("flamewatch.incremental")
 
@@ -49,17 +41,19 @@ class _StoryCache:
     nodes: dict[int, Node] = field(default_factory=dict)
     result: CrawlResult | None = None
     kids: tuple[int, ...] = ()
-    descendants: Any = None
-    healed_for: Any = None
+    descendants: int | None = None
+    healed_for: int | None = None
     checked_cycle: int = 0
-    above: Any = None  # the descendants value our count was last seen above, and since which cycle
+    above: int | None = None  # the descendants value our count was last seen above, and since which cycle
     above_since: int = 0
 
 
 class IncrementalCounter:
     """Counts stories like :func:`~flamewatch.crawl.count_story`, re-fetching only what changed."""
 
-    def __init__(self, client: HNClient, *, max_depth: int = DEFAULT_MAX_DEPTH, max_items: int = DEFAULT_MAX_ITEMS) -> None:
+    def __init__(
+        self, client: HNClient, *, max_depth: int = DEFAULT_MAX_DEPTH, max_items: int = DEFAULT_MAX_ITEMS
+    ) -> None:
         self.client = client
         self.max_depth = max_depth
         self.max_items = max_items
@@ -116,8 +110,8 @@ class IncrementalCounter:
         if story is None:
             self._stories.pop(story_id, None)
             return CrawlResult(story_id, missing=1, fetches=1)
-        kids = tuple(valid_kids(story)[0])
-        descendants = story.get("descendants")
+        kids = story.kids
+        descendants = story.descendants
         # Unchanged kids and descendants, and no item of its tree named in updates.json: nothing moved.
         # (descendants alone is not enough: HN's figure lags, so a new deep reply can leave it as it was.)
         if (
@@ -143,15 +137,15 @@ class IncrementalCounter:
         cache.descendants = descendants
         return result
 
-    async def _heal(self, story_id: int, story: dict[str, Any], cache: _StoryCache, descendants: Any) -> CrawlResult:
+    async def _heal(self, story_id: int, story: Item, cache: _StoryCache, descendants: int | None) -> CrawlResult:
         """The cache missed a change (updates.json only covers a short window): one full crawl."""
         self.heals += 1
         cache.healed_for = descendants
         return await self._walk(story_id, story, cache, None)
 
-    def _needs_heal(self, cache: _StoryCache, comments: int, descendants: Any) -> bool:
+    def _needs_heal(self, cache: _StoryCache, comments: int, descendants: int | None) -> bool:
         """Whether a count from the cache disagrees with HN's ``descendants`` in a way lag cannot explain."""
-        if not isinstance(descendants, int) or isinstance(descendants, bool) or cache.healed_for == descendants:
+        if descendants is None or cache.healed_for == descendants:
             return False
         if comments < descendants:
             return True  # HN knows of comments the cache does not: an addition was missed
@@ -163,7 +157,7 @@ class IncrementalCounter:
             return False
         return self._cycle - cache.above_since >= SETTLE_CYCLES
 
-    async def _walk(self, story_id: int, story: dict[str, Any], cache: _StoryCache, refresh: set[int] | None) -> CrawlResult:
+    async def _walk(self, story_id: int, story: Item, cache: _StoryCache, refresh: set[int] | None) -> CrawlResult:
         if refresh is None:
             # Full crawl into a fresh node map: items that left the tree must not linger.
             self.full_crawls += 1

@@ -19,8 +19,8 @@ from .dispatch import Dispatcher
 from .events import CycleStats, StorySnapshot
 from .incremental import IncrementalCounter
 from .config.model import CrawlSettings, StoreSettings, WatchSettings
+from .hn import FetchError, HNClient, Item
 from .rules import RuleEngine
-from .hn import FetchError, HNClient, as_int
 from .store import CountSample, Store
 
 log = logging.getLogger("flamewatch.monitor")
@@ -101,9 +101,11 @@ class Monitor:
                 if r.errors:
                     log.warning("story %d: partial count (%d unreachable): %s", r.story_id, r.unreachable, r.errors[0])
             elif r.invalid and r.errors:
-                log.warning("story %d: %d malformed kid list(s) or id(s) ignored: %s", r.story_id, r.invalid, r.errors[0])
-            if isinstance(r.story, dict) and (bad := _mistyped_fields(r.story)):
-                log.warning("story %d: field(s) of the wrong type ignored: %s", r.story_id, ", ".join(bad))
+                log.warning("story %d: %d malformed kid list(s) or id(s) ignored: %s",
+                            r.story_id, r.invalid, r.errors[0])
+            if r.story is not None and r.story.dropped:
+                log.warning("story %d: field(s) of the wrong type or out of range ignored: %s",
+                            r.story_id, ", ".join(r.story.dropped))
         return CycleStats(
             cycle=number,
             started_at=started,
@@ -143,13 +145,12 @@ class Monitor:
     async def _evaluate(self, results: Sequence[CrawlResult], ids: Sequence[int]) -> int:
         now = self.clock()
         rank = {story_id: i + 1 for i, story_id in enumerate(ids)}
-        counted = [r for r in results if isinstance(r.story, dict) and r.story.get("type", "story") == "story"]
+        counted = [r for r in results if r.story is not None and r.story.type in (None, "story")]
         if not counted:
             return 0
         previous = await self.store.latest(r.story_id for r in counted)
         await self.store.add_snapshots([
-            CountSample(r.story_id, now, r.comments, _int(r.story.get("score")),
-                        _int_or_none(r.story.get("descendants")), r.partial)
+            CountSample(r.story_id, now, r.comments, r.story.score or 0, r.story.descendants, r.partial)
             for r in counted if r.story is not None
         ])
         span = self.rules.history_span  # the longest history window any rule asked for
@@ -170,45 +171,19 @@ class Monitor:
 
 
 def story_snapshot(result: CrawlResult, rank: int | None = None) -> StorySnapshot:
-    """The event-facing view of a counted story (wrong-typed HN fields become None or defaults)."""
-    story = result.story or {}
+    """The event-facing view of a counted story (its fields were checked when the item was parsed)."""
+    story = result.story
+    if story is None:
+        story = Item(result.story_id)
     return StorySnapshot(
         id=result.story_id,
-        title=_str(story.get("title")) or f"item {result.story_id}",
+        title=story.title or f"item {result.story_id}",
         comments=result.comments,
-        score=_int(story.get("score")),
-        url=_str(story.get("url")),
-        by=_str(story.get("by")),
-        time=_int_or_none(story.get("time")),
-        descendants=_int_or_none(story.get("descendants")),
+        score=story.score or 0,
+        url=story.url,
+        by=story.by,
+        time=story.time,
+        descendants=story.descendants,
         partial=result.partial,
         rank=rank,
     )
-
-
-#: Story fields the events use, and the JSON types HN gives them.
-_FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "title": (str,), "score": (int,), "by": (str,), "url": (str,), "time": (int,), "descendants": (int,),
-}
-
-
-def _mistyped_fields(story: dict[str, object]) -> list[str]:
-    """Names (with the type found) of story fields present with the wrong type: hostile or broken input."""
-    return [
-        f"{name} ({type(value).__name__})"
-        for name, types in _FIELD_TYPES.items()
-        if (value := story.get(name)) is not None and (not isinstance(value, types) or isinstance(value, bool))
-    ]
-
-
-def _str(value: object) -> str | None:
-    return value[:2000] if isinstance(value, str) else None
-
-
-def _int(value: object) -> int:
-    return as_int(value) or 0
-
-
-def _int_or_none(value: object) -> int | None:
-    return as_int(value)
-

@@ -26,6 +26,7 @@ import aiohttp
 from . import hookimpl
 from .events import Event, StorySnapshot
 from .errors import DeliveryError, PermanentDeliveryError
+from .plugins import DEFAULT_PLUGINS, Plugins, make_plugin_manager
 from .notifier import MemoryState, Notifier, NotifierContext
 
 HOSTILE_TITLE = "<!channel> Ask HN: 'quotes' & <b>tags</b>\r\nBcc: victim@example.com"
@@ -158,6 +159,16 @@ def plugin_offering(*types: type[Notifier], name: str = "test-plugin") -> object
             return list(types)
 
     return _Plugin()
+
+
+def make_test_plugins(*extra: object) -> Plugins:
+    """A plugin manager for tests: ``extra`` plugin objects plus the built-in rules.
+
+    No built-in notifier (nothing prints or sends unless a test asks for it) and no entry points (what
+    happens to be installed on the machine does not change the test).
+    """
+    notifiers = tuple(name for name, module in DEFAULT_PLUGINS if module.startswith("flamewatch.notifiers."))
+    return make_plugin_manager(extra=extra, disabled=notifiers, load_entry_points=False)
 
 
 @asynccontextmanager

@@ -1,3 +1,19 @@
-"""Talking to the Hacker News API: the client (:mod:`.client`)."""
+"""Talking to the Hacker News API: the client (:mod:`.client`) and the typed, checked item (:mod:`.item`)."""
 
-from .client import *  # noqa: F403
+from ..errors import FetchError
+from .client import DEFAULT_API_URL, MAX_BODY_BYTES, STORY_LISTS, ClientStats, HNClient, Permit, make_session
+from .item import ID_LIMIT, Item, is_item_id
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "ID_LIMIT",
+    "MAX_BODY_BYTES",
+    "STORY_LISTS",
+    "ClientStats",
+    "FetchError",
+    "HNClient",
+    "Item",
+    "Permit",
+    "is_item_id",
+    "make_session",
+]

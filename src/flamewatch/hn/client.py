@@ -15,10 +15,21 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+__all__ = [
+    "DEFAULT_API_URL",
+    "MAX_BODY_BYTES",
+    "STORY_LISTS",
+    "ClientStats",
+    "HNClient",
+    "Permit",
+    "make_session",
+]
+
 import aiohttp
 from yarl import URL
 
 from ..errors import FetchError
+from .item import Item, is_item_id
 
 log = logging.getLogger("flamewatch.hn")
 
@@ -29,25 +40,6 @@ STORY_LISTS = ("topstories", "newstories", "beststories", "askstories", "showsto
 
 # A real item is a few KB; anything far larger is hostile or broken and is refused unread.
 MAX_BODY_BYTES = 2_000_000
-
-
-#: SQLite stores 64-bit integers; a bigger number from a hostile API must not crash a cycle's write.
-_INT_LIMIT = 2**63
-ID_LIMIT = _INT_LIMIT  # item ids are 0 <= id < ID_LIMIT
-
-
-def as_int(value: Any) -> int | None:
-    """``value`` if it is a whole number a 64-bit store can hold (not a bool, float or string), else None."""
-    if isinstance(value, int) and not isinstance(value, bool) and -_INT_LIMIT < value < _INT_LIMIT:
-        return value
-    return None
-
-
-def as_id(value: Any) -> int | None:
-    """``value`` if it can be an HN item id (a non-negative :func:`as_int`), else None."""
-    number = as_int(value)
-    return number if number is not None and number >= 0 else None
-
 
 
 class _Retryable(Exception):
@@ -63,9 +55,12 @@ class ClientStats:
     failures: int = 0  # requests that gave up (FetchError raised)
     inflight: int = 0
     max_inflight_seen: int = 0
+    dropped_fields: int = 0  # item fields present but unusable (wrong type, out of range): see Item.dropped
 
     def copy(self) -> ClientStats:
-        return ClientStats(self.requests, self.retries, self.failures, self.inflight, self.max_inflight_seen)
+        """A snapshot of the counters."""
+        return ClientStats(self.requests, self.retries, self.failures, self.inflight, self.max_inflight_seen,
+                           self.dropped_fields)
 
 
 class Permit:
@@ -75,7 +70,7 @@ class Permit:
     harmless, so a caller can always release in a done callback as a safety net.
     """
 
-    __slots__ = ("_semaphore", "_held")
+    __slots__ = ("_held", "_semaphore")
 
     def __init__(self, semaphore: asyncio.Semaphore) -> None:
         self._semaphore = semaphore
@@ -126,21 +121,22 @@ class HNClient:
         await self._permits.acquire()
         return Permit(self._permits)
 
-    def item(self, item_id: int, *, permit: Permit | None = None) -> Coroutine[Any, Any, dict[str, Any] | None]:
-        """The item as a dict, or None when HN answers ``null`` (a missing item).
+    def item(self, item_id: int, *, permit: Permit | None = None) -> Coroutine[Any, Any, Item | None]:
+        """The item, parsed and checked (see :class:`Item`), or None when HN answers ``null``.
 
         ``permit``, from :meth:`reserve`, is used by the first attempt and released after it.
-        Raises :class:`FetchError` when it cannot be fetched or is not a JSON object.
+        Raises :class:`FetchError` when it cannot be fetched or is not a JSON object. Unusable fields
+        are dropped, listed in :attr:`Item.dropped` and counted in ``stats.dropped_fields``.
         """
-        # A plain function returning get_json's coroutine: one coroutine frame less on the hottest path.
-        return self.get_json(f"item/{item_id}.json", permit=permit, expect_item=True)
+        # A plain function returning _get's coroutine: one coroutine frame less on the hottest path.
+        return self._get(f"item/{item_id}.json", permit, item_id)
 
     async def story_ids(self, list_name: str = "topstories") -> list[int]:
-        """The ids of one of HN's lists (``topstories`` and friends), in rank order."""
+        """The ids of one of HN's lists (``topstories`` and friends), in rank order; non-ids are skipped."""
         data = await self.get_json(f"{list_name}.json")
         if not isinstance(data, list):
             raise FetchError(f"{list_name}: expected a JSON list, got {type(data).__name__}")
-        return [i for i in data if as_id(i) is not None]
+        return [i for i in data if is_item_id(i)]
 
     async def updates(self) -> set[int]:
         """Ids of recently changed items (``/v0/updates.json``); empty when the answer is unusable."""
@@ -148,13 +144,14 @@ class HNClient:
         items = data.get("items") if isinstance(data, dict) else None
         if not isinstance(items, list):
             return set()
-        return {i for i in items if as_id(i) is not None}
+        return {i for i in items if is_item_id(i)}
 
-    async def get_json(self, path: str, *, permit: Permit | None = None, expect_item: bool = False) -> Any:
-        """GET ``<base_url>/<path>`` and decode JSON, retrying what may succeed on another attempt.
+    async def get_json(self, path: str, *, permit: Permit | None = None) -> Any:
+        """GET ``<base_url>/<path>`` and decode JSON, retrying what may succeed on another attempt."""
+        return await self._get(path, permit, None)
 
-        With ``expect_item``, anything but a JSON object or ``null`` is a :class:`FetchError`.
-        """
+    async def _get(self, path: str, permit: Permit | None, item_id: int | None) -> Any:
+        """:meth:`get_json`; with an ``item_id``, the body must be a JSON object or ``null``, parsed to an Item."""
         # Built pre-encoded: our paths are plain ASCII, and skipping yarl's re-parsing and normalising
         # of every URL is a measurable share of a request's CPU cost on a 30,000-item crawl.
         url = URL(f"{self.base_url}/{path}", encoded=True)
@@ -162,9 +159,6 @@ class HNClient:
         while True:
             try:
                 data = await self._attempt(url, path, permit)
-                if expect_item and data is not None and not isinstance(data, dict):
-                    raise FetchError(f"{path}: expected a JSON object, got {type(data).__name__}")
-                return data
             except _Retryable as exc:
                 permit = None  # used up by the first attempt; retries queue for a slot again
                 if attempt >= self.retries:
@@ -175,9 +169,19 @@ class HNClient:
                 attempt += 1
                 self.stats.retries += 1
                 await asyncio.sleep(delay)
+                continue
             except FetchError:
                 self.stats.failures += 1
                 raise
+            if item_id is None or data is None:
+                return data
+            if type(data) is not dict:
+                self.stats.failures += 1
+                raise FetchError(f"{path}: expected a JSON object, got {type(data).__name__}")
+            item = Item.parse(data, item_id)
+            if item.dropped:
+                self.stats.dropped_fields += len(item.dropped)
+            return item
 
     async def _attempt(self, url: URL, path: str, permit: Permit | None) -> Any:
         if permit is None:
@@ -201,7 +205,8 @@ class HNClient:
                     else:
                         body = await resp.read()  # the common case: the length is known and small
             except (TimeoutError, aiohttp.ClientError) as exc:
-                raise _Retryable(type(exc).__name__ if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__) from None
+                reason = type(exc).__name__ if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+                raise _Retryable(reason) from None
             finally:
                 stats.inflight -= 1
         finally:

@@ -1,0 +1,202 @@
+"""A Hacker News item, parsed once from the API's JSON into a typed, validated :class:`Item`.
+
+:meth:`Item.parse` is the one place hostile or broken fields are handled. Everything downstream (the
+crawl, the incremental cache, the monitor, the notifiers through the story snapshot) reads typed
+attributes and never has to re-check a field:
+
+* a field of the wrong type is dropped (``None``, or the default) and named in :attr:`Item.dropped`;
+* integers are bounded to what a 64-bit store holds; ids and parents are also non-negative;
+* ``time`` outside HN's lifetime (before 2006-10-09, or more than a day ahead of our clock) is dropped,
+  so no formatter can ever be handed a date it cannot represent;
+* ``title`` and ``text`` are cut to their caps (see the ``*_MAX`` constants); ``by`` and ``type`` longer
+  than theirs are dropped, and so is a URL that is not a short http(s) URL (a cut URL points elsewhere);
+* ``kids`` keeps only valid ids, and :attr:`Item.bad_kids` counts the rest (a non-list counts as one);
+* ``deleted`` and ``dead`` are true only for JSON ``true``.
+
+Parsing runs once per fetched item on the crawl's hot path, so it is written for speed: the usual,
+well-formed field costs one dict lookup and one inline type test, and nothing is allocated for the
+diagnostics unless something is wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, make_dataclass
+from time import time as wall_clock
+from typing import Any
+
+#: SQLite (and PostgreSQL's BIGINT) store signed 64-bit integers: a bigger number must not crash a write.
+INT_LIMIT = 2**63
+#: Item ids are ``0 <= id < ID_LIMIT``.
+ID_LIMIT = INT_LIMIT
+
+#: 2006-10-09T00:00:00Z, the day HN's first item was posted: no real item is older.
+HN_EPOCH = 1_160_352_000
+#: How far ahead of our clock an item's ``time`` may be (clock skew between us and HN), in seconds.
+FUTURE_SLACK = 86_400
+
+#: Caps on strings, in characters. Titles are at most 80 on HN; 2000 is what events have always allowed.
+TITLE_MAX = 2000
+#: Comment and story bodies are HTML and can be long; HN refuses far less than this.
+TEXT_MAX = 100_000
+#: ``by`` (HN usernames are at most 15 characters) and ``type`` (``story``, ``comment``, ``job``...).
+NAME_MAX = 100
+#: Longer URLs are dropped, not cut: a truncated URL points somewhere else. 2000 is the classic safe limit.
+URL_MAX = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One HN item, every field already checked (see the module docstring for the rules).
+
+    ``dropped`` names, with the reason, each field that was present but unusable (for example
+    ``"score (str)"`` or ``"time (out of range)"``), and ``bad_kids`` counts kid ids that were not valid
+    ids; both are empty/zero for a well-formed item. Build one from JSON with :meth:`parse`.
+    """
+
+    id: int
+    type: str | None = None
+    by: str | None = None
+    time: int | None = None
+    title: str | None = None
+    url: str | None = None
+    text: str | None = None
+    score: int | None = None
+    descendants: int | None = None
+    kids: tuple[int, ...] = ()
+    parent: int | None = None
+    deleted: bool = False
+    dead: bool = False
+    bad_kids: int = 0
+    dropped: tuple[str, ...] = ()
+
+    @staticmethod
+    def parse(data: dict[str, Any], item_id: int | None = None, *, now: float | None = None) -> Item:
+        """The :class:`Item` for a decoded JSON object; never raises, whatever ``data`` holds.
+
+        ``item_id`` is the id the item was fetched by: it becomes :attr:`id`, and a JSON ``id`` that
+        disagrees is dropped. Without it the JSON ``id`` is used (0 when missing or invalid). ``now``
+        (unix seconds, default: the wall clock) sets the upper bound on ``time``.
+        """
+        get = data.get
+        # Allocated only on the slow path: a well-formed item creates no diagnostics at all.
+        dropped: list[str] | None = None
+
+        value = get("id")
+        if item_id is None:
+            if type(value) is int and 0 <= value < ID_LIMIT:
+                item_id = value
+            else:
+                item_id = 0
+                if value is not None:
+                    dropped = _drop(dropped, "id", value, int, "not an item id")
+        elif value is not None and (type(value) is not int or value != item_id):
+            dropped = _drop(dropped, "id", value, int, "not the id fetched")
+
+        kind = get("type")
+        if kind is not None and (type(kind) is not str or len(kind) > NAME_MAX):
+            dropped = _drop(dropped, "type", kind, str, "too long")
+            kind = None
+
+        by = get("by")
+        if by is not None and (type(by) is not str or len(by) > NAME_MAX):
+            dropped = _drop(dropped, "by", by, str, "too long")
+            by = None
+
+        posted = get("time")
+        if posted is not None and not (
+            type(posted) is int and HN_EPOCH <= posted <= (wall_clock() if now is None else now) + FUTURE_SLACK
+        ):
+            dropped = _drop(dropped, "time", posted, int, "out of range")
+            posted = None
+
+        title = get("title")
+        if title is not None:
+            if type(title) is not str:
+                dropped = _drop(dropped, "title", title, str)
+                title = None
+            elif len(title) > TITLE_MAX:
+                title = title[:TITLE_MAX]
+
+        url = get("url")
+        if url is not None and not (type(url) is str and _is_web_url(url)):
+            dropped = _drop(dropped, "url", url, str, "not a short http(s) URL")
+            url = None
+
+        text = get("text")
+        if text is not None:
+            if type(text) is not str:
+                dropped = _drop(dropped, "text", text, str)
+                text = None
+            elif len(text) > TEXT_MAX:
+                text = text[:TEXT_MAX]
+
+        score = get("score")
+        if score is not None and not (type(score) is int and -INT_LIMIT < score < INT_LIMIT):
+            dropped = _drop(dropped, "score", score, int, "out of range")
+            score = None
+
+        descendants = get("descendants")
+        if descendants is not None and not (type(descendants) is int and -INT_LIMIT < descendants < INT_LIMIT):
+            dropped = _drop(dropped, "descendants", descendants, int, "out of range")
+            descendants = None
+
+        parent = get("parent")
+        if parent is not None and not (type(parent) is int and 0 <= parent < ID_LIMIT):
+            dropped = _drop(dropped, "parent", parent, int, "not an item id")
+            parent = None
+
+        raw_kids = get("kids")
+        bad_kids = 0
+        kids: tuple[int, ...] = ()
+        if raw_kids is not None:
+            if type(raw_kids) is list:
+                # Runs once per kid of every item fetched: the id test inline (type() is int rules out bools).
+                kids = tuple([k for k in raw_kids if type(k) is int and 0 <= k < ID_LIMIT])
+                bad_kids = len(raw_kids) - len(kids)
+            else:
+                bad_kids = 1
+
+        deleted = get("deleted")
+        if deleted is not None and type(deleted) is not bool:
+            dropped = _drop(dropped, "deleted", deleted, bool)
+        dead = get("dead")
+        if dead is not None and type(dead) is not bool:
+            dropped = _drop(dropped, "dead", dead, bool)
+
+        item = _Unfrozen(
+            item_id, kind, by, posted, title, url, text, score, descendants, kids, parent,
+            deleted is True, dead is True, bad_kids, () if dropped is None else tuple(dropped),
+        )
+        item.__class__ = Item
+        return item  # type: ignore[no-any-return]
+
+
+# Item is frozen, and a frozen dataclass's __init__ sets every field through object.__setattr__: with
+# 15 fields that is over half the cost of parsing an item, on the crawl's hottest path. So parse fills
+# this unfrozen twin instead (generated from Item's fields: the same slots in the same order, which is
+# what lets CPython switch an instance's class) and then turns it into the Item it describes.
+_Unfrozen = make_dataclass("_Unfrozen", [(f.name, f.type) for f in fields(Item)], slots=True)
+
+
+def is_item_id(value: object) -> bool:
+    """Whether ``value`` can be an HN item id: an int (not a bool) with ``0 <= value < ID_LIMIT``."""
+    return type(value) is int and 0 <= value < ID_LIMIT
+
+
+def _drop(dropped: list[str] | None, name: str, value: object, expected: type, why: str = "") -> list[str]:
+    """Record that field ``name`` was unusable: the JSON type found, or ``why`` when the type was right."""
+    reason = why if type(value) is expected else type(value).__name__
+    if dropped is None:
+        dropped = []
+    dropped.append(f"{name} ({reason})")
+    return dropped
+
+
+def _is_web_url(url: str) -> bool:
+    """A URL worth passing on: http(s), not absurdly long, no whitespace or control characters."""
+    return (
+        len(url) <= URL_MAX
+        and url[:8].lower().startswith(("http://", "https://"))
+        and url.isprintable()
+        and " " not in url
+    )
