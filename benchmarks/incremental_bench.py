@@ -1,22 +1,23 @@
-"""Benchmark 3: steady-state cost of IncrementalCounter when about 1% of items change per cycle.
+"""Benchmark 3: counting at churn far above what ``updates.json`` holds, against the request floor.
 
-Each cycle: the simulator grows one step (about 1% of the items change), the incremental counter runs
-a cycle as the monitor would (topstories, updates.json, every story), and then -- outside the figures --
-a plain full crawl and the simulator's ground truth check that the incremental counts are exact.
+The simulator runs in its own process with an *honest* updates list: only the ``updates_limit`` most
+recent changes, as HN's is. Each churn cycle the world grows by ten times that many comments (so the list
+overflows every cycle), then the counter runs a cycle as the monitor does: topstories, the stream of new
+items from ``maxitem``, ``updates.json``, and every watched story. Every count is checked against the
+simulator's truth each cycle. The floor a cycle cannot beat is one request per new item and per changed
+item of a watched tree, plus the watched story items and the three lists.
 """
 
 from __future__ import annotations
 
-import asyncio
-import math
-import statistics
 from dataclasses import dataclass
 
-from flamewatch.crawl import count_story
-from flamewatch.incremental import IncrementalCounter
+from flamewatch import MemoryState
 from flamewatch.hn import HNClient, make_session
+from flamewatch.incremental import IncrementalCounter
+from flamewatch.stream import ItemStream
 
-from .report import Row, check
+from .report import Row, check, spread
 from .simserver import SimProcess
 
 
@@ -24,76 +25,66 @@ from .simserver import SimProcess
 class IncrementalSizes:
     stories: int
     comments: int
-    cycles: int  # steady-state cycles after the priming one (kept below RECHECK_EVERY)
-    change_share: float = 0.01
+    cycles: int  # churn cycles after the priming one
+    updates_limit: int = 100
+    quiet_cycles: int = 3
     max_inflight: int = 32
-
-
-# World.grow(n) changes each new comment, usually its parent, and its story: about 2.5 items per comment.
-ITEMS_CHANGED_PER_COMMENT = 2.5
 
 
 async def incremental(sizes: IncrementalSizes) -> list[Row]:
     section = "3 incremental"
     top = sizes.stories + 5  # the whole front page, including stories that grow() may add
-    async with SimProcess(stories=sizes.stories, comments=sizes.comments) as sim, \
+    churn = 10 * sizes.updates_limit
+    async with SimProcess(stories=sizes.stories, comments=sizes.comments, updates_limit=sizes.updates_limit) as sim, \
             make_session(limit=100) as session:
-        inc_client = HNClient(session, sim.base_url, max_inflight=sizes.max_inflight)
-        full_client = HNClient(session, sim.base_url, max_inflight=sizes.max_inflight)
-        counter = IncrementalCounter(inc_client)
-        items = len(await sim.control("ids"))
-        per_step = max(1, math.ceil(items * sizes.change_share / ITEMS_CHANGED_PER_COMMENT))
+        client = HNClient(session, sim.base_url, max_inflight=sizes.max_inflight)
+        counter = IncrementalCounter(client)
+        stream = ItemStream(client, MemoryState(), max_gap=100 * churn)
+        stream.subscribe(counter.attach)
 
-        shares: list[float] = []  # incremental requests / full-crawl requests, per steady cycle
-        changed_shares: list[float] = []
-        inc_requests: list[int] = []
-        mismatches = 0
-        unchanged_item_requests = 0
-        unchanged_stories = 0
-        for cycle in range(sizes.cycles + 1):
-            if cycle:
-                grown = await sim.control("grow", n=per_step)
-                changed_shares.append(grown["changed"] / grown["items"])
-            await sim.control("reset")
-            before = inc_client.stats.requests
-            ids = (await inc_client.story_ids())[:top]
+        async def cycle() -> tuple[int, int, int, int]:
+            """One monitor-like cycle: (requests, new items, re-fetched items, count mismatches)."""
+            before, refetched = client.stats.requests, counter.stats.refetched
+            ids = (await client.story_ids())[:top]
+            batch = await stream.poll()
+            if batch.gap:
+                counter.forget_all()
             await counter.begin_cycle(ids)
-            results = await asyncio.gather(*(counter.count(s) for s in ids))
-            spent = inc_client.stats.requests - before
-            stats = await sim.control("stats", per_story=1)
-
-            # Correctness, outside the figures: a full crawl and the simulator's truth must agree.
-            full_before = full_client.stats.requests
-            full = await asyncio.gather(*(count_story(full_client, s) for s in ids))
-            full_cost = full_client.stats.requests - full_before + 1  # + the topstories request
+            results = [await counter.count(s) for s in ids]
+            spent = client.stats.requests - before
             truth = await sim.control("truth")
-            for inc, ref in zip(results, full, strict=True):
-                expected = truth.get(str(ref.story_id), ref.comments)
-                if inc.comments != ref.comments or ref.comments != expected:
-                    mismatches += 1
-            if cycle == 0:
-                continue  # the priming cycle is a full crawl by design
-            inc_requests.append(spent)
-            shares.append(spent / full_cost)
-            named = {str(s) for s in stats["named_in_updates"]}
-            for sid, n in stats["per_story"].items():
-                if sid not in named and int(sid) in ids:
-                    unchanged_stories += 1
-                    unchanged_item_requests += n
+            wrong = sum(1 for r in results if r.comments != truth.get(str(r.story_id), r.comments))
+            return spent, len(batch.new), counter.stats.refetched - refetched, wrong
 
-    mean_share = statistics.mean(shares) * 100
+        priming = await cycle()
+        ratios: list[float] = []
+        over_floor: list[int] = []
+        mismatches = priming[3]
+        first_lag = 0
+        within_bound = 0
+        for n in range(sizes.cycles):
+            await sim.control("grow", n=churn)
+            spent, new, refetched, wrong = await cycle()
+            mismatches += wrong
+            if n == 0:
+                first_lag = wrong
+            floor = new + refetched + top + 3
+            ratios.append(spent / floor)
+            over_floor.append(spent - floor)
+            if spent <= 1.2 * (new + refetched) + top + 3:
+                within_bound += 1
+        quiet = [(await cycle())[0] for _ in range(sizes.quiet_cycles)]
+
     return [
-        Row(section, "world: items", items, "items",
-            note=f"{sizes.cycles} steady cycles, grow({per_step}) each: "
-                 f"{statistics.mean(changed_shares) * 100:.2f}% of items changed per cycle"),
-        Row(section, "requests per steady cycle", statistics.mean(inc_requests), "req",
-            note=f"min {min(inc_requests)}, max {max(inc_requests)}; full crawl {full_cost}"),
-        check(section, "steady cycle / full crawl", mean_share, "%", at_most=2.0,
-              note=f"worst cycle {max(shares) * 100:.2f}%"),
-        check(section, "item requests, unchanged stories", unchanged_item_requests, "req", at_most=0,
-              note=f"over {unchanged_stories} story-cycles not named in updates.json"),
-        check(section, "count mismatches vs full crawl", mismatches, "", at_most=0,
-              note=f"{(sizes.cycles + 1) * len(ids)} story counts checked against a full crawl and the truth"),
-        Row(section, "heals / full crawls by the counter", counter.heals, "",
-            note=f"{counter.full_crawls} full crawls (the priming cycle's included)"),
+        Row(section, "churn per cycle", churn, "comments",
+            note=f"updates.json keeps {sizes.updates_limit}: it overflows every cycle; {sizes.cycles} cycles"),
+        check(section, "count mismatches vs truth", mismatches, "", at_most=0,
+              note=f"{(sizes.cycles + 1) * top} story counts checked; first churn cycle: {first_lag} behind"),
+        check(section, "cycles within 1.2x floor + stories + 3", sizes.cycles - within_bound, "missed", at_most=0,
+              note=f"requests / floor: {spread(ratios)}; extra requests: {spread([float(x) for x in over_floor])}"),
+        check(section, "quiet cycle requests", max(quiet), "req", at_most=top + 3,
+              note=f"{top} story items + topstories, maxitem, updates.json"),
+        Row(section, "heals / overflows seen", counter.heals, "",
+            note=f"{counter.stats.overflows} cycles flagged as overflowed; {counter.full_crawls} full crawls "
+                 f"(the priming cycle's included)"),
     ]

@@ -101,3 +101,10 @@ def render(rows: Sequence[Row], info: dict[str, Any], mode: str, elapsed: float)
 def to_json(rows: Sequence[Row], info: dict[str, Any], mode: str, elapsed: float) -> dict[str, Any]:
     """The same figures for machines (``--json``)."""
     return {"mode": mode, "machine": info, "elapsed": elapsed, "rows": [asdict(r) for r in rows]}
+
+
+def spread(values: Sequence[float]) -> str:
+    """``median (min-max)`` of ``values``, for a note: a figure with its spread."""
+    if not values:
+        return "n/a"
+    return f"median {statistics.median(values):.3g} ({min(values):.3g}-{max(values):.3g})"

@@ -134,9 +134,10 @@ def add_control_routes(server: SimulatorServer) -> None:
         server.app.router.add_get(f"/bench/{name}", handler)
 
 
-async def serve(stories: int, comments: int | None, seed: int) -> None:
+async def serve(stories: int, comments: int | None, seed: int, updates_limit: int | None) -> None:
     """Serve until stdin reaches EOF (the parent closed it or died)."""
-    world = World(seed=seed, stories=stories, total_comments=comments, start_time=1_700_000_000)
+    world = World(seed=seed, stories=stories, total_comments=comments, start_time=1_700_000_000,
+                  updates_limit=updates_limit)
     server = SimulatorServer(world)
     add_control_routes(server)
     async with server:
@@ -148,8 +149,10 @@ async def serve(stories: int, comments: int | None, seed: int) -> None:
 class SimProcess:
     """A simulator subprocess (an async context manager) and a client for its control API."""
 
-    def __init__(self, *, stories: int, comments: int | None, seed: int = 7) -> None:
+    def __init__(self, *, stories: int, comments: int | None, seed: int = 7, updates_limit: int | None = None) -> None:
         self.args = ["--stories", str(stories), "--seed", str(seed)]
+        if updates_limit is not None:
+            self.args += ["--updates-limit", str(updates_limit)]
         if comments is not None:
             self.args += ["--comments", str(comments)]
         self.proc: asyncio.subprocess.Process | None = None
@@ -210,9 +213,11 @@ def main() -> None:
     parser.add_argument("--stories", type=int, default=30)
     parser.add_argument("--comments", type=int, default=None)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--updates-limit", type=int, default=None,
+                        help="keep only this many latest changes in updates.json, as HN does")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):  # run by hand, Ctrl-C stops it quietly
-        asyncio.run(serve(args.stories, args.comments, args.seed))
+        asyncio.run(serve(args.stories, args.comments, args.seed, args.updates_limit))
 
 
 if __name__ == "__main__":

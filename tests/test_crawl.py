@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 import weakref
 from typing import Any
@@ -17,7 +15,6 @@ from aiohttp import web
 
 from conftest import FLAMEWATCH
 from flamewatch.crawl import StoryCrawl, count_story
-from flamewatch.incremental import IncrementalCounter
 from flamewatch.simulator import Faults, SimulatorServer, World
 from flamewatch.hn import HNClient
 
@@ -236,96 +233,6 @@ async def test_depth_and_item_caps_bound_a_hostile_tree() -> None:
         broad = await count_story(client, wide, max_items=21)
     assert deep.comments == 10 and deep.skipped == 1 and deep.partial
     assert broad.comments == 20 and broad.skipped == 80 and broad.partial
-
-
-async def test_incremental_counts_match_full_crawls_while_the_world_grows(world: World) -> None:
-    async with SimulatorServer(world) as sim, aiohttp.ClientSession() as session:
-        client = HNClient(session, sim.base_url, max_inflight=8)
-        counter = IncrementalCounter(client)
-        ids = world.lists["topstories"][:5]
-        for step in range(6):
-            await counter.begin_cycle(ids)
-            before = client.stats.requests
-            incremental = {i: (await counter.count(i)).comments for i in ids}
-            cost = client.stats.requests - before
-            truth = {i: world.visible_count(i) for i in ids}
-            assert incremental == truth, f"step {step}"
-            if step == 0:
-                full_cost = cost
-            else:
-                assert cost < full_cost / 2, f"step {step}: {cost} requests vs {full_cost} for a full crawl"
-            world.grow(n_comments=10)
-        # Nothing changed since the last cycle and updates.json has moved on: no item request at all.
-        await counter.begin_cycle(ids)
-        await asyncio.gather(*(counter.count(i) for i in ids))  # absorb the last growth
-        world._changes.clear()  # the updates window passes (as on HN, where it moves with time)
-        await counter.begin_cycle(ids)
-        world_unchanged_requests = client.stats.requests
-        counts = [await counter.count(i) for i in ids]
-        assert client.stats.requests == world_unchanged_requests
-        assert [c.comments for c in counts] == [world.visible_count(i) for i in ids]
-
-
-@asynccontextmanager
-async def primed_counter(world: World) -> AsyncIterator[tuple[IncrementalCounter, int]]:
-    """An incremental counter that has counted the world's top story once, against a live simulator."""
-    async with SimulatorServer(world) as sim, aiohttp.ClientSession() as session:
-        counter = IncrementalCounter(HNClient(session, sim.base_url))
-        story = world.lists["topstories"][0]
-        await counter.begin_cycle([story])
-        await counter.count(story)
-        yield counter, story
-
-
-async def test_incremental_heals_at_once_when_an_addition_was_missed(world: World) -> None:
-    async with primed_counter(world) as (counter, story):
-        # A reply lands under a deep comment, but updates.json names neither it nor its parent.
-        parent = next(i for i, item in world.items.items() if item and item.get("parent") == story)
-        reply = world.add_comment(parent)
-        world._changes.pop(reply, None)
-        world._changes.pop(parent, None)
-        assert story in world.updates()["items"]
-        await counter.begin_cycle([story])
-        result = await counter.count(story)
-        # Our recount is below HN's descendants: something was missed, so one full crawl heals it now.
-        assert result.comments == world.visible_count(story)
-        assert counter.heals == 1
-
-
-async def test_incremental_heals_a_missed_deletion_once_hn_has_settled(world: World) -> None:
-    from flamewatch.incremental import SETTLE_CYCLES
-
-    async with primed_counter(world) as (counter, story):
-        # A comment is deleted, but updates.json will not name it (as if the update was missed).
-        victim = next(i for i, item in world.items.items() if item and item.get("parent") == story)
-        world.delete_comment(victim)
-        world._changes.pop(victim, None)  # simulate the miss: the story is named, the comment is not
-        assert victim not in world.updates()["items"] and story in world.updates()["items"]
-        counts = []
-        for _ in range(SETTLE_CYCLES + 1):
-            await counter.begin_cycle([story])
-            counts.append((await counter.count(story)).comments)
-        # Above HN's figure is what lag looks like, so it is trusted for a few cycles; once HN's figure
-        # has stayed put, the difference is a missed deletion and one full crawl heals it.
-        truth = world.visible_count(story)
-        assert counts[0] == truth + 1 and counts[-1] == truth
-        assert counter.heals == 1
-
-
-async def test_incremental_is_exact_and_cheap_when_descendants_lag(world: World) -> None:
-    world.set_descendants_lag(2)  # HN's descendants shows the count of two steps ago
-    async with SimulatorServer(world) as sim, aiohttp.ClientSession() as session:
-        client = HNClient(session, sim.base_url)
-        counter = IncrementalCounter(client)
-        ids = world.lists["topstories"][:5]
-        for _ in range(8):
-            await counter.begin_cycle(ids)
-            counts = {i: (await counter.count(i)).comments for i in ids}
-            assert counts == {i: world.visible_count(i) for i in ids}
-            world.grow(n_comments=15)
-        # A lagging figure must not trigger a full crawl every cycle (40 story-cycles here). A heal stays
-        # possible when the lagging figure still counts a comment deleted since: HN is above us then.
-        assert counter.heals <= 2 and counter.full_crawls == len(ids) + counter.heals
 
 
 async def test_count_cli_prints_exact_json(sim: SimulatorServer, world: World) -> None:

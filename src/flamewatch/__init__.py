@@ -21,6 +21,7 @@ import pluggy
 from .errors import DeliveryError, FlamewatchError, PermanentDeliveryError
 from .config.values import Duration, Levels, NonNegativeInt, PositiveInt, TimeOfDay
 from .events import EVENT_SCHEMA_VERSION, CycleStats, Event, StorySnapshot, Wording
+from .hn.item import Item
 from .notifier import (
     MemoryState,
     NoOptions,
@@ -46,6 +47,7 @@ __all__ = [
     "Evaluation",
     "Event",
     "FlamewatchError",
+    "Item",
     "Levels",
     "MemoryState",
     "NoOptions",

@@ -17,6 +17,7 @@ import aiohttp
 from .config import Config, ConfigError, NotifierSettings, check_route_rules, configure_rules, notifier_options
 from .dispatch import DigestSchedule, Dispatcher, Lane, RetryPolicy, Route
 from .incremental import IncrementalCounter
+from .stream import STREAM_STATE, ItemStream
 from .monitor import Monitor, MonitorSettings
 from .notifier import Notifier, NotifierContext
 from .plugins import PluginError, Plugins, make_plugin_manager
@@ -130,6 +131,7 @@ class App:
         self.store: Store | None = None
         self.dispatcher: Dispatcher | None = None
         self.monitor: Monitor | None = None
+        self.stream: ItemStream | None = None
         self.client: HNClient | None = None
         self.close_report: CloseReport | None = None
         #: Seconds running deliveries get to finish when the block is left. ``run`` lowers it to what is
@@ -166,6 +168,7 @@ class App:
         counter = None
         if cfg.crawl.incremental:
             counter = IncrementalCounter(self.client, max_depth=cfg.crawl.max_depth, max_items=cfg.crawl.max_items)
+        self.stream = self._make_stream(counter)
         self.monitor = Monitor(
             self.client,
             self.store,
@@ -179,7 +182,22 @@ class App:
                 history_seconds=cfg.store.history_days * 86400,
             ),
             counter=counter,
+            stream=self.stream,
         )
+
+    def _make_stream(self, counter: IncrementalCounter | None) -> ItemStream | None:
+        """The stream of new items, feeding the counter and the ``flamewatch_new_item`` hook."""
+        cfg = self.config.stream
+        assert self.client is not None and self.store is not None
+        if not cfg.enabled:
+            return None
+        stream = ItemStream(self.client, self.store.state_for(STREAM_STATE), max_gap=cfg.max_gap,
+                            retries=cfg.retries)
+        if counter is not None:
+            stream.subscribe(counter.attach)
+        if self.plugins.pm.hook.flamewatch_new_item.get_hookimpls():
+            stream.subscribe(lambda item: self.plugins.notify("flamewatch_new_item", item=item))
+        return stream
 
     async def _close(self, timeout: float) -> None:
         if self.dispatcher is not None:

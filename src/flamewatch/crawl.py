@@ -93,6 +93,11 @@ class CrawlResult:
 VISIBLE, DELETED, DEAD = 0, 1, 2
 
 
+def status_of(item: Item) -> int:
+    """The cache status of a comment: :data:`DELETED`, :data:`DEAD` or :data:`VISIBLE`."""
+    return DELETED if item.deleted else DEAD if item.dead else VISIBLE
+
+
 @dataclass(frozen=True, slots=True)
 class Node:
     """What the incremental cache remembers of one fetched item: its status and its kids."""
@@ -272,7 +277,7 @@ class StoryCrawl:
         return failures
 
     def _classify(self, item: Item) -> int:
-        status = DELETED if item.deleted else DEAD if item.dead else VISIBLE
+        status = status_of(item)
         self._count_status(status)
         return status
 

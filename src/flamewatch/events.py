@@ -174,7 +174,9 @@ class CycleStats:
     ``requests`` counts HTTP requests to the HN API (item and list fetches, retries included);
     ``errors`` counts items that could not be fetched; ``partial`` counts stories whose count is a
     lower bound because of them; ``skipped_ticks`` is how many ticks were skipped so far because a
-    cycle overran its period.
+    cycle overran its period. ``new_items`` is how many new HN items the stream followed this cycle;
+    ``counted`` holds every story counted this cycle (id, title, comments, score, rank, partial) from the
+    list named ``list_name``, so a plugin can export the counts.
     """
 
     cycle: int
@@ -187,3 +189,6 @@ class CycleStats:
     events: int
     skipped_ticks: int = 0
     failed: str | None = None
+    new_items: int = 0
+    list_name: str = ""
+    counted: tuple[StorySnapshot, ...] = ()

@@ -16,6 +16,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from .events import CycleStats, Event
+    from .hn import Item
     from .notifier import Notifier
     from .rules.base import Rule
 
@@ -75,4 +76,14 @@ def flamewatch_cycle_done(stats: CycleStats) -> None:
 
     A cycle that failed or timed out is reported too, with ``stats.failed`` saying why (its counts
     are then zero); a cycle cancelled at shutdown is not reported.
+    """
+
+
+@hookspec
+def flamewatch_new_item(item: Item) -> None:
+    """Called once for every new item on Hacker News (stories, comments, jobs, polls), in id order.
+
+    The stream follows HN's ``maxitem`` every cycle, so this sees all of HN (about 11,000 items a day),
+    not only the watched threads. ``item`` is already parsed and checked (:class:`flamewatch.Item`); its
+    text is untrusted. Keep it quick: it runs on the cycle's path, once per item.
     """

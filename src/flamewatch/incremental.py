@@ -1,18 +1,25 @@
-"""Incremental counting: steady-state cycles cost little more than the stories that changed.
+"""Incremental counting: after one walk, a story costs one request plus what changed in its tree.
 
-Per watched story we keep the tree from the last walk (item id -> status and kids). Each cycle:
+Per watched story we keep the tree from the last walk (item id -> status and kids). Three sources keep it
+exact without walking again:
 
-1. ``/v0/updates.json`` names recently changed items (one request for the whole cycle).
-2. A story that is cached, complete, re-checked recently, and neither it nor any item of its tree is
-   named in the updates costs *no request at all*: its last count stands.
-3. Otherwise the story item is fetched. If its ``kids`` and ``descendants`` are unchanged and no item
-   of its cached tree is named in the updates, the cached count stands (one request).
-4. Otherwise the cached tree is walked again, re-fetching only items named in the updates and items
-   not seen before (new kids); everything else comes from the cache.
-5. If that recount is *below* the story's ``descendants``, the cache missed something and the story
-   heals with one full crawl. Above it is normal while a thread grows (HN's figure lags the tree), so
-   that heals only once ``descendants`` has stayed the same for :data:`SETTLE_CYCLES` cycles with us
-   still above it (a missed deletion). Either way at most once per ``descendants`` value.
+1. **The stream of new items** (:mod:`flamewatch.stream`) hands over every new item on HN once;
+   :meth:`IncrementalCounter.attach` hangs a new comment under its parent when the parent is in a watched
+   tree. Additions are therefore exact at any churn, without trusting ``updates.json``.
+2. **The story item is fetched every cycle**: fresh points, its top-level kids, and HN's ``descendants``
+   as a cross-check.
+3. **``/v0/updates.json``** (one request a cycle) names recently changed items. It is used only for what
+   the stream cannot see: deletions, dead/undead flips and edits of items already counted. An item is
+   re-fetched once per listing, not every cycle it stays listed, and never when the stream just
+   delivered it. The list is bounded and overflows under churn; when two lists in a row do not overlap,
+   the cycle log says that changes may have been missed.
+
+A story whose tree changed is recounted from the cache (no request but for the re-fetched items and any
+kid the cache does not know). If the count is *below* the story's ``descendants``, something was missed
+and the story heals with one full crawl at once. Above it is normal while a thread grows (HN's figure
+lags), so that heals only once ``descendants`` has stayed the same for :data:`SETTLE_CYCLES` cycles with us
+still above it (a missed deletion). Either way at most once per ``descendants`` value, and only the story
+that disagrees is re-walked.
 
 Stories that leave the watched list are evicted, so the cache is bounded by the list's size.
 """
@@ -22,14 +29,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 
-from .crawl import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS, CrawlResult, Node, StoryCrawl
+from .crawl import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS, CrawlResult, Node, StoryCrawl, status_of
 from .hn import FetchError, HNClient, Item
 
 log = logging.getLogger("flamewatch.incremental")
-
-#: Re-fetch a story item at least every this many cycles even when updates.json never names it,
-#: so a missed update can only delay a count, never freeze it.
-RECHECK_EVERY = 10
 
 #: How many cycles our count may stay above an unchanging ``descendants`` before we suspect a missed
 #: deletion rather than HN's usual lag, and heal with a full crawl.
@@ -43,13 +46,24 @@ class _StoryCache:
     kids: tuple[int, ...] = ()
     descendants: int | None = None
     healed_for: int | None = None
-    checked_cycle: int = 0
     above: int | None = None  # the descendants value our count was last seen above, and since which cycle
     above_since: int = 0
+    attached: bool = False  # the stream added items since the last count
+
+
+@dataclass
+class CounterStats:
+    """What the counter did so far (benchmarks and the cycle log read it)."""
+
+    full_crawls: int = 0
+    heals: int = 0
+    attached: int = 0  # new comments hung into a watched tree from the stream
+    refetched: int = 0  # items re-fetched because updates.json named them
+    overflows: int = 0  # cycles whose updates list did not overlap the previous one
 
 
 class IncrementalCounter:
-    """Counts stories like :func:`~flamewatch.crawl.count_story`, re-fetching only what changed."""
+    """Counts stories like :func:`~flamewatch.crawl.count_story`, fetching only what changed."""
 
     def __init__(
         self, client: HNClient, *, max_depth: int = DEFAULT_MAX_DEPTH, max_items: int = DEFAULT_MAX_ITEMS
@@ -57,23 +71,77 @@ class IncrementalCounter:
         self.client = client
         self.max_depth = max_depth
         self.max_items = max_items
+        self.stats = CounterStats()
         self._stories: dict[int, _StoryCache] = {}
-        self._changed: set[int] | None = None  # None: updates unknown this cycle, trust nothing
+        self._owner: dict[int, int] = {}  # item id -> the watched story whose tree holds it
+        self._refresh: set[int] = set()  # this cycle's ids to re-fetch (named in updates.json)
+        self._listed: set[int] | None = None  # the previous updates list: its ids were re-fetched already
+        self._streamed: set[int] = set()  # ids the stream fetched since the last cycle began: fresh
         self._cycle = 0
-        self.full_crawls = 0
-        self.heals = 0
+
+    @property
+    def full_crawls(self) -> int:
+        return self.stats.full_crawls
+
+    @property
+    def heals(self) -> int:
+        return self.stats.heals
+
+    def attach(self, item: Item) -> None:
+        """Take one new item from the stream: a comment under a watched tree joins that tree.
+
+        Items arrive in id order, so a reply whose parent is new too finds it already attached. An item
+        the cache knows already (a walk saw it first) changes nothing.
+        """
+        self._streamed.add(item.id)
+        parent = item.parent
+        if parent is None:
+            return
+        story_id = self._owner.get(parent)
+        cache = self._stories.get(story_id) if story_id is not None else None
+        if cache is None or story_id is None or item.id in cache.nodes:
+            return
+        parent_node = cache.nodes.get(parent)
+        if parent_node is None:
+            return
+        if item.id not in parent_node.kids:
+            cache.nodes[parent] = Node(parent_node.status, (*parent_node.kids, item.id))
+        cache.nodes[item.id] = Node(status_of(item), item.kids)
+        self._owner[item.id] = story_id
+        cache.attached = True
+        self.stats.attached += 1
+
+    def forget_all(self) -> None:
+        """Drop every cached tree, so each watched story is walked again (after a gap in the stream)."""
+        self._stories.clear()
+        self._owner.clear()
 
     async def begin_cycle(self, story_ids: list[int]) -> None:
-        """Start a cycle over ``story_ids``: fetch updates.json and evict stories no longer watched."""
+        """Start a cycle over ``story_ids``: evict stories no longer watched, read updates.json once."""
         self._cycle += 1
         watched = set(story_ids)
         for story_id in [s for s in self._stories if s not in watched]:
-            del self._stories[story_id]
+            self._evict(story_id)
         try:
-            self._changed = await self.client.updates()
+            changed = await self.client.updates()
         except FetchError as exc:
-            log.warning("updates.json unavailable (%s): re-checking every story this cycle", exc)
-            self._changed = None
+            log.warning("updates.json unavailable (%s): deletions and edits are seen through the "
+                        "descendants cross-check this cycle", exc)
+            changed = None
+        streamed, self._streamed = self._streamed, set()
+        if changed is None:
+            self._refresh = set()
+            return
+        previous = self._listed
+        # Every new item is a change too: more new items than the list holds, or no overlap with the
+        # previous list, means changes fell off its end.
+        if changed and (len(streamed) > len(changed) or (previous and previous.isdisjoint(changed))):
+            self.stats.overflows += 1
+            log.info("updates.json may have overflowed since the last cycle (%d new items, %d listed): deletions "
+                     "and edits in between are left to the descendants cross-check", len(streamed), len(changed))
+        # Once per listing: an id still listed from last time was re-fetched then.
+        self._refresh = changed - (previous or set()) - streamed
+        self._listed = changed
 
     def cached_items(self) -> int:
         """How many items the cache holds (for memory checks)."""
@@ -82,22 +150,7 @@ class IncrementalCounter:
     async def count(self, story_id: int) -> CrawlResult:
         """The story's count, as exact as a full crawl would give."""
         cache = self._stories.setdefault(story_id, _StoryCache())
-        changed = self._changed
         last = cache.result
-        # Items of this story's tree that updates.json names (HN's descendants lags, so a story whose own
-        # item did not change can still have a changed tree).
-        # Without updates.json this cycle, only the story's own kids and descendants can tell.
-        touched = changed is not None and any(item in cache.nodes for item in changed if item != story_id)
-        if (
-            last is not None
-            and not last.partial
-            and changed is not None
-            and story_id not in changed
-            and not touched
-            and self._cycle - cache.checked_cycle < RECHECK_EVERY
-        ):
-            return replace(last, fetches=0, errors=[])
-
         try:
             story = await self.client.item(story_id)
         except FetchError as exc:
@@ -106,41 +159,37 @@ class IncrementalCounter:
             # Keep the last known count, marked partial (failed), rather than a count of 0: an event or
             # a summary built from this result must not show the thread as empty.
             return replace(last, failed=last.failed + 1, fetches=1, errors=[str(exc)])
-        cache.checked_cycle = self._cycle
         if story is None:
-            self._stories.pop(story_id, None)
+            self._evict(story_id)
             return CrawlResult(story_id, missing=1, fetches=1)
-        kids = story.kids
         descendants = story.descendants
-        # Unchanged kids and descendants, and no item of its tree named in updates.json: nothing moved.
-        # (descendants alone is not enough: HN's figure lags, so a new deep reply can leave it as it was.)
-        if (
-            last is not None
-            and not last.partial
-            and kids == cache.kids
-            and descendants == cache.descendants
-            and not touched
-        ):
+        usable = last is not None and not last.partial
+        refresh = {i for i in self._refresh if i in cache.nodes and i != story_id} if usable else set()
+        if last is not None and usable and story.kids == cache.kids and not refresh and not cache.attached:
+            # Nothing in this tree moved: the last count stands.
             if not self._needs_heal(cache, last.comments, descendants):
                 return replace(last, story=story, fetches=1, errors=[])
-            result = await self._heal(story_id, story, cache, descendants)
+            result = await self._heal(story_id, story, cache, last.comments)
         else:
-            complete = last is not None and not last.partial and changed is not None
-            result = await self._walk(story_id, story, cache, changed if complete else None)
-            if complete and not result.partial and self._needs_heal(cache, result.comments, descendants):
+            self.stats.refetched += len(refresh)
+            result = await self._walk(story_id, story, cache, refresh if usable else None)
+            if usable and not result.partial and self._needs_heal(cache, result.comments, descendants):
                 walked = result.fetches
-                result = await self._heal(story_id, story, cache, descendants)
+                result = await self._heal(story_id, story, cache, result.comments)
                 result.fetches += walked
         result.fetches += 1  # the story item fetched above
         cache.result = result
-        cache.kids = kids
+        cache.kids = story.kids
         cache.descendants = descendants
+        cache.attached = False
         return result
 
-    async def _heal(self, story_id: int, story: Item, cache: _StoryCache, descendants: int | None) -> CrawlResult:
-        """The cache missed a change (updates.json only covers a short window): one full crawl."""
-        self.heals += 1
-        cache.healed_for = descendants
+    async def _heal(self, story_id: int, story: Item, cache: _StoryCache, counted: int) -> CrawlResult:
+        """The cache missed a change: one full crawl of this story only."""
+        self.stats.heals += 1
+        cache.healed_for = story.descendants
+        log.info("story %d: our count %d disagrees with HN's descendants %s: walking its tree again",
+                 story_id, counted, story.descendants)
         return await self._walk(story_id, story, cache, None)
 
     def _needs_heal(self, cache: _StoryCache, comments: int, descendants: int | None) -> bool:
@@ -160,7 +209,7 @@ class IncrementalCounter:
     async def _walk(self, story_id: int, story: Item, cache: _StoryCache, refresh: set[int] | None) -> CrawlResult:
         if refresh is None:
             # Full crawl into a fresh node map: items that left the tree must not linger.
-            self.full_crawls += 1
+            self.stats.full_crawls += 1
             cache.nodes = {}
         crawl = StoryCrawl(
             self.client,
@@ -170,4 +219,15 @@ class IncrementalCounter:
             cache=cache.nodes,
             refresh=refresh or frozenset(),
         )
-        return await crawl.run(story)
+        result = await crawl.run(story)
+        owner = self._owner
+        for item_id in cache.nodes:
+            owner[item_id] = story_id
+        return result
+
+    def _evict(self, story_id: int) -> None:
+        cache = self._stories.pop(story_id, None)
+        if cache is not None:
+            for item_id in cache.nodes:
+                if self._owner.get(item_id) == story_id:
+                    del self._owner[item_id]

@@ -22,6 +22,7 @@ from .config.model import CrawlSettings, StoreSettings, WatchSettings
 from .hn import FetchError, HNClient, Item
 from .rules import RuleEngine
 from .store import CountSample, Store
+from .stream import ItemStream
 
 log = logging.getLogger("flamewatch.monitor")
 
@@ -52,6 +53,7 @@ class Monitor:
         settings: MonitorSettings = MonitorSettings(),
         *,
         counter: IncrementalCounter | None = None,
+        stream: ItemStream | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
@@ -62,6 +64,8 @@ class Monitor:
         self.clock = clock
         # The incremental crawler (flamewatch.incremental) when enabled; a full crawl otherwise.
         self.counter = counter
+        # The stream of new items (flamewatch.stream), polled once a cycle before the stories are counted.
+        self.stream = stream
         self.last_results: list[CrawlResult] = []
         self._last_ids: list[int] = []
 
@@ -78,6 +82,7 @@ class Monitor:
         t0 = time.perf_counter()
         before = self.client.stats.copy()
         ids = await self._story_ids()
+        new_items = await self._follow_stream()
         if self.counter is not None:
             await self.counter.begin_cycle(ids)
         outcomes = await asyncio.gather(*(self.count(i) for i in ids), return_exceptions=True)
@@ -91,7 +96,7 @@ class Monitor:
             else:
                 results.append(outcome)
         self.last_results = results
-        events = await self._evaluate(results, ids)
+        events, counted = await self._evaluate(results, ids)
         if number % HOUSEKEEPING_EVERY == 0:
             await self._housekeep()
         after = self.client.stats
@@ -115,7 +120,24 @@ class Monitor:
             errors=after.failures - before.failures,
             partial=len(partial),
             events=events,
+            new_items=new_items,
+            list_name=self.settings.list_name,
+            counted=tuple(counted),
         )
+
+    async def _follow_stream(self) -> int:
+        """Poll the stream of new items (their comments join the watched trees); returns how many came."""
+        if self.stream is None:
+            return 0
+        try:
+            batch = await self.stream.poll()
+        except FetchError as exc:
+            # The cursor stays put, so the next cycle's poll covers this one's items too.
+            log.warning("maxitem.json unavailable (%s): new items are followed next cycle", exc)
+            return 0
+        if batch.gap and self.counter is not None:
+            self.counter.forget_all()  # the gap's comments are unknown: walk every watched story again
+        return len(batch.new)
 
     async def _housekeep(self) -> None:
         """Keep the store bounded: drop snapshots, finished deliveries and plugin state values older than
@@ -142,12 +164,13 @@ class Monitor:
         self._last_ids = ids
         return ids
 
-    async def _evaluate(self, results: Sequence[CrawlResult], ids: Sequence[int]) -> int:
+    async def _evaluate(self, results: Sequence[CrawlResult], ids: Sequence[int]) -> tuple[int, list[StorySnapshot]]:
+        """Record the counts, run the rules and publish their events; returns (events fired, stories counted)."""
         now = self.clock()
         rank = {story_id: i + 1 for i, story_id in enumerate(ids)}
         counted = [r for r in results if r.story is not None and r.story.type in (None, "story")]
         if not counted:
-            return 0
+            return 0, []
         previous = await self.store.latest(r.story_id for r in counted)
         await self.store.add_snapshots([
             CountSample(r.story_id, now, r.comments, r.story.score or 0, r.story.descendants, r.partial)
@@ -155,9 +178,11 @@ class Monitor:
         ])
         span = self.rules.history_span  # the longest history window any rule asked for
         fired = 0
+        snapshots: list[StorySnapshot] = []
         for r in counted:
             assert r.story is not None
             snapshot = story_snapshot(r, rank.get(r.story_id))
+            snapshots.append(snapshot)
             prev = previous.get(r.story_id)
             growth = snapshot.comments - prev.comments if prev is not None and not r.partial else None
             samples: list[tuple[float, int]] = []
@@ -167,7 +192,7 @@ class Monitor:
                 snapshot, history=samples, growth=growth, source_list=self.settings.list_name, now=now
             )
             fired += len(await self.dispatcher.publish(evaluation))
-        return fired
+        return fired, snapshots
 
 
 def story_snapshot(result: CrawlResult, rank: int | None = None) -> StorySnapshot:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from ..crawl import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS
 from ..hn import DEFAULT_API_URL, STORY_LISTS
+from ..stream import DEFAULT_MAX_GAP, DEFAULT_RETRIES
 from .values import Duration, HttpUrl, NonNegativeInt, OneOf, PositiveFloat, PositiveInt, TimeOfDay
 
 
@@ -43,6 +44,15 @@ class CrawlSettings:
     max_depth: PositiveInt = DEFAULT_MAX_DEPTH
     max_items: PositiveInt = DEFAULT_MAX_ITEMS
     incremental: bool = True
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """``[stream]``: following every new item on HN (new comments join the watched trees from it)."""
+
+    enabled: bool = True
+    max_gap: PositiveInt = DEFAULT_MAX_GAP  # more new items than this since the last poll: skip, re-walk
+    retries: NonNegativeInt = DEFAULT_RETRIES  # polls that retry a missing item before skipping it
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,7 @@ class Config:
     hn: HNSettings = HNSettings()
     watch: WatchSettings = WatchSettings()
     crawl: CrawlSettings = CrawlSettings()
+    stream: StreamSettings = StreamSettings()
     rules: dict[str, Any] = field(default_factory=dict)
     store: StoreSettings = StoreSettings()
     delivery: DeliverySettings = DeliverySettings()
@@ -127,6 +138,7 @@ SECTIONS: dict[str, type[Any]] = {
     "hn": HNSettings,
     "watch": WatchSettings,
     "crawl": CrawlSettings,
+    "stream": StreamSettings,
     "store": StoreSettings,
     "delivery": DeliverySettings,
     "plugins": PluginSettings,

@@ -243,6 +243,16 @@ class World:
         if was_visible:
             self._count(item_id, -1)
 
+    def vouch_comment(self, item_id: int) -> None:
+        """Bring a dead comment back to life, as HN's vouching does; listed in updates."""
+        item = self._table.comment(item_id, "vouch_comment")
+        if item.get("dead") is not True:
+            return
+        del item["dead"]
+        self.touch(item_id)
+        if item.get("deleted") is not True:
+            self._count(item_id, +1)
+
     def edit_comment(self, item_id: int, text: str) -> None:
         """Replace a comment's ``text``, as its author may for a while after posting; listed in updates.
 

@@ -1,0 +1,212 @@
+"""Follow every new item on Hacker News, once, in id order.
+
+HN item ids only grow, and HN makes about 11,000 items a day. Each poll fetches the items from the last
+seen ``maxitem`` + 1 up to the current ``maxitem`` (through the client, so the ``max_inflight`` bound
+holds) and hands each one to the subscribers, in ascending id order. The counts use it to attach new
+comments to the trees they watch, so additions are exact without trusting ``updates.json``; plugins see it
+through the ``flamewatch_new_item`` hook; replies and mentions build on it.
+
+The cursor (and the few ids to try again) is kept in the store, so a restart resumes with no gap and no
+repeat. What a broken or hostile API can do is bounded:
+
+* a range over ``max_gap`` ids (a long downtime, or ``maxitem`` jumping absurdly far) is not fetched: the
+  stream says so once, moves its cursor to the top, and reports the gap so the caller re-walks the watched
+  stories instead;
+* a ``maxitem`` that goes backwards fetches nothing; if it stays below the cursor for
+  :data:`BACKWARDS_POLLS` polls, the API is trusted again from there;
+* a ``null`` (an id HN has not published yet, or a failed fetch) is tried again on the next polls, at most
+  ``retries`` times, then skipped and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import FetchError
+from .hn import HNClient
+from .hn.item import Item, is_item_id
+from .notifier import PluginState
+
+log = logging.getLogger("flamewatch.stream")
+
+#: The most ids one poll fetches; beyond it the stream skips to the top (about 44 hours of all of HN).
+DEFAULT_MAX_GAP = 20_000
+
+#: How many later polls a missing or failed id is tried again before it is skipped.
+DEFAULT_RETRIES = 3
+
+#: How many polls in a row ``maxitem`` may stay below our cursor before we trust it again.
+BACKWARDS_POLLS = 3
+
+#: The store namespace of the stream's state, and the key of its cursor there.
+#: (":" cannot appear in a notifier instance's name, so this never shares a notifier's namespace.)
+STREAM_STATE = "core:stream"
+STATE_KEY = "cursor"
+
+Subscriber = Callable[[Item], None]
+
+
+@dataclass
+class StreamBatch:
+    """What one :meth:`ItemStream.poll` saw.
+
+    ``items`` are the new items delivered to subscribers, in ascending id order (ids retried from an
+    earlier poll come first). ``fetched`` counts item requests; ``pending`` the ids to try again later;
+    ``skipped`` the ids given up on this poll; ``gap`` how many ids were not fetched because the range was
+    over the cap (the caller should re-walk what it watches), and ``first_poll`` is true when there was no
+    cursor yet (nothing to follow: the watched stories are walked anyway).
+    """
+
+    top: int | None = None
+    items: list[Item] | None = None
+    fetched: int = 0
+    pending: int = 0
+    skipped: int = 0
+    gap: int = 0
+    first_poll: bool = False
+
+    @property
+    def new(self) -> list[Item]:
+        return self.items or []
+
+
+class ItemStream:
+    """The stream of new HN items: a persistent cursor over ``maxitem`` and a list of subscribers."""
+
+    def __init__(
+        self,
+        client: HNClient,
+        state: PluginState,
+        *,
+        max_gap: int = DEFAULT_MAX_GAP,
+        retries: int = DEFAULT_RETRIES,
+    ) -> None:
+        self.client = client
+        self.state = state
+        self.max_gap = max_gap
+        self.retries = retries
+        self.cursor: int | None = None
+        self._retry: dict[int, int] = {}  # id -> attempts so far
+        self._subscribers: list[Subscriber] = []
+        self._loaded = False
+        self._backwards = 0
+        self.skipped_total = 0
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Call ``subscriber(item)`` for every new item, once, in id order. It must be quick and not raise."""
+        self._subscribers.append(subscriber)
+
+    async def load(self) -> None:
+        """Read the cursor from the store (once; :meth:`poll` calls it)."""
+        if self._loaded:
+            return
+        self._loaded = True
+        saved = await self.state.get(STATE_KEY)
+        if not isinstance(saved, dict):
+            return
+        cursor = saved.get("cursor")
+        if is_item_id(cursor):
+            self.cursor = cursor
+        retry = saved.get("retry")
+        if isinstance(retry, dict):
+            for key, attempts in retry.items():
+                if key.isdigit() and is_item_id(int(key)) and type(attempts) is int:
+                    self._retry[int(key)] = attempts
+
+    async def poll(self) -> StreamBatch:
+        """Fetch every item since the last poll and hand each new one to the subscribers.
+
+        Raises :class:`~flamewatch.errors.FetchError` only when ``maxitem`` itself cannot be fetched (the
+        cursor then stays where it was, so the next poll covers this one's range too).
+        """
+        await self.load()
+        top = await self._maxitem()
+        batch = StreamBatch(top=top)
+        if self.cursor is None:
+            log.info("stream: following new items from #%d", top)
+            batch.first_poll = True
+            self.cursor = top
+            await self._save()
+            return batch
+        start = self.cursor + 1
+        if top < self.cursor:
+            self._backwards += 1
+            if self._backwards < BACKWARDS_POLLS:
+                log.warning("stream: maxitem went backwards (%d < %d); waiting for it to come back", top, self.cursor)
+                start = top + 1  # fetch nothing new; retries still run below
+            else:
+                log.warning("stream: maxitem stayed below our cursor for %d polls; following from #%d",
+                            self._backwards, top)
+                self._backwards = 0
+                self.cursor = top
+                start = top + 1
+        else:
+            self._backwards = 0
+        if top - start + 1 > self.max_gap:
+            batch.gap = top - start + 1
+            log.warning(
+                "stream: %d new items since the last poll (over the cap of %d): not fetching them; following "
+                "from #%d and re-walking the watched stories instead", batch.gap, self.max_gap, top,
+            )
+            start = top + 1
+        ids = sorted(self._retry) + list(range(start, top + 1))
+        found = await self._fetch(ids)
+        batch.fetched = len(ids)
+        items: list[Item] = []
+        for item_id in ids:
+            item = found.get(item_id)
+            if item is not None:
+                self._retry.pop(item_id, None)
+                items.append(item)
+                continue
+            attempts = self._retry.get(item_id, 0) + 1
+            if attempts > self.retries:
+                self._retry.pop(item_id, None)
+                batch.skipped += 1
+            else:
+                self._retry[item_id] = attempts
+        if batch.skipped:
+            self.skipped_total += batch.skipped
+            log.warning("stream: %d item(s) still missing after %d tries, skipped", batch.skipped, self.retries + 1)
+        batch.pending = len(self._retry)
+        batch.items = items
+        if top >= self.cursor:
+            self.cursor = top
+        for item in items:
+            for subscriber in self._subscribers:
+                subscriber(item)
+        await self._save()
+        return batch
+
+    async def _maxitem(self) -> int:
+        value = await self.client.get_json("maxitem.json")
+        if not is_item_id(value):
+            raise FetchError(f"maxitem.json: expected an item id, got {type(value).__name__}")
+        top: int = value
+        return top
+
+    async def _fetch(self, ids: list[int]) -> dict[int, Item | None]:
+        """Fetch ``ids`` with as many workers as the client allows in flight; a failure counts as missing."""
+        found: dict[int, Item | None] = {}
+        queue = iter(ids)
+
+        async def worker() -> None:
+            for item_id in queue:
+                try:
+                    found[item_id] = await self.client.item(item_id)
+                except FetchError as exc:
+                    log.debug("stream: item %d: %s (will try again)", item_id, exc)
+                    found[item_id] = None
+
+        workers = min(len(ids), self.client.max_inflight)
+        if workers:
+            await asyncio.gather(*(worker() for _ in range(workers)))
+        return found
+
+    async def _save(self) -> None:
+        value: dict[str, Any] = {"cursor": self.cursor, "retry": {str(k): v for k, v in self._retry.items()}}
+        await self.state.set(STATE_KEY, value)
