@@ -13,7 +13,7 @@ import pytest
 from flamewatch import Event, Notifier, hookimpl
 from flamewatch.app import App
 from flamewatch.config import parse_config
-from flamewatch.dispatch import DigestSchedule, Dispatcher, Lane, RetryPolicy, Route
+from flamewatch.dispatch import DigestSchedule, Dispatcher, NotifierInstance, RetryPolicy, Route
 from flamewatch.rules import Evaluation
 from flamewatch.simulator import SimulatorServer, World
 from flamewatch.store import Store
@@ -34,7 +34,7 @@ def announce(*events: Event) -> Evaluation:
 
 async def test_event_is_delivered_once_even_when_published_again(store: Store, session: aiohttp.ClientSession) -> None:
     sink = recorder(session, "sink")
-    dispatcher = Dispatcher(store, [Lane(sink)], retry=FAST_RETRY)
+    dispatcher = Dispatcher(store, [NotifierInstance.of(sink)], retry=FAST_RETRY)
     await dispatcher.start()
     event = make_event()
     assert await dispatcher.publish(announce(event)) == [event]
@@ -50,7 +50,7 @@ async def test_lower_levels_passed_together_are_recorded_but_not_announced(
     store: Store, session: aiohttp.ClientSession
 ) -> None:
     sink = recorder(session, "sink")
-    dispatcher = Dispatcher(store, [Lane(sink)], retry=FAST_RETRY)
+    dispatcher = Dispatcher(store, [NotifierInstance.of(sink)], retry=FAST_RETRY)
     await dispatcher.start()
     story = make_story(comments=600)
     top, lower = make_event(story, level=500), make_event(story, level=250)
@@ -68,9 +68,9 @@ async def test_routes_filter_by_rule_comments_and_keyword(store: Store, session:
     big_only = recorder(session, "big")
     rust_points = recorder(session, "rust")
     dispatcher = Dispatcher(store, [
-        Lane(everything),
-        Lane(big_only, Route(min_comments=500)),
-        Lane(rust_points, Route(rules=frozenset({"points"}), keywords=("rust",))),
+        NotifierInstance.of(everything),
+        NotifierInstance.of(big_only, Route(min_comments=500)),
+        NotifierInstance.of(rust_points, Route(rules=frozenset({"points"}), keywords=("rust",))),
     ], retry=FAST_RETRY)
     await dispatcher.start()
     small = make_event(make_story(1, title="Why Rust?", comments=120, score=300), level=100)
@@ -86,7 +86,7 @@ async def test_routes_filter_by_rule_comments_and_keyword(store: Store, session:
 
 async def test_retryable_failures_are_retried_until_delivered(store: Store, session: aiohttp.ClientSession) -> None:
     flaky = recorder(session, "flaky", fail_times=2)
-    dispatcher = Dispatcher(store, [Lane(flaky)], retry=FAST_RETRY)
+    dispatcher = Dispatcher(store, [NotifierInstance.of(flaky)], retry=FAST_RETRY)
     await dispatcher.start()
     await dispatcher.publish(announce(make_event()))
     await flaky.wait_for(1)
@@ -98,7 +98,7 @@ async def test_retryable_failures_are_retried_until_delivered(store: Store, sess
 
 async def test_retry_after_is_honoured(store: Store, session: aiohttp.ClientSession) -> None:
     limited = recorder(session, "limited", fail_times=1, retry_after=0.3)
-    dispatcher = Dispatcher(store, [Lane(limited)], retry=FAST_RETRY)
+    dispatcher = Dispatcher(store, [NotifierInstance.of(limited)], retry=FAST_RETRY)
     await dispatcher.start()
     started = time.monotonic()
     await dispatcher.publish(announce(make_event()))
@@ -112,7 +112,7 @@ async def test_permanent_failure_goes_to_dead_letters_with_the_reason(
     store: Store, session: aiohttp.ClientSession
 ) -> None:
     refused = recorder(session, "refused", fail_times=99, permanent=True)
-    dispatcher = Dispatcher(store, [Lane(refused)], retry=FAST_RETRY)
+    dispatcher = Dispatcher(store, [NotifierInstance.of(refused)], retry=FAST_RETRY)
     await dispatcher.start()
     await dispatcher.publish(announce(make_event()))
     await dispatcher.wait_idle()
@@ -124,7 +124,7 @@ async def test_permanent_failure_goes_to_dead_letters_with_the_reason(
 
 async def test_retries_stop_at_max_age(store: Store, session: aiohttp.ClientSession) -> None:
     down = recorder(session, "down", fail_times=10**6)
-    dispatcher = Dispatcher(store, [Lane(down)], retry=RetryPolicy(base=0.01, cap=0.02, max_age=0.1))
+    dispatcher = Dispatcher(store, [NotifierInstance.of(down)], retry=RetryPolicy(base=0.01, cap=0.02, max_age=0.1))
     await dispatcher.start()
     await dispatcher.publish(announce(make_event()))
     async with asyncio.timeout(5):
@@ -136,7 +136,7 @@ async def test_retries_stop_at_max_age(store: Store, session: aiohttp.ClientSess
 
 async def test_digest_lane_sends_everything_due_in_one_batch(store: Store, session: aiohttp.ClientSession) -> None:
     digest = recorder(session, "digest")
-    dispatcher = Dispatcher(store, [Lane(digest, digest=DigestSchedule(every=0.3))], retry=FAST_RETRY)
+    dispatcher = Dispatcher(store, [NotifierInstance.of(digest, digest=DigestSchedule(every=0.3))], retry=FAST_RETRY)
     await dispatcher.start()
     events = [make_event(make_story(i, comments=100 + i)) for i in range(1, 6)]
     await dispatcher.publish(announce(*events))
@@ -152,7 +152,7 @@ async def test_shutdown_cancels_hung_deliveries_and_the_next_start_resumes_them(
     path = tmp_path / "fw.db"
     async with await Store.open(path) as store:
         hung = recorder(session, "sink", delay=3600)
-        dispatcher = Dispatcher(store, [Lane(hung)], retry=FAST_RETRY)
+        dispatcher = Dispatcher(store, [NotifierInstance.of(hung)], retry=FAST_RETRY)
         await dispatcher.start()
         await dispatcher.publish(announce(make_event()))
         await hung.wait_for_attempts(1)
@@ -161,7 +161,7 @@ async def test_shutdown_cancels_hung_deliveries_and_the_next_start_resumes_them(
         assert len(await store.pending()) == 1  # kept for the next start, not lost
     async with await Store.open(path) as store:
         healthy = recorder(session, "sink")
-        dispatcher = Dispatcher(store, [Lane(healthy)], retry=FAST_RETRY)
+        dispatcher = Dispatcher(store, [NotifierInstance.of(healthy)], retry=FAST_RETRY)
         await dispatcher.start()
         await healthy.wait_for(1)
         await dispatcher.wait_idle()
@@ -284,7 +284,7 @@ async def test_rows_of_a_notifier_no_longer_configured_wait_and_are_reported(
     gone = make_event(make_story(1))
     await store.record_events([gone], {gone.key: ["old-slack"]}, time.time())
     sink = recorder(session, "sink")
-    dispatcher = Dispatcher(store, [Lane(sink)], retry=FAST_RETRY)
+    dispatcher = Dispatcher(store, [NotifierInstance.of(sink)], retry=FAST_RETRY)
     with caplog.at_level(logging.WARNING, logger="flamewatch.dispatch"):
         await dispatcher.start()
     await dispatcher.publish(announce(make_event(make_story(2))))
@@ -317,7 +317,7 @@ async def test_a_store_error_does_not_stop_a_lane(
     import flamewatch.dispatch as dispatch_module
     from flamewatch.store import StoreError
 
-    monkeypatch.setattr(dispatch_module, "STORE_ERROR_BACKOFF", 0.01)
+    monkeypatch.setattr("flamewatch.dispatch.runtime.STORE_ERROR_BACKOFF", 0.01)
     real_due = store.due
     failures = {"left": 1}
 
@@ -329,7 +329,7 @@ async def test_a_store_error_does_not_stop_a_lane(
 
     monkeypatch.setattr(store, "due", flaky_due)
     sink = recorder(session, "sink")
-    dispatcher = Dispatcher(store, [Lane(sink)], retry=FAST_RETRY)
+    dispatcher = Dispatcher(store, [NotifierInstance.of(sink)], retry=FAST_RETRY)
     await dispatcher.start()
     await dispatcher.publish(announce(make_event()))
     await sink.wait_for(1)
@@ -359,7 +359,7 @@ async def test_an_outcome_that_cannot_be_stored_is_held_back_not_resent_in_a_loo
 
     monkeypatch.setattr(store, "due", counting_due)
     sink = recorder(session, "sink")
-    dispatcher = Dispatcher(store, [Lane(sink)], retry=RetryPolicy(base=60.0, cap=60.0))
+    dispatcher = Dispatcher(store, [NotifierInstance.of(sink)], retry=RetryPolicy(base=60.0, cap=60.0))
     await dispatcher.start()
     await dispatcher.publish(announce(make_event()))
     await sink.wait_for(1)
@@ -372,7 +372,7 @@ async def test_publish_cancelled_during_its_write_still_wakes_the_lane(
     store: Store, session: aiohttp.ClientSession
 ) -> None:
     sink = recorder(session, "sink")
-    dispatcher = Dispatcher(store, [Lane(sink)], retry=FAST_RETRY)
+    dispatcher = Dispatcher(store, [NotifierInstance.of(sink)], retry=FAST_RETRY)
     await dispatcher.start()
     await dispatcher.wait_idle()
     publishing = asyncio.create_task(dispatcher.publish(announce(make_event())))

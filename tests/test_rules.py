@@ -72,7 +72,7 @@ def test_every_crossed_level_is_either_announced_or_passed_exactly_once(levels: 
 
 
 async def test_velocity_rule_fires_from_stored_history_through_a_real_cycle(store, session) -> None:
-    from flamewatch.dispatch import Dispatcher, Lane
+    from flamewatch.dispatch import Dispatcher, NotifierInstance
     from flamewatch.monitor import Monitor, MonitorSettings
     from flamewatch.simulator import SimulatorServer, World
     from flamewatch.hn import HNClient
@@ -83,7 +83,7 @@ async def test_velocity_rule_fires_from_stored_history_through_a_real_cycle(stor
     world.add_replies(story, 10)
     now = {"t": 1_000_000.0}
     sink = RecordingNotifier(notifier_context(session, "sink"))
-    dispatcher = Dispatcher(store, [Lane(sink)])
+    dispatcher = Dispatcher(store, [NotifierInstance.of(sink)])
     await dispatcher.start()
     rules = RuleEngine(RulesConfig(comment_levels=(), velocity=(VelocityRule(100, 3600.0),)))
     async with SimulatorServer(world) as sim:
