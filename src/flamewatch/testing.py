@@ -101,14 +101,14 @@ class RecordingNotifier(Notifier):
             self.sent.extend(events)
             self._changed.notify_all()
 
-    async def wait_for_attempts(self, count: int, timeout: float = 10.0) -> None:
-        """Wait until at least ``count`` sends were started (successful or not)."""
+    async def wait_for_attempts(self, count: int, timeout: float | None = 10.0) -> None:
+        """Wait until at least ``count`` sends were started (successful or not); ``timeout=None``: no deadline."""
         async with asyncio.timeout(timeout):
             async with self._changed:
                 await self._changed.wait_for(lambda: self.attempts >= count)
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Event]:
-        """Wait until at least ``count`` events were delivered; returns them."""
+    async def wait_for(self, count: int, timeout: float | None = 10.0) -> list[Event]:
+        """Wait until at least ``count`` events were delivered; returns them. ``timeout=None``: no deadline."""
         async with asyncio.timeout(timeout):
             async with self._changed:
                 await self._changed.wait_for(lambda: len(self.sent) >= count)
