@@ -11,12 +11,13 @@ import logging
 
 import aiohttp
 
-from .config import Config, ConfigError, notifier_options
+from .config import Config, notifier_options
 from .dispatch import Dispatcher, NotifierInstance, RetryPolicy
+from .errors import ConfigError, PluginError
 from .incremental import IncrementalCounter
 from .monitor import Monitor, MonitorSettings
 from .notifier import NotifierContext
-from .plugins import PluginError, Plugins, make_plugin_manager
+from .plugins import Plugins, make_plugin_manager
 from .rules import RuleEngine
 from .hn import HNClient, make_session
 from .store import Store, default_store_path
@@ -146,9 +147,9 @@ class App:
             counter=counter,
         )
 
-    async def _close(self, timeout: float) -> None:
+    async def _close(self, grace: float) -> None:
         if self.dispatcher is not None:
-            self.close_report = await self.dispatcher.close(timeout)
+            self.close_report = await self.dispatcher.close(grace)
         if self.store is not None:
             await self.store.close()
         if self.session is not None:

@@ -1,7 +1,8 @@
 """Routing events to notifier instances through the outbox.
 
 :mod:`.policies` holds the pure decisions (routes, digest schedules, retry backoff), :mod:`.instance`
-the notifier instance, and :mod:`.runtime` the :class:`Dispatcher` that runs them.
+the notifier instance, :mod:`.attempt` one send through a plugin, and :mod:`.runtime` the
+:class:`Dispatcher` that runs them.
 """
 
 from .instance import DEFAULT_TIMEOUT, NotifierInstance

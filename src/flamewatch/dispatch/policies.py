@@ -100,7 +100,7 @@ class RetryPolicy:
 
     def delay(self, attempts: int, retry_after: float | None = None) -> float:
         """Seconds to wait before the next attempt, after ``attempts`` failed ones."""
-        ceiling = min(self.cap, self.base * (2 ** min(max(0, attempts), 60)))
+        ceiling = min(self.cap, self.base * 2.0 ** min(max(0, attempts), 60))
         # Half fixed, half random: spreads retries out without ever retrying immediately.
         wait = ceiling / 2 + random.uniform(0, ceiling / 2)
         if retry_after is not None:

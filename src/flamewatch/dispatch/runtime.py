@@ -25,9 +25,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import DeliveryError, PermanentDeliveryError, StoreError
+from ..errors import PermanentDeliveryError, StoreError
 from ..events import Event
-from ..tasks import CloseReport, StepTimer, TaskRegistry
+from ..tasks import CloseReport, TaskRegistry
+from .attempt import Failure, attempt
 from .instance import NotifierInstance
 from .policies import RetryPolicy
 
@@ -187,19 +188,18 @@ class Dispatcher:
                 return
             for name in due:
                 self.instances[name].wake.set()
-            async with self._changed:
-                await self._changed.wait_for(lambda: self._changes != seen)
+            await self._wait_for_change_since(seen)
 
-    async def close(self, timeout: float) -> CloseReport:
-        """Stop the pumps, give running deliveries ``timeout`` seconds, cancel the rest, close notifiers."""
+    async def close(self, grace: float) -> CloseReport:
+        """Stop the pumps, give running deliveries ``grace`` seconds, cancel the rest, close notifiers."""
         for pump in self._pumps:
             pump.cancel()
         await asyncio.gather(*self._pumps, return_exceptions=True)
         self._pumps.clear()
-        report = await self.deliveries.close(timeout)
+        report = await self.deliveries.close(grace)
         if report.cancelled:
             log.warning("%d deliveries did not finish in %.1fs; they stay in the outbox for the next start",
-                        report.cancelled, timeout)
+                        report.cancelled, grace)
         for instance in self.instances.values():
             try:
                 async with asyncio.timeout(instance.timeout):
@@ -207,6 +207,11 @@ class Dispatcher:
             except Exception as exc:  # plugin code may raise anything; one must not stop the others closing
                 log.error("notifier %s: error while closing: %s", instance.name, exc)
         return report
+
+    async def _wait_for_change_since(self, seen: int) -> None:
+        """Wait until :meth:`_announce_change` has run since ``self._changes`` was ``seen``."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._changes != seen)
 
     async def _announce_change(self) -> None:
         self._changes += 1
@@ -302,7 +307,7 @@ class Dispatcher:
         ids = [r.id for r in rows]
         events = [r.event for r in rows]
         try:
-            failure = await self._attempt(instance, events)
+            failure = await attempt(instance, events, blocking_warn=BLOCKING_WARN_SECONDS, logger=log)
             try:
                 await self._record(instance, rows, failure)
             except StoreError as exc:
@@ -334,26 +339,7 @@ class Dispatcher:
             instance.held[row.id] = until
         return hold
 
-    async def _attempt(self, instance: NotifierInstance, events: list[Event]) -> _Failure | None:
-        """One send (or digest) through the instance's notifier, within its timeout; None on success."""
-        try:
-            async with asyncio.timeout(instance.timeout):
-                if instance.digest is not None:
-                    send = instance.notifier.send_digest(events)
-                else:
-                    send = instance.notifier.send(events[0])
-                # A plugin's send may be any awaitable; only coroutines can be driven step by step.
-                if asyncio.iscoroutine(send):
-                    await StepTimer(send, f"notifier {instance.name}", threshold=BLOCKING_WARN_SECONDS, logger=log)
-                else:
-                    await send
-        except PermanentDeliveryError as exc:
-            return _Failure(str(exc) or type(exc).__name__, permanent=True)
-        except Exception as exc:  # plugin code may raise anything: DeliveryError, TimeoutError or a bug, all retried
-            return _Failure(_describe_failure(exc, instance.timeout), retry_after=getattr(exc, "retry_after", None))
-        return None
-
-    async def _record(self, instance: NotifierInstance, rows: list[Delivery], failure: _Failure | None) -> None:
+    async def _record(self, instance: NotifierInstance, rows: list[Delivery], failure: Failure | None) -> None:
         """Write the outcome of an attempt to the outbox: done, dead letter, or retry later."""
         ids = [r.id for r in rows]
         if failure is None:
@@ -389,24 +375,6 @@ class Dispatcher:
         log.warning("notifier %s: %s: %s; retrying in %.1fs", instance.name, label, error, next_at - now)
 
 
-@dataclass(frozen=True)
-class _Failure:
-    """Why a delivery attempt failed, and what that means for the next one."""
-
-    error: str
-    permanent: bool = False
-    retry_after: float | None = None
-
-
 def _label(events: Iterable[Event]) -> str:
     events = list(events)
     return events[0].key if len(events) == 1 else f"digest of {len(events)} events"
-
-
-def _describe_failure(exc: BaseException, timeout: float) -> str:
-    if isinstance(exc, TimeoutError):
-        return f"timed out after {timeout:g}s"
-    if isinstance(exc, DeliveryError):
-        return str(exc) or type(exc).__name__
-    # Not a DeliveryError: a bug or an unexpected library error in the plugin; keep it retryable.
-    return f"unexpected {type(exc).__name__}: {exc}"

@@ -58,7 +58,7 @@ class StepTimer:
                 except GeneratorExit:
                     coro.close()
                     raise
-                except BaseException as exc:  # noqa: BLE001 - cancellation and errors go to the wrapped coroutine
+                except BaseException as exc:  # cancellation and errors go to the wrapped coroutine
                     value, error = None, exc
         finally:
             if self.longest > self._threshold:
