@@ -35,12 +35,12 @@ class NotifierInstance:
 
     name: str
     notifier_type: type[Notifier]
-    options: Any
+    options: Any = field(repr=False)  # the plugin's own repr hides secrets; do not rely on it in ours
     route: Route = field(default_factory=Route)
     digest: DigestSchedule | None = None  #: None: each event is sent as soon as it is due
     timeout: float = DEFAULT_TIMEOUT
     concurrency: int = 1
-    settings: NotifierSettings | None = None  #: the config table it came from (None when built in code)
+    settings: NotifierSettings | None = field(default=None, repr=False)  #: its config table (None: built in code)
 
     def __post_init__(self) -> None:
         self._notifier: Notifier | None = None

@@ -55,8 +55,8 @@ BLOCKING_WARN_SECONDS = 0.1
 #: ``flamewatch outbox retry`` from another process, or recorded by a publish cancelled before it woke us.
 POLL_SECONDS = 30.0
 
-#: How long a pump waits after it failed to read the outbox, and the least a delivery whose outcome
-#: could not be written is held back.
+#: How long a pump waits after it failed to read the outbox (or hit a bug), and the least a delivery
+#: whose outcome could not be written is held back.
 STORE_ERROR_BACKOFF = 5.0
 
 
