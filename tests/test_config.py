@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from flamewatch import Duration, Levels, NonNegativeInt, Notifier, PositiveInt, TimeOfDay, hookimpl
-from flamewatch.app import ResolvedNotifier, resolve_notifiers, resolve_rules
+from flamewatch.app import resolve_notifiers, resolve_rules
+from flamewatch.dispatch import NotifierInstance
 from flamewatch.cli.admin import option_lines
 from flamewatch.config import Config, ConfigError, load_config, parse_config
 from flamewatch.plugins import Plugins, make_plugin_manager
@@ -65,7 +66,7 @@ def config_error(path: Path, plugins: Plugins | None = None) -> str:
     return message
 
 
-def resolve(path: Path, plugins: Plugins) -> list[ResolvedNotifier]:
+def resolve(path: Path, plugins: Plugins) -> list[NotifierInstance]:
     return resolve_notifiers(load_config(path), plugins)
 
 
@@ -347,7 +348,7 @@ def test_digest_on_a_type_without_send_digest(write: Callable[[str], Path]) -> N
         f"{path}: notifiers[0] (nodigest).digest: notifier type 'nodigest' does not support digests"
     )
     ok = write('[[notifiers]]\ntype = "nodigest"\n', "ok.toml")
-    assert [r.type for r in resolve(ok, plugins)] == [NoDigest]
+    assert [r.notifier_type for r in resolve(ok, plugins)] == [NoDigest]
 
 
 # --- secrets ---------------------------------------------------------------------------------------

@@ -320,7 +320,7 @@ async def test_a_cycle_warns_about_the_dropped_fields_of_a_story_and_still_fires
                 stats = await app.monitor.cycle(0)
                 await app.dispatcher.wait_idle()
                 dropped = app.monitor.client.stats.dropped_fields
-                notifier = app.lanes[0].notifier
+                notifier = app.instances[0].notifier
                 assert isinstance(notifier, RecordingNotifier)
                 sent = list(notifier.sent)
     assert stats.events == 1 and dropped == 3

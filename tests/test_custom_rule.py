@@ -76,7 +76,7 @@ async def test_a_rule_from_a_test_file_fires_and_is_delivered_with_its_own_wordi
             assert [rule.name for rule in app.rules if rule.is_active()] == ["ask_hn"]
             await app.monitor.cycle(0)
             await app.dispatcher.wait_idle()
-            (sink,) = [lane.notifier for lane in app.lanes]
+            (sink,) = [instance.notifier for instance in app.instances]
             assert isinstance(sink, RecordingNotifier)
             delivered = list(sink.sent)
 

@@ -312,7 +312,7 @@ async def test_hn_faults_give_partial_counts_no_false_alerts_and_converge(
                 await app.dispatcher.wait_idle()
                 snapshots = [s for i in ids for s in await app.store.history(i, 0, include_partial=True)]
                 false_alerts = app.dispatcher.stats.events - legit
-                notifier = app.lanes[0].notifier
+                notifier = app.instances[0].notifier
                 assert isinstance(notifier, RecordingNotifier)
                 sent = list(notifier.sent)
 
@@ -476,7 +476,7 @@ async def test_hostile_front_page_cycle_completes_with_warnings_and_sane_events(
                 took = time.monotonic() - started
                 await app.dispatcher.wait_idle()
                 results = {r.story_id: r for r in app.monitor.last_results}
-                notifier = app.lanes[0].notifier
+                notifier = app.instances[0].notifier
                 assert isinstance(notifier, RecordingNotifier)
                 sent = list(notifier.sent)
 

@@ -89,7 +89,7 @@ def test_every_crossed_level_is_either_announced_or_passed_exactly_once(levels: 
 
 
 async def test_velocity_rule_fires_from_stored_history_through_a_real_cycle(store, session) -> None:
-    from flamewatch.dispatch import Dispatcher, Lane
+    from flamewatch.dispatch import Dispatcher, NotifierInstance
     from flamewatch.monitor import Monitor, MonitorSettings
     from flamewatch.simulator import SimulatorServer, World
     from flamewatch.hn import HNClient
@@ -100,7 +100,7 @@ async def test_velocity_rule_fires_from_stored_history_through_a_real_cycle(stor
     world.add_replies(story, 10)
     now = {"t": 1_000_000.0}
     sink = RecordingNotifier(notifier_context(session, "sink"))
-    dispatcher = Dispatcher(store, [Lane(sink)])
+    dispatcher = Dispatcher(store, [NotifierInstance.of(sink)])
     await dispatcher.start()
     rules = rules_from(comment_levels=[], velocity=[{"level": 100}])
     async with SimulatorServer(world) as sim:

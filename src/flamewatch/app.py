@@ -8,34 +8,23 @@ deliveries within ``watch.shutdown_timeout`` and closes everything, so nothing o
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 
-from .config import Config, ConfigError, NotifierSettings, check_route_rules, configure_rules, notifier_options
-from .dispatch import DigestSchedule, Dispatcher, Lane, RetryPolicy, Route
+from .config import Config, check_route_rules, configure_rules, notifier_options
+from .dispatch import Dispatcher, NotifierInstance, RetryPolicy
+from .errors import ConfigError, PluginError
 from .incremental import IncrementalCounter
 from .stream import STREAM_STATE, ItemStream
 from .monitor import Monitor, MonitorSettings
-from .notifier import Notifier, NotifierContext
-from .plugins import PluginError, Plugins, make_plugin_manager
+from .notifier import NotifierContext
+from .plugins import Plugins, make_plugin_manager
 from .rules import Rule, RuleEngine
 from .hn import HNClient, make_session
 from .store import Store, default_store_path, open_store
 from .tasks import CloseReport
 
 log = logging.getLogger("flamewatch.app")
-
-
-@dataclass(frozen=True)
-class ResolvedNotifier:
-    """A configured notifier instance with its type found and its options checked."""
-
-    settings: NotifierSettings
-    type: type[Notifier]
-    options: Any
 
 
 def load_plugins(config: Config) -> Plugins:
@@ -56,15 +45,19 @@ def resolve_rules(config: Config, plugins: Plugins) -> list[Rule]:
     return configure_rules(config, list(rule_types.values()))
 
 
-def resolve_notifiers(config: Config, plugins: Plugins) -> list[ResolvedNotifier]:
-    """Match every enabled ``[[notifiers]]`` table to its type and validate its options (ConfigError)."""
+def resolve_notifiers(config: Config, plugins: Plugins) -> list[NotifierInstance]:
+    """The notifier instances of every enabled ``[[notifiers]]`` table, not yet open.
+
+    Each table's type is looked up and its options checked here, so every config mistake is a
+    :class:`ConfigError` before anything opens.
+    """
     try:
         types = plugins.notifier_types()
         rule_names = list(plugins.rule_types())
     except PluginError as exc:
-        raise ConfigError(f"{config.source}: {exc}") from None
+        raise ConfigError(f"{config.source}: {exc}") from exc
     check_route_rules(config, rule_names)
-    resolved = []
+    instances = []
     for settings in config.notifiers:
         if not settings.enabled:
             continue
@@ -78,36 +71,19 @@ def resolve_notifiers(config: Config, plugins: Plugins) -> list[ResolvedNotifier
                 f"{config.source}: {settings.where}.type: unknown notifier type {settings.type!r}{hint} "
                 f"(available: {available})"
             )
-        resolved.append(ResolvedNotifier(settings, notifier_type, notifier_options(config, settings, notifier_type)))
-    return resolved
+        options = notifier_options(config, settings, notifier_type)
+        instances.append(
+            NotifierInstance.from_settings(settings, notifier_type, options, default_timeout=config.delivery.timeout)
+        )
+    return instances
 
 
-def make_lane(resolved: ResolvedNotifier, config: Config, session: aiohttp.ClientSession, store: Store) -> Lane:
-    """The dispatcher lane of one notifier instance."""
-    s = resolved.settings
-    ctx = NotifierContext(
-        name=s.name, session=session, state=store.state_for(s.name), log=logging.getLogger(f"flamewatch.notifier.{s.name}")
-    )
-    notifier = resolved.type(ctx, resolved.options)
-    return Lane(notifier, route_for(s), digest_for(s), timeout=s.timeout or config.delivery.timeout,
-                concurrency=s.concurrency)
-
-
-def route_for(s: NotifierSettings) -> Route:
-    """Which events the instance configured by ``s`` takes."""
-    return Route(
-        rules=frozenset(s.rules) if s.rules is not None else None,
-        min_comments=s.min_comments,
-        min_points=s.min_points,
-        min_level=s.min_level,
-        lists=frozenset(s.lists) if s.lists is not None else None,
-        keywords=s.keywords,
-    )
-
-
-def digest_for(s: NotifierSettings) -> DigestSchedule | None:
-    """When the instance configured by ``s`` sends digests, or None for immediate delivery."""
-    return DigestSchedule(every=s.digest, at=s.digest_at) if (s.digest or s.digest_at) else None
+def open_notifier(instance: NotifierInstance, session: aiohttp.ClientSession, store: Store) -> None:
+    """Create ``instance``'s notifier object with the shared session and its state in ``store``."""
+    name = instance.name
+    instance.open(NotifierContext(
+        name=name, session=session, state=store.state_for(name), log=logging.getLogger(f"flamewatch.notifier.{name}")
+    ))
 
 
 class App:
@@ -124,7 +100,8 @@ class App:
         self.config = config
         self.plugins = plugins or load_plugins(config)
         self.rules = resolve_rules(config, self.plugins)  # ConfigError before anything opens
-        self.resolved = resolve_notifiers(config, self.plugins)
+        #: The enabled notifier instances (opened, and handed to the dispatcher, on entering the block).
+        self.instances = resolve_notifiers(config, self.plugins)
         self.store_path = store_path or config.store.path or str(default_store_path())
         self.api_url = api_url or config.hn.api_url
         self.session: aiohttp.ClientSession | None = None
@@ -156,10 +133,11 @@ class App:
             self.session, self.api_url, timeout=cfg.hn.timeout, retries=cfg.hn.retries, max_inflight=cfg.hn.max_inflight
         )
         self.store = await open_store(self.store_path)
-        lanes = [make_lane(r, cfg, self.session, self.store) for r in self.resolved]
+        for instance in self.instances:
+            open_notifier(instance, self.session, self.store)
         self.dispatcher = Dispatcher(
             self.store,
-            lanes,
+            self.instances,
             retry=RetryPolicy(cfg.delivery.retry_base, cfg.delivery.retry_cap, cfg.delivery.max_age),
             on_event=lambda **kw: self.plugins.notify("flamewatch_event_fired", **kw),
             on_delivery=lambda **kw: self.plugins.notify("flamewatch_delivery_done", **kw),
@@ -199,15 +177,10 @@ class App:
             stream.subscribe(lambda item: self.plugins.notify("flamewatch_new_item", item=item))
         return stream
 
-    async def _close(self, timeout: float) -> None:
+    async def _close(self, grace: float) -> None:
         if self.dispatcher is not None:
-            self.close_report = await self.dispatcher.close(timeout)
+            self.close_report = await self.dispatcher.close(grace)
         if self.store is not None:
             await self.store.close()
         if self.session is not None:
             await self.session.close()
-
-    @property
-    def lanes(self) -> Sequence[Lane]:
-        assert self.dispatcher is not None
-        return list(self.dispatcher.lanes.values())

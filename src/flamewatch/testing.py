@@ -134,14 +134,14 @@ class RecordingNotifier(Notifier):
 
     # The ``timeout`` parameters (ASYNC109) are deliberate: a default bound makes a broken test fail with
     # TimeoutError instead of hanging the suite, and every caller would otherwise repeat asyncio.timeout().
-    async def wait_for_attempts(self, count: int, timeout: float = 10.0) -> None:  # noqa: ASYNC109
-        """Wait until at least ``count`` sends were started (successful or not)."""
+    async def wait_for_attempts(self, count: int, timeout: float | None = 10.0) -> None:  # noqa: ASYNC109
+        """Wait until at least ``count`` sends were started (successful or not); ``timeout=None``: no deadline."""
         async with asyncio.timeout(timeout):
             async with self._changed:
                 await self._changed.wait_for(lambda: self.attempts >= count)
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Event]:  # noqa: ASYNC109
-        """Wait until at least ``count`` events were delivered; returns them."""
+    async def wait_for(self, count: int, timeout: float | None = 10.0) -> list[Event]:  # noqa: ASYNC109
+        """Wait until at least ``count`` events were delivered; returns them. ``timeout=None``: no deadline."""
         async with asyncio.timeout(timeout):
             async with self._changed:
                 await self._changed.wait_for(lambda: len(self.sent) >= count)

@@ -11,14 +11,8 @@ import time
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from ..app import (
-    ResolvedNotifier,
-    digest_for,
-    load_plugins,
-    resolve_notifiers,
-    resolve_rules,
-    route_for,
-)
+from ..app import load_plugins, resolve_notifiers, resolve_rules
+from ..dispatch import NotifierInstance
 from ..events import Event, StorySnapshot
 from ..rules import RuleContext
 from ..rules.comments import CommentsRule
@@ -41,7 +35,7 @@ async def cmd_check(args: argparse.Namespace) -> int:
     _print_plugins(plugins)
     print("notifiers:")
     for r in resolved:
-        print(f"  {r.settings.name} (type {r.settings.type}): {_describe_route(r)}")
+        print(f"  {r.name} (type {r.type_name}): {r.describe()}")
         for key, shown in option_lines(r.options):
             print(f"      {key} = {shown}")
     for settings in config.notifiers:
@@ -104,11 +98,6 @@ def _url_origin(url: str) -> str:
     return origin + ("/…" if parts.path not in ("", "/") or parts.query or parts.fragment else "")
 
 
-def _describe_route(r: ResolvedNotifier) -> str:
-    digest = digest_for(r.settings)
-    return f"{route_for(r.settings).describe()}, {digest.describe() if digest else 'immediately'}"
-
-
 def _print_plugins(plugins: Plugins) -> None:
     print("plugins:")
     for info in plugins.infos:
@@ -147,29 +136,29 @@ async def cmd_notify_test(args: argparse.Namespace) -> int:
     plugins = load_plugins(config)
     resolved = resolve_notifiers(config, plugins)
     if args.notifier:
-        unknown = set(args.notifier) - {r.settings.name for r in resolved}
+        unknown = set(args.notifier) - {r.name for r in resolved}
         if unknown:
             raise CliError(f"--notifier {min(unknown)!r}: no such enabled notifier in {config.source}", EXIT_CONFIG)
-        resolved = [r for r in resolved if r.settings.name in args.notifier]
+        resolved = [r for r in resolved if r.name in args.notifier]
     if not resolved:
         raise CliError("no notifiers configured", EXIT_CONFIG)
     event = sample_event()
     failures = 0
     async with make_session() as session:
         for r in resolved:
-            ok, reason = await _try_send(r, session, event, r.settings.timeout or config.delivery.timeout)
+            ok, reason = await _try_send(r, session, event, r.timeout)
             failures += not ok
-            print(f"{r.settings.name} ({r.settings.type}): {'OK' if ok else 'FAILED: ' + reason}")
+            print(f"{r.name} ({r.type_name}): {'OK' if ok else 'FAILED: ' + reason}")
     return 1 if failures else 0
 
 
-async def _try_send(r: ResolvedNotifier, session: object, event: Event, timeout: float) -> tuple[bool, str]:
+async def _try_send(r: NotifierInstance, session: object, event: Event, timeout: float) -> tuple[bool, str]:
     """Start one notifier, send ``event``, close it: ``(True, "")`` or ``(False, one-line reason)``."""
     import aiohttp
 
     assert isinstance(session, aiohttp.ClientSession)
     try:
-        notifier = r.type(NotifierContext(name=r.settings.name, session=session), r.options)
+        notifier = r.notifier_type(NotifierContext(name=r.name, session=session), r.options)
     except Exception as exc:  # noqa: BLE001 - plugin code may raise anything
         return False, f"cannot create the notifier: {type(exc).__name__}: {first_line(exc)}"
     try:
@@ -188,7 +177,7 @@ async def _try_send(r: ResolvedNotifier, session: object, event: Event, timeout:
         try:
             await notifier.aclose()
         except Exception as exc:  # noqa: BLE001 - plugin code may raise anything
-            log.warning("%s: error while closing: %s", r.settings.name, first_line(exc))
+            log.warning("%s: error while closing: %s", r.name, first_line(exc))
 
 
 def _os_reason(exc: BaseException) -> str:

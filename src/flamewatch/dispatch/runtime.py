@@ -2,16 +2,16 @@
 
 The flow for one event:
 
-1. :meth:`Dispatcher.publish` asks each instance's :class:`Route` whether it wants the event, then
-   records the event and one outbox row per chosen instance in a single store transaction (a key that
-   already fired is dropped there: no repeat alerts, even across restarts).
-2. Each instance has a *lane*: a pump task that takes due outbox rows and starts one delivery task per
-   row (or one per batch, for a digest), at most ``concurrency`` at a time. Deliveries run in a
+1. :meth:`Dispatcher.publish` asks each instance's :class:`~.policies.Route` whether it wants the event,
+   then records the event and one outbox row per chosen instance in a single store transaction (a key
+   that already fired is dropped there: no repeat alerts, even across restarts).
+2. Each notifier instance has a *pump*: a task that takes its due outbox rows and starts one delivery
+   task per row (or one per batch, for a digest), at most ``concurrency`` at a time. Deliveries run in a
    :class:`~flamewatch.tasks.TaskRegistry`, never on the watcher's path, so a slow notifier cannot
    delay a cycle.
-3. A delivery that succeeds marks its rows done; a retryable failure reschedules them with exponential
-   backoff and jitter (never sooner than ``Retry-After``) until ``max_age``; a permanent failure, or
-   running out of time, moves them to the dead-letter state with the reason.
+3. A delivery that succeeds marks its rows done; a retryable failure reschedules them as the
+   :class:`~.policies.RetryPolicy` says (never sooner than ``Retry-After``) until ``max_age``; a permanent
+   failure, or running out of time, moves them to the dead-letter state with the reason.
 4. :meth:`Dispatcher.close` stops the pumps, lets running deliveries finish within the shutdown
    timeout and cancels the rest: their rows stay pending and are resumed on the next start.
 """
@@ -20,24 +20,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import random
 import socket
 import time
-from collections.abc import Callable, Coroutine, Generator, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from datetime import time as dtime
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..config.model import DeliverySettings
+from ..errors import PermanentDeliveryError, StoreError
 from ..events import Event
-from ..notifier import DeliveryError, Notifier, PermanentDeliveryError
 from ..tasks import CloseReport, TaskRegistry
+from .attempt import Failure, attempt
+from .instance import NotifierInstance
+from .policies import RetryPolicy
 
 if TYPE_CHECKING:
     from ..rules import Evaluation
     from ..store import Delivery, Store
+
+__all__ = [
+    "BLOCKING_WARN_SECONDS",
+    "POLL_SECONDS",
+    "STORE_ERROR_BACKOFF",
+    "DispatchStats",
+    "Dispatcher",
+    "HookCaller",
+]
 
 log = logging.getLogger("flamewatch.dispatch")
 
@@ -49,126 +56,24 @@ BLOCKING_WARN_SECONDS = 0.1
 #: ``flamewatch outbox retry`` from another process, or recorded by a publish cancelled before it woke us.
 POLL_SECONDS = 30.0
 
-#: How long a pump, or a delivery whose outcome could not be written, waits after a store error.
+#: How long a pump waits after it failed to read the outbox (or hit a bug), and the least a delivery
+#: whose outcome could not be written is held back.
 STORE_ERROR_BACKOFF = 5.0
 
 #: Who this flamewatch instance is when it claims outbox rows: an instance elsewhere sharing the store
 #: leaves them alone until the claim lapses. The name outlives the process on purpose: restarted after a
 #: crash (kill -9), the instance takes its unfinished rows back at once instead of waiting out its own
-#: claims. Within the process, rows in flight are told apart in memory (``Lane.inflight``).
+#: claims. Within the process, rows in flight are told apart in memory (``NotifierInstance.inflight``).
 CLAIM_OWNER = socket.gethostname()
 
-#: A claim lasts the lane's attempt timeout plus this, the time to record the outcome.
+#: A claim lasts the instance's attempt timeout plus this, the time to record the outcome.
 CLAIM_MARGIN = 30.0
-
-
-@dataclass(frozen=True)
-class Route:
-    """Which events one notifier instance takes. Empty/None means "no restriction"."""
-
-    rules: frozenset[str] | None = None
-    min_comments: int = 0
-    min_points: int = 0
-    min_level: int = 0  # numeric levels (comments, points, velocity) below this are not taken
-    lists: frozenset[str] | None = None
-    keywords: tuple[str, ...] = ()
-
-    def describe(self) -> str:
-        """The route in words, for ``flamewatch check``."""
-        parts = []
-        if self.rules is not None:
-            parts.append(f"rules {', '.join(sorted(self.rules))}")
-        if self.min_comments:
-            parts.append(f">= {self.min_comments} comments")
-        if self.min_points:
-            parts.append(f">= {self.min_points} points")
-        if self.min_level:
-            parts.append(f"levels >= {self.min_level}")
-        if self.lists is not None:
-            parts.append(f"lists {', '.join(sorted(self.lists))}")
-        if self.keywords:
-            parts.append(f"keywords {', '.join(self.keywords)}")
-        return "; ".join(parts) or "all events"
-
-    def accepts(self, event: Event) -> bool:
-        if self.rules is not None and event.rule not in self.rules:
-            return False
-        if self.lists is not None and event.source_list not in self.lists:
-            return False
-        if event.story.comments < self.min_comments or event.story.score < self.min_points:
-            return False
-        if self.min_level and isinstance(event.level, int) and event.level < self.min_level:
-            return False
-        if self.keywords:
-            title = event.story.title.casefold()
-            return any(kw.casefold() in title for kw in self.keywords)
-        return True
-
-
-@dataclass(frozen=True)
-class DigestSchedule:
-    """When a digest lane sends: every ``every`` seconds (aligned to the epoch), or daily at ``at`` local time."""
-
-    every: float | None = None
-    at: dtime | None = None
-
-    def describe(self) -> str:
-        """The schedule in words, for ``flamewatch check``."""
-        return f"digest every {self.every:g}s" if self.every is not None else f"digest daily at {self.at:%H:%M}"
-
-    def next_after(self, now: float) -> float:
-        """The first send time strictly after ``now`` (Unix seconds)."""
-        if self.every is not None:
-            return (math.floor(now / self.every) + 1) * self.every
-        assert self.at is not None
-        # Naive local datetimes: .timestamp() then applies the DST rules of that day, not today's offset.
-        today = datetime.fromtimestamp(now).date()
-        candidate = datetime.combine(today, self.at)
-        if candidate.timestamp() <= now:
-            candidate = datetime.combine(today + timedelta(days=1), self.at)
-        return candidate.timestamp()
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with jitter: attempt n waits about ``base * 2**n`` (capped), at least Retry-After."""
-
-    base: float = DeliverySettings.retry_base
-    cap: float = DeliverySettings.retry_cap
-    max_age: float = DeliverySettings.max_age
-
-    def delay(self, attempts: int, retry_after: float | None = None) -> float:
-        ceiling = min(self.cap, self.base * (2 ** min(max(0, attempts), 60)))
-        # Half fixed, half random: spreads retries out without ever retrying immediately.
-        wait = ceiling / 2 + random.uniform(0, ceiling / 2)
-        if retry_after is not None:
-            wait = max(wait, retry_after)
-        return wait
-
-
-@dataclass
-class Lane:
-    """One notifier instance as the dispatcher runs it."""
-
-    notifier: Notifier
-    route: Route = field(default_factory=Route)
-    digest: DigestSchedule | None = None
-    timeout: float = DeliverySettings.timeout
-    concurrency: int = 1
-
-    @property
-    def name(self) -> str:
-        return self.notifier.name
-
-    def __post_init__(self) -> None:
-        self.inflight: set[int] = set()
-        self.held: dict[int, float] = {}  # row id -> not before (when its outcome could not be stored)
-        self.wake = asyncio.Event()
-        self.slots = asyncio.Semaphore(self.concurrency)
 
 
 @dataclass
 class DispatchStats:
+    """Counts since the dispatcher was created (rows, not attempts, except ``retried``)."""
+
     events: int = 0
     delivered: int = 0
     retried: int = 0
@@ -179,20 +84,23 @@ HookCaller = Callable[..., None]
 
 
 class Dispatcher:
-    """Owns the lanes, their pumps and every delivery task."""
+    """Owns the notifier instances' pumps and every delivery task."""
 
     def __init__(
         self,
         store: Store,
-        lanes: Sequence[Lane],
+        instances: Sequence[NotifierInstance],
         *,
         retry: RetryPolicy | None = None,
         on_event: HookCaller | None = None,
         on_delivery: HookCaller | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        not_open = [i.name for i in instances if not i.is_open]
+        if not_open:
+            raise ValueError(f"notifier instances must be open before dispatching: {', '.join(not_open)}")
         self.store = store
-        self.lanes = {lane.name: lane for lane in lanes}
+        self.instances = {instance.name: instance for instance in instances}
         self.retry = retry or RetryPolicy()
         self.clock = clock
         self._on_event = on_event
@@ -200,7 +108,10 @@ class Dispatcher:
         self.deliveries = TaskRegistry("deliveries")
         self._pumps: list[asyncio.Task[None]] = []
         self.stats = DispatchStats()
-        self._changed = asyncio.Condition()  # notified whenever a delivery attempt ends
+        # Notified (and _changes counted) when a delivery attempt ends and when a publish has written its
+        # rows: the moments at which "nothing due or in flight" or a stats predicate can start to hold.
+        self._changed = asyncio.Condition()
+        self._changes = 0
 
     # --- events in ------------------------------------------------------------------------------
 
@@ -209,17 +120,18 @@ class Dispatcher:
         now = self.clock()
         routes: dict[str, list[str]] = {}
         for event in evaluation.announce:
-            routes[event.key] = [lane.name for lane in self.lanes.values() if lane.route.accepts(event)]
+            routes[event.key] = [i.name for i in self.instances.values() if i.route.accepts(event)]
         for event in evaluation.passed:
             routes[event.key] = []  # recorded as fired so it is never announced later
-        not_before = {name: lane.digest.next_after(now) for name, lane in self.lanes.items() if lane.digest}
+        not_before = {name: i.digest.next_after(now) for name, i in self.instances.items() if i.digest}
         try:
             new = await self.store.record_events([*evaluation.announce, *evaluation.passed], routes, now, not_before)
         finally:
             # The write may have committed even if this task is being cancelled (a cycle timeout): wake the
-            # lanes regardless, so committed rows do not wait for some unrelated event.
+            # pumps regardless, so committed rows do not wait for some unrelated event.
             for name in {n for names in routes.values() for n in names}:
-                self.lanes[name].wake.set()
+                self.instances[name].wake.set()
+            await self._announce_change()
         announce_keys = {e.key for e in evaluation.announce}
         fresh = [e for e in new if e.key in announce_keys]
         for event in fresh:
@@ -231,37 +143,37 @@ class Dispatcher:
     # --- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start every lane's notifier and pump; pending rows from an earlier run are resumed."""
-        for lane in self.lanes.values():
+        """Start every instance's notifier and pump; pending rows from an earlier run are resumed."""
+        for instance in self.instances.values():
             try:
-                async with asyncio.timeout(lane.timeout):  # a hanging start must not hold up the others
-                    await lane.notifier.start()
-            except Exception as exc:
-                # A bad token or an unreachable server must not stop the other notifiers; this lane's
-                # deliveries will fail visibly (retry, or dead letters with the reason) until it is fixed.
+                async with asyncio.timeout(instance.timeout):  # a hanging start must not hold up the others
+                    await instance.notifier.start()
+            except Exception as exc:  # plugin code may raise anything; it must not stop the other instances
+                # A bad token or an unreachable server: this instance's deliveries will fail visibly (retry,
+                # or dead letters with the reason) until it is fixed.
                 kind = "permanent" if isinstance(exc, PermanentDeliveryError) else type(exc).__name__
-                log.error("notifier %s: failed to start (%s): %s", lane.name, kind, exc)
-            lane.wake.set()
-            self._pumps.append(asyncio.create_task(self._pump(lane), name=f"pump:{lane.name}"))
+                log.error("notifier %s: failed to start (%s): %s", instance.name, kind, exc)
+            instance.wake.set()
+            self._pumps.append(asyncio.create_task(self._pump(instance), name=f"pump:{instance.name}"))
         orphans: dict[str, int] = {}
         for row in await self.store.pending():
-            if row.instance not in self.lanes:
+            if row.instance not in self.instances:
                 orphans[row.instance] = orphans.get(row.instance, 0) + 1
-        for instance, count in sorted(orphans.items()):
+        for name, count in sorted(orphans.items()):
             log.warning("%d deliveries are queued for notifier %r, which is not configured (or not enabled) now; "
-                        "they wait for it to come back ('flamewatch outbox drop' removes them)", count, instance)
+                        "they wait for it to come back ('flamewatch outbox drop' removes them)", count, name)
 
     async def flush_digests(self, instance: str | None = None) -> int:
-        """Make every waiting digest due now (all digest lanes, or the one named); returns the rows moved."""
+        """Make every waiting digest due now (all digest instances, or the one named); returns the rows moved."""
         now = self.clock()
         moved = 0
-        for lane in self.lanes.values():
-            if lane.digest is None or (instance is not None and lane.name != instance):
+        for target in self.instances.values():
+            if target.digest is None or (instance is not None and target.name != instance):
                 continue
-            ids = [r.id for r in await self.store.pending(lane.name) if r.next_at > now]
+            ids = [r.id for r in await self.store.pending(target.name) if r.next_at > now]
             if ids:
                 moved += await self.store.requeue(ids, now)
-                lane.wake.set()
+                target.wake.set()
         return moved
 
     async def wait_for(self, predicate: Callable[[DispatchStats], bool]) -> None:
@@ -270,147 +182,176 @@ class Dispatcher:
             await self._changed.wait_for(lambda: predicate(self.stats))
 
     async def wait_idle(self) -> None:
-        """Wait until nothing is due or in flight (tests and ``once`` use this)."""
+        """Wait until nothing is due or in flight (tests and ``once`` use this).
+
+        Rows due later (a retry, a digest) do not count until they are due. Event-driven: it sleeps until
+        the deliveries have ended, then looks at the outbox once; rows due but not yet taken wake their
+        pumps, and it sleeps again until the next delivery ends or publish writes rows.
+        """
         while True:
             await self.deliveries.wait_idle()
-            due = [r for r in await self.store.due(self.clock()) if r.instance in self.lanes]
-            if not due and not len(self.deliveries):
+            seen = self._changes  # read before the outbox: a change during the query is not missed
+            due = {r.instance for r in await self.store.due(self.clock()) if r.instance in self.instances}
+            if len(self.deliveries):
+                continue  # a pump started deliveries while we looked
+            if not due:
                 return
-            for lane in self.lanes.values():
-                lane.wake.set()
-            await asyncio.sleep(0.01)
+            for name in due:
+                self.instances[name].wake.set()
+            await self._wait_for_change_since(seen)
 
-    async def close(self, timeout: float) -> CloseReport:
-        """Stop the pumps, give running deliveries ``timeout`` seconds, cancel the rest, close notifiers."""
+    async def close(self, grace: float) -> CloseReport:
+        """Stop the pumps, give running deliveries ``grace`` seconds, cancel the rest, close notifiers."""
         for pump in self._pumps:
             pump.cancel()
         await asyncio.gather(*self._pumps, return_exceptions=True)
         self._pumps.clear()
-        report = await self.deliveries.close(timeout)
+        report = await self.deliveries.close(grace)
         if report.cancelled:
             log.warning("%d deliveries did not finish in %.1fs; they stay in the outbox for the next start",
-                        report.cancelled, timeout)
-        for lane in self.lanes.values():
+                        report.cancelled, grace)
+        for instance in self.instances.values():
             try:
-                async with asyncio.timeout(lane.timeout):
-                    await lane.notifier.aclose()
-            except Exception as exc:  # one broken plugin must not stop the others from closing
-                log.error("notifier %s: error while closing: %s", lane.name, exc)
+                async with asyncio.timeout(instance.timeout):
+                    await instance.notifier.aclose()
+            except Exception as exc:  # plugin code may raise anything; one must not stop the others closing
+                log.error("notifier %s: error while closing: %s", instance.name, exc)
         return report
+
+    async def _wait_for_change_since(self, seen: int) -> None:
+        """Wait until :meth:`_announce_change` has run since ``self._changes`` was ``seen``."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._changes != seen)
+
+    async def _announce_change(self) -> None:
+        self._changes += 1
+        async with self._changed:
+            self._changed.notify_all()
 
     # --- the pump -------------------------------------------------------------------------------
 
-    async def _pump(self, lane: Lane) -> None:
+    async def _pump(self, instance: NotifierInstance) -> None:
+        """Start deliveries for ``instance`` as its rows fall due, until cancelled.
+
+        A store error is expected (disk full, database locked): wait and read again. Anything else is a
+        bug in the dispatcher (the pump runs no plugin code). It is logged with its traceback, once while
+        it repeats, and the pump carries on after the same wait rather than ending: an ended pump would
+        silently stop this instance's deliveries for the rest of the run while everything else looks
+        healthy, and its rows are safe in the outbox either way, so trying again costs one query.
+        """
+        last_bug: str | None = None
         while True:
             try:
-                wait = await self._pump_once(lane)
-            except Exception as exc:
-                # A store error must not end this lane's deliveries for the rest of the run.
-                log.error("notifier %s: cannot read the outbox (%s); trying again in %gs", lane.name,
+                wait = await self._pump_once(instance)
+            except StoreError as exc:
+                log.error("notifier %s: cannot read the outbox (%s); trying again in %gs", instance.name,
                           str(exc) or type(exc).__name__, STORE_ERROR_BACKOFF)
                 await asyncio.sleep(STORE_ERROR_BACKOFF)
                 continue
+            except Exception as exc:
+                bug = f"{type(exc).__name__}: {exc}"
+                if bug != last_bug:
+                    log.exception("notifier %s: bug in the dispatcher's pump (%s); trying again every %gs",
+                                  instance.name, bug, STORE_ERROR_BACKOFF)
+                    last_bug = bug
+                await asyncio.sleep(STORE_ERROR_BACKOFF)
+                continue
+            last_bug = None
             if wait > 0:
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
                 # arrives as the wake-up does, and close() would then wait for this pump forever.
                 try:
                     async with asyncio.timeout(wait):
-                        await lane.wake.wait()
+                        await instance.wake.wait()
                 except TimeoutError:
                     pass
 
-    async def _pump_once(self, lane: Lane) -> float:
-        """Start every due row of ``lane``; returns how long to wait before looking again (0: at once)."""
-        lane.wake.clear()
+    async def _pump_once(self, instance: NotifierInstance) -> float:
+        """Start every due row of ``instance``; returns how long to wait before looking again (0: at once)."""
+        instance.wake.clear()
         now = self.clock()
         rows = [
             r for r in await self.store.claim_due(
-                now, instance=lane.name, claim_for=lane.timeout + CLAIM_MARGIN, owner=CLAIM_OWNER
+                now, instance=instance.name, claim_for=instance.timeout + CLAIM_MARGIN, owner=CLAIM_OWNER
             )
-            if r.id not in lane.inflight and lane.held.get(r.id, 0.0) <= now
+            if r.id not in instance.inflight and instance.held.get(r.id, 0.0) <= now
         ]
         if rows:
             for row in rows:
-                lane.held.pop(row.id, None)
-            if lane.digest is not None:
-                await self._start(lane, rows)
+                instance.held.pop(row.id, None)
+            if instance.digest is not None:
+                self._start(instance, rows)
             else:
                 for row in rows:
-                    await lane.slots.acquire()
-                    await self._start(lane, [row], release_slot=True)
+                    await instance.slots.acquire()
+                    self._start(instance, [row], release_slot=True)
             return 0.0
         waits = [POLL_SECONDS]
-        upcoming = await self._time_to_next(lane, now)
+        upcoming = await self._time_to_next(instance, now)
         if upcoming is not None:
             waits.append(upcoming)
-        if lane.held:
-            waits.append(max(0.0, min(lane.held.values()) - now))
+        if instance.held:
+            waits.append(max(0.0, min(instance.held.values()) - now))
         return min(waits)
 
-    async def _time_to_next(self, lane: Lane, now: float) -> float | None:
-        """Seconds until this lane's next row falls due, or None (wait to be woken).
+    async def _time_to_next(self, instance: NotifierInstance, now: float) -> float | None:
+        """Seconds until this instance's next row falls due, or None (wait to be woken).
 
         Rows due now are all in flight at this point (the pump just started every due row it could),
         and a finishing delivery wakes the pump, so only rows due later matter. One indexed query, not
-        a scan of the pending rows: a lane whose endpoint is down may hold thousands.
+        a scan of the pending rows: an instance whose endpoint is down may hold thousands.
         """
-        upcoming = await self.store.next_due_at(lane.name, after=now)
+        upcoming = await self.store.next_due_at(instance.name, after=now)
         return None if upcoming is None else max(0.0, upcoming - now)
 
-    async def _start(self, lane: Lane, rows: list[Delivery], *, release_slot: bool = False) -> None:
-        lane.inflight.update(r.id for r in rows)
-        label = rows[0].event.key if len(rows) == 1 else f"digest of {len(rows)}"
-        try:
-            self.deliveries.spawn(self._deliver(lane, rows, release_slot), name=f"deliver:{lane.name}:{label}")
-        except RuntimeError:  # the registry is closing: leave the rows pending for the next start
-            lane.inflight.difference_update(r.id for r in rows)
+    def _start(self, instance: NotifierInstance, rows: list[Delivery], *, release_slot: bool = False) -> None:
+        if self.deliveries.closed:  # shutting down: leave the rows pending for the next start
             if release_slot:
-                lane.slots.release()
+                instance.slots.release()
+            return
+        instance.inflight.update(r.id for r in rows)
+        label = rows[0].event.key if len(rows) == 1 else f"digest of {len(rows)}"
+        self.deliveries.spawn(self._deliver(instance, rows, release_slot), name=f"deliver:{instance.name}:{label}")
 
-    async def _deliver(self, lane: Lane, rows: list[Delivery], release_slot: bool) -> None:
+    # --- one delivery ---------------------------------------------------------------------------
+
+    async def _deliver(self, instance: NotifierInstance, rows: list[Delivery], release_slot: bool) -> None:
         ids = [r.id for r in rows]
         events = [r.event for r in rows]
         try:
-            failure = await self._attempt(lane, events)
+            failure = await attempt(instance, events, blocking_warn=BLOCKING_WARN_SECONDS, logger=log)
             try:
-                await self._record(lane, rows, failure)
-            except Exception as exc:
-                # The outcome could not be stored (disk full, database locked): the rows are still pending
-                # and due, so hold them back here rather than send them again in a tight loop.
-                hold = max(self.retry.delay(max(r.attempts for r in rows)), STORE_ERROR_BACKOFF)
-                for row_id in ids:
-                    lane.held[row_id] = self.clock() + hold
+                await self._record(instance, rows, failure)
+            except StoreError as exc:
+                # Disk full, database locked: the rows are still pending and due, so hold them back here
+                # rather than send them again in a tight loop.
+                hold = self._hold(instance, rows)
                 log.error("notifier %s: %s: cannot record the delivery outcome (%s); holding it for %.0fs",
-                          lane.name, _label(events), str(exc) or type(exc).__name__, hold)
+                          instance.name, _label(events), str(exc) or type(exc).__name__, hold)
+            except Exception:
+                # A bug: hold the rows for the same reason, and let the task registry log the traceback.
+                self._hold(instance, rows)
+                raise
             if self._on_delivery is not None:
                 for event in events:
-                    self._on_delivery(event=event, notifier=lane.name, ok=failure is None,
+                    self._on_delivery(event=event, notifier=instance.name, ok=failure is None,
                                       error=failure.error if failure else None)
         finally:
-            lane.inflight.difference_update(ids)
+            instance.inflight.difference_update(ids)
             if release_slot:
-                lane.slots.release()
-            lane.wake.set()
-            async with self._changed:
-                self._changed.notify_all()
+                instance.slots.release()
+            instance.wake.set()
+            await self._announce_change()
 
-    async def _attempt(self, lane: Lane, events: list[Event]) -> _Failure | None:
-        """One send (or digest) through the lane's notifier, within its timeout; None on success."""
-        try:
-            async with asyncio.timeout(lane.timeout):
-                if lane.digest is not None:
-                    send = lane.notifier.send_digest(events)
-                else:
-                    send = lane.notifier.send(events[0])
-                # A plugin's send may be any awaitable; only coroutines can be driven step by step.
-                await (_StepTimer(send, lane.name) if asyncio.iscoroutine(send) else send)
-        except PermanentDeliveryError as exc:
-            return _Failure(str(exc) or type(exc).__name__, permanent=True)
-        except Exception as exc:  # DeliveryError, TimeoutError, or a plugin's bug: all retried later
-            return _Failure(_describe_failure(exc, lane.timeout), retry_after=getattr(exc, "retry_after", None))
-        return None
+    def _hold(self, instance: NotifierInstance, rows: list[Delivery]) -> float:
+        """Keep ``rows`` from being sent again for a retry delay (at least the store error backoff)."""
+        hold = max(self.retry.delay(max(r.attempts for r in rows)), STORE_ERROR_BACKOFF)
+        until = self.clock() + hold
+        for row in rows:
+            instance.held[row.id] = until
+        return hold
 
-    async def _record(self, lane: Lane, rows: list[Delivery], failure: _Failure | None) -> None:
+    async def _record(self, instance: NotifierInstance, rows: list[Delivery], failure: Failure | None) -> None:
         """Write the outcome of an attempt to the outbox: done, dead letter, or retry later."""
         ids = [r.id for r in rows]
         if failure is None:
@@ -419,94 +360,33 @@ class Dispatcher:
         elif failure.permanent:
             await self.store.mark_dead(ids, error=failure.error)
             self.stats.dead += len(ids)
-            log.error("notifier %s: %s: permanent failure, moved to dead letters: %s", lane.name,
+            log.error("notifier %s: %s: permanent failure, moved to dead letters: %s", instance.name,
                       _label(r.event for r in rows), failure.error)
         else:
-            await self._retry_later(lane, rows, failure.error, failure.retry_after)
+            await self._retry_later(instance, rows, failure.error, failure.retry_after)
 
-    async def _retry_later(self, lane: Lane, rows: list[Delivery], error: str, retry_after: float | None) -> None:
+    async def _retry_later(
+        self, instance: NotifierInstance, rows: list[Delivery], error: str, retry_after: float | None
+    ) -> None:
         now = self.clock()
-        oldest = min(r.created_at for r in rows)
-        if lane.digest is not None:
+        first_due = min(r.created_at for r in rows)
+        if instance.digest is not None:
             # A digest row waits for its send time before its first attempt: its age counts from then.
-            oldest = min(lane.digest.next_after(r.created_at) for r in rows)
+            first_due = min(instance.digest.next_after(r.created_at) for r in rows)
         attempts = max(r.attempts for r in rows)
         next_at = now + self.retry.delay(attempts, retry_after)
         ids = [r.id for r in rows]
-        if next_at - oldest > self.retry.max_age:
+        label = _label(r.event for r in rows)
+        if self.retry.gives_up(first_due, next_at):
             await self.store.mark_dead(ids, error=f"gave up after {attempts + 1} attempts: {error}")
             self.stats.dead += len(ids)
-            log.error("notifier %s: %s: gave up after %d attempts: %s", lane.name, _label(r.event for r in rows), attempts + 1, error)
+            log.error("notifier %s: %s: gave up after %d attempts: %s", instance.name, label, attempts + 1, error)
             return
         await self.store.mark_retry(ids, next_at=next_at, error=error)
         self.stats.retried += len(ids)
-        log.warning("notifier %s: %s: %s; retrying in %.1fs", lane.name, _label(r.event for r in rows), error, next_at - now)
-
-
-@dataclass(frozen=True)
-class _Failure:
-    """Why a delivery attempt failed, and what that means for the next one."""
-
-    error: str
-    permanent: bool = False
-    retry_after: float | None = None
-
-
-class _StepTimer:
-    """Await a notifier's coroutine, timing each step it runs between two awaits.
-
-    A plugin that calls a blocking function (``time.sleep``, ``requests.post``) freezes the whole event
-    loop, and asyncio alone cannot say who did it. Driving the coroutine one step at a time, as a task
-    does, measures exactly the synchronous part of each step; the longest one over
-    :data:`BLOCKING_WARN_SECONDS` is logged with the notifier's and the delivery task's names. Everything
-    else (the futures it waits on, results, exceptions, cancellation) passes through unchanged.
-    """
-
-    def __init__(self, coro: Coroutine[object, object, None], notifier: str) -> None:
-        self._coro = coro
-        self._notifier = notifier
-        self._longest = 0.0
-
-    def __await__(self) -> Generator[object, object, None]:
-        coro = self._coro
-        task = asyncio.current_task()
-        value: object = None
-        error: BaseException | None = None
-        try:
-            while True:
-                started = time.perf_counter()
-                try:
-                    future = coro.throw(error) if error is not None else coro.send(value)
-                except StopIteration:
-                    return
-                finally:
-                    self._longest = max(self._longest, time.perf_counter() - started)
-                try:
-                    value, error = (yield future), None
-                except GeneratorExit:
-                    coro.close()
-                    raise
-                except BaseException as exc:  # noqa: BLE001 - cancellation and errors go to the notifier's coroutine
-                    value, error = None, exc
-        finally:
-            if self._longest > BLOCKING_WARN_SECONDS:
-                log.warning(
-                    "notifier %s blocked the event loop for %.2fs in one step (task %s): it must not call "
-                    "blocking functions; use an async library or asyncio.to_thread",
-                    self._notifier, self._longest, task.get_name() if task else "?",
-                )
+        log.warning("notifier %s: %s: %s; retrying in %.1fs", instance.name, label, error, next_at - now)
 
 
 def _label(events: Iterable[Event]) -> str:
     events = list(events)
     return events[0].key if len(events) == 1 else f"digest of {len(events)} events"
-
-
-def _describe_failure(exc: BaseException, timeout: float) -> str:
-    if isinstance(exc, TimeoutError):
-        return f"timed out after {timeout:g}s"
-    if isinstance(exc, DeliveryError):
-        return str(exc) or type(exc).__name__
-    # Not a DeliveryError: a bug or an unexpected library error in the plugin; keep it retryable.
-    return f"unexpected {type(exc).__name__}: {exc}"
-

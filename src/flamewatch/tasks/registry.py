@@ -69,18 +69,18 @@ class TaskRegistry:
         """Wait until no task is running (new ones may start afterwards)."""
         await self._idle.wait()
 
-    async def close(self, timeout: float) -> CloseReport:
-        """Refuse new tasks, wait up to ``timeout`` seconds for running ones, then cancel and await the rest."""
+    async def close(self, grace: float) -> CloseReport:
+        """Refuse new tasks, wait up to ``grace`` seconds for running ones, then cancel and await the rest."""
         self._closed = True
         pending = set(self._tasks)
         if not pending:
             return CloseReport(0, 0)
-        done, still = await asyncio.wait(pending, timeout=timeout)
+        done, still = await asyncio.wait(pending, timeout=grace)
         for task in still:
             task.cancel()
         if still:
             # Await the cancelled tasks so each one has really ended before we return.
             await asyncio.gather(*still, return_exceptions=True)
             for task in still:
-                log.warning("%s: %s did not finish within %.1fs and was cancelled", self.name, task.get_name(), timeout)
+                log.warning("%s: %s did not finish within %.1fs and was cancelled", self.name, task.get_name(), grace)
         return CloseReport(finished=len(done), cancelled=len(still))

@@ -1,0 +1,6 @@
+"""Running work in the background without losing it: the task registry and the step timer."""
+
+from .registry import CloseReport, TaskRegistry
+from .steptimer import StepTimer
+
+__all__ = ["CloseReport", "StepTimer", "TaskRegistry"]
