@@ -28,10 +28,7 @@ class Row:
             return f"{self.value:.2f}x"
         if self.unit == "%":
             return f"{self.value:.2f}%"
-        if abs(self.value) >= 100 or float(self.value).is_integer():
-            text = f"{self.value:,.0f}"
-        else:
-            text = f"{self.value:.2f}"
+        text = f"{self.value:,.0f}" if abs(self.value) >= 100 or float(self.value).is_integer() else f"{self.value:.2f}"
         return f"{text} {self.unit}".rstrip()
 
 

@@ -92,8 +92,10 @@ async def run(mode: str, only: list[str]) -> list[Row]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_const", const="quick", dest="mode", help="smaller worlds, well under a minute")
-    size.add_argument("--tiny", action="store_const", const="tiny", dest="mode", help="a few seconds; for the smoke test")
+    size.add_argument("--quick", action="store_const", const="quick", dest="mode",
+                      help="smaller worlds, well under a minute")
+    size.add_argument("--tiny", action="store_const", const="tiny", dest="mode",
+                      help="a few seconds; for the smoke test")
     parser.add_argument("--only", default=",".join(BENCHMARKS), metavar="N,...",
                         help="run only these benchmarks (default: all, 1-6)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")

@@ -200,7 +200,8 @@ async def test_count_json(cli, sim: SimulatorServer) -> None:
     truth = sim.world.tree_stats(story)
     assert result["id"] == story
     assert result["title"] == sim.world.items[story]["title"]
-    assert (result["comments"], result["deleted"], result["dead"]) == (truth["visible"], truth["deleted"], truth["dead"])
+    assert (result["comments"], result["deleted"], result["dead"]) == (
+        truth["visible"], truth["deleted"], truth["dead"])
     assert result["unreachable"] == truth["missing"]
     assert result["fetches"] >= truth["items"] > 0
 

@@ -101,7 +101,7 @@ async def test_levels_reach_slack_email_digest_and_webhook_exactly_once(
         for mail in immediate + digests:
             msg = mail.message
             assert msg.get_content_type() == "multipart/alternative"
-            assert "bcc" not in {k.lower() for k in msg.keys()}
+            assert "bcc" not in {k.lower() for k in msg}
         digest = digests[0].message
         html = digest.get_body(("html",)).get_content()
         plain_text = digest.get_body(("plain",)).get_content()

@@ -123,7 +123,7 @@ class FlamewatchProcess:
     def stderr(self) -> str:
         return "\n".join(self.lines)
 
-    async def wait_for_line(self, text: str, timeout: float = 10.0) -> str:
+    async def wait_for_line(self, text: str, timeout: float = 10.0) -> str:  # noqa: ASYNC109 - a test bound
         """The first stderr line containing ``text`` (fails after ``timeout`` seconds, showing stderr)."""
         def found() -> str | None:
             return next((line for line in self.lines if text in line), None)
@@ -144,7 +144,7 @@ class FlamewatchProcess:
         assert self.proc is not None
         self.proc.send_signal(sig)
 
-    async def exit_status(self, timeout: float) -> int:
+    async def exit_status(self, timeout: float) -> int:  # noqa: ASYNC109 - a test bound
         assert self.proc is not None and self._reader is not None
         try:
             status = await asyncio.wait_for(self.proc.wait(), timeout)
@@ -393,8 +393,7 @@ async def test_sigterm_during_a_hung_cycle_still_exits_within_shutdown_timeout(
         await receiver.wait_for_requests(1)
         faults.hang_rate = 1.0  # the next cycle's first request never gets an answer
         async with asyncio.timeout(5):
-            while sim.stats.inflight == 0:
-                await asyncio.sleep(0.01)
+            await sim.stats.wait_until(lambda stats: stats.inflight > 0)
         started = time.monotonic()
         proc.signal(signal.SIGTERM)
         status = await proc.exit_status(shutdown_timeout * 2 + 5)
@@ -544,7 +543,8 @@ async def test_blocking_notifier_is_named_and_hanging_one_is_timed_out_and_retri
             "rules": {"comment_levels": [1]},
             "delivery": {"retry_base": 0.02, "retry_cap": 0.05},
             "store": {"path": str(tmp_path / "fw.db")},
-            "notifiers": [{"type": "blocking", "name": "sleeper"}, {"type": "hangs-once", "name": "stuck", "timeout": 0.2}],
+            "notifiers": [{"type": "blocking", "name": "sleeper"},
+                          {"type": "hangs-once", "name": "stuck", "timeout": 0.2}],
         }, "faults.toml")
         plugins = make_test_plugins(plugin_offering(Blocking, HangsOnce))
         with caplog.at_level(logging.WARNING):

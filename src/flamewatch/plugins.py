@@ -146,7 +146,7 @@ class Plugins:
         where = f"plugin {impl.plugin_name}: {hook}"
         try:
             result = impl.function()
-        except Exception as exc:  # noqa: BLE001 - plugin code may raise anything
+        except Exception as exc:
             self._error(f"{where} raised {type(exc).__name__}: {_one_line(exc)}")
             return []
         if result is None:
@@ -165,7 +165,7 @@ class Plugins:
                     self._error(f"{where} returned {cls.__qualname__}, which has no {name_attr}")
                 else:
                     valid.append(cls)
-        except Exception as exc:  # noqa: BLE001 - plugin code may raise anything
+        except Exception as exc:
             self._error(f"{where} raised {type(exc).__name__} while its result was read: {_one_line(exc)}")
             return []
         return valid
@@ -227,7 +227,7 @@ def make_plugin_manager(
                 continue
             try:
                 module = ep.load()
-            except Exception as exc:  # noqa: BLE001 - plugin code may raise anything
+            except Exception as exc:
                 plugins._error(f"plugin {ep.name}: cannot import {ep.value}: {type(exc).__name__}: {exc}")
                 continue
             _register(plugins, module, ep.name, f"entry point {ep.value}")
@@ -265,7 +265,7 @@ def _import_file(plugins: Plugins, file: Path) -> Any | None:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - plugin code may raise anything
+    except Exception as exc:
         sys.modules.pop(module_name, None)
         plugins._error(f"plugin {file.stem}: {file} failed to import: {type(exc).__name__}: {exc}")
         return None
@@ -275,7 +275,7 @@ def _import_file(plugins: Plugins, file: Path) -> Any | None:
 def _register(plugins: Plugins, obj: object, name: str, source: str) -> None:
     try:
         plugins.pm.register(obj, name=name)
-    except Exception as exc:  # noqa: BLE001 - pluggy validates the arguments of known hooks here
+    except Exception as exc:
         # pluggy spreads the reason over lines ("Argument(s) {'evnt'} are declared..."): keep it, on one line.
         reason = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
         plugins._error(f"plugin {name}: cannot register ({source}): {reason}")

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from .events import CycleStats
+import contextlib
 
 log = logging.getLogger("flamewatch.watch")
 
@@ -146,17 +147,15 @@ class Watcher:
         delay = deadline - asyncio.get_running_loop().time()
         if delay <= 0:
             return
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), timeout=delay)
-        except TimeoutError:
-            pass
 
-    async def _finish(self, timeout: float) -> None:
+    async def _finish(self, grace: float) -> None:
         task = self._current
         if task is None or task.done():
             return
-        if timeout > 0:
-            await asyncio.wait({task}, timeout=timeout)
+        if grace > 0:
+            await asyncio.wait({task}, timeout=grace)
         if not task.done():
             log.warning("cancelling %s at shutdown", task.get_name())
             task.cancel()

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..config import ConfigError
-from ..plugins import PluginError
+from ..errors import PluginError
 from ..store import StoreError
 from .admin import cmd_check, cmd_notify_test, cmd_outbox, cmd_plugins
 from .common import EXIT_CONFIG, CliError, first_line, log, print_error

@@ -16,7 +16,8 @@ from ..dispatch import NotifierInstance
 from ..events import Event, StorySnapshot
 from ..rules import RuleContext
 from ..rules.comments import CommentsRule
-from ..notifier import DeliveryError, NotifierContext, Secret
+from ..errors import DeliveryError
+from ..notifier import NotifierContext, Secret
 from ..plugins import Plugins
 from ..hn import make_session
 from .common import EXIT_CONFIG, CliError, config_from_args, first_line, log
@@ -152,31 +153,31 @@ async def cmd_notify_test(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-async def _try_send(r: NotifierInstance, session: object, event: Event, timeout: float) -> tuple[bool, str]:
+async def _try_send(r: NotifierInstance, session: object, event: Event, deadline: float) -> tuple[bool, str]:
     """Start one notifier, send ``event``, close it: ``(True, "")`` or ``(False, one-line reason)``."""
     import aiohttp
 
     assert isinstance(session, aiohttp.ClientSession)
     try:
         notifier = r.notifier_type(NotifierContext(name=r.name, session=session), r.options)
-    except Exception as exc:  # noqa: BLE001 - plugin code may raise anything
+    except Exception as exc:
         return False, f"cannot create the notifier: {type(exc).__name__}: {first_line(exc)}"
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(deadline):
             await notifier.start()
             await notifier.send(event)
         return True, ""
     except TimeoutError:
-        return False, f"timed out after {timeout:g}s"
+        return False, f"timed out after {deadline:g}s"
     except DeliveryError as exc:
         kind = "will be retried in normal operation" if exc.retryable else "permanent"
         return False, f"{first_line(exc)}{_os_reason(exc)} ({kind})"
-    except Exception as exc:  # noqa: BLE001 - plugin code may raise anything
+    except Exception as exc:
         return False, f"{type(exc).__name__}: {first_line(exc)}{_os_reason(exc)}"
     finally:
         try:
             await notifier.aclose()
-        except Exception as exc:  # noqa: BLE001 - plugin code may raise anything
+        except Exception as exc:
             log.warning("%s: error while closing: %s", r.name, first_line(exc))
 
 
@@ -226,7 +227,8 @@ async def cmd_outbox(args: argparse.Namespace) -> int:
         for row in rows:
             when = datetime.fromtimestamp(row.next_at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
             error = f"  last error: {row.last_error}" if row.last_error else ""
-            print(f"  #{row.id} {row.status:7} {row.instance:16} {row.event.key:28} attempts {row.attempts} next {when}{error}")
+            print(f"  #{row.id} {row.status:7} {row.instance:16} {row.event.key:28} "
+                  f"attempts {row.attempts} next {when}{error}")
     return 0
 
 
