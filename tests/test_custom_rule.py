@@ -12,7 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from flamewatch import Evaluation, PositiveInt, Rule, RuleContext, StorySnapshot, Wording, hookimpl
+from flamewatch import (
+    Evaluation,
+    Item,
+    ItemContext,
+    ItemMatch,
+    PositiveInt,
+    Rule,
+    RuleContext,
+    StorySnapshot,
+    Wording,
+    hookimpl,
+)
 from flamewatch.app import App
 from flamewatch.config import ConfigError, parse_config
 from flamewatch.notifiers.slack.format import what_happened
@@ -133,3 +144,58 @@ def test_the_readme_rule_example_works(tmp_path: Path) -> None:
     (event,) = engine.evaluate(make_story(1, title="Ask HN: Who is hiring?", comments=64)).announce
     assert event.describe() == "Ask HN: Who is hiring? has 64 answers"
     assert engine.evaluate(make_story(2, title="Show HN: a tool", comments=640)).announce == []
+
+
+class ShoutRule(Rule):
+    """Fires for every new comment that says ``shout_word``, anywhere on HN (an item rule)."""
+
+    name = "shout"
+
+    @dataclass(frozen=True)
+    class Options:
+        shout_word: str = ""
+
+    def is_active(self) -> bool:
+        return bool(self.options.shout_word)
+
+    def observe_item(self, item: Item, ctx: ItemContext) -> list[ItemMatch]:
+        if item.type != "comment" or self.options.shout_word not in (item.text or ""):
+            return []
+        wording = Wording(summary="Shouted", headline=f"has a comment saying {self.options.shout_word!r}")
+        return [ItemMatch(level=self.options.shout_word, wording=wording)]
+
+
+class ShoutPlugin:
+    @hookimpl
+    def flamewatch_rule_types(self) -> list[type[Rule]]:
+        return [ShoutRule]
+
+
+async def test_an_item_rule_sees_new_comments_from_the_stream_with_their_thread(tmp_path: Path) -> None:
+    world = World(seed=3, stories=0)
+    story = world.add_story("A thread somewhere")
+    watched = world.add_story("On the front page", top=True)
+    async with SimulatorServer(world) as sim:
+        config = parse_config({
+            "hn": {"api_url": sim.base_url},
+            "rules": {"shout_word": "HELLO", "comment_levels": []},
+            "store": {"path": str(tmp_path / "fw.db")},
+            "notifiers": [{"type": "recording", "name": "sink"}],
+        }, "custom.toml")
+        async with App(config, plugins=make_test_plugins(ShoutPlugin(), plugin_offering(RecordingNotifier))) as app:
+            assert app.monitor is not None and app.dispatcher is not None
+            await app.monitor.cycle(0)  # the stream's first poll only sets its cursor
+            quiet = world.add_comment(story, text="<p>nothing to see</p>")
+            loud = world.add_comment(quiet, text="<p>HELLO &amp; <b>goodbye</b></p>")
+            world.add_comment(watched, text="HELLO from the front page")
+            stats = await app.monitor.cycle(1)
+            await app.dispatcher.wait_idle()
+            (sink,) = [instance.notifier for instance in app.instances]
+            assert isinstance(sink, RecordingNotifier)
+            delivered = sorted(sink.sent, key=lambda e: e.key)
+    assert stats.new_items == 3 and stats.events == 2
+    first = next(e for e in delivered if e.key == f"shout:{loud}")
+    assert first.subject is not None and first.subject.id == loud and first.subject.parent == quiet
+    assert first.subject.excerpt == "HELLO & goodbye"  # plain text from HN's HTML
+    assert first.story.id == story and first.story.title == "A thread somewhere"  # the thread, found by its chain
+    assert first.describe() == "A thread somewhere has a comment saying 'HELLO'"

@@ -246,3 +246,22 @@ async def test_a_damaged_row_is_a_store_error_naming_it(first: Store, db_path: P
         await first.state_for("slack").get("live:1")
     assert await first.drop([row]) == 1  # the way out the message points to
     assert await first.pending() == []
+
+
+async def test_one_sender_per_store_file(tmp_path: Path) -> None:
+    import os
+
+    from flamewatch.errors import StoreLockedError
+    from flamewatch.store.filelock import SQLiteFileLock
+
+    path = str(tmp_path / "fw.db")
+    first, second = SQLiteFileLock(path, "run"), SQLiteFileLock(path, "once")
+    await first.acquire(wait=False)
+    assert first.held
+    with pytest.raises(StoreLockedError, match=rf"store .*fw\.db is in use by another flamewatch \(pid {os.getpid()} "):
+        await second.acquire(wait=False)
+    assert not second.held
+    await first.release()
+    await second.acquire(wait=False)  # free again once released
+    assert second.held and not first.held
+    await second.release()

@@ -20,7 +20,7 @@ import pluggy
 
 from .errors import DeliveryError, FlamewatchError, PermanentDeliveryError
 from .config.values import Duration, Levels, NonNegativeInt, PositiveInt, TimeOfDay
-from .events import EVENT_SCHEMA_VERSION, CycleStats, Event, StorySnapshot, Wording
+from .events import EVENT_SCHEMA_VERSION, CycleStats, Event, StorySnapshot, Subject, Wording
 from .hn.item import Item
 from .notifier import (
     MemoryState,
@@ -32,7 +32,7 @@ from .notifier import (
     parse_retry_after,
     raise_for_http_status,
 )
-from .rules.base import Evaluation, Rule, RuleContext, comments_per_hour
+from .rules.base import Evaluation, ItemContext, ItemMatch, Rule, RuleContext, comments_per_hour
 
 #: Marks a plugin's hook implementations (``@hookimpl def flamewatch_notifier_types(): ...``).
 hookimpl = pluggy.HookimplMarker("flamewatch")
@@ -48,6 +48,8 @@ __all__ = [
     "Event",
     "FlamewatchError",
     "Item",
+    "ItemContext",
+    "ItemMatch",
     "Levels",
     "MemoryState",
     "NoOptions",
@@ -61,6 +63,7 @@ __all__ = [
     "RuleContext",
     "Secret",
     "StorySnapshot",
+    "Subject",
     "TimeOfDay",
     "Wording",
     "__version__",

@@ -29,6 +29,10 @@ class StoreError(FlamewatchError):
     """The store cannot be opened, read or written (the message names the store and the reason)."""
 
 
+class StoreLockedError(StoreError):
+    """Another flamewatch holds the store's sending lock; the message names the store and the holder."""
+
+
 class DeliveryError(FlamewatchError):
     """A send failed but may succeed later (timeouts, connection errors, 5xx, 429).
 

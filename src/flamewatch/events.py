@@ -72,6 +72,27 @@ _UNWORDED = Wording("", "")
 
 
 @dataclass(frozen=True, slots=True)
+class Subject:
+    """The item an event is about when that is not the story itself: a reply, a mentioning comment.
+
+    ``excerpt`` is plain text (HN's HTML already turned into text) and untrusted: escape it for every
+    channel. ``hn_url`` links to the item on Hacker News.
+    """
+
+    id: int
+    type: str = "comment"
+    by: str | None = None
+    excerpt: str = ""
+    parent: int | None = None
+    time: int | None = None
+
+    @property
+    def hn_url(self) -> str:
+        """The link to this item on Hacker News."""
+        return HN_ITEM_URL.format(self.id)
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """A threshold crossed by one story, fired once per ``key``.
 
@@ -82,6 +103,8 @@ class Event:
     ``velocity`` is comments per hour over the shortest window a rule watches (one hour when none does),
     when the history allows computing it; ``growth`` is how many comments the story gained since the
     previous cycle, when known. ``wording`` is how the rule phrases the event (see :class:`Wording`).
+    ``subject`` is the item the event is about when it is not the story (a reply, a mention), and then
+    ``story`` is the thread it belongs to.
     """
 
     key: str
@@ -94,6 +117,7 @@ class Event:
     velocity: float | None = None
     growth: int | None = None
     wording: Wording = _UNWORDED
+    subject: Subject | None = None
 
     def __post_init__(self) -> None:
         if self.wording is _UNWORDED:
@@ -118,6 +142,8 @@ class Event:
         data["at"] = self.at.isoformat()
         data["schema_version"] = EVENT_SCHEMA_VERSION
         data["story"]["hn_url"] = self.story.hn_url
+        if self.subject is not None:
+            data["subject"]["hn_url"] = self.subject.hn_url
         return data
 
     @classmethod
@@ -133,6 +159,10 @@ class Event:
         if isinstance(raw_wording, dict) and isinstance(raw_wording.get("summary"), str):
             wording_fields = set(Wording.__dataclass_fields__)
             wording = Wording(**{k: str(v) for k, v in raw_wording.items() if k in wording_fields})
+        subject = None
+        if isinstance(raw_subject := data.get("subject"), dict):
+            subject_fields = set(Subject.__dataclass_fields__)
+            subject = Subject(**{k: v for k, v in raw_subject.items() if k in subject_fields})
         return cls(
             key=data["key"],
             rule=data["rule"],
@@ -144,6 +174,7 @@ class Event:
             velocity=data.get("velocity"),
             growth=data.get("growth"),
             wording=wording,
+            subject=subject,
         )
 
 

@@ -16,11 +16,12 @@ from datetime import UTC, datetime
 
 from .crawl import CrawlResult, count_story
 from .dispatch import Dispatcher
-from .events import CycleStats, StorySnapshot
+from .events import CycleStats, Event, StorySnapshot, Subject
 from .incremental import IncrementalCounter
 from .config.model import CrawlSettings, StoreSettings, WatchSettings
 from .hn import FetchError, HNClient, Item
-from .rules import RuleEngine
+from .hn.text import excerpt
+from .rules import Evaluation, ItemContext, RuleEngine
 from .store import CountSample, Store
 from .stream import ItemStream
 
@@ -67,6 +68,8 @@ class Monitor:
         # The stream of new items (flamewatch.stream), polled once a cycle before the stories are counted.
         self.stream = stream
         self.last_results: list[CrawlResult] = []
+        self._snapshots: dict[int, StorySnapshot] = {}  # the watched stories as last counted
+        self.item_events = 0  # events fired by item rules since the last cycle began
         self._last_ids: list[int] = []
 
     async def count(self, story_id: int) -> CrawlResult:
@@ -82,6 +85,7 @@ class Monitor:
         t0 = time.perf_counter()
         before = self.client.stats.copy()
         ids = await self._story_ids()
+        self.item_events = 0
         new_items = await self._follow_stream()
         if self.counter is not None:
             await self.counter.begin_cycle(ids)
@@ -97,6 +101,7 @@ class Monitor:
                 results.append(outcome)
         self.last_results = results
         events, counted = await self._evaluate(results, ids)
+        events += self.item_events
         if number % HOUSEKEEPING_EVERY == 0:
             await self._housekeep()
         after = self.client.stats
@@ -137,7 +142,36 @@ class Monitor:
             return 0
         if batch.gap and self.counter is not None:
             self.counter.forget_all()  # the gap's comments are unknown: walk every watched story again
+        if self.rules.item_rules:
+            self.item_events += await self._observe_items(batch.new)
         return len(batch.new)
+
+    async def _observe_items(self, items: Sequence[Item]) -> int:
+        """Run the item rules (replies, mentions...) over the new items; returns the events fired."""
+        assert self.stream is not None
+        now = self.clock()
+        fired = 0
+        for item in items:
+            matches = self.rules.observe_item(item, ItemContext(now=now))
+            if not matches:
+                continue
+            thread = await self.stream.thread_of(item)
+            if thread is None:
+                continue
+            story = self._snapshots.get(thread.id) or snapshot_of(thread)
+            subject = None if item.id == thread.id else Subject(
+                id=item.id, type=item.type or "comment", by=item.by, excerpt=excerpt(item.text),
+                parent=item.parent, time=item.time,
+            )
+            at = datetime.fromtimestamp(now, UTC)
+            events = [
+                Event(key=f"{rule.name}:{match.key or item.id}", rule=rule.name, level=match.level,
+                      value=match.value, story=story, at=at, source_list=self.settings.list_name,
+                      wording=match.wording, subject=subject)
+                for rule, match in matches
+            ]
+            fired += len(await self.dispatcher.publish(Evaluation(announce=events)))
+        return fired
 
     async def _housekeep(self) -> None:
         """Keep the store bounded: drop snapshots, finished deliveries and plugin state values older than
@@ -183,6 +217,7 @@ class Monitor:
             assert r.story is not None
             snapshot = story_snapshot(r, rank.get(r.story_id))
             snapshots.append(snapshot)
+            self._snapshots[snapshot.id] = snapshot
             prev = previous.get(r.story_id)
             growth = snapshot.comments - prev.comments if prev is not None and not r.partial else None
             samples: list[tuple[float, int]] = []
@@ -211,4 +246,18 @@ def story_snapshot(result: CrawlResult, rank: int | None = None) -> StorySnapsho
         descendants=story.descendants,
         partial=result.partial,
         rank=rank,
+    )
+
+
+def snapshot_of(story: Item) -> StorySnapshot:
+    """The event-facing view of a story that is not counted here: its comments are HN's ``descendants``."""
+    return StorySnapshot(
+        id=story.id,
+        title=story.title or f"item {story.id}",
+        comments=story.descendants or 0,
+        score=story.score or 0,
+        url=story.url,
+        by=story.by,
+        time=story.time,
+        descendants=story.descendants,
     )

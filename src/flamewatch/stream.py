@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,12 @@ DEFAULT_RETRIES = 3
 
 #: How many polls in a row ``maxitem`` may stay below our cursor before we trust it again.
 BACKWARDS_POLLS = 3
+
+#: How many item -> thread entries the stream remembers (recent items; about 10 days of all of HN).
+THREAD_CACHE_SIZE = 100_000
+
+#: The longest parent chain followed to find an item's story (HN threads are rarely deeper than 100).
+MAX_CHAIN = 500
 
 #: The store namespace of the stream's state, and the key of its cursor there.
 #: (":" cannot appear in a notifier instance's name, so this never shares a notifier's namespace.)
@@ -95,6 +102,9 @@ class ItemStream:
         self._loaded = False
         self._backwards = 0
         self.skipped_total = 0
+        self._threads: OrderedDict[int, int] = OrderedDict()  # item id -> its story's id (recent items)
+        self._roots: OrderedDict[int, Item] = OrderedDict()  # story id -> the story item, as last fetched
+        self.orphans = 0  # items whose parent chain looped, broke or never reached a story
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Call ``subscriber(item)`` for every new item, once, in id order. It must be quick and not raise."""
@@ -177,10 +187,78 @@ class ItemStream:
         if top >= self.cursor:
             self.cursor = top
         for item in items:
+            self._remember(item)
+        for item in items:
             for subscriber in self._subscribers:
                 subscriber(item)
         await self._save()
         return batch
+
+    async def thread_of(self, item: Item) -> Item | None:
+        """The story ``item`` belongs to (itself for a story), following its parent chain.
+
+        Recent items are remembered, so most lookups cost no request; otherwise each unknown ancestor is
+        fetched once. A chain that loops, breaks (a missing item) or runs past :data:`MAX_CHAIN` gives None,
+        counted in :attr:`orphans` with a warning naming the item.
+        """
+        chain = [item.id]
+        current = item
+        for _ in range(MAX_CHAIN):
+            if current.parent is None:
+                self._remember_chain(chain, current)
+                return current
+            known = self._threads.get(current.parent)
+            if known is not None:
+                root = self._roots.get(known) or await self._fetch_root(known)
+                if root is not None:
+                    self._remember_chain(chain, root)
+                return root
+            if current.parent in chain:
+                return self._orphan(item, "its parent chain loops")
+            chain.append(current.parent)
+            try:
+                parent = await self.client.item(current.parent)
+            except FetchError as exc:
+                return self._orphan(item, f"item {current.parent} could not be fetched ({exc})")
+            if parent is None:
+                return self._orphan(item, f"item {current.parent} is missing")
+            current = parent
+        return self._orphan(item, f"no story within {MAX_CHAIN} parents")
+
+    def _orphan(self, item: Item, why: str) -> Item | None:
+        """Count and report an item whose story cannot be found; always None (for ``return``)."""
+        self.orphans += 1
+        log.warning("stream: item %d belongs to no story we can find (%s); skipped", item.id, why)
+        return None
+
+    async def _fetch_root(self, story_id: int) -> Item | None:
+        try:
+            root = await self.client.item(story_id)
+        except FetchError:
+            return None
+        if root is not None:
+            self._cache(self._roots, story_id, root, 1_000)
+        return root
+
+    def _remember(self, item: Item) -> None:
+        """Note which story a new item belongs to, when its parent's story is known (no request)."""
+        if item.parent is None:
+            self._cache(self._threads, item.id, item.id, THREAD_CACHE_SIZE)
+            self._cache(self._roots, item.id, item, 1_000)
+        elif (story := self._threads.get(item.parent)) is not None:
+            self._cache(self._threads, item.id, story, THREAD_CACHE_SIZE)
+
+    def _remember_chain(self, chain: list[int], root: Item) -> None:
+        self._cache(self._roots, root.id, root, 1_000)
+        for item_id in chain:
+            self._cache(self._threads, item_id, root.id, THREAD_CACHE_SIZE)
+
+    @staticmethod
+    def _cache(cache: OrderedDict[int, Any], key: int, value: Any, limit: int) -> None:
+        cache[key] = value
+        cache.move_to_end(key)
+        if len(cache) > limit:
+            cache.popitem(last=False)
 
     async def _maxitem(self) -> int:
         value = await self.client.get_json("maxitem.json")

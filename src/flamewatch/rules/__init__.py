@@ -7,12 +7,14 @@ from :data:`flamewatch.plugins.DEFAULT_PLUGINS`, exactly as a third-party rule w
 does not import them). :class:`RuleEngine` runs the configured rules for the monitor.
 """
 
-from .base import Evaluation, NoRuleOptions, Rule, RuleContext, comments_per_hour
+from .base import Evaluation, ItemContext, ItemMatch, NoRuleOptions, Rule, RuleContext, comments_per_hour
 from .engine import SHOWN_VELOCITY_WINDOW, RuleEngine
 
 __all__ = [
     "SHOWN_VELOCITY_WINDOW",
     "Evaluation",
+    "ItemContext",
+    "ItemMatch",
     "NoRuleOptions",
     "Rule",
     "RuleContext",

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from ..events import Event, StorySnapshot, Wording
+from ..hn.item import Item
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,30 @@ class RuleContext:
     def at(self) -> datetime:
         """``now`` as an aware datetime, the time events are stamped with."""
         return datetime.fromtimestamp(self.now, UTC)
+
+
+@dataclass(frozen=True)
+class ItemContext:
+    """What a rule may look at besides a new item from the stream: the time, and whether the item belongs
+    to a watched thread (``thread`` is that story's id, or None when unknown without a request)."""
+
+    now: float
+    thread: int | None = None
+
+
+@dataclass(frozen=True)
+class ItemMatch:
+    """One thing a rule saw in a new item; the core turns it into an event about that item.
+
+    The event's key is ``"<rule>:<key>"`` (``key`` defaults to the item id: ``"mention:python:123"`` needs
+    ``key="python:123"``), its ``subject`` the item, and its ``story`` the thread the item belongs to
+    (fetched only for matches). ``value`` is what was measured (e.g. the story's rank).
+    """
+
+    level: int | str
+    wording: Wording
+    value: float = 0.0
+    key: str | None = None
 
 
 @dataclass
@@ -90,7 +115,20 @@ class Rule:
 
     def evaluate(self, story: StorySnapshot, ctx: RuleContext) -> Evaluation:
         """The events this rule sees for ``story`` now. Must not block or do I/O."""
-        raise NotImplementedError
+        return Evaluation()
+
+    def observe_item(self, item: Item, ctx: ItemContext) -> Sequence[ItemMatch]:
+        """What this rule sees in one new item from the stream (every new item on HN, once, in id order).
+
+        Override it for rules about comments and people (replies, mentions). Keep it quick: it runs for
+        about 11,000 items a day. Must not block or do I/O; the core fetches the thread for a match.
+        """
+        return ()
+
+    @classmethod
+    def observes_items(cls) -> bool:
+        """True when the type overrides :meth:`observe_item` (the core then feeds it the stream)."""
+        return cls.observe_item is not Rule.observe_item
 
     # --- helpers for subclasses ---------------------------------------------------------------
 

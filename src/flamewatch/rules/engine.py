@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from ..events import StorySnapshot
-from .base import Evaluation, Rule, RuleContext, comments_per_hour
+from ..hn.item import Item
+from .base import Evaluation, ItemContext, ItemMatch, Rule, RuleContext, comments_per_hour
 
 #: The window of the velocity shown on events when no rule asks for a history window.
 SHOWN_VELOCITY_WINDOW = 3600.0
@@ -25,6 +26,8 @@ class RuleEngine:
         windows = sorted({w for rule in self.rules for w in rule.history_windows()})
         #: Every history window the rules asked for, shortest first (empty: no history is needed).
         self.history_windows: tuple[float, ...] = tuple(windows)
+        #: The active rules that look at new items from the stream.
+        self.item_rules = [rule for rule in self.rules if rule.observes_items()]
 
     @property
     def history_span(self) -> float | None:
@@ -55,3 +58,7 @@ class RuleEngine:
         for rule in self.rules:
             out.extend(rule.evaluate(story, ctx))
         return out
+
+    def observe_item(self, item: Item, ctx: ItemContext) -> list[tuple[Rule, ItemMatch]]:
+        """Every rule's matches for one new item."""
+        return [(rule, match) for rule in self.item_rules for match in rule.observe_item(item, ctx)]

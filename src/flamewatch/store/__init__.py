@@ -5,7 +5,7 @@ embedded SQLite file by default, :class:`SQLiteStore`).
 """
 
 from ..errors import StoreError
-from .base import CountSample, Delivery, DeliveryStatus, Store
+from .base import CountSample, Delivery, DeliveryStatus, InstanceLock, Store
 from .factory import open_store
 from .sqlite import SQLiteStore, default_store_path
 
@@ -13,6 +13,7 @@ __all__ = [
     "CountSample",
     "Delivery",
     "DeliveryStatus",
+    "InstanceLock",
     "SQLiteStore",
     "Store",
     "StoreError",

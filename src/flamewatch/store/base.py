@@ -25,7 +25,7 @@ from typing import Protocol, Self
 from ..events import Event
 from ..notifier import PluginState
 
-__all__ = ["CountSample", "Delivery", "DeliveryStatus", "Store"]
+__all__ = ["CountSample", "Delivery", "DeliveryStatus", "InstanceLock", "Store"]
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -70,6 +70,32 @@ class Delivery:
     last_error: str | None
     claimed_by: str | None = None
     claimed_until: float | None = None
+
+
+class InstanceLock(Protocol):
+    """Who may send from a store: one flamewatch at a time (a file lock for SQLite, a leader lock for
+    PostgreSQL). Only the holder runs cycles and deliveries; read-only commands need no lock.
+    """
+
+    async def acquire(self, *, wait: bool) -> None:
+        """Take the lock. ``wait=False``: raise :class:`~flamewatch.errors.StoreLockedError` (naming the
+        store and :meth:`holder`) when someone else has it. ``wait=True``: wait until it is free (a
+        standby instance)."""
+        ...
+
+    @property
+    def held(self) -> bool:
+        """True while this process holds the lock; False once it is released or lost (a PostgreSQL
+        connection cut). A sender checks it before every send and stops at once when it is False."""
+        ...
+
+    async def holder(self) -> str | None:
+        """Who holds the lock now, in words (``"pid 1234 on host-a"``), or None when nobody does."""
+        ...
+
+    async def release(self) -> None:
+        """Give the lock up (idempotent)."""
+        ...
 
 
 class Store(Protocol):
@@ -207,6 +233,10 @@ class Store(Protocol):
         ...
 
     # -- notifier plugin state -------------------------------------------------------------------------
+
+    def instance_lock(self, owner: str) -> InstanceLock:
+        """The lock that makes this process the store's one sender; ``owner`` describes this process."""
+        ...
 
     def state_for(self, instance: str) -> PluginState:
         """The persistent key/value state of notifier instance ``instance``. Values are anything JSON can

@@ -23,6 +23,7 @@ from typing import Self
 
 import aiosqlite
 
+from .filelock import SQLiteFileLock
 from ..errors import StoreError
 from .connection import Clock
 from .history import SQLiteHistory
@@ -84,6 +85,10 @@ class SQLiteStore(SQLiteOutbox, SQLiteHistory, SQLitePluginState):
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
+
+    def instance_lock(self, owner: str) -> SQLiteFileLock:
+        """The lock that makes this process the store's one sender (see :mod:`.filelock`)."""
+        return SQLiteFileLock(str(self.path), owner)
 
     async def close(self) -> None:
         """See :meth:`Store.close <flamewatch.store.base.Store.close>`."""
