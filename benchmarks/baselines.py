@@ -31,6 +31,25 @@ async def bare_fetch(session: aiohttp.ClientSession, base_url: str, ids: list[in
     return len(ids)
 
 
+async def bare_workers(session: aiohttp.ClientSession, base_url: str, ids: list[int], workers: int) -> int:
+    """The strictest fair baseline: ``workers`` loops each doing read + ``json.loads`` over a shared id list.
+
+    No task per item, no semaphore, no tree: the least CPU per item one asyncio process can spend on
+    fetching and decoding at that concurrency.
+    """
+    base = base_url.rstrip("/")
+    queue = iter(ids)
+
+    async def worker() -> None:
+        for item_id in queue:
+            async with session.get(f"{base}/item/{item_id}.json") as resp:
+                body = await resp.read()
+            json.loads(body)
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return len(ids)
+
+
 class SeedCounter:
     """The seed's recursive fan-out / fan-in, with its fetch counter made per-object."""
 

@@ -18,8 +18,8 @@ import aiohttp
 from flamewatch.crawl import count_story
 from flamewatch.hn import HNClient, make_session
 
-from .baselines import bare_fetch, seed_count
-from .report import Row, check
+from .baselines import bare_workers, seed_count
+from .report import Row, check, spread
 from .simserver import SimProcess
 
 
@@ -29,6 +29,8 @@ class CrawlSizes:
     comments: int
     rounds: int
     max_inflight: int = 32
+    #: Watched-set sizes for the CPU-per-item scaling rows (about 60 comments a story, as on HN).
+    scaling: tuple[int, ...] = ()
 
 
 @dataclass
@@ -74,7 +76,7 @@ async def throughput(sizes: CrawlSizes) -> list[Row]:
 
         async def bare() -> None:
             async with aiohttp.ClientSession() as session:
-                await bare_fetch(session, sim.base_url, ids, n)
+                await bare_workers(session, sim.base_url, ids, n)
 
         async def seed() -> None:
             async with aiohttp.ClientSession() as session:
@@ -103,7 +105,8 @@ async def throughput(sizes: CrawlSizes) -> list[Row]:
             note=f"{len(story_ids)} stories, {sizes.rounds} round(s), median kept, {n} in flight"),
         Row(section, "flamewatch count_story", fw_rate, "items/s",
             note=f"{cpu('flamewatch'):.0f} us CPU/item; runs: {spread}"),
-        Row(section, "bare aiohttp flat fetch", bare_rate, "items/s", note=f"{cpu('bare'):.0f} us CPU/item"),
+        Row(section, f"bare {n}-worker read + json.loads", bare_rate, "items/s",
+            note=f"{cpu('bare'):.0f} us CPU/item"),
         Row(section, "seed unbounded gather", seed_rate, "items/s", note=f"{cpu('seed'):.0f} us CPU/item"),
         check(section, "flamewatch / bare", fw_rate / bare_rate, "x", at_least=0.9),
         check(section, "flamewatch / seed", fw_rate / seed_rate, "x", at_least=1.0),
@@ -113,7 +116,32 @@ async def throughput(sizes: CrawlSizes) -> list[Row]:
               note=f"{counted} counted, {true_total} true"),
         check(section, "client max in flight", client_max, "", at_most=n,
               note="server sees 1 here: with no latency the simulator answers each request without yielding"),
+        *[await _cpu_at(section, stories, sizes) for stories in sizes.scaling],
     ]
+
+
+async def _cpu_at(section: str, stories: int, sizes: CrawlSizes) -> Row:
+    """Client CPU per item, flamewatch / the bare worker loop, counting ``stories`` stories at once."""
+    n = sizes.max_inflight
+    async with SimProcess(stories=stories, comments=60 * stories) as sim:
+        ids = await sim.control("ids")
+        story_ids = [int(s) for s in await sim.control("truth")]
+
+        async def bare() -> None:
+            async with aiohttp.ClientSession() as session:
+                await bare_workers(session, sim.base_url, ids, n)
+
+        async def fw() -> None:
+            await flamewatch_crawl(sim.base_url, story_ids, n)
+
+        await bare()  # warm-up
+        ratios = []
+        for round_no in range(max(3, sizes.rounds)):
+            pair = [("bare", bare), ("fw", fw)] if round_no % 2 else [("fw", fw), ("bare", bare)]
+            cpu = {name: (await _measure(sim, work)).cpu_per_item_us for name, work in pair}
+            ratios.append(cpu["fw"] / cpu["bare"])
+    return check(section, f"CPU per item vs bare, {stories} stories", statistics.median(ratios), "x",
+                 at_most=1.1, note=f"{len(ids):,} items; {spread(ratios)} over {len(ratios)} rounds")
 
 
 async def under_latency(sizes: CrawlSizes, latency: float) -> list[Row]:

@@ -129,8 +129,19 @@ def add_control_routes(server: SimulatorServer) -> None:
         fresh = False
         return answer({"story": sid})
 
-    for name, handler in [("reset", reset), ("stats", stats), ("ids", ids), ("truth", truth), ("grow", grow),
-                          ("latency", latency), ("chain", chain)]:
+    async def flat(request: web.Request) -> web.Response:
+        """A story with ``top`` direct replies and ``total`` comments in all (the rest one level down)."""
+        nonlocal fresh
+        top, total = int(request.query.get("top", "15000")), int(request.query.get("total", "50000"))
+        sid = world.add_story("A very wide thread", top=True)
+        firsts = world.add_replies(sid, top)
+        for n in range(total - top):
+            world.add_comment(firsts[n * 7919 % len(firsts)])
+        fresh = False
+        return answer({"story": sid})
+
+    for name, handler in [("flat", flat), ("reset", reset), ("stats", stats), ("ids", ids), ("truth", truth),
+                          ("grow", grow), ("latency", latency), ("chain", chain)]:
         server.app.router.add_get(f"/bench/{name}", handler)
 
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from .. import __version__
 from ..config import ConfigError
 from ..errors import PluginError
+from ..gctune import tune_for_daemon
 from ..store import StoreError
 from .admin import cmd_check, cmd_notify_test, cmd_outbox, cmd_plugins
 from .common import EXIT_CONFIG, CliError, first_line, log, print_error
@@ -90,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # argparse exits 2 with usage on bad arguments
     setup_logging(args.verbose, args.quiet)
     handler = COMMANDS[args.command]
+    tune_for_daemon()  # start-up is over: keep the collector's cost flat as the watched set grows
     try:
         return asyncio.run(handler(args))
     except (ConfigError, PluginError) as exc:
