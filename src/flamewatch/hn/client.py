@@ -29,6 +29,7 @@ import aiohttp
 from yarl import URL
 
 from ..errors import FetchError
+from .slots import Slots
 from .item import Item, is_item_id
 
 log = logging.getLogger("flamewatch.hn")
@@ -70,16 +71,16 @@ class Permit:
     harmless, so a caller can always release in a done callback as a safety net.
     """
 
-    __slots__ = ("_held", "_semaphore")
+    __slots__ = ("_held", "_slots")
 
-    def __init__(self, semaphore: asyncio.Semaphore) -> None:
-        self._semaphore = semaphore
+    def __init__(self, slots: Slots) -> None:
+        self._slots = slots
         self._held = True
 
     def release(self) -> None:
         if self._held:
             self._held = False
-            self._semaphore.release()
+            self._slots.release()
 
 
 class HNClient:
@@ -108,17 +109,18 @@ class HNClient:
         self.retries = retries
         self.backoff = backoff
         self.max_inflight = max_inflight
-        self._permits = asyncio.Semaphore(max_inflight)
+        self._permits = Slots(max_inflight)
         self.stats = ClientStats()
 
-    async def reserve(self) -> Permit:
+    async def reserve(self, priority: int = 0) -> Permit:
         """Wait for a free request slot and hold it for a later :meth:`item` call.
 
         The crawl reserves a slot *before* creating a kid's task, so it never creates more tasks than
         can fetch at once (a huge tree would otherwise hold tens of thousands of idle tasks), and the
-        task then fetches without waiting a second time.
+        task then fetches without waiting a second time. Waiters with a higher ``priority`` (the crawl
+        passes the item's depth) are served first (see :mod:`.slots`).
         """
-        await self._permits.acquire()
+        await self._permits.acquire(priority)
         return Permit(self._permits)
 
     def item(self, item_id: int, *, permit: Permit | None = None) -> Coroutine[Any, Any, Item | None]:
