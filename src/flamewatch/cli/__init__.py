@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="watch HN until SIGINT/SIGTERM, delivering alerts")
     _api_and_store(p)
     p.add_argument("--period", type=float, help="seconds between cycles (overrides watch.period)")
+    _http_option(p, "http.listen")
 
     p = sub.add_parser("once", help="one cycle: count, fire, deliver, exit")
     _api_and_store(p)
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=20.0, help="seconds to run (default 20)")
     p.add_argument("--period", type=float, default=2.0, help="seconds between cycles (default 2)")
     p.add_argument("--seed", type=int, default=7)
+    _http_option(p, "127.0.0.1:8642")
 
     from ..simulator import add_simulate_arguments
 
@@ -75,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _api_and_store(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api-url", help="HN API base URL (overrides hn.api_url)")
     p.add_argument("--store", help="store file (overrides store.path); ':memory:' keeps nothing")
+
+
+def _http_option(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--http", metavar="ADDR", help=f'serve the status page, API and metrics at host:port; "" turns '
+                   f"it off (default: {default})")
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:
