@@ -19,6 +19,7 @@ from ..errors import PluginError
 from ..store import StoreError
 from .admin import cmd_check, cmd_notify_test, cmd_outbox, cmd_plugins
 from .common import EXIT_CONFIG, CliError, first_line, log, print_error
+from .status import cmd_status
 from .watching import cmd_count, cmd_demo, cmd_once, cmd_run, cmd_simulate
 
 # --- argument parsing ------------------------------------------------------------------------------
@@ -59,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("simulate", help="serve a local simulated HN API")
     add_simulate_arguments(p)
+
+    p = sub.add_parser("status", help="what the daemon is doing: its store (read-only) and its API")
+    p.add_argument("--store", help="store file (overrides store.path)")
+    p.add_argument("--http", metavar="ADDR", help="the daemon's HTTP address (default: http.listen)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
     sub.add_parser("check", help="validate the config and show the plugins and notifiers that would run")
     sub.add_parser("plugins", help="list loaded plugins and the notifier types they offer")
@@ -124,4 +130,5 @@ COMMANDS = {
     "plugins": cmd_plugins,
     "notify-test": cmd_notify_test,
     "outbox": cmd_outbox,
+    "status": cmd_status,
 }

@@ -15,6 +15,8 @@ from typing import Any
 
 __all__ = ["fragment", "page", "sparkline"]
 
+DASH = "\u2013"  # shown for "no value"
+
 
 def _e(value: object) -> str:
     return escape(str(value), quote=True)
@@ -30,10 +32,9 @@ def sparkline(history: list[list[float]], width: int = 120, height: int = 24) ->
     span_t = (t1 - t0) or 1.0
     span_c = (high - low) or 1.0
     pad = 2
-    points = " ".join(
-        f"{pad + (at - t0) / span_t * (width - 2 * pad):.1f},{height - pad - (c - low) / span_c * (height - 2 * pad):.1f}"
-        for at, c in history
-    )
+    xs = (pad + (at - t0) / span_t * (width - 2 * pad) for at, _ in history)
+    ys = (height - pad - (c - low) / span_c * (height - 2 * pad) for _, c in history)
+    points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
     label = f"{int(low)} to {int(high)} comments"
     return (f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
             f'aria-label="{label}"><polyline fill="none" stroke="currentColor" stroke-width="1.5" '
@@ -41,7 +42,7 @@ def sparkline(history: list[list[float]], width: int = 120, height: int = 24) ->
 
 
 def _rate(value: float | None) -> str:
-    return "–" if value is None else f"{value:,.0f}"
+    return DASH if value is None else f"{value:,.0f}"
 
 
 def _stories(stories: list[dict[str, Any]]) -> str:
@@ -85,7 +86,7 @@ def _delivery(d: dict[str, Any]) -> str:
     if state == "pending" and d.get("next_at"):
         text += f" (retry {d['next_at']})" if d.get("attempts") else f" (due {d['next_at']})"
     if state in ("dead", "failed", "pending") and d.get("error"):
-        text += f" – {d['error']}"
+        text += f" {DASH} {d['error']}"
     return f'<li class="delivery {_e(state)}">{_e(text)}</li>'
 
 
@@ -108,7 +109,7 @@ def _outbox(rows: list[dict[str, Any]]) -> str:
         return '<p class="empty">No notifier instances.</p>'
     body = "".join(
         f'<tr><td>{_e(r["instance"])}</td><td class="num">{r["pending"]}</td>'
-        f'<td class="num{" bad" if r["dead"] else ""}">{r["dead"]}</td><td>{_e(r["next_at"] or "–")}</td></tr>'
+        f'<td class="num{" bad" if r["dead"] else ""}">{r["dead"]}</td><td>{_e(r["next_at"] or DASH)}</td></tr>'
         for r in rows
     )
     return ('<table><thead><tr><th>Instance</th><th>Pending</th><th>Dead</th><th>Next due (UTC)</th></tr></thead>'
