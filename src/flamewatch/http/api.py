@@ -89,13 +89,13 @@ async def stories(source: Source) -> list[dict[str, Any]]:
     store = source.store()
     watched = source.recorder.stories
     now = source.clock()
-    fired: dict[int, list[str]] = {}
+    fired: dict[int, list[tuple[str, str]]] = {}
     if store is not None and watched:
-        for key in sorted(await store.fired_keys([s.id for s in watched])):
+        for key in await store.fired_keys([s.id for s in watched]):
             story_id, _, rest = key.partition(":")
             rule, _, level = rest.partition(":")
             if story_id.isdigit() and level:
-                fired.setdefault(int(story_id), []).append(f"{rule} {level}")
+                fired.setdefault(int(story_id), []).append((rule, level))
     out = []
     for story in watched:
         points: list[tuple[float, int]] = []
@@ -113,9 +113,15 @@ async def stories(source: Source) -> list[dict[str, Any]]:
             "points": story.score,
             "per_hour": per_hour(points),
             "history": [[round(at, 1), comments] for at, comments in thin(points, SPARK_POINTS)],
-            "levels": fired.get(story.id, []),
+            "levels": [f"{rule} {level}" for rule, level in sorted(fired.get(story.id, []), key=_level_order)],
         })
     return out
+
+
+def _level_order(fired: tuple[str, str]) -> tuple[str, int, str]:
+    """Rule by rule, numeric levels by value (10 before 100), others by name."""
+    rule, level = fired
+    return (rule, int(level) if level.isdigit() else 0, level)
 
 
 def per_hour(points: Sequence[tuple[float, int]], window: float = 3600.0) -> float | None:

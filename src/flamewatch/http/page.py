@@ -41,6 +41,13 @@ def sparkline(history: list[list[float]], width: int = 120, height: int = 24) ->
             f'points="{points}"/></svg>')
 
 
+def _time(iso: str | None) -> str:
+    """``HH:MM:SS`` (UTC) on the page, the full timestamp on hover."""
+    if not iso:
+        return DASH
+    return f'<time datetime="{_e(iso)}" title="{_e(iso)}">{_e(iso[11:19])}</time>'
+
+
 def _rate(value: float | None) -> str:
     return DASH if value is None else f"{value:,.0f}"
 
@@ -72,7 +79,7 @@ def _cycles(cycles: list[dict[str, Any]]) -> str:
     for c in cycles[:10]:
         outcome = f'<span class="bad">{_e(c["failed"])}</span>' if c["failed"] else "ok"
         rows.append(
-            f'<tr><td>{_e(c["cycle"])}</td><td><time>{_e(c["started_at"])}</time></td>'
+            f'<tr data-cycle="{int(c["cycle"])}"><td>{_e(c["cycle"])}</td><td>{_time(c["started_at"])}</td>'
             f'<td class="num">{c["elapsed"]:.2f}s</td><td class="num">{c["requests"]}</td>'
             f'<td class="num">{c["errors"]}</td><td class="num">{c["skipped_ticks"]}</td><td>{outcome}</td></tr>'
         )
@@ -84,7 +91,8 @@ def _delivery(d: dict[str, Any]) -> str:
     state = d["state"]
     text = f"{d['instance']}: {state}"
     if state == "pending" and d.get("next_at"):
-        text += f" (retry {d['next_at']})" if d.get("attempts") else f" (due {d['next_at']})"
+        when = d["next_at"][11:19]
+        text += f" (retry at {when} UTC)" if d.get("attempts") else f" (due at {when} UTC)"
     if state in ("dead", "failed", "pending") and d.get("error"):
         text += f" {DASH} {d['error']}"
     return f'<li class="delivery {_e(state)}">{_e(text)}</li>'
@@ -97,7 +105,7 @@ def _events(events: list[dict[str, Any]]) -> str:
     for ev in events[:20]:
         deliveries = "".join(_delivery(d) for d in ev["deliveries"]) or '<li class="delivery">no notifier took it</li>'
         items.append(
-            f'<li><time>{_e(ev["at"])}</time> <strong>{_e(ev["summary"])}</strong> '
+            f'<li>{_time(ev["at"])} <strong>{_e(ev["summary"])}</strong> '
             f'<a href="{_e(ev["story"]["hn_url"])}" rel="noopener noreferrer">{_e(ev["story"]["title"])}</a>'
             f'<ul class="deliveries">{deliveries}</ul></li>'
         )
@@ -109,7 +117,7 @@ def _outbox(rows: list[dict[str, Any]]) -> str:
         return '<p class="empty">No notifier instances.</p>'
     body = "".join(
         f'<tr><td>{_e(r["instance"])}</td><td class="num">{r["pending"]}</td>'
-        f'<td class="num{" bad" if r["dead"] else ""}">{r["dead"]}</td><td>{_e(r["next_at"] or DASH)}</td></tr>'
+        f'<td class="num{" bad" if r["dead"] else ""}">{r["dead"]}</td><td>{_time(r["next_at"])}</td></tr>'
         for r in rows
     )
     return ('<table><thead><tr><th>Instance</th><th>Pending</th><th>Dead</th><th>Next due (UTC)</th></tr></thead>'
@@ -119,9 +127,8 @@ def _outbox(rows: list[dict[str, Any]]) -> str:
 def _health(h: dict[str, Any]) -> str:
     state = "ok" if h["ready"] else "warn"
     word = "Ready" if h["ready"] else "Not ready"
-    last = h["last_success"] or "never"
     return (f'<div class="health {state}" id="health"><strong>{word}</strong> · {_e(h["reason"])} · '
-            f'last good cycle {_e(last)} · every {h["period"]:g}s · up {h["uptime"]:.0f}s</div>')
+            f'last good cycle {_time(h["last_success"]) if h["last_success"] else "never"} · every {h["period"]:g}s · up {h["uptime"]:.0f}s</div>')
 
 
 def fragment(data: dict[str, Any]) -> str:
