@@ -127,8 +127,9 @@ def _outbox(rows: list[dict[str, Any]]) -> str:
 def _health(h: dict[str, Any]) -> str:
     state = "ok" if h["ready"] else "warn"
     word = "Ready" if h["ready"] else "Not ready"
+    last = _time(h["last_success"]) if h["last_success"] else "never"
     return (f'<div class="health {state}" id="health"><strong>{word}</strong> · {_e(h["reason"])} · '
-            f'last good cycle {_time(h["last_success"]) if h["last_success"] else "never"} · every {h["period"]:g}s · up {h["uptime"]:.0f}s</div>')
+            f'last good cycle {last} (UTC) · every {h["period"]:g}s · up {h["uptime"]:.0f}s</div>')
 
 
 def fragment(data: dict[str, Any]) -> str:
