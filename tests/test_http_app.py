@@ -17,7 +17,8 @@ from flamewatch.config import parse_config
 from flamewatch.simulator import World
 from flamewatch.store.filelock import SQLiteFileLock, lock_holder
 from flamewatch.store.sqlite import SQLiteStore
-from flamewatch.errors import StoreError
+from flamewatch.errors import ConfigError, StoreError
+from flamewatch.http.server import start_http
 from flamewatch.testing import closed_port
 
 import pytest
@@ -111,3 +112,23 @@ async def test_readonly_store_refuses_writes(tmp_path: Path) -> None:
         with pytest.raises(StoreError, match="readonly"):
             await store.purge_done(0.0)
     assert lock_holder(str(path)) is None
+
+
+async def test_listen_override_beyond_loopback_without_token_is_refused(tmp_path: Path) -> None:
+    world = World(seed=1, stories=2, total_comments=20)
+    async with running_face(tmp_path / "fw.db", world) as face:
+        with pytest.raises(ConfigError, match=r"^http.listen: listening on 0.0.0.0 \(beyond loopback\) needs"):
+            await start_http(face.app, listen="0.0.0.0:0")
+        assert await start_http(face.app, listen="") is None
+
+
+async def test_check_refuses_a_wide_listen_without_token_in_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "fw.toml"
+    config.write_text('[http]\nlisten = "0.0.0.0:8642"\n')
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "flamewatch", "-c", str(config), "check",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await proc.communicate()
+    assert proc.returncode == 2
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1 and "http.listen: listening on 0.0.0.0 (beyond loopback) needs a bearer token" in lines[0]

@@ -6,7 +6,9 @@ Without it they skip, saying why; with ``CI=true`` a missing browser is a failur
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -82,9 +84,7 @@ async def test_hostile_title_renders_as_text_and_a_new_cycle_updates_the_page(
         version = str(face.server.source.recorder.version)
         await expect(page.locator("#status")).to_have_attribute("data-version", version, timeout=15_000)
         assert await page.locator("svg.spark polyline").count() > 0
-        SCREENSHOT.parent.mkdir(exist_ok=True)
-        await page.screenshot(path=str(SCREENSHOT), full_page=False)
-        assert SCREENSHOT.stat().st_size > 10_000
+
 
 
 async def test_page_uses_no_outside_resources_and_has_a_dark_mode(tmp_path: Path, browser_page: Any) -> None:
@@ -100,3 +100,37 @@ async def test_page_uses_no_outside_resources_and_has_a_dark_mode(tmp_path: Path
         light = await browser_page.evaluate("getComputedStyle(document.body).backgroundColor")
         assert dark != light and dark == "rgb(22, 22, 26)"
         assert requests and all(url.startswith(face.url) for url in requests)
+
+
+async def test_demo_prints_its_status_page_which_shows_its_cycles(browser_page: Any) -> None:
+    """The screenshot in the README: the status page during ``flamewatch demo``."""
+    from playwright.async_api import expect
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "flamewatch", "-q", "demo", "--duration", "8", "--period", "1", "--http", "127.0.0.1:0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    try:
+        url = None
+        async with asyncio.timeout(30):
+            while url is None:
+                line = (await proc.stdout.readline()).decode()
+                assert line, "the demo ended without printing its status page address"
+                if line.startswith("status page: "):
+                    url = line.split()[2]
+        assert url.startswith("http://127.0.0.1:")
+        page = browser_page
+        await page.goto(url)
+        await expect(page.locator('tr[data-cycle="3"]')).to_have_count(1, timeout=20_000)
+        assert await page.locator("table.stories tbody tr").count() >= 10  # top 15, jobs and dead stories aside
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        await page.screenshot(path=str(SCREENSHOT), full_page=False)
+        assert SCREENSHOT.stat().st_size > 10_000
+        rest, _ = await proc.communicate()
+        assert b"summary:" in rest
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0
