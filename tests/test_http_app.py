@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -132,3 +133,36 @@ async def test_check_refuses_a_wide_listen_without_token_in_one_line(tmp_path: P
     assert proc.returncode == 2
     lines = err.decode().strip().splitlines()
     assert len(lines) == 1 and "http.listen: listening on 0.0.0.0 (beyond loopback) needs a bearer token" in lines[0]
+
+
+async def test_run_serves_http_while_it_watches_and_stops_cleanly(tmp_path: Path) -> None:
+    world = World(seed=2, stories=4, total_comments=60)
+    port = closed_port()
+    config = tmp_path / "fw.toml"
+    config.write_text('[watch]\ntop = 4\nperiod = "1s"\n[[notifiers]]\ntype = "console"\nstream = "stdout"\n')
+    async with running_face(tmp_path / "unused.db", world) as face:
+        api_url = face.app.api_url
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "flamewatch", "-c", str(config), "run", "--api-url", api_url, "--store",
+            str(tmp_path / "fw.db"), "--http", f"127.0.0.1:{port}",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        try:
+            async with aiohttp.ClientSession() as http, asyncio.timeout(30):
+                while True:  # the daemon answers once it has started; then ready after its first cycle
+                    try:
+                        async with http.get(f"http://127.0.0.1:{port}/-/ready") as response:
+                            if response.status == 200:
+                                break
+                    except aiohttp.ClientConnectionError:
+                        pass
+                    await asyncio.sleep(0.1)
+                async with http.get(f"http://127.0.0.1:{port}/api/stories") as response:
+                    assert len(await response.json()) == 4
+            proc.send_signal(signal.SIGTERM)
+            _, err = await asyncio.wait_for(proc.communicate(), 30)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert proc.returncode == 0, err.decode()
+    assert f"status page at http://127.0.0.1:{port}/" in err.decode()
