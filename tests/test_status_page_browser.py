@@ -134,3 +134,13 @@ async def test_demo_prints_its_status_page_which_shows_its_cycles(browser_page: 
             proc.kill()
             await proc.wait()
     assert proc.returncode == 0
+
+
+def test_without_chromium_the_browser_tests_skip_but_fail_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="/nonexistent/chromium is missing"):
+        _need_chromium()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="browser tests cannot run under CI"):
+        _need_chromium()
