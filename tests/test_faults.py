@@ -155,7 +155,8 @@ class FlamewatchProcess:
 
 
 def run_args(config: Path, sim: SimulatorServer, store: Path) -> list[str]:
-    return ["-c", str(config), "run", "--api-url", sim.base_url, "--store", str(store)]
+    # Any free port for the HTTP face: parallel runs must not fight over the default one.
+    return ["-c", str(config), "run", "--api-url", sim.base_url, "--store", str(store), "--http", "127.0.0.1:0"]
 
 
 def read_store(path: Path) -> tuple[dict[str, float], list[tuple[str, str, str]]]:

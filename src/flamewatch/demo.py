@@ -13,6 +13,7 @@ import time
 
 from .app import App
 from .config import parse_config
+from .http.server import start_http, stop_http
 from .simulator import Faults, SimulatorServer, World
 
 log = logging.getLogger("flamewatch.demo")
@@ -31,7 +32,8 @@ def demo_config(api_url: str, period: float) -> dict[str, object]:
     }
 
 
-async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7) -> int:
+async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7, http: str | None = None) -> int:
+    """Run the demo; ``http`` is where to serve the status page (None: the default address, "": none)."""
     world = World(seed=seed, stories=20, total_comments=1500)
     # A little latency, as over a real network, so bounded concurrency is visible in the summary.
     logging.getLogger("flamewatch.watch").setLevel(logging.WARNING)  # the demo prints its own cycle lines
@@ -49,20 +51,27 @@ async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7
                 from .events import CycleStats
 
                 assert isinstance(stats, CycleStats)
+                app.plugins.notify("flamewatch_cycle_done", stats=stats)  # the status page hears of it
                 growth = world.grow(n_comments=120)  # threads grow between cycles, some faster than others
                 cycles.append(f"cycle {stats.cycle}: {stats.stories} stories, {stats.requests} requests, "
                               f"{stats.events} alerts, {stats.elapsed:.2f}s")
                 print(f"  {cycles[-1]} (then the simulated threads grew: {len(growth)} items changed)", flush=True)
 
             watcher = Watcher(app.monitor.cycle, period, cycle_timeout=period * 5, on_done=on_done)
+            server = await start_http(app, listen=http, watcher=watcher)
+            if server is not None:
+                print(f"status page: {server.url} (also {server.url}metrics and {server.url}api/stories)", flush=True)
             started = time.monotonic()
             runner = asyncio.create_task(watcher.run(finish_timeout=period))
             try:
-                await asyncio.wait_for(asyncio.shield(runner), timeout=duration)
-            except TimeoutError:
-                watcher.stop()
-                await runner
-            await app.dispatcher.wait_idle()
+                try:
+                    await asyncio.wait_for(asyncio.shield(runner), timeout=duration)
+                except TimeoutError:
+                    watcher.stop()
+                    await runner
+                await app.dispatcher.wait_idle()
+            finally:
+                await stop_http(app, server)
             stats = app.dispatcher.stats
             print(
                 f"\nsummary: {watcher.cycles_started} cycles in {time.monotonic() - started:.1f}s, "

@@ -20,6 +20,7 @@ from ..gctune import tune_for_daemon
 from ..store import StoreError
 from .admin import cmd_check, cmd_notify_test, cmd_outbox, cmd_plugins
 from .common import EXIT_CONFIG, CliError, first_line, log, print_error
+from .status import cmd_status
 from .watching import cmd_count, cmd_demo, cmd_once, cmd_run, cmd_simulate
 
 # --- argument parsing ------------------------------------------------------------------------------
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="watch HN until SIGINT/SIGTERM, delivering alerts")
     _api_and_store(p)
     p.add_argument("--period", type=float, help="seconds between cycles (overrides watch.period)")
+    _http_option(p, "http.listen")
 
     p = sub.add_parser("once", help="one cycle: count, fire, deliver, exit")
     _api_and_store(p)
@@ -53,11 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=20.0, help="seconds to run (default 20)")
     p.add_argument("--period", type=float, default=2.0, help="seconds between cycles (default 2)")
     p.add_argument("--seed", type=int, default=7)
+    _http_option(p, "127.0.0.1:8642")
 
     from ..simulator import add_simulate_arguments
 
     p = sub.add_parser("simulate", help="serve a local simulated HN API")
     add_simulate_arguments(p)
+
+    p = sub.add_parser("status", help="what the daemon is doing: its store (read-only) and its API")
+    p.add_argument("--store", help="store file (overrides store.path)")
+    p.add_argument("--http", metavar="ADDR", help="the daemon's HTTP address (default: http.listen)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
     sub.add_parser("check", help="validate the config and show the plugins and notifiers that would run")
     sub.add_parser("plugins", help="list loaded plugins and the notifier types they offer")
@@ -76,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _api_and_store(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api-url", help="HN API base URL (overrides hn.api_url)")
     p.add_argument("--store", help="store file (overrides store.path); ':memory:' keeps nothing")
+
+
+def _http_option(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--http", metavar="ADDR", help=f'serve the status page, API and metrics at host:port; "" turns '
+                   f"it off (default: {default})")
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:
@@ -119,4 +132,5 @@ COMMANDS = {
     "plugins": cmd_plugins,
     "notify-test": cmd_notify_test,
     "outbox": cmd_outbox,
+    "status": cmd_status,
 }

@@ -17,6 +17,8 @@ from ..app import App
 from ..config import Config
 from ..crawl import CrawlResult, count_story
 from ..hn import FetchError, HNClient, make_session
+from ..http.api import Reload
+from ..http.server import start_http, stop_http
 from ..watch import Watcher
 from .common import EXIT_CONFIG, CliError, config_from_args, log
 
@@ -38,9 +40,13 @@ async def cmd_run(args: argparse.Namespace) -> int:
             on_done=lambda stats: app.plugins.notify("flamewatch_cycle_done", stats=stats),
         )
         stop = _install_stop_signals(watcher)
+        http = await start_http(app, listen=args.http, watcher=watcher, reload=_reload_of(app))
         log.info("watching %s (top %d) every %gs at %s; %d notifier(s); store %s", config.watch.list,
                  config.watch.top, config.watch.period, app.api_url, len(app.instances), app.store_path)
-        await watcher.run(finish_timeout=config.watch.shutdown_timeout / 2)
+        try:
+            await watcher.run(finish_timeout=config.watch.shutdown_timeout / 2)
+        finally:
+            await stop_http(app, http)
         # The running cycle's grace period came out of the same shutdown budget: drain for the rest.
         spent = time.monotonic() - stop["at"] if stop["at"] is not None else 0.0
         app.drain_timeout = max(0.0, config.watch.shutdown_timeout - spent)
@@ -50,6 +56,12 @@ async def cmd_run(args: argparse.Namespace) -> int:
         log.info("stopped: %d deliveries finished during shutdown, %d left pending in the outbox",
                  report.finished, report.cancelled)
     return 0
+
+
+def _reload_of(app: App) -> Reload | None:
+    """``App.reload`` (re-reading the config) for ``POST /-/reload``, when this version has it."""
+    reload: Reload | None = getattr(app, "reload", None)
+    return reload
 
 
 def _install_stop_signals(watcher: Watcher) -> dict[str, float | None]:
@@ -163,7 +175,7 @@ def _id_from_url(url: str) -> int:
 async def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
-    return await run_demo(duration=args.duration, period=args.period, seed=args.seed)
+    return await run_demo(duration=args.duration, period=args.period, seed=args.seed, http=args.http)
 
 
 async def cmd_simulate(args: argparse.Namespace) -> int:

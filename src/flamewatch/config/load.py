@@ -22,6 +22,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..hn import STORY_LISTS
 from ..notifier import Notifier
+from ..http.listen import listen_problem
 from .model import CORE_NOTIFIER_KEYS, DEFAULT_NOTIFIERS, SECTIONS, Config, NotifierSettings
 from .values import Where, build, field_hints, read_dataclass, read_fields, read_value, show
 
@@ -79,6 +80,9 @@ def parse_config(data: dict[str, Any], file: str) -> Config:
     sections = {name: read_dataclass(cls, data.get(name, {}), top.key(name)) for name, cls in SECTIONS.items()}
     plugins = sections["plugins"]
     sections["plugins"] = dataclasses.replace(plugins, dirs=tuple(_relative_to(file, d) for d in plugins.dirs))
+    http = sections["http"]
+    if (problem := listen_problem(http.listen, http.token is not None)) is not None:
+        raise top.key("http").key("listen").error(problem)
 
     rules = data.get("rules", {})
     if not isinstance(rules, dict):

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from ..crawl import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS
 from ..hn import DEFAULT_API_URL, STORY_LISTS
 from ..stream import DEFAULT_MAX_GAP, DEFAULT_RETRIES
+from ..notifier import Secret
 from .values import Duration, HttpUrl, NonNegativeInt, OneOf, PositiveFloat, PositiveInt, TimeOfDay
 
 
@@ -74,6 +75,18 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    """``[http]``: the daemon's status page, API, metrics and health endpoints (see flamewatch.http).
+
+    ``listen`` is ``"host:port"`` (``""`` turns the server off). Any host other than loopback needs
+    ``token``: a bearer token every request but ``/-/healthy`` and ``/-/ready`` must carry.
+    """
+
+    listen: str = "127.0.0.1:8642"
+    token: Secret | None = None
+
+
+@dataclass(frozen=True)
 class PluginSettings:
     """``[plugins]``: where plugins come from and which are turned off."""
 
@@ -130,6 +143,7 @@ class Config:
     store: StoreSettings = StoreSettings()
     delivery: DeliverySettings = DeliverySettings()
     plugins: PluginSettings = PluginSettings()
+    http: HttpSettings = HttpSettings()
     notifiers: tuple[NotifierSettings, ...] = ()
 
 
@@ -142,4 +156,5 @@ SECTIONS: dict[str, type[Any]] = {
     "store": StoreSettings,
     "delivery": DeliverySettings,
     "plugins": PluginSettings,
+    "http": HttpSettings,
 }

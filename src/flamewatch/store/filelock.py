@@ -14,7 +14,30 @@ from pathlib import Path
 
 from ..errors import StoreLockedError
 
-__all__ = ["SQLiteFileLock"]
+__all__ = ["SQLiteFileLock", "lock_holder"]
+
+
+def lock_holder(store_path: str) -> str | None:
+    """Who holds ``<store_path>.lock`` now (its ``"pid N on host"`` line), or None when nobody does.
+
+    A non-blocking shared ``flock`` attempt: it fails only while a sender holds its exclusive lock. (A
+    sender starting in the instant we hold the shared lock would be refused; the window is microseconds.)
+    """
+    path = Path(f"{store_path}.lock")
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None  # no lock file: nobody ever sent from this store, or it was removed
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = path.read_text(encoding="utf-8", errors="replace").strip()
+            return (text.splitlines()[0][:200] if text else "holder unknown")
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 class SQLiteFileLock:

@@ -55,6 +55,16 @@ class SQLiteHistory(SQLiteConnection):
         )
         return {sample.story_id: sample for sample in map(_sample, rows)}
 
+    async def latest_cycle_samples(self, window: float = 0.0) -> list[CountSample]:
+        """The samples of the most recent cycle (partial ones too; a cycle stamps all its samples with one
+        time): those taken at most ``window`` seconds before the newest one. For ``flamewatch status``."""
+        sql = (f"SELECT {_SAMPLE_COLUMNS} FROM snapshots WHERE at >= (SELECT MAX(at) FROM snapshots) - ? "
+               "ORDER BY at DESC, rowid DESC")
+        seen: dict[int, CountSample] = {}
+        for sample in map(_sample, await self._read(sql, (window,))):
+            seen.setdefault(sample.story_id, sample)
+        return list(seen.values())
+
     async def prune_snapshots(self, older_than: float) -> int:
         """See :meth:`Store.prune_snapshots <flamewatch.store.base.Store.prune_snapshots>`."""
         return await self._change("DELETE FROM snapshots WHERE at < ?", (older_than,))

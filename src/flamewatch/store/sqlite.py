@@ -28,7 +28,7 @@ from ..errors import StoreError
 from .connection import Clock
 from .history import SQLiteHistory
 from .outbox import SQLiteOutbox
-from .schema import configure, migrate, prepare_directory, reason
+from .schema import SCHEMA_VERSION, configure, migrate, prepare_directory, reason
 from .state import SQLitePluginState
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT", "SQLiteStore", "default_store_path"]
@@ -83,6 +83,28 @@ class SQLiteStore(SQLiteOutbox, SQLiteHistory, SQLitePluginState):
             raise
         return cls(name, conn, clock=clock)
 
+    @classmethod
+    async def open_readonly(cls, path: str | Path, *, clock: Clock = time.time) -> SQLiteStore:
+        """Open an existing store for reading only (SQLite ``mode=ro``): nothing is created or migrated,
+        and every write raises :class:`StoreError`. For commands that look while a daemon writes."""
+        file, uri = _readonly_uri(path)
+        try:
+            conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open store {file}: {reason(exc)}") from exc
+        try:
+            await conn.execute(f"PRAGMA busy_timeout = {round(DEFAULT_BUSY_TIMEOUT * 1000)}")
+            ((version,),) = await conn.execute_fetchall("PRAGMA user_version")
+            if not 0 < int(version) <= SCHEMA_VERSION:
+                raise StoreError(f"cannot open store {file}: schema version {version} is not one this flamewatch "
+                                 f"reads (1 to {SCHEMA_VERSION})")
+        except BaseException as exc:
+            await _close_quietly(conn)
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"cannot open store {file}: {reason(exc)}") from exc
+            raise
+        return cls(str(file), conn, clock=clock)
+
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
 
@@ -113,6 +135,14 @@ class SQLiteStore(SQLiteOutbox, SQLiteHistory, SQLitePluginState):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def _readonly_uri(path: str | Path) -> tuple[Path, str]:
+    """The file and its read-only SQLite URI; StoreError when there is no such file (mode=ro creates none)."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise StoreError(f"cannot open store {file}: no such file")
+    return file, f"{file.resolve().as_uri()}?mode=ro"
 
 
 def _prepared_location(path: str | Path) -> str:

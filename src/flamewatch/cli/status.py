@@ -1,0 +1,145 @@
+"""``flamewatch status``: what a flamewatch daemon is doing, from its store (read-only) and its API.
+
+The store is opened with SQLite ``mode=ro``, so this never writes and may run while the daemon does.
+The daemon's ``/api/*`` adds what only it knows (titles, the last cycles, readiness) when it answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from ..config import Config
+from ..http.listen import parse_listen
+from ..store import DeliveryStatus, default_store_path
+from ..store.filelock import lock_holder
+from ..store.sqlite import SQLiteStore
+from .common import config_from_args
+
+__all__ = ["cmd_status", "gather_status"]
+
+#: How long the daemon's API gets to answer before status reports it as not answering.
+API_TIMEOUT = 2.0
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
+    """Print the status (``--json``: one JSON object). Exit 0, or 1 when the store cannot be read."""
+    config = config_from_args(args)
+    status = await gather_status(config, store_path=args.store, http=args.http)
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        print(render(status))
+    return 0
+
+
+async def gather_status(config: Config, *, store_path: str | None = None, http: str | None = None) -> dict[str, Any]:
+    """Everything ``status`` shows, as a JSON-ready dict."""
+    path = store_path or config.store.path or str(default_store_path())
+    status: dict[str, Any] = {"store": path, "held_by": lock_holder(path)}
+    async with await SQLiteStore.open_readonly(path) as store:
+        samples = await store.latest_cycle_samples()
+        counts = await store.outbox_counts()
+        pending = await store.pending()
+        dead = await store.outbox(DeliveryStatus.DEAD)
+    last_at = max((s.at for s in samples), default=None)
+    status["last_sample_at"] = _iso(last_at)
+    status["last_sample_age"] = None if last_at is None else round(time.time() - last_at, 1)
+    waiting, given_up = Counter(r.instance for r in pending), Counter(r.instance for r in dead)
+    status["outbox"] = {
+        "pending": counts.get(DeliveryStatus.PENDING, 0),
+        "dead": counts.get(DeliveryStatus.DEAD, 0),
+        "done": counts.get(DeliveryStatus.DONE, 0),
+        "by_instance": {name: {"pending": waiting[name], "dead": given_up[name]}
+                        for name in sorted(set(waiting) | set(given_up))},
+    }
+    status["stories"] = [
+        {"id": s.story_id, "comments": s.comments, "points": s.score, "partial": s.partial}
+        for s in sorted(samples, key=lambda s: -s.comments)
+    ]
+    status["daemon"] = await _ask_daemon(config, http)
+    daemon_stories = status["daemon"].get("stories")
+    if daemon_stories:  # the daemon knows ranks and titles; the store only counts
+        status["stories"] = [{"rank": s["rank"], "id": s["id"], "title": s["title"], "comments": s["comments"],
+                              "points": s["points"], "partial": s["partial"], "per_hour": s["per_hour"]}
+                             for s in daemon_stories]
+    return status
+
+
+async def _ask_daemon(config: Config, http: str | None) -> dict[str, Any]:
+    listen = config.http.listen if http is None else http
+    if not listen:
+        return {"url": None, "answering": False, "error": "[http] listen is off"}
+    host, port = parse_listen(listen)
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1" if host == "0.0.0.0" else "::1"  # listening everywhere includes loopback
+    base = f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+    headers = {}
+    if config.http.token is not None:
+        try:
+            headers["Authorization"] = f"Bearer {config.http.token.reveal()}"
+        except LookupError as exc:
+            return {"url": base, "answering": False, "error": str(exc)}
+    result: dict[str, Any] = {"url": base, "answering": False}
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=API_TIMEOUT), headers=headers) as session:
+            for name in ("health", "cycles", "stories"):
+                async with session.get(f"{base}api/{name}") as response:
+                    if response.status != 200:
+                        result["error"] = f"{base}api/{name} answered HTTP {response.status}"
+                        return result
+                    result[name] = await response.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        result["error"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return result
+    result["answering"] = True
+    return result
+
+
+def _iso(at: float | None) -> str | None:
+    return None if at is None else datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+
+
+def _printable(text: str, width: int = 70) -> str:
+    return "".join(ch if ch.isprintable() else " " for ch in text)[:width]
+
+
+def render(status: dict[str, Any]) -> str:
+    """The status as a few lines of plain text."""
+    lines = [f"store: {status['store']}"]
+    holder = status["held_by"]
+    lines.append(f"daemon: holds the store ({holder})" if holder else "daemon: none holds the store")
+    daemon = status["daemon"]
+    if daemon["answering"]:
+        health = daemon["health"]
+        word = "ready" if health["ready"] else f"not ready ({health['reason']})"
+        lines.append(f"api: {daemon['url']} answers: {word}")
+        if daemon["cycles"]:
+            c = daemon["cycles"][0]
+            outcome = f"failed: {c['failed']}" if c["failed"] else (
+                f"{c['stories']} stories in {c['elapsed']:.2f}s, {c['requests']} requests, {c['errors']} errors")
+            lines.append(f"last cycle: #{c['cycle']} at {c['started_at']}: {outcome}")
+    else:
+        lines.append(f"api: not answering ({daemon.get('error', 'no answer')})")
+    if status["last_sample_at"]:
+        lines.append(f"last counts stored: {status['last_sample_at']} ({status['last_sample_age']:.0f}s ago)")
+    else:
+        lines.append("last counts stored: none yet")
+    box = status["outbox"]
+    per = "; ".join(f"{name}: {v['pending']} pending, {v['dead']} dead" for name, v in box["by_instance"].items())
+    summary = f"outbox: {box['pending']} pending, {box['dead']} dead, {box['done']} done"
+    lines.append(summary + (f" ({per})" if per else ""))
+    if status["stories"]:
+        lines.append(f"watched stories ({len(status['stories'])}):")
+        for s in status["stories"]:
+            count = f"{s['comments']}+" if s["partial"] else str(s["comments"])
+            rank = f"{s['rank']:>3}." if s.get("rank") else "   -"
+            title = _printable(s["title"]) if s.get("title") else "(title: ask the daemon)"
+            lines.append(f"{rank} {s['id']:>9} {count:>6} comments {s['points']:>5} points  {title}")
+    return "\n".join(lines)

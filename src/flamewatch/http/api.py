@@ -1,0 +1,258 @@
+"""The data behind the status page and ``/api/*``: plain JSON-ready dicts, built from the recorder and
+the store on each request.
+
+Titles and other HN text go out as they are (JSON is data); whoever renders them escapes them (the page
+does so in :mod:`.page`). Nothing here reads a secret: notifier instances appear by name only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from ..events import CycleStats, Event
+from ..store import Delivery, DeliveryStatus, Store
+from .recorder import StatusRecorder
+
+if TYPE_CHECKING:
+    from ..app import App
+    from ..watch import Watcher
+
+__all__ = ["Reload", "Source", "cycles", "events", "health", "outbox", "stories"]
+
+#: ``POST /-/reload`` calls this: None when the config was re-read, else the one-line reason it was not.
+Reload = Callable[[], Awaitable[str | None]]
+
+#: How far back a sparkline looks, and at most how many points it draws.
+SPARK_WINDOW = 24 * 3600.0
+SPARK_POINTS = 60
+
+
+@dataclass
+class Source:
+    """What the HTTP face reads: the recorder, and the running app's store, period and instances.
+
+    Functions rather than values, so a reload (which may change the instances) or a closed store is
+    seen on the next request.
+    """
+
+    recorder: StatusRecorder
+    store: Callable[[], Store | None]
+    period: Callable[[], float]
+    instances: Callable[[], list[str]]
+    watcher: Watcher | None = None
+    reload: Reload | None = None
+    clock: Callable[[], float] = field(default=time.time)
+
+    @classmethod
+    def of_app(cls, app: App, recorder: StatusRecorder, *, watcher: Watcher | None = None,
+               reload: Reload | None = None) -> Source:
+        """The source reading ``app`` (its current config, store and instances)."""
+        return cls(
+            recorder=recorder,
+            store=lambda: app.store,
+            period=lambda: app.config.watch.period,
+            instances=lambda: [instance.name for instance in app.instances],
+            watcher=watcher,
+            reload=reload,
+            clock=recorder.clock,
+        )
+
+
+def _iso(at: float | datetime | None) -> str | None:
+    if at is None:
+        return None
+    moment = at if isinstance(at, datetime) else datetime.fromtimestamp(at, UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def domain_of(url: str | None) -> str:
+    """The host a story links to, without ``www.``; ``""`` for text posts and odd URLs."""
+    if not url:
+        return ""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+    return host.removeprefix("www.")
+
+
+# --- stories ---------------------------------------------------------------------------------------
+
+
+async def stories(source: Source) -> list[dict[str, Any]]:
+    """The watched stories by rank, with their history (for the sparkline), rate and fired levels."""
+    store = source.store()
+    watched = source.recorder.stories
+    now = source.clock()
+    fired: dict[int, list[tuple[str, str]]] = {}
+    if store is not None and watched:
+        for key in await store.fired_keys([s.id for s in watched]):
+            story_id, _, rest = key.partition(":")
+            rule, _, level = rest.partition(":")
+            if story_id.isdigit() and level:
+                fired.setdefault(int(story_id), []).append((rule, level))
+    out = []
+    for story in watched:
+        points: list[tuple[float, int]] = []
+        if store is not None:
+            points = [(s.at, s.comments) for s in await store.history(story.id, now - SPARK_WINDOW)]
+        out.append({
+            "rank": story.rank,
+            "id": story.id,
+            "title": story.title,
+            "domain": domain_of(story.url),
+            "url": story.link,
+            "hn_url": story.hn_url,
+            "comments": story.comments,
+            "partial": story.partial,
+            "points": story.score,
+            "per_hour": per_hour(points),
+            "history": [[round(at, 1), comments] for at, comments in thin(points, SPARK_POINTS)],
+            "levels": [f"{rule} {level}" for rule, level in sorted(fired.get(story.id, []), key=_level_order)],
+        })
+    return out
+
+
+def _level_order(fired: tuple[str, str]) -> tuple[str, int, str]:
+    """Rule by rule, numeric levels by value (10 before 100), others by name."""
+    rule, level = fired
+    return (rule, int(level) if level.isdigit() else 0, level)
+
+
+def per_hour(points: Sequence[tuple[float, int]], window: float = 3600.0) -> float | None:
+    """Comments per hour over the last ``window`` seconds of samples (oldest first); None with fewer than
+    two samples in it."""
+    if len(points) < 2:
+        return None
+    last_at, last = points[-1]
+    recent = [p for p in points if p[0] >= last_at - window]
+    first_at, first = recent[0]
+    if last_at <= first_at:
+        return None
+    return round((last - first) * 3600.0 / (last_at - first_at), 1)
+
+
+def thin(points: Sequence[tuple[float, int]], most: int) -> list[tuple[float, int]]:
+    """At most ``most`` of ``points``, evenly spread, always keeping the first and the last."""
+    if len(points) <= most:
+        return list(points)
+    step = (len(points) - 1) / (most - 1)
+    return [points[round(i * step)] for i in range(most)]
+
+
+# --- cycles ----------------------------------------------------------------------------------------
+
+
+def cycle_json(stats: CycleStats) -> dict[str, Any]:
+    return {
+        "cycle": stats.cycle,
+        "started_at": _iso(stats.started_at),
+        "elapsed": round(stats.elapsed, 3),
+        "stories": stats.stories,
+        "requests": stats.requests,
+        "errors": stats.errors,
+        "partial": stats.partial,
+        "events": stats.events,
+        "new_items": stats.new_items,
+        "skipped_ticks": stats.skipped_ticks,
+        "failed": stats.failed,
+    }
+
+
+def cycles(source: Source) -> list[dict[str, Any]]:
+    """The recent cycles, newest first."""
+    return [cycle_json(stats) for stats in reversed(source.recorder.cycles)]
+
+
+# --- events and the outbox ---------------------------------------------------------------------------
+
+
+async def _open_rows(store: Store | None) -> tuple[list[Delivery], list[Delivery]]:
+    if store is None:
+        return [], []
+    return await store.pending(), await store.outbox(DeliveryStatus.DEAD)
+
+
+def _row_state(row: Delivery) -> dict[str, Any]:
+    if row.status is DeliveryStatus.DEAD:
+        return {"instance": row.instance, "state": "dead", "attempts": row.attempts, "error": row.last_error}
+    return {"instance": row.instance, "state": "pending", "attempts": row.attempts, "next_at": _iso(row.next_at),
+            "error": row.last_error}
+
+
+def _event_json(event: Event) -> dict[str, Any]:
+    return {
+        "key": event.key,
+        "rule": event.rule,
+        "level": event.level,
+        "at": _iso(event.at),
+        "summary": event.wording.summary,
+        "story": {"id": event.story.id, "title": event.story.title, "hn_url": event.story.hn_url},
+        "subject": None if event.subject is None else {"id": event.subject.id, "by": event.subject.by},
+    }
+
+
+async def events(source: Source, limit: int = 50) -> list[dict[str, Any]]:
+    """Recent events (fired here, or still open in the outbox), newest first, each with its delivery per
+    instance: delivered; pending with its next retry; dead with the reason."""
+    pending, dead = await _open_rows(source.store())
+    open_rows: dict[str, dict[str, Delivery]] = {}
+    by_key: dict[str, Event] = {}
+    for row in [*pending, *dead]:
+        open_rows.setdefault(row.event.key, {})[row.instance] = row
+        by_key.setdefault(row.event.key, row.event)
+    outcomes: dict[str, dict[str, Any]] = {}
+    for recent in source.recorder.events:
+        by_key[recent.event.key] = recent.event
+        outcomes[recent.event.key] = {
+            name: {"instance": name, "state": "delivered" if o.ok else "failed", "attempts": o.attempts,
+                   "error": o.error}
+            for name, o in recent.deliveries.items()
+        }
+    out = []
+    for key, event in by_key.items():
+        states = dict(outcomes.get(key, {}))
+        for name, row in open_rows.get(key, {}).items():
+            states[name] = _row_state(row)  # the store knows better than the last hook call
+        out.append({**_event_json(event), "deliveries": [states[name] for name in sorted(states)]})
+    out.sort(key=lambda e: e["at"] or "", reverse=True)
+    return out[:limit]
+
+
+async def outbox(source: Source) -> list[dict[str, Any]]:
+    """Per notifier instance: how many rows wait, how many are dead, and when the next one is due."""
+    pending, dead = await _open_rows(source.store())
+    names = set(source.instances()) | {row.instance for row in [*pending, *dead]}
+    out = []
+    for name in sorted(names):
+        mine = [row for row in pending if row.instance == name]
+        out.append({
+            "instance": name,
+            "pending": len(mine),
+            "dead": sum(1 for row in dead if row.instance == name),
+            "next_at": _iso(min((row.next_at for row in mine), default=None)),
+        })
+    return out
+
+
+# --- health ----------------------------------------------------------------------------------------
+
+
+def health(source: Source) -> dict[str, Any]:
+    """Health at a glance: ready or not and why, the last good cycle, how long the process has run."""
+    recorder = source.recorder
+    ready, why = recorder.ready(source.period(), source.store() is not None)
+    return {
+        "healthy": True,
+        "ready": ready,
+        "reason": why,
+        "last_success": _iso(recorder.last_success),
+        "uptime": round(source.clock() - recorder.started_at, 1),
+        "period": source.period(),
+        "version": recorder.version,
+    }

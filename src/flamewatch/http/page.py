@@ -1,0 +1,155 @@
+"""The status page: HTML drawn on the server from the :mod:`.api` data, sparklines included.
+
+Every piece of text from HN (titles, domains, wording) and every error string goes through
+:func:`html.escape`; the sparkline SVG is built from numbers only. The page (``static/index.html``) holds
+one ``<main>``; ``static/page.js`` polls ``/fragment?since=<version>`` and swaps the main part in when
+something changed, so the page updates itself without a reload.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from importlib import resources
+from string import Template
+from typing import Any
+
+__all__ = ["fragment", "page", "sparkline"]
+
+DASH = "\u2013"  # shown for "no value"
+
+
+def _e(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def sparkline(history: list[list[float]], width: int = 120, height: int = 24) -> str:
+    """An inline SVG line of the comment count over time (``[[at, comments], ...]``, oldest first)."""
+    if len(history) < 2:
+        return f'<svg class="spark" width="{width}" height="{height}" aria-hidden="true"></svg>'
+    t0, t1 = history[0][0], history[-1][0]
+    low = min(c for _, c in history)
+    high = max(c for _, c in history)
+    span_t = (t1 - t0) or 1.0
+    span_c = (high - low) or 1.0
+    pad = 2
+    xs = (pad + (at - t0) / span_t * (width - 2 * pad) for at, _ in history)
+    ys = (height - pad - (c - low) / span_c * (height - 2 * pad) for _, c in history)
+    points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
+    label = f"{int(low)} to {int(high)} comments"
+    return (f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="{label}"><polyline fill="none" stroke="currentColor" stroke-width="1.5" '
+            f'points="{points}"/></svg>')
+
+
+def _time(iso: str | None) -> str:
+    """``HH:MM:SS`` (UTC) on the page, the full timestamp on hover."""
+    if not iso:
+        return DASH
+    return f'<time datetime="{_e(iso)}" title="{_e(iso)}">{_e(iso[11:19])}</time>'
+
+
+def _rate(value: float | None) -> str:
+    return DASH if value is None else f"{value:,.0f}"
+
+
+def _stories(stories: list[dict[str, Any]]) -> str:
+    if not stories:
+        return '<p class="empty">No stories counted yet: the first cycle is running.</p>'
+    rows = []
+    for s in stories:
+        comments = f"{s['comments']:,}" + ("+" if s["partial"] else "")
+        levels = " ".join(f'<span class="level">{_e(level)}</span>' for level in s["levels"])
+        domain = f' <span class="domain">({_e(s["domain"])})</span>' if s["domain"] else ""
+        rows.append(
+            f'<tr data-story="{int(s["id"])}"><td class="num">{_e(s["rank"] or "")}</td>'
+            f'<td class="title"><a href="{_e(s["hn_url"])}" rel="noopener noreferrer">{_e(s["title"])}</a>{domain}</td>'
+            f'<td class="num comments">{comments}</td><td class="num">{s["points"]:,}</td>'
+            f'<td class="num">{_rate(s["per_hour"])}</td><td>{sparkline(s["history"])}</td>'
+            f'<td class="levels">{levels}</td></tr>'
+        )
+    return ('<table class="stories"><thead><tr><th>#</th><th>Story</th><th>Comments</th><th>Points</th>'
+            '<th>Per hour</th><th>History</th><th>Levels fired</th></tr></thead><tbody>'
+            + "".join(rows) + "</tbody></table>")
+
+
+def _cycles(cycles: list[dict[str, Any]]) -> str:
+    if not cycles:
+        return '<p class="empty">No cycle finished yet.</p>'
+    rows = []
+    for c in cycles[:10]:
+        outcome = f'<span class="bad">{_e(c["failed"])}</span>' if c["failed"] else "ok"
+        rows.append(
+            f'<tr data-cycle="{int(c["cycle"])}"><td>{_e(c["cycle"])}</td><td>{_time(c["started_at"])}</td>'
+            f'<td class="num">{c["elapsed"]:.2f}s</td><td class="num">{c["requests"]}</td>'
+            f'<td class="num">{c["errors"]}</td><td class="num">{c["skipped_ticks"]}</td><td>{outcome}</td></tr>'
+        )
+    return ('<table><thead><tr><th>Cycle</th><th>Started (UTC)</th><th>Took</th><th>Requests</th><th>Errors</th>'
+            '<th>Skipped ticks</th><th>Outcome</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>")
+
+
+def _delivery(d: dict[str, Any]) -> str:
+    state = d["state"]
+    text = f"{d['instance']}: {state}"
+    if state == "pending" and d.get("next_at"):
+        when = d["next_at"][11:19]
+        text += f" (retry at {when} UTC)" if d.get("attempts") else f" (due at {when} UTC)"
+    if state in ("dead", "failed", "pending") and d.get("error"):
+        text += f" {DASH} {d['error']}"
+    return f'<li class="delivery {_e(state)}">{_e(text)}</li>'
+
+
+def _events(events: list[dict[str, Any]]) -> str:
+    if not events:
+        return '<p class="empty">No events yet.</p>'
+    items = []
+    for ev in events[:20]:
+        deliveries = "".join(_delivery(d) for d in ev["deliveries"]) or '<li class="delivery">no notifier took it</li>'
+        items.append(
+            f'<li>{_time(ev["at"])} <strong>{_e(ev["summary"])}</strong> '
+            f'<a href="{_e(ev["story"]["hn_url"])}" rel="noopener noreferrer">{_e(ev["story"]["title"])}</a>'
+            f'<ul class="deliveries">{deliveries}</ul></li>'
+        )
+    return '<ul class="events">' + "".join(items) + "</ul>"
+
+
+def _outbox(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return '<p class="empty">No notifier instances.</p>'
+    body = "".join(
+        f'<tr><td>{_e(r["instance"])}</td><td class="num">{r["pending"]}</td>'
+        f'<td class="num{" bad" if r["dead"] else ""}">{r["dead"]}</td><td>{_time(r["next_at"])}</td></tr>'
+        for r in rows
+    )
+    return ('<table><thead><tr><th>Instance</th><th>Pending</th><th>Dead</th><th>Next due (UTC)</th></tr></thead>'
+            f"<tbody>{body}</tbody></table>")
+
+
+def _health(h: dict[str, Any]) -> str:
+    state = "ok" if h["ready"] else "warn"
+    word = "Ready" if h["ready"] else "Not ready"
+    last = _time(h["last_success"]) if h["last_success"] else "never"
+    return (f'<div class="health {state}" id="health"><strong>{word}</strong> · {_e(h["reason"])} · '
+            f'last good cycle {last} (UTC) · every {h["period"]:g}s · up {h["uptime"]:.0f}s</div>')
+
+
+def fragment(data: dict[str, Any]) -> str:
+    """The ``<main>`` contents for ``data`` (keys: health, stories, cycles, events, outbox)."""
+    return (
+        _health(data["health"])
+        + '<section><h2>Watched stories</h2>' + _stories(data["stories"]) + "</section>"
+        + '<div class="columns"><section><h2>Recent events</h2>' + _events(data["events"]) + "</section>"
+        + '<section><h2>Last cycles</h2>' + _cycles(data["cycles"]) + "<h2>Outbox</h2>"
+        + _outbox(data["outbox"]) + "</section></div>"
+    )
+
+
+def static_text(name: str) -> str:
+    """One of the shipped static files (``index.html``, ``style.css``, ``page.js``)."""
+    return resources.files("flamewatch.http").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def page(data: dict[str, Any]) -> str:
+    """The whole status page, first drawn with ``data``."""
+    return Template(static_text("index.html")).substitute(
+        version=int(data["health"]["version"]), main=fragment(data)
+    )

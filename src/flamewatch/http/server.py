@@ -1,0 +1,229 @@
+"""The aiohttp application of the HTTP face, served on the daemon's own event loop.
+
+Routes: ``/`` (status page), ``/fragment`` (what the page polls), ``/static/*``, ``/api/stories``,
+``/api/events``, ``/api/outbox``, ``/api/cycles``, ``/api/health``, ``/metrics``, ``/-/healthy``,
+``/-/ready`` and ``POST /-/reload``. With a token, every route but the two health checks needs
+``Authorization: Bearer <token>``. Handlers only read (the store, the recorder); nothing here can change
+what flamewatch does except ``/-/reload``, which calls the callback it was given.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ..errors import ConfigError
+from . import api
+from .api import Reload, Source
+from .listen import listen_problem, parse_listen
+from .metrics import CONTENT_TYPE
+from .page import fragment, page, static_text
+from .recorder import StatusRecorder
+
+if TYPE_CHECKING:
+    from ..app import App
+    from ..watch import Watcher
+
+__all__ = ["HttpServer", "make_web_app", "start_http"]
+
+log = logging.getLogger("flamewatch.http")
+
+#: Paths anyone may ask, token or not: a load balancer or Alertmanager probe has no token.
+OPEN_PATHS = frozenset({"/-/healthy", "/-/ready"})
+STATIC_FILES = {"style.css": "text/css", "page.js": "text/javascript"}
+SECURITY_HEADERS = {
+    # Only our own script and stylesheet; inline SVG needs nothing more.
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                               "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+SOURCE: web.AppKey[Source] = web.AppKey("source", Source)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _auth_middleware(token: str | None) -> Any:
+    expected = f"Bearer {token}".encode() if token else None
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if expected is not None and request.path not in OPEN_PATHS:
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return web.json_response({"error": "missing or wrong bearer token"}, status=401,
+                                         headers={"WWW-Authenticate": 'Bearer realm="flamewatch"'})
+        response = await handler(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    return check
+
+
+async def _everything(source: Source) -> dict[str, Any]:
+    return {
+        "health": api.health(source),
+        "stories": await api.stories(source),
+        "cycles": api.cycles(source),
+        "events": await api.events(source),
+        "outbox": await api.outbox(source),
+    }
+
+
+async def _page(request: web.Request) -> web.Response:
+    return web.Response(text=page(await _everything(request.app[SOURCE])), content_type="text/html")
+
+
+async def _fragment(request: web.Request) -> web.Response:
+    source = request.app[SOURCE]
+    version = source.recorder.version
+    if request.query.get("since") == str(version):
+        return web.Response(status=204)
+    html = fragment(await _everything(source))
+    return web.Response(text=html, content_type="text/html", headers={"X-Flamewatch-Version": str(version),
+                                                                       "Cache-Control": "no-store"})
+
+
+async def _static(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name not in STATIC_FILES:
+        raise web.HTTPNotFound()
+    return web.Response(text=static_text(name), content_type=STATIC_FILES[name])
+
+
+def _json_route(build: Callable[[Source], Awaitable[Any]]) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response(await build(request.app[SOURCE]), headers={"Cache-Control": "no-store"})
+
+    return handler
+
+
+async def _sync(value: Any) -> Any:
+    return value
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    source = request.app[SOURCE]
+    metrics = source.recorder.metrics
+    if source.watcher is not None:
+        metrics.ticks_started(source.watcher.cycles_started, source.watcher.tick_lateness)
+    store = source.store()
+    if store is not None:
+        pending, dead = await api._open_rows(store)
+        metrics.outbox(source.instances(), pending, dead)
+    return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+
+async def _healthy(request: web.Request) -> web.Response:
+    return web.Response(text="OK\n")
+
+
+async def _ready(request: web.Request) -> web.Response:
+    source = request.app[SOURCE]
+    ready, why = source.recorder.ready(source.period(), source.store() is not None)
+    return web.Response(text=f"{'OK' if ready else 'not ready'}: {why}\n", status=200 if ready else 503)
+
+
+async def _reload(request: web.Request) -> web.Response:
+    source = request.app[SOURCE]
+    if source.reload is None:
+        return web.json_response({"ok": False, "error": "reload not available"}, status=503)
+    error = await source.reload()
+    source.recorder.touch()
+    if error is not None:
+        return web.json_response({"ok": False, "error": error}, status=400)
+    return web.json_response({"ok": True})
+
+
+def make_web_app(source: Source, *, token: str | None = None) -> web.Application:
+    """The aiohttp application serving ``source`` (``token``: the bearer token required, if any)."""
+    app = web.Application(middlewares=[_auth_middleware(token)])
+    app[SOURCE] = source
+    app.router.add_get("/", _page)
+    app.router.add_get("/fragment", _fragment)
+    app.router.add_get("/static/{name}", _static)
+    app.router.add_get("/api/stories", _json_route(api.stories))
+    app.router.add_get("/api/events", _json_route(api.events))
+    app.router.add_get("/api/outbox", _json_route(api.outbox))
+    app.router.add_get("/api/cycles", _json_route(lambda s: _sync(api.cycles(s))))
+    app.router.add_get("/api/health", _json_route(lambda s: _sync(api.health(s))))
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/-/healthy", _healthy)
+    app.router.add_get("/-/ready", _ready)
+    app.router.add_post("/-/reload", _reload)
+    return app
+
+
+class HttpServer:
+    """The HTTP face listening on ``host:port`` (port 0: any free port; see :attr:`url`)."""
+
+    def __init__(self, source: Source, host: str, port: int, *, token: str | None = None) -> None:
+        self.source = source
+        self.host = host
+        self.port = port
+        self._runner = web.AppRunner(make_web_app(source, token=token), access_log=None, handle_signals=False)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    async def start(self) -> None:
+        """Listen; raises :class:`ConfigError` (one line) when the address cannot be used."""
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            raise ConfigError(f"http.listen: cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from None
+        bound = self._runner.addresses
+        if bound:
+            self.port = int(bound[0][1])
+
+    async def stop(self) -> None:
+        """Stop listening and finish open requests (idempotent)."""
+        await self._runner.cleanup()
+
+
+async def start_http(
+    app: App,
+    *,
+    listen: str | None = None,
+    watcher: Watcher | None = None,
+    reload: Reload | None = None,
+) -> HttpServer | None:
+    """Register a :class:`StatusRecorder` on ``app``'s plugins and serve the HTTP face at ``listen``
+    (default: the config's ``[http] listen``); None when that is ``""``. Stop it with :func:`stop_http`."""
+    settings = app.config.http
+    address = settings.listen if listen is None else listen
+    if not address:
+        return None
+    if (problem := listen_problem(address, settings.token is not None)) is not None:
+        raise ConfigError(f"http.listen: {problem}")
+    host, port = parse_listen(address)
+    recorder = StatusRecorder()
+    app.plugins.pm.register(recorder, name="flamewatch.http")
+    token = settings.token.reveal() if settings.token is not None else None
+    server = HttpServer(Source.of_app(app, recorder, watcher=watcher, reload=reload), host, port, token=token)
+    try:
+        await server.start()
+    except BaseException:
+        app.plugins.pm.unregister(recorder)
+        raise
+    log.info("status page at %s", server.url)
+    return server
+
+
+async def stop_http(app: App, server: HttpServer | None) -> None:
+    """Stop ``server`` (from :func:`start_http`) and take its recorder off ``app``'s plugins."""
+    if server is None:
+        return
+    await server.stop()
+    if app.plugins.pm.is_registered(server.source.recorder):
+        app.plugins.pm.unregister(server.source.recorder)
