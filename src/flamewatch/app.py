@@ -11,13 +11,13 @@ import logging
 
 import aiohttp
 
-from .config import Config, check_route_rules, configure_rules, notifier_options
+from .config import Config, NotifierSettings, check_route_rules, configure_rules, notifier_options
 from .dispatch import Dispatcher, NotifierInstance, RetryPolicy
 from .errors import ConfigError, PluginError
 from .incremental import IncrementalCounter
 from .stream import STREAM_STATE, ItemStream
 from .monitor import Monitor, MonitorSettings
-from .notifier import NotifierContext
+from .notifier import Notifier, NotifierContext
 from .plugins import Plugins, make_plugin_manager
 from .rules import Rule, RuleEngine
 from .hn import HNClient, make_session
@@ -57,25 +57,25 @@ def resolve_notifiers(config: Config, plugins: Plugins) -> list[NotifierInstance
     except PluginError as exc:
         raise ConfigError(f"{config.source}: {exc}") from exc
     check_route_rules(config, rule_names)
-    instances = []
-    for settings in config.notifiers:
-        if not settings.enabled:
-            continue
-        notifier_type = types.get(settings.type)
-        if notifier_type is None:
-            available = ", ".join(sorted(types)) or "none"
-            hint = ""
-            if any(settings.type in e for e in plugins.errors):
-                hint = " (its plugin failed to load, see above)"
-            raise ConfigError(
-                f"{config.source}: {settings.where}.type: unknown notifier type {settings.type!r}{hint} "
-                f"(available: {available})"
-            )
-        options = notifier_options(config, settings, notifier_type)
-        instances.append(
-            NotifierInstance.from_settings(settings, notifier_type, options, default_timeout=config.delivery.timeout)
+    return [resolve_notifier(config, settings, types, plugins) for settings in config.notifiers if settings.enabled]
+
+
+def resolve_notifier(
+    config: Config, settings: NotifierSettings, types: dict[str, type[Notifier]], plugins: Plugins
+) -> NotifierInstance:
+    """The instance of one ``[[notifiers]]`` table: its type looked up, its options checked (ConfigError)."""
+    notifier_type = types.get(settings.type)
+    if notifier_type is None:
+        available = ", ".join(sorted(types)) or "none"
+        hint = ""
+        if any(settings.type in e for e in plugins.errors):
+            hint = " (its plugin failed to load, see above)"
+        raise ConfigError(
+            f"{config.source}: {settings.where}.type: unknown notifier type {settings.type!r}{hint} "
+            f"(available: {available})"
         )
-    return instances
+    options = notifier_options(config, settings, notifier_type)
+    return NotifierInstance.from_settings(settings, notifier_type, options, default_timeout=config.delivery.timeout)
 
 
 def open_notifier(instance: NotifierInstance, session: aiohttp.ClientSession, store: Store) -> None:

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from ..config import ConfigError
 from ..errors import PluginError
 from ..store import StoreError
-from .admin import cmd_check, cmd_notify_test, cmd_outbox, cmd_plugins
+from .admin import cmd_notify_test, cmd_outbox, cmd_plugins
+from .checking import cmd_check
 from .common import EXIT_CONFIG, CliError, first_line, log, print_error
 from .init import cmd_init
 from .logs import setup_logging

@@ -1,0 +1,169 @@
+"""The CLI tells the truth (issue 11): check finds everything at once, usage is forgiving and one-line,
+pipes end quietly, init writes a config that passes check. Subprocesses, as a user runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from pathlib import Path
+
+from conftest import FLAMEWATCH
+from test_cli import WEBHOOK_SECRET, Run, cli, env  # noqa: F401 - the fixtures are used by name
+
+__all__ = ["Run"]
+
+
+# --- check: everything at once -------------------------------------------------------------------
+
+
+async def test_check_reports_every_problem_run_would_stop_on_at_once(cli, tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "broken.py").write_text("def oops(:\n")
+    (tmp_path / "store-dir").mkdir()
+    config = f"""
+[watch]
+list = "topstories"
+[plugins]
+dirs = ["plugins", "no-such-dir"]
+disable = ["slak"]
+[store]
+path = "{tmp_path / 'store-dir'}"
+[[notifiers]]
+name = "hooks"
+type = "webhook"
+url = "http://127.0.0.1:9/"
+secret = {{ env = "FW_BAD_SECRET" }}
+[[notifiers]]
+name = "slack-url"
+type = "slack"
+webhook_url = {{ env = "FW_NOT_A_URL" }}
+[[notifiers]]
+name = "slack-bot"
+type = "slack"
+token = {{ env = "FW_TOKEN" }}
+channel = "#hn alerts"
+[[notifiers]]
+name = "new-only"
+type = "console"
+lists = ["newstories"]
+"""
+    run = await cli("check", config=config, extra_env={"FW_BAD_SECRET": "not-base64!!", "FW_NOT_A_URL": "sekrit",
+                                                       "FW_TOKEN": "xoxb-1"})
+    assert (run.code, run.out) == (2, ""), run.err
+    lines = run.err.splitlines()
+    assert all(line.startswith("flamewatch: error: ") for line in lines), run.err
+    expected = ["no-such-dir", "broken.py", "'slak'", "store.path", "is a directory", "(slack-bot).channel",
+                "contains a space", "notifier hooks: ", "secret #1 is not valid base64",
+                "notifier slack-url: webhook_url: the secret is not an http(s) URL",
+                "(new-only).lists: never matches: only topstories is watched"]
+    for text in expected:
+        assert text in run.err, (text, run.err)
+    assert len(lines) == 8, run.err
+    assert "sekrit" not in run.err and "not-base64" not in run.err
+
+
+async def test_check_accepts_a_good_config(cli) -> None:
+    run = await cli("check", config='[[notifiers]]\ntype = "console"\nlists = ["topstories"]\n')
+    assert run.code == 0, run.err
+    assert "config: " in run.out and run.err == ""
+
+
+# --- global options, usage, durations --------------------------------------------------------------
+
+
+async def test_global_options_work_before_or_after_the_command(cli, tmp_path: Path) -> None:
+    config = tmp_path / "elsewhere.toml"
+    config.write_text("[watch]\ntop = 3\n")
+    before = await cli("-c", str(config), "-q", "check")
+    after = await cli("check", "-c", str(config), "-v")
+    assert before.code == after.code == 0, (before.err, after.err)
+    assert "top 3" in before.out and "top 3" in after.out
+    quiet = await cli("plugins", "-q")
+    assert quiet.code == 0, quiet.err
+
+
+async def test_period_takes_durations_and_refuses_nan_and_inf(cli) -> None:
+    for bad in ("nan", "inf", "-5", "soon"):
+        run = await cli("run", "--period", bad, "--store", ":memory:")
+        assert run.code == 2
+        (line,) = run.err.splitlines()
+        assert line.startswith("flamewatch: error: argument --period: "), line
+    run = await cli("demo", "--period", "5m", "--duration", "1ms", "--help")
+    assert run.code == 0
+
+
+async def test_every_subcommand_help_has_a_description_and_an_example(cli) -> None:
+    commands = ["init", "run", "once", "count", "demo", "simulate", "check", "plugins", "notify-test", "outbox"]
+    runs = await asyncio.gather(*(cli(command, "--help") for command in commands))
+    for command, run in zip(commands, runs, strict=True):
+        assert run.code == 0, run.err
+        description = run.out.split("\n\n")[1]
+        assert len(description) > 30 and not description.startswith(("options", "positional")), (command, run.out)
+        assert f"example:\n  flamewatch" in run.out and command in run.out.split("example:")[1], run.out
+
+
+async def test_log_format_json_is_one_object_per_line(cli) -> None:
+    run = await cli("-v", "check", "--log-format", "json", config="[plugins]\ndisable = []\n")
+    assert run.code == 0, run.err
+    run = await cli("once", "--log-format", "json", "--api-url", "http://127.0.0.1:9", "--store", ":memory:",
+                    config="[hn]\nretries = 0\ntimeout = 0.5\n")
+    assert run.code == 1
+    records = [json.loads(line) for line in run.err.splitlines() if line.startswith("{")]
+    assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records), run.err
+
+
+# --- pipes ---------------------------------------------------------------------------------------
+
+
+async def _run_with_closed_stdout(*args: str, env: dict[str, str], cwd: Path, read_lines: int = 0,
+                                  timeout: float = 15.0) -> tuple[int, str]:  # noqa: ASYNC109 - a test bound
+    """Run flamewatch, read ``read_lines`` lines of its stdout, close it as `head` does; (status, stderr)."""
+    proc = await asyncio.create_subprocess_exec(*FLAMEWATCH, *args, cwd=cwd, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    for _ in range(read_lines):
+        await proc.stdout.readline()
+    proc._transport.get_pipe_transport(1).close()  # type: ignore[attr-defined]  # the reader goes away
+    async with asyncio.timeout(timeout):
+        err = await proc.stderr.read()
+        status = await proc.wait()
+    return status, err.decode()
+
+
+async def test_check_into_a_closed_pipe_ends_quietly(env: dict[str, str], tmp_path: Path) -> None:
+    status, err = await _run_with_closed_stdout("check", env=env, cwd=tmp_path)
+    assert status in (0, -signal.SIGPIPE), err
+    assert err == ""
+
+
+async def test_demo_into_head_stops_promptly(env: dict[str, str], tmp_path: Path) -> None:
+    # The demo would run for 60s; the reader leaves after 3 lines and the demo must end with it.
+    status, err = await _run_with_closed_stdout("demo", "--duration", "60", "--period", "0.2", env=env,
+                                                cwd=tmp_path, read_lines=3, timeout=15.0)
+    assert status in (0, -signal.SIGPIPE), err
+    assert "retrying" not in err and "Traceback" not in err
+
+
+# --- init ----------------------------------------------------------------------------------------
+
+
+async def test_init_writes_a_config_that_passes_check_and_refuses_to_overwrite(cli, tmp_path: Path) -> None:
+    path = tmp_path / "conf" / "fw.toml"
+    run = await cli("init", "--slack", "--email", "--webhook", str(path))
+    assert run.code == 0, run.err
+    text = path.read_text()
+    assert text.startswith("# flamewatch configuration") and 'type = "slack"' in text and 'type = "email"' in text
+    assert "export SLACK_WEBHOOK_URL=" in run.out and f"flamewatch -c {path} check" in run.out
+    secrets = {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x", "SMTP_PASSWORD": "pw",
+               "FLAMEWATCH_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    check = await cli("-c", str(path), "check", extra_env=secrets)
+    assert check.code == 0, check.err
+    again = await cli("init", str(path))
+    assert again.code == 2 and "already exists; use --force" in again.error_line()
+    assert path.read_text() == text
+    forced = await cli("init", "--force", str(path))
+    assert forced.code == 0 and 'type = "slack"' not in path.read_text()
+    plain = await cli("-c", str(path), "check")
+    assert plain.code == 0, plain.err
