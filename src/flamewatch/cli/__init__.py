@@ -22,7 +22,8 @@ from .common import EXIT_CONFIG, CliError, first_line, log, print_error
 from .init import cmd_init
 from .logs import setup_logging
 from .parser import build_parser, parse_args
-from .watching import cmd_count, cmd_demo, cmd_once, cmd_run, cmd_simulate
+from .counting import cmd_count
+from .watching import cmd_demo, cmd_once, cmd_run, cmd_simulate
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -35,3 +35,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return load_config(find_config_file(args.config))
 
 
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``"1 comment"``, ``"2 comments"`` (``many`` for irregular plurals: ``plural(n, "fetch", "fetches")``)."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
