@@ -26,11 +26,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import PermanentDeliveryError, StoreError
+from ..errors import StoreError
 from ..events import Event
 from ..tasks import CloseReport, TaskRegistry
 from .attempt import Failure, attempt
 from .instance import NotifierInstance
+from .membership import Membership
 from .policies import RetryPolicy
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ class DispatchStats:
 HookCaller = Callable[..., None]
 
 
-class Dispatcher:
+class Dispatcher(Membership):
     """Owns the notifier instances' pumps and every delivery task."""
 
     def __init__(
@@ -156,57 +157,6 @@ class Dispatcher:
         for name, count in sorted(orphans.items()):
             log.warning("%d deliveries are queued for notifier %r, which is not configured (or not enabled) now; "
                         "they wait for it to come back ('flamewatch outbox drop' removes them)", count, name)
-
-    async def _start_instance(self, instance: NotifierInstance, *, started: bool = False) -> None:
-        """Start ``instance``'s notifier (a failure is logged and kept in :attr:`start_failures`) and pump."""
-        try:
-            async with asyncio.timeout(instance.timeout):  # a hanging start must not hold up the others
-                if not started:
-                    await instance.notifier.start()
-        except Exception as exc:  # plugin code may raise anything; it must not stop the other instances
-            # A bad token or an unreachable server: this instance's deliveries will fail visibly (retry,
-            # or dead letters with the reason) until it is fixed.
-            self.start_failures[instance.name] = exc
-            kind = "permanent" if isinstance(exc, PermanentDeliveryError) else type(exc).__name__
-            log.error("notifier %s: failed to start (%s): %s", instance.name, kind, exc)
-        instance.wake.set()
-        pump = asyncio.create_task(self._pump(instance), name=f"pump:{instance.name}")
-        self._pumps.append(pump)
-        self._pump_of[instance.name] = pump
-
-    async def add_instance(self, instance: NotifierInstance, *, started: bool = False) -> None:
-        """Run ``instance`` (open, with a name not in use) alongside the others (config reload).
-
-        ``started``: its notifier's ``start()`` already ran (a reload checks it before changing anything).
-        """
-        if instance.name in self.instances:
-            raise ValueError(f"notifier {instance.name} is already running")
-        if not instance.is_open:
-            raise ValueError(f"notifier {instance.name} must be open before dispatching")
-        self.instances[instance.name] = instance
-        await self._start_instance(instance, started=started)
-
-    async def remove_instance(self, name: str) -> None:
-        """Stop running instance ``name`` (config reload): no new deliveries start for it, the running
-        ones get its timeout to finish, then its notifier is closed. Its pending rows stay in the outbox."""
-        instance = self.instances.pop(name)
-        pump = self._pump_of.pop(name)
-        pump.cancel()
-        await asyncio.gather(pump, return_exceptions=True)
-        self._pumps.remove(pump)
-        try:
-            async with asyncio.timeout(instance.timeout):
-                while instance.inflight:
-                    await self._wait_for_change_since(self._changes)
-        except TimeoutError:
-            log.warning("notifier %s: %d deliveries still running when it was removed; they are retried later",
-                        name, len(instance.inflight))
-        self.start_failures.pop(name, None)
-        try:
-            async with asyncio.timeout(instance.timeout):
-                await instance.notifier.aclose()
-        except Exception as exc:  # plugin code may raise anything
-            log.error("notifier %s: error while closing: %s", name, exc)
 
     async def flush_digests(self, instance: str | None = None) -> int:
         """Make every waiting digest due now (all digest instances, or the one named); returns the rows moved."""
