@@ -319,3 +319,29 @@ def test_license_matches_pyproject() -> None:
     license_text = (root / "LICENSE").read_text()
     assert "MIT" in str(project.get("license")) and license_text.startswith("MIT License")
     assert "Permission is hereby granted, free of charge" in license_text
+
+
+async def test_init_asks_which_notifiers_on_a_terminal(env: dict[str, str], tmp_path: Path) -> None:
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        proc = await asyncio.create_subprocess_exec(*FLAMEWATCH, "init", cwd=tmp_path, env=env, stdin=follower,
+                                                    stdout=follower, stderr=asyncio.subprocess.PIPE)
+        os.write(leader, b"y\nn\n\n")  # slack yes, email no, webhook: Enter (no)
+        async with asyncio.timeout(30):
+            _, err = await proc.communicate()
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert proc.returncode == 0, err
+    text = (tmp_path / "flamewatch.toml").read_text()
+    assert 'type = "slack"' in text and 'type = "email"' not in text and 'type = "webhook"' not in text
+
+
+async def test_demo_says_what_its_levels_are_and_ends_with_next_steps(cli) -> None:
+    run = await cli("demo", "--duration", "1", "--period", "0.5")
+    assert run.code == 0, run.err
+    assert "alerts fire when a thread crosses 10, 25, 50" in run.out and "lowered for the demo" in run.out
+    summary, steps = run.out.split("\nnext steps:\n")
+    assert "summary: " in summary and "flamewatch init" in steps and "flamewatch run" in steps
