@@ -45,7 +45,9 @@ def demo_config(api_url: str, period: float) -> dict[str, object]:
 async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7) -> int:
     world = World(seed=seed, stories=20, total_comments=1500)
     # A little latency, as over a real network, so bounded concurrency is visible in the summary.
-    logging.getLogger("flamewatch.watch").setLevel(logging.WARNING)  # the demo prints its own cycle lines
+    # The demo prints its own cycle lines; the store's migrations and the stream's start are noise here.
+    for name in ("flamewatch.watch", "flamewatch.store", "flamewatch.stream"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     async with SimulatorServer(world, Faults(latency=0.002)) as sim:
         print(f"flamewatch demo: simulated Hacker News at {sim.base_url}; watching the top 15 stories every "
               f"{period:g}s for {duration:g}s", flush=True)
