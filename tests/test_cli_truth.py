@@ -113,8 +113,9 @@ async def test_log_format_json_is_one_object_per_line(cli) -> None:
     run = await cli("once", "--log-format", "json", "--api-url", "http://127.0.0.1:9", "--store", ":memory:",
                     config="[hn]\nretries = 0\ntimeout = 0.5\n")
     assert run.code == 1
-    records = [json.loads(line) for line in run.err.splitlines() if line.startswith("{")]
+    records = [json.loads(line) for line in run.err.splitlines()]  # every line, the error included
     assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records), run.err
+    assert records[-1]["level"] == "error" and "cannot fetch the story list" in records[-1]["message"]
 
 
 # --- pipes ---------------------------------------------------------------------------------------

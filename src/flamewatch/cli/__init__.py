@@ -18,6 +18,7 @@ from ..errors import PluginError
 from ..store import StoreError
 from .admin import cmd_notify_test, cmd_outbox, cmd_plugins
 from .checking import cmd_check
+from . import common
 from .common import EXIT_CONFIG, CliError, first_line, log, print_error
 from .init import cmd_init
 from .logs import setup_logging
@@ -30,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (0 ok, 1 failure, 2 configuration or usage mistake)."""
     args = parse_args(list(argv) if argv is not None else None)  # one line and exit 2 on bad arguments
     setup_logging(args.verbose, args.quiet, args.log_format)
+    common.ERRORS_AS_JSON = args.log_format == "json"
     handler = COMMANDS[args.command]
     if args.command not in ("run", "simulate") and hasattr(signal, "SIGPIPE"):
         # `flamewatch check | head -1`: end quietly when the reader has gone, as other Unix tools do. Not
