@@ -232,7 +232,7 @@ BAD_COUNT_ARGS = [
         (("--url", "https://news.ycombinator.com/news"), "--url 'https://news.ycombinator.com/news': no numeric id="),
         (("--api-url", "hn.example.com", "1"), "--api-url: expected an http:// or https:// URL"),
         (("0",), "story id must be a positive number, got 0"),
-        (("1", "--url", "https://news.ycombinator.com/item?id=2"), "give a story id or --url, not both"),
+        (("1", "--url", "https://news.ycombinator.com/item?id=2"), "give story ids or --url, not both"),
 ]
 
 

@@ -7,21 +7,22 @@ deliveries within ``watch.shutdown_timeout`` and closes everything, so nothing o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import aiohttp
 
-from .config import Config, check_route_rules, configure_rules, notifier_options
+from .config import Config, NotifierSettings, check_route_rules, configure_rules, notifier_options
 from .dispatch import Dispatcher, NotifierInstance, RetryPolicy
-from .errors import ConfigError, PluginError
+from .errors import ConfigError, PermanentDeliveryError, PluginError
 from .incremental import IncrementalCounter
 from .stream import STREAM_STATE, ItemStream
 from .monitor import Monitor, MonitorSettings
-from .notifier import NotifierContext
+from .notifier import Notifier, NotifierContext
 from .plugins import Plugins, make_plugin_manager
 from .rules import Rule, RuleEngine
 from .hn import HNClient, make_session
-from .store import Store, default_store_path, open_store
+from .store import Store, StoreError, default_store_path, open_store
 from .tasks import CloseReport
 
 log = logging.getLogger("flamewatch.app")
@@ -57,25 +58,25 @@ def resolve_notifiers(config: Config, plugins: Plugins) -> list[NotifierInstance
     except PluginError as exc:
         raise ConfigError(f"{config.source}: {exc}") from exc
     check_route_rules(config, rule_names)
-    instances = []
-    for settings in config.notifiers:
-        if not settings.enabled:
-            continue
-        notifier_type = types.get(settings.type)
-        if notifier_type is None:
-            available = ", ".join(sorted(types)) or "none"
-            hint = ""
-            if any(settings.type in e for e in plugins.errors):
-                hint = " (its plugin failed to load, see above)"
-            raise ConfigError(
-                f"{config.source}: {settings.where}.type: unknown notifier type {settings.type!r}{hint} "
-                f"(available: {available})"
-            )
-        options = notifier_options(config, settings, notifier_type)
-        instances.append(
-            NotifierInstance.from_settings(settings, notifier_type, options, default_timeout=config.delivery.timeout)
+    return [resolve_notifier(config, settings, types, plugins) for settings in config.notifiers if settings.enabled]
+
+
+def resolve_notifier(
+    config: Config, settings: NotifierSettings, types: dict[str, type[Notifier]], plugins: Plugins
+) -> NotifierInstance:
+    """The instance of one ``[[notifiers]]`` table: its type looked up, its options checked (ConfigError)."""
+    notifier_type = types.get(settings.type)
+    if notifier_type is None:
+        available = ", ".join(sorted(types)) or "none"
+        hint = ""
+        if any(settings.type in e for e in plugins.errors):
+            hint = " (its plugin failed to load, see above)"
+        raise ConfigError(
+            f"{config.source}: {settings.where}.type: unknown notifier type {settings.type!r}{hint} "
+            f"(available: {available})"
         )
-    return instances
+    options = notifier_options(config, settings, notifier_type)
+    return NotifierInstance.from_settings(settings, notifier_type, options, default_timeout=config.delivery.timeout)
 
 
 def open_notifier(instance: NotifierInstance, session: aiohttp.ClientSession, store: Store) -> None:
@@ -114,6 +115,9 @@ class App:
         #: Seconds running deliveries get to finish when the block is left. ``run`` lowers it to what is
         #: left of ``watch.shutdown_timeout`` after the last cycle, so the whole stop stays within it.
         self.drain_timeout = config.watch.shutdown_timeout
+        self._reload_lock = asyncio.Lock()
+        #: Outbox rows by status once the dispatcher has stopped (None: not known).
+        self.final_outbox_counts: dict[str, int] | None = None
 
     async def __aenter__(self) -> App:
         try:
@@ -177,9 +181,29 @@ class App:
             stream.subscribe(lambda item: self.plugins.notify("flamewatch_new_item", item=item))
         return stream
 
+    async def reload(self) -> str | None:
+        """Re-read the config file (SIGHUP, ``POST /-/reload``): None once applied, else the one-line
+        reason the running config was kept (see :mod:`flamewatch.reload`)."""
+        from .reload import reload_app
+
+        async with self._reload_lock:  # two reloads at once would diff against a half-applied state
+            return await reload_app(self)
+
+    def permanent_start_failures(self) -> list[str]:
+        """One line per notifier whose start failed permanently (``run`` refuses to go on with them)."""
+        if self.dispatcher is None:
+            return []
+        return [f"notifier {name}: {str(exc).strip() or type(exc).__name__}"
+                for name, exc in self.dispatcher.start_failures.items() if isinstance(exc, PermanentDeliveryError)]
+
     async def _close(self, grace: float) -> None:
         if self.dispatcher is not None:
             self.close_report = await self.dispatcher.close(grace)
+        if self.store is not None and self.dispatcher is not None:
+            try:  # what is left, as `flamewatch outbox` will count it, for the stop summary
+                self.final_outbox_counts = await self.store.outbox_counts()
+            except StoreError as exc:
+                log.warning("cannot count the outbox: %s", exc)
         if self.store is not None:
             await self.store.close()
         if self.session is not None:

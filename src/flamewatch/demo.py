@@ -19,6 +19,17 @@ from .simulator import Faults, SimulatorServer, World
 log = logging.getLogger("flamewatch.demo")
 
 
+#: The demo's comment levels: far lower than a real config's (50, 100, 250...), so alerts come in seconds.
+DEMO_LEVELS = [10, 25, 50, 100, 250, 500]
+
+NEXT_STEPS = """\
+next steps:
+  flamewatch init               write a commented starter config (./flamewatch.toml)
+  flamewatch check              see what it watches and where alerts go
+  flamewatch notify-test        send a sample alert through each notifier
+  flamewatch run                watch Hacker News for real (Ctrl-C stops, SIGHUP reloads the config)"""
+
+
 def demo_config(api_url: str, period: float) -> dict[str, object]:
     """The config the demo runs with (the same keys a user writes in flamewatch.toml)."""
     return {
@@ -26,7 +37,7 @@ def demo_config(api_url: str, period: float) -> dict[str, object]:
         "watch": {"top": 15, "period": period, "shutdown_timeout": 5.0},
         # Low levels so alerts fire within seconds. (No velocity rule: the demo's threads grow in seconds
         # what real ones grow in hours, so comments per hour would be absurd.)
-        "rules": {"comment_levels": [10, 25, 50, 100, 250, 500]},
+        "rules": {"comment_levels": DEMO_LEVELS},
         "store": {"path": ":memory:"},
         "notifiers": [{"type": "console", "name": "console", "stream": "stdout"}],
     }
@@ -36,10 +47,14 @@ async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7
     """Run the demo; ``http`` is where to serve the status page (None: the default address, "": none)."""
     world = World(seed=seed, stories=20, total_comments=1500)
     # A little latency, as over a real network, so bounded concurrency is visible in the summary.
-    logging.getLogger("flamewatch.watch").setLevel(logging.WARNING)  # the demo prints its own cycle lines
+    # The demo prints its own cycle lines; the store's migrations and the stream's start are noise here.
+    for name in ("flamewatch.watch", "flamewatch.store", "flamewatch.stream"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     async with SimulatorServer(world, Faults(latency=0.002)) as sim:
         print(f"flamewatch demo: simulated Hacker News at {sim.base_url}; watching the top 15 stories every "
               f"{period:g}s for {duration:g}s", flush=True)
+        print(f"  alerts fire when a thread crosses {', '.join(map(str, DEMO_LEVELS))} comments (lowered for the "
+              "demo; a real config starts at 50) and print below", flush=True)
         config = parse_config(demo_config(sim.base_url, period), "<demo config>")
         async with App(config) as app:
             assert app.monitor is not None and app.dispatcher is not None
@@ -53,8 +68,8 @@ async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7
                 assert isinstance(stats, CycleStats)
                 app.plugins.notify("flamewatch_cycle_done", stats=stats)  # the status page hears of it
                 growth = world.grow(n_comments=120)  # threads grow between cycles, some faster than others
-                cycles.append(f"cycle {stats.cycle}: {stats.stories} stories, {stats.requests} requests, "
-                              f"{stats.events} alerts, {stats.elapsed:.2f}s")
+                cycles.append(f"cycle {stats.cycle}: {_n(stats.stories, 'story', 'stories')}, "
+                              f"{_n(stats.requests, 'request')}, {_n(stats.events, 'alert')}, {stats.elapsed:.2f}s")
                 print(f"  {cycles[-1]} (then the simulated threads grew: {len(growth)} items changed)", flush=True)
 
             watcher = Watcher(app.monitor.cycle, period, cycle_timeout=period * 5, on_done=on_done)
@@ -74,10 +89,17 @@ async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7
                 await stop_http(app, server)
             stats = app.dispatcher.stats
             print(
-                f"\nsummary: {watcher.cycles_started} cycles in {time.monotonic() - started:.1f}s, "
+                f"\nsummary: {_n(watcher.cycles_started, 'cycle')} in {time.monotonic() - started:.1f}s, "
                 f"{sim.stats.requests} API requests (peak {sim.stats.max_inflight} in flight), "
-                f"{stats.events} alerts fired, {stats.delivered} delivered, {watcher.skipped_ticks} ticks skipped",
+                f"{_n(stats.events, 'alert')} fired, {stats.delivered} delivered, "
+                f"{_n(watcher.skipped_ticks, 'tick')} skipped",
                 flush=True,
             )
+            print(NEXT_STEPS, flush=True)
     sys.stdout.flush()
     return 0
+
+
+def _n(count: int, word: str, many: str | None = None) -> str:
+    """``1 alert``, ``2 alerts``."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"

@@ -60,6 +60,8 @@ class Monitor:
         self.client = client
         self.store = store
         self.rules = rules
+        #: Rules a config reload set; they replace :attr:`rules` when the next cycle begins.
+        self.next_rules: RuleEngine | None = None
         self.dispatcher = dispatcher
         self.settings = settings
         self.clock = clock
@@ -81,6 +83,8 @@ class Monitor:
 
     async def cycle(self, number: int) -> CycleStats:
         """Run one cycle and return its statistics."""
+        if self.next_rules is not None:
+            self.rules, self.next_rules = self.next_rules, None
         started = datetime.now(UTC)
         t0 = time.perf_counter()
         before = self.client.stats.copy()

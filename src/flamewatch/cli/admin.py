@@ -1,4 +1,4 @@
-"""Commands that inspect and test a setup: check, plugins, notify-test, outbox."""
+"""Commands that inspect and test a setup: plugins, notify-test, outbox (``check`` is in :mod:`.checking`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from ..app import load_plugins, resolve_notifiers, resolve_rules
+from ..app import load_plugins, resolve_notifiers
 from ..dispatch import NotifierInstance
 from ..events import Event, StorySnapshot
 from ..rules import RuleContext
@@ -22,31 +22,7 @@ from ..plugins import Plugins
 from ..hn import make_session
 from .common import EXIT_CONFIG, CliError, config_from_args, first_line, log
 
-# --- check / plugins / notify-test / outbox ---------------------------------------------------------
-
-
-async def cmd_check(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    plugins = load_plugins(config)
-    rules = resolve_rules(config, plugins)
-    resolved = resolve_notifiers(config, plugins)
-    print(f"config: {config.source}: OK")
-    print(f"watch: {config.watch.list} top {config.watch.top} every {config.watch.period:g}s from {config.hn.api_url}")
-    print(f"rules: {'; '.join(r.describe() for r in rules if r.is_active()) or 'none'}")
-    _print_plugins(plugins)
-    print("notifiers:")
-    for r in resolved:
-        print(f"  {r.name} (type {r.type_name}): {r.describe()}")
-        for key, shown in option_lines(r.options):
-            print(f"      {key} = {shown}")
-    for settings in config.notifiers:
-        if not settings.enabled:
-            print(f"  {settings.name} (type {settings.type}): disabled")
-    if not resolved:
-        print("  (none: events are recorded but not delivered)")
-    for error in plugins.errors:
-        print(f"warning: {error}")
-    return 0
+# --- plugins / notify-test / outbox ---------------------------------------------------------
 
 
 # Option names that may hold a credential. Such a value is shown only as a Secret reference, a URL's
@@ -99,7 +75,7 @@ def _url_origin(url: str) -> str:
     return origin + ("/…" if parts.path not in ("", "/") or parts.query or parts.fragment else "")
 
 
-def _print_plugins(plugins: Plugins) -> None:
+def print_plugins(plugins: Plugins) -> None:
     print("plugins:")
     for info in plugins.infos:
         print(f"  {info.name} ({info.source}): {', '.join(info.hooks) or 'no hooks'}")
@@ -116,7 +92,7 @@ def _print_plugins(plugins: Plugins) -> None:
 async def cmd_plugins(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     plugins = load_plugins(config)
-    _print_plugins(plugins)
+    print_plugins(plugins)
     for error in plugins.errors:
         print(f"error: {error}")
     return 1 if plugins.errors else 0

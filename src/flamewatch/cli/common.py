@@ -22,7 +22,15 @@ class CliError(FlamewatchError):
         self.code = code
 
 
+#: Set by ``--log-format json``: error lines are then JSON objects too, like every other stderr line.
+ERRORS_AS_JSON = False
+
+
 def print_error(message: str) -> None:
+    """One error line on stderr (``flamewatch: error: ...``, or a JSON object with ``--log-format json``)."""
+    if ERRORS_AS_JSON:
+        logging.getLogger("flamewatch").error("%s", first_line(message))
+        return
     print(f"flamewatch: error: {first_line(message)}", file=sys.stderr)
 
 
@@ -35,3 +43,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return load_config(find_config_file(args.config))
 
 
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``"1 comment"``, ``"2 comments"`` (``many`` for irregular plurals: ``plural(n, "fetch", "fetches")``)."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"

@@ -1,4 +1,4 @@
-"""Commands that watch Hacker News: run (the daemon), once, count, demo, simulate."""
+"""Commands that watch Hacker News: run (the daemon), once, demo, simulate (``count`` is in :mod:`.counting`)."""
 
 from __future__ import annotations
 
@@ -11,38 +11,45 @@ import signal
 import sys
 import time
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 from ..app import App
 from ..config import Config
-from ..crawl import CrawlResult, count_story
-from ..hn import FetchError, HNClient, make_session
+from ..crawl import CrawlResult
+from ..hn import FetchError
 from ..http.api import Reload
 from ..http.server import start_http, stop_http
 from ..watch import Watcher
-from .common import EXIT_CONFIG, CliError, config_from_args, log
+from .common import EXIT_CONFIG, CliError, config_from_args, log, plural, print_error
+from .daemon import failed_deliveries, first_cycle_progress, install_reload_signal, shutdown_summary
 
 # --- run / once ------------------------------------------------------------------------------------
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    if args.period is not None:
-        if args.period <= 0:
-            raise CliError("--period must be positive", EXIT_CONFIG)
+    if args.period is not None:  # a positive, finite duration (checked by the parser)
         config = _with_watch(config, period=args.period)
     async with App(config, store_path=args.store, api_url=args.api_url) as app:
         assert app.monitor is not None
+        refused = app.permanent_start_failures()
+        if refused:
+            app.drain_timeout = 0.0
+            for line in refused[:-1]:
+                print_error(line)
+            raise CliError(f"{refused[-1]} (fix it, or set enabled = false in its [[notifiers]] table)",
+                           EXIT_CONFIG)
         watcher = Watcher(
-            app.monitor.cycle,
+            first_cycle_progress(app, app.monitor.cycle),
             config.watch.period,
             cycle_timeout=config.watch.cycle_timeout,
             on_done=lambda stats: app.plugins.notify("flamewatch_cycle_done", stats=stats),
         )
         stop = _install_stop_signals(watcher)
+        install_reload_signal(app)
         http = await start_http(app, listen=args.http, watcher=watcher, reload=_reload_of(app))
-        log.info("watching %s (top %d) every %gs at %s; %d notifier(s); store %s", config.watch.list,
-                 config.watch.top, config.watch.period, app.api_url, len(app.instances), app.store_path)
+        log.info("watching %s (top %d) every %gs at %s; %s; store %s", config.watch.list,
+                 config.watch.top, config.watch.period, app.api_url, plural(len(app.instances), "notifier"),
+                 app.store_path)
         try:
             await watcher.run(finish_timeout=config.watch.shutdown_timeout / 2)
         finally:
@@ -51,10 +58,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         spent = time.monotonic() - stop["at"] if stop["at"] is not None else 0.0
         app.drain_timeout = max(0.0, config.watch.shutdown_timeout - spent)
         log.info("stopping: draining deliveries (up to %.1fs)", app.drain_timeout)
-    report = app.close_report
-    if report is not None:
-        log.info("stopped: %d deliveries finished during shutdown, %d left pending in the outbox",
-                 report.finished, report.cancelled)
+    log.info("stopped: %s", shutdown_summary(app))
     return 0
 
 
@@ -88,9 +92,7 @@ def _install_stop_signals(watcher: Watcher) -> dict[str, float | None]:
 
 async def cmd_once(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    if args.top is not None:
-        if args.top < 1:
-            raise CliError("--top must be at least 1", EXIT_CONFIG)
+    if args.top is not None:  # at least 1 (checked by the parser)
         config = _with_watch(config, top=args.top)
     async with App(config, store_path=args.store, api_url=args.api_url) as app:
         assert app.monitor is not None and app.dispatcher is not None
@@ -108,65 +110,26 @@ async def cmd_once(args: argparse.Namespace) -> int:
                 print(json.dumps(result.to_json()))
             else:
                 print(_story_line(rank, result))
-        log.info("%d stories, %d requests, %d errors, %d partial, %d new events in %.2fs", stats.stories,
-                 stats.requests, stats.errors, stats.partial, stats.events, stats.elapsed)
+        failed = await failed_deliveries(app)
+        d = app.dispatcher.stats
+        log.info("%s, %s, %s, %d partial, %s in %.2fs; deliveries: %d delivered, %d failed (%d dead)",
+                 plural(stats.stories, "story", "stories"), plural(stats.requests, "request"),
+                 plural(stats.errors, "error"), stats.partial, plural(stats.events, "new event"), stats.elapsed,
+                 d.delivered, failed, d.dead)
+    if failed:
+        raise CliError(f"{plural(failed, 'delivery', 'deliveries')} failed; 'flamewatch outbox' shows why")
     return 0
 
 
 def _story_line(rank: int, result: CrawlResult) -> str:
-    """The seed's "Post X has N comments" line, with the rank and a printable title."""
+    """The "Post X has N comments" line, with the rank and a printable title."""
     title = "".join(ch if ch.isprintable() else " " for ch in result.title)[:80] or "(no title)"
-    count = f"{result.comments}+" if result.partial else str(result.comments)
-    return f"{rank:>3}. Post {result.story_id} has {count} comments: {title}"
+    count = f"{result.comments}+ comments" if result.partial else plural(result.comments, "comment")
+    return f"{rank:>3}. Post {result.story_id} has {count}: {title}"
 
 
 def _with_watch(config: Config, **changes: Any) -> Config:
     return dataclasses.replace(config, watch=dataclasses.replace(config.watch, **changes))
-
-
-# --- count -----------------------------------------------------------------------------------------
-
-
-async def cmd_count(args: argparse.Namespace) -> int:
-    story_id = args.id
-    if args.url:
-        if args.id is not None:
-            raise CliError("give a story id or --url, not both", EXIT_CONFIG)
-        story_id = _id_from_url(args.url)
-    if story_id is None:
-        story_id = 8863
-    if story_id < 1:
-        raise CliError(f"story id must be a positive number, got {story_id}", EXIT_CONFIG)
-    config = config_from_args(args)
-    api_url = args.api_url or config.hn.api_url
-    if not api_url.startswith(("http://", "https://")):
-        raise CliError(f"--api-url: expected an http:// or https:// URL, got {api_url!r}", EXIT_CONFIG)
-    async with make_session() as session:
-        client = HNClient(session, api_url, timeout=config.hn.timeout, retries=config.hn.retries,
-                          max_inflight=config.hn.max_inflight)
-        started = time.perf_counter()
-        result = await count_story(client, story_id, max_depth=config.crawl.max_depth, max_items=config.crawl.max_items)
-        elapsed = time.perf_counter() - started
-    if result.story is None and result.failed:
-        raise CliError(f"item {story_id}: {result.errors[0] if result.errors else 'cannot be fetched'}")
-    if result.story is None:
-        raise CliError(f"item {story_id} does not exist (HN answered null)")
-    if args.json:
-        print(json.dumps(result.to_json()))
-    else:
-        extra = f", {result.deleted} deleted, {result.dead} dead, {result.unreachable} unreachable"
-        partial = " (partial: some items could not be fetched)" if result.partial else ""
-        print(f"Post {story_id} has {result.comments} comments{extra}{partial}")
-    log.info("took %.2f seconds and %d fetches", elapsed, result.fetches)
-    return 0
-
-
-def _id_from_url(url: str) -> int:
-    values = parse_qs(urlparse(url).query).get("id")
-    if not values or not values[0].isdigit():
-        raise CliError(f"--url {url!r}: no numeric id= argument (expected e.g. https://news.ycombinator.com/item?id=8863)",
-                       EXIT_CONFIG)
-    return int(values[0])
 
 
 # --- demo / simulate -------------------------------------------------------------------------------

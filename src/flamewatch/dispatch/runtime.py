@@ -26,11 +26,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import PermanentDeliveryError, StoreError
+from ..errors import StoreError
 from ..events import Event
 from ..tasks import CloseReport, TaskRegistry
 from .attempt import Failure, attempt
 from .instance import NotifierInstance
+from .membership import Membership
 from .policies import RetryPolicy
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ class DispatchStats:
 HookCaller = Callable[..., None]
 
 
-class Dispatcher:
+class Dispatcher(Membership):
     """Owns the notifier instances' pumps and every delivery task."""
 
     def __init__(
@@ -107,6 +108,9 @@ class Dispatcher:
         self._on_delivery = on_delivery
         self.deliveries = TaskRegistry("deliveries")
         self._pumps: list[asyncio.Task[None]] = []
+        self._pump_of: dict[str, asyncio.Task[None]] = {}
+        #: Instances whose notifier failed to start, with the exception (``run`` refuses a permanent one).
+        self.start_failures: dict[str, BaseException] = {}
         self.stats = DispatchStats()
         # Notified (and _changes counted) when a delivery attempt ends and when a publish has written its
         # rows: the moments at which "nothing due or in flight" or a stats predicate can start to hold.
@@ -145,16 +149,7 @@ class Dispatcher:
     async def start(self) -> None:
         """Start every instance's notifier and pump; pending rows from an earlier run are resumed."""
         for instance in self.instances.values():
-            try:
-                async with asyncio.timeout(instance.timeout):  # a hanging start must not hold up the others
-                    await instance.notifier.start()
-            except Exception as exc:  # plugin code may raise anything; it must not stop the other instances
-                # A bad token or an unreachable server: this instance's deliveries will fail visibly (retry,
-                # or dead letters with the reason) until it is fixed.
-                kind = "permanent" if isinstance(exc, PermanentDeliveryError) else type(exc).__name__
-                log.error("notifier %s: failed to start (%s): %s", instance.name, kind, exc)
-            instance.wake.set()
-            self._pumps.append(asyncio.create_task(self._pump(instance), name=f"pump:{instance.name}"))
+            await self._start_instance(instance)
         orphans: dict[str, int] = {}
         for row in await self.store.pending():
             if row.instance not in self.instances:
@@ -206,6 +201,7 @@ class Dispatcher:
             pump.cancel()
         await asyncio.gather(*self._pumps, return_exceptions=True)
         self._pumps.clear()
+        self._pump_of.clear()
         report = await self.deliveries.close(grace)
         if report.cancelled:
             log.warning("%d deliveries did not finish in %.1fs; they stay in the outbox for the next start",

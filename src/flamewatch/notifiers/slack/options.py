@@ -30,6 +30,10 @@ class SlackOptions:
             raise ValueError("token: set either token (with channel) or webhook_url")
         if self.token is not None and not (self.channel or "").strip():
             raise ValueError('channel: required with token (e.g. channel = "#hn" or a channel ID)')
+        if self.channel is not None and re.search(r"\s", self.channel):
+            # Slack channel names and IDs never contain spaces; the API would refuse every post.
+            raise ValueError(f"channel: {self.channel!r} contains a space; use the channel's name "
+                             "(#hn-alerts) or its ID (C0123456789)")
         if self.webhook_url is not None and self.channel is not None:
             raise ValueError("channel: an incoming webhook posts to the channel it was created for; remove channel")
         if self.webhook_url is not None and self.live_count:
