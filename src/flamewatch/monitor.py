@@ -269,7 +269,9 @@ class Monitor:
         return fired, snapshots
 
 
-def story_snapshot(result: CrawlResult, rank: int | None = None, *, lists: dict[str, int] | None = None) -> StorySnapshot:
+def story_snapshot(
+    result: CrawlResult, rank: int | None = None, *, lists: dict[str, int] | None = None
+) -> StorySnapshot:
     """The event-facing view of a counted story (its fields were checked when the item was parsed)."""
     story = result.story
     if story is None:

@@ -154,7 +154,7 @@ class Watchlist:
     async def _start_user(self, client: HNClient, user: WatchedUser, now: float, *, first: bool) -> None:
         name = user.settings.name
         try:
-            profile = await client.get_json(f"user/{name}.json")
+            profile = await client.user(name)
         except FetchError as exc:
             log.warning("user %s: profile unavailable (%s); only their new items are watched", name, exc)
             return
@@ -162,7 +162,7 @@ class Watchlist:
             user.known = False
             log.warning("user %s: no such user on Hacker News (check [[watch.users]] name)", name)
             return
-        submitted = profile.get("submitted") if isinstance(profile, dict) else None
+        submitted = profile.get("submitted")
         ids = [i for i in submitted[:SUBMITTED_AT_START] if is_item_id(i)] if isinstance(submitted, list) else []
         for item_id in reversed(ids):  # oldest first, so the bound forgets the oldest
             user.add_item(item_id)

@@ -1,4 +1,5 @@
-"""The ``flamewatch`` command line: run · once · count · demo · simulate · check · plugins · notify-test · outbox.
+"""The ``flamewatch`` command line: run · once · count · demo · simulate · check · plugins · notify-test · outbox ·
+follow · unfollow.
 
 Every expected failure (bad config, unreachable store, bad arguments) ends as one line on stderr and a
 non-zero exit status (2 for configuration mistakes), never a traceback. The commands live in
@@ -19,6 +20,7 @@ from ..errors import PluginError
 from ..store import StoreError
 from .admin import cmd_check, cmd_notify_test, cmd_outbox, cmd_plugins
 from .common import EXIT_CONFIG, CliError, first_line, log, print_error
+from .people import add_people_commands, cmd_follow, cmd_unfollow
 from .watching import cmd_count, cmd_demo, cmd_once, cmd_run, cmd_simulate
 
 # --- argument parsing ------------------------------------------------------------------------------
@@ -36,11 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="watch HN until SIGINT/SIGTERM, delivering alerts")
     _api_and_store(p)
     p.add_argument("--period", type=float, help="seconds between cycles (overrides watch.period)")
+    _backfill(p)
 
     p = sub.add_parser("once", help="one cycle: count, fire, deliver, exit")
     _api_and_store(p)
     p.add_argument("--top", type=int, help="how many stories of the list to count (overrides watch.top)")
     p.add_argument("--json", action="store_true", help="print one JSON object per story on stdout")
+    _backfill(p)
 
     p = sub.add_parser("count", help="count one story's comments by walking its tree")
     p.add_argument("id", nargs="?", type=int, help="story id (default 8863, 'My YC app: Dropbox')")
@@ -69,7 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", choices=("pending", "dead", "done", "all"), default=None)
     p.add_argument("--id", type=int, action="append", dest="ids", help="only this row (repeatable)")
     p.add_argument("--store", help="store file (overrides store.path)")
+    add_people_commands(sub)
     return parser
+
+
+def _backfill(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backfill", action="store_true", help="a watched user's first run announces their stories' "
+                   "current ranks and levels instead of only recording them")
 
 
 def _api_and_store(p: argparse.ArgumentParser) -> None:
@@ -117,4 +127,6 @@ COMMANDS = {
     "plugins": cmd_plugins,
     "notify-test": cmd_notify_test,
     "outbox": cmd_outbox,
+    "follow": cmd_follow,
+    "unfollow": cmd_unfollow,
 }

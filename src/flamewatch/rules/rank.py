@@ -65,17 +65,17 @@ class RankRule(Rule):
                 )
                 out.announce.append(self._event(story, ctx, f"rank:{story.id}:{list_name}:entered", list_name,
                                                 rank, wording, list_name))
-        rank = story.lists.get(FRONT_PAGE)
-        if rank is not None:
-            crossed = sorted((lv for lv in user.settings.rank_levels if rank <= lv), reverse=True)
+        front = story.lists.get(FRONT_PAGE)
+        if front is not None:
+            crossed = sorted((lv for lv in user.settings.rank_levels if front <= lv), reverse=True)
             for i, level in enumerate(crossed):
                 top = "#1" if level == 1 else f"the top {level}"
                 wording = Wording(
                     summary=f"Reached {top} on the front page",
-                    headline=f"by {user.settings.name} reached {top} on the front page (#{rank} now)",
+                    headline=f"by {user.settings.name} reached {top} on the front page (#{front} now)",
                     emoji="trophy" if level == 1 else "chart_with_upwards_trend",
                 )
-                event = self._event(story, ctx, f"rank:{story.id}:{level}", level, rank, wording, FRONT_PAGE)
+                event = self._event(story, ctx, f"rank:{story.id}:{level}", level, front, wording, FRONT_PAGE)
                 # Only the best level reached is announced; the ones passed on the way are recorded.
                 (out.announce if i == len(crossed) - 1 else out.passed).append(event)
         return out
