@@ -2,6 +2,10 @@
 
 Starts the simulator on loopback, points a fast watcher at it with low comment levels, lets the
 simulated threads grow between cycles, prints alerts on the console and ends with a summary.
+
+It also watches a user called "you" (``[[watch.users]]``): your Show HN story climbs the front page a few
+places a cycle ("entered the front page at #14", "reached the top 10", "reached #1") and replies to your
+comments arrive as ``reply`` events, quoted.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import time
 
 from .app import App
 from .config import parse_config
-from .simulator import Faults, SimulatorServer, World
+from .simulator import Faults, SimulatorServer, World, place_on_list, reply_to_user
 
 log = logging.getLogger("flamewatch.demo")
 
@@ -22,7 +26,9 @@ def demo_config(api_url: str, period: float) -> dict[str, object]:
     """The config the demo runs with (the same keys a user writes in flamewatch.toml)."""
     return {
         "hn": {"api_url": api_url, "max_inflight": 16, "timeout": 5.0},
-        "watch": {"top": 15, "period": period, "shutdown_timeout": 5.0},
+        "watch": {"lists": [{"name": "topstories", "top": 15}, {"name": "showstories", "top": 5}],
+                  "period": period, "shutdown_timeout": 5.0,
+                  "users": [{"name": "you", "rank_levels": [10, 3, 1]}]},
         # Low levels so alerts fire within seconds. (No velocity rule: the demo's threads grow in seconds
         # what real ones grow in hours, so comments per hour would be absurd.)
         "rules": {"comment_levels": [10, 25, 50, 100, 250, 500]},
@@ -33,11 +39,16 @@ def demo_config(api_url: str, period: float) -> dict[str, object]:
 
 async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7) -> int:
     world = World(seed=seed, stories=20, total_comments=1500)
+    # "You": a comment on the hottest thread, and a story not on the front page yet.
+    world.add_comment(world.lists["topstories"][0], by="you", text="<p>This is <i>exactly</i> what I needed.</p>")
+    mine = world.add_story("Show HN: flamewatch, alerts when HN threads heat up", by="you", top=False,
+                           url="https://example.com/flamewatch")
+    climb = iter((14, 8, 5, 2, 1))
     # A little latency, as over a real network, so bounded concurrency is visible in the summary.
     logging.getLogger("flamewatch.watch").setLevel(logging.WARNING)  # the demo prints its own cycle lines
     async with SimulatorServer(world, Faults(latency=0.002)) as sim:
         print(f"flamewatch demo: simulated Hacker News at {sim.base_url}; watching the top 15 stories every "
-              f"{period:g}s for {duration:g}s", flush=True)
+              f"{period:g}s for {duration:g}s, and user \"you\"", flush=True)
         config = parse_config(demo_config(sim.base_url, period), "<demo config>")
         async with App(config) as app:
             assert app.monitor is not None and app.dispatcher is not None
@@ -50,6 +61,11 @@ async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7
 
                 assert isinstance(stats, CycleStats)
                 growth = world.grow(n_comments=120)  # threads grow between cycles, some faster than others
+                rank = next(climb, None)
+                if rank is not None:
+                    place_on_list(world, mine, rank)  # your story climbs the front page
+                if stats.cycle >= 1:
+                    reply_to_user(world, "you", 1)  # and people reply to you
                 cycles.append(f"cycle {stats.cycle}: {stats.stories} stories, {stats.requests} requests, "
                               f"{stats.events} alerts, {stats.elapsed:.2f}s")
                 print(f"  {cycles[-1]} (then the simulated threads grew: {len(growth)} items changed)", flush=True)
