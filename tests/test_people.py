@@ -178,12 +178,17 @@ async def test_a_watched_user_story_climbing_the_front_page_and_getting_replies(
 async def test_backfill_announces_the_first_run(tmp_path: Path) -> None:
     world = World(seed=5, stories=0)
     story = world.add_story("Already popular", by="you")
-    world.add_replies(story, 4)
+    world.add_replies(story, 3)
+    mine = world.add_comment(story, by="you")
+    old_reply = world.add_comment(mine, by="someone", text="an old reply")
     async with SimulatorServer(world) as sim:
         config = config_for(sim, tmp_path, users=[{"name": "you"}])
         async with App(config, plugins=plugins(), backfill=True) as app:
             keys = {e.key for e in await run_cycle(app, 0)}
-    assert keys == {f"rank:{story}:topstories:entered", f"rank:{story}:1", f"{story}:comments:3"}
+    # The story's current rank and levels, and the existing replies (to the story and to the comment).
+    assert {f"rank:{story}:topstories:entered", f"rank:{story}:1", f"{story}:comments:3",
+            f"reply:{old_reply}"} <= keys
+    assert len([k for k in keys if k.startswith("reply:")]) == 4  # 3 answers to the story, 1 to the comment
 
 
 async def test_an_unknown_user_is_one_line_at_start_and_at_check(
@@ -213,3 +218,23 @@ def test_the_users_route_takes_replies_to_them_and_their_stories_only() -> None:
     assert not route.accepts(make_event(rule="comments", level=50, by="pg"))
     assert Route(lists=frozenset({"showstories"})).accepts(
         make_event(source_list="topstories", lists={"topstories": 3, "showstories": 1}))
+
+
+async def test_the_simulator_serves_submitted_lists_and_moves_stories_between_lists() -> None:
+    from flamewatch.hn import HNClient, make_session
+
+    world = World(seed=5, stories=0)
+    story = world.add_story("Mine", by="you", top=False)
+    comment = world.add_comment(story, by="you")
+    place_on_list(world, story, 1, "showstories")
+    (reply,) = reply_to_user(world, "you", 1)
+    async with SimulatorServer(world) as sim, make_session() as session:
+        client = HNClient(session, sim.base_url)
+        profile = await client.user("you")
+        assert profile is not None and profile["submitted"] == [comment, story]  # newest first
+        assert await client.user("nobody") is None
+        assert (await client.story_ids("showstories"))[0] == story
+        drop_from_list(world, story, "showstories")
+        assert story not in await client.story_ids("showstories")
+        item = await client.item(reply)
+        assert item is not None and item.parent in (story, comment) and item.by != "you"

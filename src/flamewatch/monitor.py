@@ -160,7 +160,9 @@ class Monitor:
         if batch.gap and self.counter is not None:
             self.counter.forget_all()  # the gap's comments are unknown: walk every watched story again
         if self.rules.item_rules:
-            self.item_events += await self._observe_items(batch.new)
+            # Existing replies to a watched user come first, once, when --backfill asked for them.
+            backfill = self.watchlist.take_backfill() if self.watchlist is not None else []
+            self.item_events += await self._observe_items(backfill + batch.new)
         return len(batch.new)
 
     async def _observe_items(self, items: Sequence[Item]) -> int:

@@ -43,6 +43,13 @@ SUBMITTED_AT_START = 500
 #: How many of those are fetched to find their recent stories.
 STORIES_AT_START = 30
 
+#: With ``--backfill``: the most existing replies per user announced on the first run.
+BACKFILL_REPLIES = 50
+
+#: How often values written rarely (hand-followed threads, users seen) are written again, so that the
+#: store's pruning of old state values (``[store] history_days``) never drops them.
+REFRESH_EVERY = 86400.0
+
 #: The longest parent chain followed to find the story of a followed comment id.
 MAX_CHAIN = 200
 
@@ -114,6 +121,8 @@ class Watchlist:
         self._activity: dict[int, tuple[float, int]] = {}  # story id -> (last change, comments)
         self._ended: set[int] = set()
         self._loaded = False
+        self._backfill_items: list[Item] = []  # existing replies to announce once (--backfill)
+        self._refreshed = 0.0  # when the values written rarely were last written again
 
     # --- the users ---------------------------------------------------------------------------------
 
@@ -166,11 +175,14 @@ class Watchlist:
         ids = [i for i in submitted[:SUBMITTED_AT_START] if is_item_id(i)] if isinstance(submitted, list) else []
         for item_id in reversed(ids):  # oldest first, so the bound forgets the oldest
             user.add_item(item_id)
+        replies: list[int] = []
         for item_id in ids[:STORIES_AT_START]:
             try:
                 item = await client.item(item_id)
             except FetchError:
                 continue
+            if item is not None and self.backfill and user.settings.replies:
+                replies += item.kids
             if item is None or item.parent is not None or item.type not in (None, "story") or item.deleted:
                 continue
             if item.time is not None and now - item.time > self.settings.follow_quiet:
@@ -179,6 +191,23 @@ class Watchlist:
             if first:
                 user.silent.add(item.id)
         log.info("user %s: %d recent items known, %d recent stories followed", name, len(ids), len(user.stories))
+        if replies:
+            await self._fetch_backfill(client, sorted(replies)[-BACKFILL_REPLIES:])
+
+    async def _fetch_backfill(self, client: HNClient, ids: list[int]) -> None:
+        """Fetch existing replies to announce on the first cycle (``--backfill``)."""
+        for item_id in ids:
+            try:
+                item = await client.item(item_id)
+            except FetchError:
+                continue
+            if item is not None:
+                self._backfill_items.append(item)
+
+    def take_backfill(self) -> list[Item]:
+        """The existing replies fetched for ``--backfill`` (once; then empty), oldest first."""
+        items, self._backfill_items = sorted(self._backfill_items, key=lambda i: i.id), []
+        return items
 
     # --- followed threads ---------------------------------------------------------------------------
 
@@ -186,6 +215,13 @@ class Watchlist:
         """Every story to count this cycle besides the lists: followed threads and watched users' stories."""
         await self._load()
         requests = await read_requests(self.state)
+        if now - self._refreshed >= REFRESH_EVERY:
+            # Store values not written within the history window are pruned: write these again now and then
+            # (right after reading them, so a concurrent `flamewatch follow` is hardly ever lost).
+            self._refreshed = now
+            if requests:
+                await write_requests(self.state, requests)
+            await self._save_seen(await self._seen_users() | set(self.users))
         wanted: dict[int, float | None] = {i: None for i in self.settings.follow if i not in self._ended}
         for item_id, until in requests.items():
             if until is not None and until <= now:
