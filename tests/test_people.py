@@ -210,6 +210,15 @@ async def test_an_unknown_user_is_one_line_at_start_and_at_check(
     assert "warning: user nobody_here: no such user on Hacker News" in out
 
 
+def test_a_route_naming_an_unwatched_user_is_one_line() -> None:
+    from flamewatch.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^r\.toml: notifiers\[0\]\.users: 'yuo' is not a watched user "
+                                          r"\(watched: you\)$"):
+        parse_config({"watch": {"users": [{"name": "you"}]},
+                      "notifiers": [{"type": "console", "users": ["yuo"]}]}, "r.toml")
+
+
 def test_the_users_route_takes_replies_to_them_and_their_stories_only() -> None:
     route = Route(users=frozenset({"you"}))
     assert route.accepts(make_event(rule="reply", level="you", by="someone"))
@@ -238,3 +247,14 @@ async def test_the_simulator_serves_submitted_lists_and_moves_stories_between_li
         assert story not in await client.story_ids("showstories")
         item = await client.item(reply)
         assert item is not None and item.parent in (story, comment) and item.by != "you"
+
+
+async def test_the_demo_shows_every_kind_of_people_event(capsys: pytest.CaptureFixture[str]) -> None:
+    from flamewatch.demo import run_demo
+
+    assert await run_demo(duration=4.0, period=0.4) == 0
+    out = capsys.readouterr().out
+    assert "by you entered the front page at #14" in out
+    assert "by you reached the top 10 on the front page" in out
+    assert "has a new reply to you from" in out and "      > " in out  # quoted
+    assert "Ask HN: What are you following this week? reached 10 comments" in out  # the followed thread

@@ -49,7 +49,7 @@ async def test_a_hostile_reply_is_harmless_on_slack_email_and_webhook(
                 "sender": "flamewatch@example.com"}
         config = parse_config({
             "hn": {"api_url": sim.base_url},
-            "watch": {"users": [{"name": "you"}]},
+            "watch": {"users": [{"name": "you"}, {"name": "pg", "replies": False}]},
             "rules": {"comment_levels": []},
             "store": {"path": str(tmp_path / "fw.db")},
             "delivery": {"retry_base": 0.01},

@@ -22,12 +22,12 @@ from .simulator import Faults, SimulatorServer, World, place_on_list, reply_to_u
 log = logging.getLogger("flamewatch.demo")
 
 
-def demo_config(api_url: str, period: float) -> dict[str, object]:
+def demo_config(api_url: str, period: float, follow: tuple[int, ...] = ()) -> dict[str, object]:
     """The config the demo runs with (the same keys a user writes in flamewatch.toml)."""
     return {
         "hn": {"api_url": api_url, "max_inflight": 16, "timeout": 5.0},
         "watch": {"lists": [{"name": "topstories", "top": 15}, {"name": "showstories", "top": 5}],
-                  "period": period, "shutdown_timeout": 5.0,
+                  "period": period, "shutdown_timeout": 5.0, "follow": list(follow),
                   "users": [{"name": "you", "rank_levels": [10, 3, 1]}]},
         # Low levels so alerts fire within seconds. (No velocity rule: the demo's threads grow in seconds
         # what real ones grow in hours, so comments per hour would be absurd.)
@@ -44,12 +44,14 @@ async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7
     mine = world.add_story("Show HN: flamewatch, alerts when HN threads heat up", by="you", top=False,
                            url="https://example.com/flamewatch")
     climb = iter((14, 8, 5, 2, 1))
+    # A thread on no list, followed by hand (as `flamewatch follow ID` does): counted every cycle anyway.
+    followed = world.add_story("Ask HN: What are you following this week?", top=False, text="Curious.")
     # A little latency, as over a real network, so bounded concurrency is visible in the summary.
     logging.getLogger("flamewatch.watch").setLevel(logging.WARNING)  # the demo prints its own cycle lines
     async with SimulatorServer(world, Faults(latency=0.002)) as sim:
         print(f"flamewatch demo: simulated Hacker News at {sim.base_url}; watching the top 15 stories every "
-              f"{period:g}s for {duration:g}s, and user \"you\"", flush=True)
-        config = parse_config(demo_config(sim.base_url, period), "<demo config>")
+              f"{period:g}s for {duration:g}s, user \"you\" and one followed thread", flush=True)
+        config = parse_config(demo_config(sim.base_url, period, (followed,)), "<demo config>")
         async with App(config) as app:
             assert app.monitor is not None and app.dispatcher is not None
             from .watch import Watcher
@@ -66,6 +68,7 @@ async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7
                     place_on_list(world, mine, rank)  # your story climbs the front page
                 if stats.cycle >= 1:
                     reply_to_user(world, "you", 1)  # and people reply to you
+                world.add_replies(followed, 6)
                 cycles.append(f"cycle {stats.cycle}: {stats.stories} stories, {stats.requests} requests, "
                               f"{stats.events} alerts, {stats.elapsed:.2f}s")
                 print(f"  {cycles[-1]} (then the simulated threads grew: {len(growth)} items changed)", flush=True)

@@ -143,7 +143,7 @@ class Monitor:
             partial=len(partial),
             events=events,
             new_items=new_items,
-            list_name=self.settings.list_name,
+            list_name=self.settings.watched_lists()[0][0],
             counted=tuple(counted),
         )
 

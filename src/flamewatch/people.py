@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,7 +148,7 @@ class Watchlist:
         if user is None or not user.known or item.deleted:
             return
         user.add_item(item.id)
-        if item.parent is None and item.type in (None, "story") and user.settings.levels | user.settings.front_page:
+        if item.parent is None and item.type in (None, "story") and follows_stories(user.settings):
             user.stories.add(item.id)
             log.info("following %s's new story %d", user.settings.name, item.id)
 
@@ -237,7 +237,7 @@ class Watchlist:
                 self.followed[story] = until
                 out[story] = None
         for user in self.users.values():
-            if user.settings.levels or user.settings.front_page or user.settings.rank_levels:
+            if follows_stories(user.settings):
                 for story_id in user.stories:
                     out[story_id] = None
         return list(out)
@@ -323,9 +323,9 @@ class Watchlist:
         })
 
 
-def watched_user_names(users: Sequence[WatchUser]) -> list[str]:
-    """The names of ``[[watch.users]]``, for messages."""
-    return [u.name for u in users]
+def follows_stories(user: WatchUser) -> bool:
+    """Whether a watched user's stories are counted every cycle (for their ranks or their levels)."""
+    return user.levels or user.front_page or bool(user.rank_levels)
 
 
 def _ts(when: float) -> str:
