@@ -17,6 +17,7 @@ Persistent state is two JSON values in ``store.state_for("core:follows")``:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -176,11 +177,7 @@ class Watchlist:
         for item_id in reversed(ids):  # oldest first, so the bound forgets the oldest
             user.add_item(item_id)
         replies: list[int] = []
-        for item_id in ids[:STORIES_AT_START]:
-            try:
-                item = await client.item(item_id)
-            except FetchError:
-                continue
+        for item in await _fetch_all(client, ids[:STORIES_AT_START]):
             if item is not None and self.backfill and user.settings.replies:
                 replies += item.kids
             if item is None or item.parent is not None or item.type not in (None, "story") or item.deleted:
@@ -196,13 +193,7 @@ class Watchlist:
 
     async def _fetch_backfill(self, client: HNClient, ids: list[int]) -> None:
         """Fetch existing replies to announce on the first cycle (``--backfill``)."""
-        for item_id in ids:
-            try:
-                item = await client.item(item_id)
-            except FetchError:
-                continue
-            if item is not None:
-                self._backfill_items.append(item)
+        self._backfill_items += [item for item in await _fetch_all(client, ids) if item is not None]
 
     def take_backfill(self) -> list[Item]:
         """The existing replies fetched for ``--backfill`` (once; then empty), oldest first."""
@@ -321,6 +312,18 @@ class Watchlist:
             "threads": {str(k): [t, c] for k, (t, c) in self._activity.items()},
             "ended": sorted(self._ended)[-10_000:],
         })
+
+
+async def _fetch_all(client: HNClient, ids: list[int]) -> list[Item | None]:
+    """The items ``ids``, fetched together (the client bounds the requests in flight); None where one failed."""
+
+    async def one(item_id: int) -> Item | None:
+        try:
+            return await client.item(item_id)
+        except FetchError:
+            return None
+
+    return list(await asyncio.gather(*(one(i) for i in ids)))
 
 
 def follows_stories(user: WatchUser) -> bool:

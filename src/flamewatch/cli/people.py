@@ -137,4 +137,8 @@ async def check_people(config: Config) -> None:
             else:
                 submitted = profile.get("submitted")
                 count = len(submitted) if isinstance(submitted, list) else 0
-                print(f"user {user.name}: OK ({count} submitted items)")
+                alerts = [what for what, on in (("front page", user.front_page), ("replies", user.replies),
+                                                 ("comment/points levels", user.levels)) if on]
+                if user.rank_levels:
+                    alerts.append(f"rank levels {list(user.rank_levels)}")
+                print(f"user {user.name}: OK ({count} submitted items); alerts on {', '.join(alerts) or 'nothing'}")
