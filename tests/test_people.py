@@ -175,6 +175,42 @@ async def test_a_watched_user_story_climbing_the_front_page_and_getting_replies(
             assert f"{new}:comments:3" in keys and any(k.startswith("reply:") for k in keys)
 
 
+async def test_people_events_reach_observer_hooks_and_a_digest(tmp_path: Path) -> None:
+    from flamewatch import hookimpl
+
+    fired: list[Event] = []
+
+    class Observer:
+        @hookimpl
+        def flamewatch_event_fired(self, event: Event) -> None:
+            fired.append(event)
+
+    world = World(seed=5, stories=0)
+    story = world.add_story("Mine", by="you", top=False)
+    async with SimulatorServer(world) as sim:
+        config = parse_config({
+            "hn": {"api_url": sim.base_url},
+            "watch": {"users": [{"name": "you"}]},
+            "rules": {"comment_levels": []},
+            "store": {"path": str(tmp_path / "fw.db")},
+            "notifiers": [{"type": "recording", "name": "digest", "digest": "1h", "users": ["you"]}],
+        }, "people.toml")
+        async with App(config, plugins=make_test_plugins(Observer(), plugin_offering(RecordingNotifier))) as app:
+            assert app.monitor is not None and app.dispatcher is not None
+            await app.monitor.cycle(0)
+            reply = world.add_comment(story, by="fan", text="congrats")
+            place_on_list(world, story, 1)
+            await app.monitor.cycle(1)
+            await app.dispatcher.wait_idle()
+            assert await app.dispatcher.flush_digests() == 3
+            await app.dispatcher.wait_idle()
+            (sink,) = [i.notifier for i in app.instances]
+            assert isinstance(sink, RecordingNotifier)
+            digested = [e.key for batch in sink.digests for e in batch]
+    keys = {f"reply:{reply}", f"rank:{story}:topstories:entered", f"rank:{story}:1"}
+    assert {e.key for e in fired} == keys and set(digested) == keys
+
+
 async def test_backfill_announces_the_first_run(tmp_path: Path) -> None:
     world = World(seed=5, stories=0)
     story = world.add_story("Already popular", by="you")

@@ -110,3 +110,20 @@ async def test_a_hostile_reply_is_harmless_on_slack_email_and_webhook(
         assert data["subject"]["by"] == "troll" and data["subject"]["parent"] == mine
         assert data["subject"]["excerpt"].startswith("<!channel> look here alert(1)")
         assert data["subject"]["hn_url"].endswith(f"?id={reply}") and data["story"]["id"] == story
+
+
+def test_slack_digest_and_event_quote_a_hostile_reply_as_text() -> None:
+    from fakes.slack_api import render
+    from flamewatch.events import Subject
+    from flamewatch.notifiers.slack.format import digest_messages, event_message
+    from flamewatch.testing import make_event
+
+    subject = Subject(id=99, by="<@U123>", excerpt="<!here> *bold* > quoted\nsecond line\x07 <https://evil|ok>",
+                      parent=5)
+    event = make_event(rule="reply", level="you", subject=subject)
+    for message in [event_message(event), *digest_messages([event])]:
+        texts = [b["text"]["text"] for b in message.blocks if isinstance(b.get("text"), dict)]
+        rendered = render("\n".join(texts))
+        assert not rendered.mentions and not any("evil" in url for url, _ in rendered.links)
+        assert "<!here> *bold* > quoted second line <https://evil|ok>" in rendered.text
+        assert "\x07" not in "".join(texts)
