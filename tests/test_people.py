@@ -120,6 +120,22 @@ async def test_follow_from_the_cli_is_picked_up_at_the_next_cycle_and_ends(
     assert "not an item id or an HN item URL" in capsys.readouterr().err
 
 
+async def test_unfollow_takes_effect_at_the_next_cycle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    world = World(seed=5, stories=0)
+    world.add_story("On the front page")
+    hidden = world.add_story("Not on any list", top=False)
+    async with SimulatorServer(world) as sim:
+        store = str(tmp_path / "fw.db")
+        async with App(config_for(sim, tmp_path), plugins=plugins()) as app:
+            assert app.monitor is not None
+            url = f"https://news.ycombinator.com/item?id={hidden}"
+            assert await cli("follow", url, "--store", store, "--api-url", sim.base_url) == 0
+            assert hidden in {s.id for s in (await app.monitor.cycle(0)).counted}
+            assert await cli("unfollow", str(hidden), "--store", store) == 0
+            assert f"no longer following {hidden}" in capsys.readouterr().out
+            assert hidden not in {s.id for s in (await app.monitor.cycle(1)).counted}
+
+
 async def test_a_deleted_followed_story_stops_being_followed_with_a_log_line(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

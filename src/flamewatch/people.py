@@ -222,6 +222,7 @@ class Watchlist:
             wanted[item_id] = until
             self._ended.discard(item_id)
         out: dict[int, None] = {}
+        self.followed = {}  # rebuilt each cycle: `flamewatch unfollow` takes effect at once
         for item_id, until in wanted.items():
             story = await self._resolve(client, item_id)
             if story is not None:

@@ -38,8 +38,9 @@ async def cmd_run(args: argparse.Namespace) -> int:
             on_done=lambda stats: app.plugins.notify("flamewatch_cycle_done", stats=stats),
         )
         stop = _install_stop_signals(watcher)
-        log.info("watching %s (top %d) every %gs at %s; %d notifier(s); store %s", config.watch.list,
-                 config.watch.top, config.watch.period, app.api_url, len(app.instances), app.store_path)
+        lists = ", ".join(f"{w.name} (top {w.top})" for w in config.watch.watched_lists())
+        log.info("watching %s every %gs at %s; %d notifier(s); store %s", lists,
+                 config.watch.period, app.api_url, len(app.instances), app.store_path)
         await watcher.run(finish_timeout=config.watch.shutdown_timeout / 2)
         # The running cycle's grace period came out of the same shutdown budget: drain for the rest.
         spent = time.monotonic() - stop["at"] if stop["at"] is not None else 0.0
