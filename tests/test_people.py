@@ -87,10 +87,12 @@ async def test_follow_from_the_cli_is_picked_up_at_the_next_cycle_and_ends(
     hidden = world.add_story("Not on any list", top=False)
     comment = world.add_comment(hidden)
     other = world.add_story("Another hidden thread", top=False)
+    other_comment = world.add_comment(other)
     world.add_replies(hidden, 3)
     async with SimulatorServer(world) as sim:
         store = str(tmp_path / "fw.db")
-        config = config_for(sim, tmp_path, follow_quiet="1h", follow=[other])
+        # A comment id in the config follows its story too.
+        config = config_for(sim, tmp_path, follow_quiet="1h", follow=[other_comment])
         async with App(config, plugins=plugins()) as app:
             assert app.monitor is not None
             first = await app.monitor.cycle(0)
@@ -102,10 +104,10 @@ async def test_follow_from_the_cli_is_picked_up_at_the_next_cycle_and_ends(
             assert [e.key for e in events] == [f"{hidden}:comments:3"]
             assert events[0].source_list == "followed" and events[0].story.lists == {}
             toml = tmp_path / "fw.toml"
-            toml.write_text(f"[watch]\nfollow = [{other}]\n[store]\npath = '{store}'\n")
+            toml.write_text(f"[watch]\nfollow = [{other_comment}]\n[store]\npath = '{store}'\n")
             assert await cli("-c", str(toml), "follow", "--list") == 0
             listing = capsys.readouterr().out
-            assert str(hidden) in listing and str(other) in listing
+            assert str(hidden) in listing and str(other_comment) in listing
             # Quiet for the configured time: no longer followed (an injected clock, no sleeping).
             now = app.monitor.clock()
             app.monitor.clock = lambda: now + 7200
