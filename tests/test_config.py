@@ -178,7 +178,8 @@ def test_mistakes_are_one_line_naming_file_and_key(write: Callable[[str], Path],
         ("[rules]\ncoment_levels = [5]\n",
          r"rules\.coment_levels: unknown key \(known keys here: comment_levels, keywords, points_levels, velocity\)"),
         ("[[notifiers]]\ntype = \"console\"\nrules = [\"comment\"]\n",
-         r"notifiers\[0\]\.rules: unknown rule 'comment' \(expected some of comments, points, velocity, keyword\)"),
+         r"notifiers\[0\]\.rules: unknown rule 'comment' \(expected some of comments, points, velocity, keyword, "
+         r"rank, reply\)"),
     ],
 )
 def test_rule_mistakes_are_found_once_plugins_are_loaded(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import aiohttp
 
@@ -19,6 +20,7 @@ from .incremental import IncrementalCounter
 from .stream import STREAM_STATE, ItemStream
 from .monitor import Monitor, MonitorSettings
 from .notifier import Notifier, NotifierContext
+from .people import FOLLOWS_STATE, Watchlist
 from .plugins import Plugins, make_plugin_manager
 from .rules import Rule, RuleEngine
 from .hn import HNClient, make_session
@@ -97,8 +99,11 @@ class App:
         plugins: Plugins | None = None,
         store_path: str | None = None,
         api_url: str | None = None,
+        backfill: bool = False,
     ) -> None:
         self.config = config
+        #: ``--backfill``: a watched user's first run announces what it finds instead of only recording it.
+        self.backfill = backfill
         self.plugins = plugins or load_plugins(config)
         self.rules = resolve_rules(config, self.plugins)  # ConfigError before anything opens
         #: The enabled notifier instances (opened, and handed to the dispatcher, on entering the block).
@@ -151,6 +156,7 @@ class App:
         if cfg.crawl.incremental:
             counter = IncrementalCounter(self.client, max_depth=cfg.crawl.max_depth, max_items=cfg.crawl.max_items)
         self.stream = self._make_stream(counter)
+        watchlist = await self._make_watchlist()
         self.monitor = Monitor(
             self.client,
             self.store,
@@ -162,9 +168,11 @@ class App:
                 max_depth=cfg.crawl.max_depth,
                 max_items=cfg.crawl.max_items,
                 history_seconds=cfg.store.history_days * 86400,
+                lists=tuple((w.name, w.top) for w in cfg.watch.lists),
             ),
             counter=counter,
             stream=self.stream,
+            watchlist=watchlist,
         )
 
     def _make_stream(self, counter: IncrementalCounter | None) -> ItemStream | None:
@@ -195,6 +203,18 @@ class App:
             return []
         return [f"notifier {name}: {str(exc).strip() or type(exc).__name__}"
                 for name, exc in self.dispatcher.start_failures.items() if isinstance(exc, PermanentDeliveryError)]
+    async def _make_watchlist(self) -> Watchlist:
+        """Followed threads and watched users: their state, their profiles, and the rules that read them."""
+        assert self.client is not None and self.store is not None
+        watchlist = Watchlist(self.config.watch, self.store.state_for(FOLLOWS_STATE), backfill=self.backfill)
+        for rule in self.rules:
+            bind = getattr(rule, "bind_watchlist", None)
+            if callable(bind):
+                bind(watchlist)
+        if self.stream is not None and watchlist.users:
+            self.stream.subscribe(watchlist.see_item)
+        await watchlist.start(self.client, time.time())
+        return watchlist
 
     async def _close(self, grace: float) -> None:
         if self.dispatcher is not None:

@@ -2,6 +2,10 @@
 
 Starts the simulator on loopback, points a fast watcher at it with low comment levels, lets the
 simulated threads grow between cycles, prints alerts on the console and ends with a summary.
+
+It also watches a user called "you" (``[[watch.users]]``): your Show HN story climbs the front page a few
+places a cycle ("entered the front page at #14", "reached the top 10", "reached #1") and replies to your
+comments arrive as ``reply`` events, quoted.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import time
 from .app import App
 from .config import parse_config
 from .http.server import start_http, stop_http
-from .simulator import Faults, SimulatorServer, World
+from .simulator import Faults, SimulatorServer, World, place_on_list, reply_to_user
 
 log = logging.getLogger("flamewatch.demo")
 
@@ -30,11 +34,13 @@ next steps:
   flamewatch run                watch Hacker News for real (Ctrl-C stops, SIGHUP reloads the config)"""
 
 
-def demo_config(api_url: str, period: float) -> dict[str, object]:
+def demo_config(api_url: str, period: float, follow: tuple[int, ...] = ()) -> dict[str, object]:
     """The config the demo runs with (the same keys a user writes in flamewatch.toml)."""
     return {
         "hn": {"api_url": api_url, "max_inflight": 16, "timeout": 5.0},
-        "watch": {"top": 15, "period": period, "shutdown_timeout": 5.0},
+        "watch": {"lists": [{"name": "topstories", "top": 15}, {"name": "showstories", "top": 5}],
+                  "period": period, "shutdown_timeout": 5.0, "follow": list(follow),
+                  "users": [{"name": "you", "rank_levels": [10, 3, 1]}]},
         # Low levels so alerts fire within seconds. (No velocity rule: the demo's threads grow in seconds
         # what real ones grow in hours, so comments per hour would be absurd.)
         "rules": {"comment_levels": DEMO_LEVELS},
@@ -46,16 +52,23 @@ def demo_config(api_url: str, period: float) -> dict[str, object]:
 async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7, http: str | None = None) -> int:
     """Run the demo; ``http`` is where to serve the status page (None: the default address, "": none)."""
     world = World(seed=seed, stories=20, total_comments=1500)
+    # "You": a comment on the hottest thread, and a story not on the front page yet.
+    world.add_comment(world.lists["topstories"][0], by="you", text="<p>This is <i>exactly</i> what I needed.</p>")
+    mine = world.add_story("Show HN: flamewatch, alerts when HN threads heat up", by="you", top=False,
+                           url="https://example.com/flamewatch")
+    climb = iter((14, 8, 5, 2, 1))
+    # A thread on no list, followed by hand (as `flamewatch follow ID` does): counted every cycle anyway.
+    followed = world.add_story("Ask HN: What are you following this week?", top=False, text="Curious.")
     # A little latency, as over a real network, so bounded concurrency is visible in the summary.
     # The demo prints its own cycle lines; the store's migrations and the stream's start are noise here.
     for name in ("flamewatch.watch", "flamewatch.store", "flamewatch.stream"):
         logging.getLogger(name).setLevel(logging.WARNING)
     async with SimulatorServer(world, Faults(latency=0.002)) as sim:
         print(f"flamewatch demo: simulated Hacker News at {sim.base_url}; watching the top 15 stories every "
-              f"{period:g}s for {duration:g}s", flush=True)
+              f"{period:g}s for {duration:g}s, user \"you\" and one followed thread", flush=True)
         print(f"  alerts fire when a thread crosses {', '.join(map(str, DEMO_LEVELS))} comments (lowered for the "
               "demo; a real config starts at 50) and print below", flush=True)
-        config = parse_config(demo_config(sim.base_url, period), "<demo config>")
+        config = parse_config(demo_config(sim.base_url, period, (followed,)), "<demo config>")
         async with App(config) as app:
             assert app.monitor is not None and app.dispatcher is not None
             from .watch import Watcher
@@ -68,6 +81,12 @@ async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7
                 assert isinstance(stats, CycleStats)
                 app.plugins.notify("flamewatch_cycle_done", stats=stats)  # the status page hears of it
                 growth = world.grow(n_comments=120)  # threads grow between cycles, some faster than others
+                rank = next(climb, None)
+                if rank is not None:
+                    place_on_list(world, mine, rank)  # your story climbs the front page
+                if stats.cycle >= 1:
+                    reply_to_user(world, "you", 1)  # and people reply to you
+                world.add_replies(followed, 6)
                 cycles.append(f"cycle {stats.cycle}: {_n(stats.stories, 'story', 'stories')}, "
                               f"{_n(stats.requests, 'request')}, {_n(stats.events, 'alert')}, {stats.elapsed:.2f}s")
                 print(f"  {cycles[-1]} (then the simulated threads grew: {len(growth)} items changed)", flush=True)

@@ -22,6 +22,7 @@ class StorySnapshot:
 
     ``comments`` is the number HN shows: comments that are neither deleted nor dead.
     ``partial`` is true when part of the tree could not be fetched, so ``comments`` is a lower bound.
+    ``lists`` maps each watched list the story is on to its rank there (empty for a followed thread on none).
     All text fields come from Hacker News and are untrusted: escape them for every channel.
     """
 
@@ -35,6 +36,9 @@ class StorySnapshot:
     descendants: int | None = None
     partial: bool = False
     rank: int | None = None
+    #: Every watched list the story is on this cycle, with its rank there (``{"topstories": 4}``); ``rank``
+    #: is its rank on the first watched list, for compatibility.
+    lists: dict[str, int] = field(default_factory=dict, hash=False)
 
     @property
     def hn_url(self) -> str:

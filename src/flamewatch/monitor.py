@@ -21,6 +21,7 @@ from .incremental import IncrementalCounter
 from .config.model import CrawlSettings, StoreSettings, WatchSettings
 from .hn import FetchError, HNClient, Item
 from .hn.text import excerpt
+from .people import Watchlist
 from .rules import Evaluation, ItemContext, RuleEngine
 from .store import CountSample, Store
 from .stream import ItemStream
@@ -40,6 +41,12 @@ class MonitorSettings:
     max_depth: int = CrawlSettings.max_depth
     max_items: int = CrawlSettings.max_items
     history_seconds: float = StoreSettings.history_days * 86400.0
+    #: Several lists at once, as (list, top) in config order; empty: just ``list_name``/``top``.
+    lists: tuple[tuple[str, int], ...] = ()
+
+    def watched_lists(self) -> tuple[tuple[str, int], ...]:
+        """The (list, top) pairs counted each cycle."""
+        return self.lists or ((self.list_name, self.top),)
 
 
 class Monitor:
@@ -55,6 +62,7 @@ class Monitor:
         *,
         counter: IncrementalCounter | None = None,
         stream: ItemStream | None = None,
+        watchlist: Watchlist | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
@@ -73,6 +81,10 @@ class Monitor:
         self._snapshots: dict[int, StorySnapshot] = {}  # the watched stories as last counted
         self.item_events = 0  # events fired by item rules since the last cycle began
         self._last_ids: list[int] = []
+        # Followed threads and watched users (flamewatch.people): extra stories to count each cycle.
+        self.watchlist = watchlist
+        self._last_lists: dict[str, list[int]] = {}  # each list's ids as last fetched
+        self._ranks: dict[int, dict[str, int]] = {}  # story id -> {list: rank} this cycle
 
     async def count(self, story_id: int) -> CrawlResult:
         if self.counter is not None:
@@ -105,6 +117,11 @@ class Monitor:
                 results.append(outcome)
         self.last_results = results
         events, counted = await self._evaluate(results, ids)
+        if self.watchlist is not None:
+            await self.watchlist.after_counts(
+                ((r.story_id, r.story, r.comments) for r in results if r.story is not None or not r.errors),
+                self.clock(),
+            )
         events += self.item_events
         if number % HOUSEKEEPING_EVERY == 0:
             await self._housekeep()
@@ -130,7 +147,7 @@ class Monitor:
             partial=len(partial),
             events=events,
             new_items=new_items,
-            list_name=self.settings.list_name,
+            list_name=self.settings.watched_lists()[0][0],
             counted=tuple(counted),
         )
 
@@ -147,7 +164,9 @@ class Monitor:
         if batch.gap and self.counter is not None:
             self.counter.forget_all()  # the gap's comments are unknown: walk every watched story again
         if self.rules.item_rules:
-            self.item_events += await self._observe_items(batch.new)
+            # Existing replies to a watched user come first, once, when --backfill asked for them.
+            backfill = self.watchlist.take_backfill() if self.watchlist is not None else []
+            self.item_events += await self._observe_items(backfill + batch.new)
         return len(batch.new)
 
     async def _observe_items(self, items: Sequence[Item]) -> int:
@@ -170,7 +189,7 @@ class Monitor:
             at = datetime.fromtimestamp(now, UTC)
             events = [
                 Event(key=f"{rule.name}:{match.key or item.id}", rule=rule.name, level=match.level,
-                      value=match.value, story=story, at=at, source_list=self.settings.list_name,
+                      value=match.value, story=story, at=at, source_list=self._source_of(story.id),
                       wording=match.wording, subject=subject)
                 for rule, match in matches
             ]
@@ -189,23 +208,41 @@ class Monitor:
                      snapshots, deliveries, states)
 
     async def _story_ids(self) -> list[int]:
-        """The watched ids; when the list cannot be fetched, the previous cycle's list (if any)."""
-        try:
-            ids = (await self.client.story_ids(self.settings.list_name))[: self.settings.top]
-        except FetchError as exc:
-            if not self._last_ids:
-                raise
-            # One failed list request must not cost a whole cycle: the front page moves slowly.
-            log.warning("%s unavailable (%s): counting the previous cycle's %d stories",
-                        self.settings.list_name, exc, len(self._last_ids))
-            return self._last_ids
-        self._last_ids = ids
-        return ids
+        """The watched ids: every watched list (a story on several counted once) and the followed threads.
+
+        A list that cannot be fetched is replaced by its previous cycle's ids (if any). Each story's rank on
+        each list is kept in ``_ranks`` for its snapshot.
+        """
+        ids: dict[int, None] = {}
+        ranks: dict[int, dict[str, int]] = {}
+        for name, top in self.settings.watched_lists():
+            try:
+                got = (await self.client.story_ids(name))[:top]
+            except FetchError as exc:
+                if name not in self._last_lists:
+                    raise
+                got = self._last_lists[name]
+                # One failed list request must not cost a whole cycle: the front page moves slowly.
+                log.warning("%s unavailable (%s): counting the previous cycle's %d stories", name, exc, len(got))
+            self._last_lists[name] = got
+            for position, story_id in enumerate(got, 1):
+                ranks.setdefault(story_id, {})[name] = position
+                ids[story_id] = None
+        if self.watchlist is not None:
+            for story_id in await self.watchlist.story_ids(self.client, self.clock()):
+                ids.setdefault(story_id, None)
+        self._ranks = ranks
+        self._last_ids = list(ids)
+        return self._last_ids
+
+    def _source_of(self, story_id: int) -> str:
+        """The list an event about ``story_id`` names: the first watched list it is on, else "followed"."""
+        on = self._ranks.get(story_id)
+        return next(iter(on)) if on else "followed"
 
     async def _evaluate(self, results: Sequence[CrawlResult], ids: Sequence[int]) -> tuple[int, list[StorySnapshot]]:
         """Record the counts, run the rules and publish their events; returns (events fired, stories counted)."""
         now = self.clock()
-        rank = {story_id: i + 1 for i, story_id in enumerate(ids)}
         counted = [r for r in results if r.story is not None and r.story.type in (None, "story")]
         if not counted:
             return 0, []
@@ -219,7 +256,8 @@ class Monitor:
         snapshots: list[StorySnapshot] = []
         for r in counted:
             assert r.story is not None
-            snapshot = story_snapshot(r, rank.get(r.story_id))
+            on = self._ranks.get(r.story_id, {})
+            snapshot = story_snapshot(r, on.get(self.settings.watched_lists()[0][0]), lists=on)
             snapshots.append(snapshot)
             self._snapshots[snapshot.id] = snapshot
             prev = previous.get(r.story_id)
@@ -228,13 +266,18 @@ class Monitor:
             if span is not None and not r.partial:  # a partial count would read as a drop, then a burst
                 samples = [(s.at, s.comments) for s in await self.store.history(r.story_id, now - span)]
             evaluation = self.rules.evaluate(
-                snapshot, history=samples, growth=growth, source_list=self.settings.list_name, now=now
+                snapshot, history=samples, growth=growth, source_list=self._source_of(r.story_id), now=now
             )
+            if self.watchlist is not None and self.watchlist.is_silent(r.story_id):
+                # A watched user's first run: record what their stories already reached, announce nothing.
+                evaluation = Evaluation(passed=evaluation.announce + evaluation.passed)
             fired += len(await self.dispatcher.publish(evaluation))
         return fired, snapshots
 
 
-def story_snapshot(result: CrawlResult, rank: int | None = None) -> StorySnapshot:
+def story_snapshot(
+    result: CrawlResult, rank: int | None = None, *, lists: dict[str, int] | None = None
+) -> StorySnapshot:
     """The event-facing view of a counted story (its fields were checked when the item was parsed)."""
     story = result.story
     if story is None:
@@ -250,6 +293,7 @@ def story_snapshot(result: CrawlResult, rank: int | None = None) -> StorySnapsho
         descendants=story.descendants,
         partial=result.partial,
         rank=rank,
+        lists=dict(lists or {}),
     )
 
 

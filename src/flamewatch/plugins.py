@@ -51,6 +51,8 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("points", "flamewatch.rules.points"),
     ("velocity", "flamewatch.rules.velocity"),
     ("keyword", "flamewatch.rules.keywords"),
+    ("rank", "flamewatch.rules.rank"),
+    ("reply", "flamewatch.rules.people"),
 )
 
 

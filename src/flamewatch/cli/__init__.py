@@ -1,4 +1,5 @@
-"""The ``flamewatch`` command line: run · once · count · demo · simulate · check · plugins · notify-test · outbox.
+"""The ``flamewatch`` command line: run · once · count · demo · simulate · check · plugins · notify-test · outbox ·
+follow · unfollow.
 
 Every expected failure (bad config, unreachable store, bad arguments) ends as one line on stderr and a
 non-zero exit status (2 for configuration mistakes), never a traceback. The commands live in
@@ -11,6 +12,7 @@ import asyncio
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from ..config import ConfigError
@@ -25,6 +27,7 @@ from .init import cmd_init
 from .logs import setup_logging
 from .parser import build_parser, parse_args
 from .counting import cmd_count
+from .people import cmd_follow, cmd_unfollow
 from .watching import cmd_demo, cmd_once, cmd_run, cmd_simulate
 from .status import cmd_status
 
@@ -32,11 +35,15 @@ from .status import cmd_status
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (0 ok, 1 failure, 2 configuration or usage mistake)."""
     args = parse_args(list(argv) if argv is not None else None)  # one line and exit 2 on bad arguments
-    setup_logging(args.verbose, args.quiet, args.log_format)
+    # Process-wide settings only when this is the program itself (argv from the command line), not a call
+    # from a test or an embedding application (which may run it in a thread and has its own logging).
+    as_program = argv is None and threading.current_thread() is threading.main_thread()
+    setup_logging(args.verbose, args.quiet, args.log_format, replace=as_program)
     common.ERRORS_AS_JSON = args.log_format == "json"
     handler = COMMANDS[args.command]
-    tune_for_daemon()  # start-up is over: keep the collector's cost flat as the watched set grows
-    if args.command not in ("run", "simulate") and hasattr(signal, "SIGPIPE"):
+    if as_program:
+        tune_for_daemon()  # start-up is over: keep the collector's cost flat as the watched set grows
+    if as_program and args.command not in ("run", "simulate") and hasattr(signal, "SIGPIPE"):
         # `flamewatch check | head -1`: end quietly when the reader has gone, as other Unix tools do. Not
         # for the daemons: they must drain their deliveries whatever happened to stdout.
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -77,4 +84,6 @@ COMMANDS = {
     "notify-test": cmd_notify_test,
     "outbox": cmd_outbox,
     "status": cmd_status,
+    "follow": cmd_follow,
+    "unfollow": cmd_unfollow,
 }

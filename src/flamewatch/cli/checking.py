@@ -163,6 +163,9 @@ async def cmd_check(args: argparse.Namespace) -> int:
     print(f"config: {config.source}: OK")
     print(f"watch: {config.watch.list} top {config.watch.top} every {config.watch.period:g}s from {config.hn.api_url}")
     print(f"rules: {'; '.join(r.describe() for r in result.rules if r.is_active()) or 'none'}")
+    from .people import check_people
+
+    await check_people(config)
     print_plugins(result.plugins)
     print("notifiers:")
     for r in result.instances:

@@ -29,14 +29,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def setup_logging(verbose: int, quiet: bool, log_format: str = "text") -> None:
-    """Configure the root logger on stderr: WARNING with -q, DEBUG with -vv, else INFO."""
+def setup_logging(verbose: int, quiet: bool, log_format: str = "text", *, replace: bool = True) -> None:
+    """Configure the root logger on stderr: WARNING with -q, DEBUG with -vv, else INFO.
+
+    ``replace=False`` (flamewatch called in-process) leaves handlers already installed in place.
+    """
     level = logging.WARNING if quiet else logging.DEBUG if verbose >= 2 else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT, datefmt="%H:%M:%S"))
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.basicConfig(level=level, handlers=[handler], force=replace)
     # aiosqlite logs every statement at DEBUG: that is noise even when debugging flamewatch itself.
     logging.getLogger("aiosqlite").setLevel(logging.INFO if verbose >= 2 else logging.WARNING)

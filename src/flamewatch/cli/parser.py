@@ -101,6 +101,7 @@ def build_parser() -> Parser:
     _api_and_store(p)
     p.add_argument("--period", type=duration, help="time between cycles, e.g. 90 or 5m (overrides watch.period)")
     _http_option(p, "http.listen")
+    _backfill(p)
 
     p = _command(sub, "once", "one cycle: count, fire, deliver, exit",
                  "For cron: the exit status is 1 when the story list could not be fetched or a delivery "
@@ -109,6 +110,7 @@ def build_parser() -> Parser:
     _api_and_store(p)
     p.add_argument("--top", type=positive_int, help="how many stories of the list to count (overrides watch.top)")
     p.add_argument("--json", action="store_true", help="print one JSON object per story on stdout")
+    _backfill(p)
 
     p = _command(sub, "count", "count stories' comments by walking their trees",
                  "Prints one line per id. On a terminal a progress line shows items, rate and time left.",
@@ -159,7 +161,27 @@ def build_parser() -> Parser:
     p.add_argument("--status", choices=("pending", "dead", "done", "all"), default=None)
     p.add_argument("--id", type=int, action="append", dest="ids", help="only this row (repeatable)")
     p.add_argument("--store", help="store file (overrides store.path)")
+
+    p = _command(sub, "follow", "count a thread every cycle (a story or comment id, or an HN URL)",
+                 "Kept in the store: a running daemon picks it up at its next cycle. Following a comment follows "
+                 "its story; a followed thread ends after it has been quiet for watch.follow_quiet.",
+                 "flamewatch follow https://news.ycombinator.com/item?id=8863 --for 3d")
+    p.add_argument("target", nargs="?", help="item id or https://news.ycombinator.com/item?id=... URL")
+    p.add_argument("--for", dest="duration", help='stop following after this long, e.g. "3d" (default: until quiet)')
+    p.add_argument("--list", action="store_true", help="list the followed threads")
+    p.add_argument("--store", help="store file (overrides store.path)")
+    p.add_argument("--api-url", help="HN API base URL (overrides hn.api_url)")
+
+    p = _command(sub, "unfollow", "stop following a thread",
+                 "A running daemon stops counting it at its next cycle.", "flamewatch unfollow 8863")
+    p.add_argument("target", help="item id or HN URL")
+    p.add_argument("--store", help="store file (overrides store.path)")
     return parser
+
+
+def _backfill(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backfill", action="store_true", help="a watched user's first run announces their stories' "
+                   "current ranks and levels instead of only recording them")
 
 
 def _http_option(p: argparse.ArgumentParser, default: str) -> None:

@@ -29,7 +29,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.period is not None:  # a positive, finite duration (checked by the parser)
         config = _with_watch(config, period=args.period)
-    async with App(config, store_path=args.store, api_url=args.api_url) as app:
+    async with App(config, store_path=args.store, api_url=args.api_url, backfill=args.backfill) as app:
         assert app.monitor is not None
         refused = app.permanent_start_failures()
         if refused:
@@ -47,9 +47,9 @@ async def cmd_run(args: argparse.Namespace) -> int:
         stop = _install_stop_signals(watcher)
         install_reload_signal(app)
         http = await start_http(app, listen=args.http, watcher=watcher, reload=_reload_of(app))
-        log.info("watching %s (top %d) every %gs at %s; %s; store %s", config.watch.list,
-                 config.watch.top, config.watch.period, app.api_url, plural(len(app.instances), "notifier"),
-                 app.store_path)
+        lists = ", ".join(f"{w.name} (top {w.top})" for w in config.watch.watched_lists())
+        log.info("watching %s every %gs at %s; %s; store %s", lists, config.watch.period, app.api_url,
+                 plural(len(app.instances), "notifier"), app.store_path)
         try:
             await watcher.run(finish_timeout=config.watch.shutdown_timeout / 2)
         finally:
@@ -94,7 +94,7 @@ async def cmd_once(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.top is not None:  # at least 1 (checked by the parser)
         config = _with_watch(config, top=args.top)
-    async with App(config, store_path=args.store, api_url=args.api_url) as app:
+    async with App(config, store_path=args.store, api_url=args.api_url, backfill=args.backfill) as app:
         assert app.monitor is not None and app.dispatcher is not None
         try:
             stats = await app.monitor.cycle(0)

@@ -101,6 +101,7 @@ def parse_config(data: dict[str, Any], file: str) -> Config:
             )
         first_use[n.name] = n
 
+    _check_route_users(file, notifiers, sections["watch"].users)
     known = [*SECTIONS, "rules", "notifiers"]
     unknown = sorted(set(data) - set(known))
     if unknown:
@@ -144,6 +145,17 @@ def _notifier(file: str, index: int, table: Any) -> NotifierSettings:
     if settings.digest is not None and settings.digest_at is not None:
         raise at.key("digest_at").error("set either digest (an interval) or digest_at (a time of day), not both")
     return settings
+
+
+def _check_route_users(file: str, notifiers: Iterable[NotifierSettings], users: Iterable[Any]) -> None:
+    """A route's ``users`` must name ``[[watch.users]]`` (a typo would silently route nothing)."""
+    names = [u.name for u in users]
+    for index, settings in enumerate(notifiers):
+        for name in settings.users or ():
+            if name not in names:
+                watched = ", ".join(names) or "none: add a [[watch.users]] table"
+                raise Where(file, f"notifiers[{index}]").key("users").error(
+                    f"{name!r} is not a watched user (watched: {watched})")
 
 
 def _check_names(at: Where, key: str, chosen: Iterable[str] | None, allowed: Iterable[str]) -> None:

@@ -14,7 +14,7 @@ from ..crawl import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS
 from ..hn import DEFAULT_API_URL, STORY_LISTS
 from ..stream import DEFAULT_MAX_GAP, DEFAULT_RETRIES
 from ..notifier import Secret
-from .values import Duration, HttpUrl, NonNegativeInt, OneOf, PositiveFloat, PositiveInt, TimeOfDay
+from .values import Duration, HttpUrl, Levels, NonNegativeInt, OneOf, PositiveFloat, PositiveInt, TimeOfDay
 
 
 @dataclass(frozen=True)
@@ -28,14 +28,45 @@ class HNSettings:
 
 
 @dataclass(frozen=True)
+class WatchList:
+    """One ``[[watch.lists]]`` table: an HN list and how many of its stories to count."""
+
+    name: Annotated[str, OneOf(STORY_LISTS)] = field(metadata={"missing": 'which list, e.g. name = "showstories"'})
+    top: PositiveInt = 30
+
+
+@dataclass(frozen=True)
+class WatchUser:
+    """One ``[[watch.users]]`` table: an HN user whose stories and replies are watched."""
+
+    name: str = field(metadata={"missing": 'the HN user name, e.g. name = "pg"'})
+    front_page: bool = True  # "entered <list> at #N" when one of their stories enters a watched list
+    rank_levels: Levels = (30, 10, 3, 1)  # ranks on topstories that fire (empty: none)
+    replies: bool = True  # a new comment replying to any of their stories or comments
+    levels: bool = True  # their new stories are followed, so comment_levels/point_levels fire on them
+
+    def __post_init__(self) -> None:
+        if not self.name.strip() or not all(c.isalnum() or c in "_-" for c in self.name):
+            raise ValueError(f"name: not an HN user name: {self.name!r}")
+
+
+@dataclass(frozen=True)
 class WatchSettings:
-    """``[watch]``: which list, how many stories, how often."""
+    """``[watch]``: which lists, how many stories, how often; followed threads and users."""
 
     list: Annotated[str, OneOf(STORY_LISTS)] = "topstories"
     top: PositiveInt = 30
     period: Duration = 60.0
     cycle_timeout: Duration = 300.0
     shutdown_timeout: Duration = 10.0
+    lists: tuple[WatchList, ...] = ()  # several lists at once (empty: just list/top above)
+    follow: tuple[PositiveInt, ...] = ()  # story (or comment) ids counted every cycle
+    follow_quiet: Duration = 2 * 86400.0  # a followed thread with no new comment for this long is dropped
+    users: tuple[WatchUser, ...] = ()
+
+    def watched_lists(self) -> tuple[WatchList, ...]:
+        """The lists counted each cycle: ``[[watch.lists]]``, or else the single ``list``/``top``."""
+        return self.lists or (WatchList(self.list, self.top),)
 
 
 @dataclass(frozen=True)
@@ -109,6 +140,7 @@ class NotifierSettings:
     min_level: NonNegativeInt = 0
     lists: tuple[str, ...] | None = None
     keywords: tuple[str, ...] = ()
+    users: tuple[str, ...] | None = None  # only events about these watched users (replies, their stories)
     digest: Duration | None = None
     digest_at: TimeOfDay | None = None
     timeout: Duration | None = None
@@ -119,7 +151,7 @@ class NotifierSettings:
 #: The ``[[notifiers]]`` keys the core reads; every other key is the notifier type's own option.
 CORE_NOTIFIER_KEYS = (
     "name", "type", "enabled", "rules", "min_comments", "min_points", "min_level", "lists", "keywords",
-    "digest", "digest_at", "timeout", "concurrency",
+    "users", "digest", "digest_at", "timeout", "concurrency",
 )
 
 #: The ``[[notifiers]]`` tables used when the file has none.

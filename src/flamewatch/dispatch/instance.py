@@ -72,6 +72,7 @@ class NotifierInstance:
                 min_level=settings.min_level,
                 lists=frozenset(settings.lists) if settings.lists is not None else None,
                 keywords=settings.keywords,
+                users=frozenset(settings.users) if settings.users is not None else None,
             ),
             digest=(DigestSchedule(every=settings.digest, at=settings.digest_at)
                     if (settings.digest or settings.digest_at) else None),

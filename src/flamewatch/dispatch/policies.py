@@ -29,6 +29,7 @@ class Route:
     min_level: int = 0  # numeric levels (comments, points, velocity) below this are not taken
     lists: frozenset[str] | None = None
     keywords: tuple[str, ...] = ()
+    users: frozenset[str] | None = None  # only events about these users: replies to them, their stories
 
     def describe(self) -> str:
         """The route in words, for ``flamewatch check``."""
@@ -43,6 +44,8 @@ class Route:
             parts.append(f"levels >= {self.min_level}")
         if self.lists is not None:
             parts.append(f"lists {', '.join(sorted(self.lists))}")
+        if self.users is not None:
+            parts.append(f"users {', '.join(sorted(self.users))}")
         if self.keywords:
             parts.append(f"keywords {', '.join(self.keywords)}")
         return "; ".join(parts) or "all events"
@@ -51,7 +54,9 @@ class Route:
         """Whether ``event`` goes to the notifier instance with this route."""
         if self.rules is not None and event.rule not in self.rules:
             return False
-        if self.lists is not None and event.source_list not in self.lists:
+        if self.lists is not None and event.source_list not in self.lists and not (self.lists & set(event.story.lists)):
+            return False
+        if self.users is not None and not about_users(event, self.users):
             return False
         if event.story.comments < self.min_comments or event.story.score < self.min_points:
             return False
@@ -111,3 +116,10 @@ class RetryPolicy:
     def gives_up(self, first_due: float, next_at: float) -> bool:
         """Whether an attempt at ``next_at`` would be too late for a delivery first due at ``first_due``."""
         return next_at - first_due > self.max_age
+
+
+def about_users(event: Event, users: frozenset[str]) -> bool:
+    """Whether ``event`` is about one of ``users``: a reply to them (its level names them) or their story."""
+    if event.rule == "reply":
+        return event.level in users
+    return event.story.by in users

@@ -7,6 +7,8 @@ crawl's fan-out), so the server never sees more than ``max_inflight`` concurrent
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import asyncio
 import json
 import logging
@@ -139,6 +141,16 @@ class HNClient:
         if not isinstance(data, list):
             raise FetchError(f"{list_name}: expected a JSON list, got {type(data).__name__}")
         return [i for i in data if is_item_id(i)]
+
+    async def user(self, name: str) -> dict[str, Any] | None:
+        """The profile ``/v0/user/<name>.json`` (``submitted``: their items, newest first), or None when HN has
+        no such user. Raises :class:`FetchError` when it cannot be fetched or is not a JSON object."""
+        data = await self.get_json(f"user/{quote(name, safe='')}.json")
+        if data is None:
+            return None
+        if not isinstance(data, dict):
+            raise FetchError(f"user {name}: expected a JSON object, got {type(data).__name__}")
+        return data
 
     async def updates(self) -> set[int]:
         """Ids of recently changed items (``/v0/updates.json``); empty when the answer is unusable."""

@@ -10,6 +10,7 @@ Modules, one job each:
 - `items`: served items, their JSON cache, id allocation;
 - `threads`: per-story comment bookkeeping;
 - `lists`: the story lists;
+- `people`: replies under a user's items, stories entering and leaving lists;
 - `updates`: the ``updates.json`` change log;
 - `server`: HTTP, faults, statistics;
 - `cli`: the ``flamewatch simulate`` command.
@@ -21,6 +22,7 @@ from .lists import LIST_NAMES
 from .model import ThreadModel, grow_tree, load_shape
 from .server import Faults, SimStats, SimulatorServer, make_app
 from .world import World
+from .people import drop_from_list, place_on_list, reply_to_user
 
 __all__ = [
     "LIST_NAMES",
@@ -31,8 +33,11 @@ __all__ = [
     "ThreadModel",
     "World",
     "add_simulate_arguments",
+    "drop_from_list",
     "grow_tree",
     "load_shape",
     "make_app",
+    "place_on_list",
+    "reply_to_user",
     "run_simulate",
 ]

@@ -77,6 +77,7 @@ class World:
         self.lists: dict[str, list[int]] = new_lists()
         self._threads = Threads()
         self._users: dict[str, int] = {}  # name -> created
+        self.submitted: dict[str, list[int]] = {}  # name -> their items added by hand or grown, newest first
         self._build(stories, total_comments)
 
     # --- serving ---------------------------------------------------------------------------------------
@@ -129,7 +130,10 @@ class World:
         if created is None:
             return None
         karma = 1 + zlib.crc32(f"{self.seed}:{name}".encode()) % 20_000  # stable across processes
-        return {"created": created, "id": name, "karma": karma}
+        profile: dict[str, Any] = {"created": created, "id": name, "karma": karma}
+        if name in self.submitted:
+            profile["submitted"] = list(self.submitted[name])
+        return profile
 
     # --- hand-building (tests) --------------------------------------------------------------------------
 
@@ -155,6 +159,7 @@ class World:
         story = story_item(sid, title or f"Story {sid}", score=score, by=author, time=self._time(), url=url, text=text)
         self.items[sid] = story
         self._register_user(author)
+        self._submit(author, sid)
         self._threads.open(sid)
         place_story(self.lists, story, top=top, rank=rank)
         self.lists["beststories"] = best_stories(self.lists, self.items)
@@ -362,6 +367,9 @@ class World:
         else:
             self.now += GROW_SECONDS
 
+    def _submit(self, name: str, item_id: int) -> None:
+        self.submitted.setdefault(name, []).insert(0, item_id)
+
     def _register_user(self, name: Any) -> None:
         if isinstance(name, str) and name not in self._users:
             self._users[name] = self.now
@@ -379,6 +387,7 @@ class World:
             author = by or username(self._rng)
             body = text if text is not None else comment_text(self._rng, cid)
             self._register_user(author)
+            self._submit(author, cid)
         self.items[cid] = comment_item(cid, parent, self._time(), status, author, body)
         insert_at(kids, cid, position)
         self.touch(cid)

@@ -38,7 +38,12 @@ class ConsoleNotifier(Notifier):
     @staticmethod
     def format(event: Event) -> str:
         """The line printed for ``event``."""
-        return f"ALERT {_printable(event.describe())} {event.story.hn_url}"
+        line = f"ALERT {_printable(event.describe())} {event.story.hn_url}"
+        if event.subject is not None:  # a reply or mention: quote it (one line, shortened)
+            text = " ".join(_printable(event.subject.excerpt).split())
+            text = text if len(text) <= 200 else text[:199] + "…"
+            line += f"\n      > {text} ({event.subject.hn_url})"
+        return line
 
     async def send(self, event: Event) -> None:
         """Print the line for ``event``."""

@@ -165,8 +165,11 @@ def _plain_event(event: Event) -> str:
         details.append(("Velocity", f"{_velocity(event.velocity)} (comments an hour)"))
     if story.by:
         details.append(("Posted by", one_line(story.by)))
-    if story.rank is not None:
+    if story.lists:
+        details.append(("Rank", ", ".join(f"#{r} on {one_line(n)}" for n, r in story.lists.items())))
+    elif story.rank is not None:
         details.append(("Rank", f"#{story.rank} on {one_line(event.source_list)}"))
+    details += sections.plain_subject_lines(event)
     details.append(("Fired at", _utc(event.at)))
     width = max(len(label) for label, _ in details) + 2
     lines += [f"  {label + ':':<{width}}{value}" for label, value in details]
@@ -324,7 +327,8 @@ def build_event_message(event: Event, settings: MailSettings, *, now: datetime |
     heading = f"{_a(story.link, one_line(story.title))} {_E(what_happened(event))}"
     intro = f"{_E(_comments(story))} comments, {story.score} points · fired {_E(_utc(event.at))}"
     msg.set_content(plain)
-    msg.add_alternative(_html_page(heading, intro, _html_table(rows), settings), subtype="html")
+    body = sections.html_quote(event) + _html_table(rows)
+    msg.add_alternative(_html_page(heading, intro, body, settings), subtype="html")
     return msg
 
 
@@ -334,7 +338,9 @@ def build_digest_message(
     """One email holding every event in ``events`` (which must not be empty), a row per story."""
     if not events:
         raise ValueError("a digest needs at least one event")
-    rows = _rows(events)
+    # Sections by kind: hot threads (a table), then rank changes and replies (flamewatch.people).
+    thread_events, ranks, replies = sections.split(events)
+    rows = _rows(thread_events)
     threads = f"{len(rows)} hot thread" + ("" if len(rows) == 1 else "s")
     subject = _prefixed(settings.subject_prefix, f"Digest: {threads}")
     keys = [e.key for e in events]
@@ -342,9 +348,14 @@ def build_digest_message(
     msg["X-Flamewatch-Event-Count"] = str(len(keys))
     msg["X-Flamewatch-Event-Keys"] = header_text(", ".join(keys[:DIGEST_HEADER_KEYS_MAX]))
 
-    plain = _plain_digest(rows, events) + _plain_footer(settings)
+    table = _plain_digest(rows, events) if rows else _digest_summary(rows, events) + "\n\n"
+    plain = table + sections.plain_sections(ranks, replies) + _plain_footer(settings)
     heading = f"flamewatch digest: {_E(threads)}"
     intro = _E(_digest_summary(rows, events).removeprefix("flamewatch digest: "))
     msg.set_content(plain)
-    msg.add_alternative(_html_page(heading, intro, _html_table(rows), settings), subtype="html")
+    html_body = (_html_table(rows) if rows else "") + sections.html_sections(ranks, replies)
+    msg.add_alternative(_html_page(heading, intro, html_body, settings), subtype="html")
     return msg
+
+
+from . import sections  # noqa: E402  (sections imports this module's helpers)

@@ -31,6 +31,7 @@ TITLE_LIMIT = 250  # escaped characters of a title (HN titles are at most 80 cha
 URL_LIMIT = 1500  # longer story URLs are not linked (the HN discussion link is used instead)
 SMALL_LIMIT = 80  # escaped characters of an author, a domain, a keyword
 PHRASE_LIMIT = 160  # escaped characters of a rule's summary or detail (its keyword, say)
+EXCERPT_LIMIT = 700  # escaped characters of a reply's or mention's text in its quote block
 MESSAGE_TEXT_BUDGET = 9000  # block text per digest message, well under Slack's ~12k
 DIGEST_EVENTS_PER_MESSAGE = 40  # plus a header and a context block: 42 blocks, under 50
 
@@ -179,7 +180,10 @@ def _fields(event: Event) -> list[dict[str, Any]]:
         pairs.append(("Velocity", f"{event.velocity:,.0f} comments/hour"))
     if event.growth is not None:
         pairs.append(("Growth", f"{event.growth:+,} since last check"))
-    if story.rank is not None:
+    if story.lists:
+        ranks = ", ".join(f"#{rank} on {clip(name, SMALL_LIMIT)}" for name, rank in story.lists.items())
+        pairs.append(("Rank", ranks))
+    elif story.rank is not None:
         pairs.append(("Rank", f"#{story.rank} on {clip(event.source_list, SMALL_LIMIT)}"))
     return [{"type": "mrkdwn", "verbatim": True, "text": f"*{name}*\n{value}"} for name, value in pairs]
 
@@ -200,6 +204,23 @@ def _context(event: Event, *, live: bool) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "verbatim": True, "text": " · ".join(bits)}]}
 
 
+def quote(event: Event) -> str | None:
+    """The subject of a reply or mention as a mrkdwn quote: who wrote it, what (escaped, one line), links."""
+    subject = event.subject
+    if subject is None:
+        return None
+    author = clip(subject.by or "someone", SMALL_LIMIT)
+    text = clip(subject.excerpt, EXCERPT_LIMIT) if subject.excerpt else "_(no text)_"
+    # The excerpt is flattened to one line by clip(), so the whole of it stays inside the quote.
+    links = f"{link(subject.hn_url, 'reply')} · {link(event.story.hn_url, 'thread')}"
+    return f"*{author}* wrote:\n>{text}\n{links}"
+
+
+def _quote_blocks(event: Event) -> list[dict[str, Any]]:
+    text = quote(event)
+    return [] if text is None else [{"type": "section", "text": {"type": "mrkdwn", "verbatim": True, "text": text}}]
+
+
 # --- whole messages -----------------------------------------------------------------------------------
 
 
@@ -211,6 +232,7 @@ def event_message(event: Event, *, live: bool = False) -> SlackMessage:
     summary = f"*{_title_link(event)}*\n{what_happened(event)}\n{_hn_link(event)}"
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "verbatim": True, "text": summary}},
+        *_quote_blocks(event),
         {"type": "section", "fields": _fields(event)},
         _context(event, live=live),
     ]
@@ -224,7 +246,11 @@ def _digest_line(event: Event) -> str:
         extras.append(f"{event.velocity:,.0f}/hour")
     if event.growth is not None:
         extras.append(f"{event.growth:+,}")
-    return f"*{_title_link(event)}*\n{what_happened(event)} · {_hn_link(event)} · {' · '.join(extras)}"
+    line = f"*{_title_link(event)}*\n{what_happened(event)} · {_hn_link(event)} · {' · '.join(extras)}"
+    if event.subject is not None:
+        author = clip(event.subject.by or "someone", SMALL_LIMIT)
+        line += f"\n>{author}: {clip(event.subject.excerpt, PHRASE_LIMIT)} · {link(event.subject.hn_url, 'reply')}"
+    return line
 
 
 def digest_messages(events: Sequence[Event]) -> list[SlackMessage]:

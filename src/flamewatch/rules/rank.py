@@ -1,0 +1,92 @@
+"""The ``rank`` rule: a watched user's story enters a watched list, or climbs past a rank level.
+
+Which users, and what they want, comes from ``[[watch.users]]`` (``front_page``, ``rank_levels``) through
+the :class:`~flamewatch.people.Watchlist` the core binds to this rule; it has no ``[rules]`` keys.
+Keys: ``rank:<story>:<list>:entered`` and ``rank:<story>:<level>`` (level 1 is "#1 on the front page").
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flamewatch import Evaluation, Event, Rule, RuleContext, StorySnapshot, Wording, hookimpl
+
+if TYPE_CHECKING:
+    from flamewatch.people import Watchlist
+
+#: The list rank levels are measured on.
+FRONT_PAGE = "topstories"
+
+_LIST_NAMES = {
+    "topstories": "the front page", "newstories": "new", "beststories": "best", "askstories": "Ask HN",
+    "showstories": "Show HN", "jobstories": "jobs",
+}
+
+
+def list_label(name: str) -> str:
+    """How a list reads in a sentence: ``the front page``, ``Show HN``."""
+    return _LIST_NAMES.get(name, name)
+
+
+class RankRule(Rule):
+    """Fires when a watched user's story enters a list, and when its front-page rank reaches a level."""
+
+    name = "rank"
+    description = "a watched user's story enters a list or reaches a rank"
+
+    def __init__(self, options: object = None) -> None:
+        super().__init__(options)
+        self.watchlist: Watchlist | None = None
+
+    def bind_watchlist(self, watchlist: Watchlist) -> None:
+        """Called by the core with the watched users (before the rule engine is built)."""
+        self.watchlist = watchlist
+
+    def is_active(self) -> bool:
+        return self.watchlist is not None and any(
+            u.settings.front_page or u.settings.rank_levels for u in self.watchlist.users.values()
+        )
+
+    def describe(self) -> str:
+        names = sorted(self.watchlist.users) if self.watchlist is not None else []
+        return f"rank of stories by {', '.join(names)}"
+
+    def evaluate(self, story: StorySnapshot, ctx: RuleContext) -> Evaluation:
+        user = self.watchlist.user_of_story(story.id, story.by) if self.watchlist is not None else None
+        if user is None:
+            return Evaluation()
+        out = Evaluation()
+        if user.settings.front_page:
+            for list_name, rank in story.lists.items():
+                wording = Wording(
+                    summary=f"Entered {list_label(list_name)} at #{rank}",
+                    headline=f"by {user.settings.name} entered {list_label(list_name)} at #{rank}",
+                    emoji="rocket",
+                )
+                out.announce.append(self._event(story, ctx, f"rank:{story.id}:{list_name}:entered", list_name,
+                                                rank, wording, list_name))
+        front = story.lists.get(FRONT_PAGE)
+        if front is not None:
+            crossed = sorted((lv for lv in user.settings.rank_levels if front <= lv), reverse=True)
+            for i, level in enumerate(crossed):
+                top = "#1" if level == 1 else f"the top {level}"
+                wording = Wording(
+                    summary=f"Reached {top} on the front page",
+                    headline=f"by {user.settings.name} reached {top} on the front page (#{front} now)",
+                    emoji="trophy" if level == 1 else "chart_with_upwards_trend",
+                )
+                event = self._event(story, ctx, f"rank:{story.id}:{level}", level, front, wording, FRONT_PAGE)
+                # Only the best level reached is announced; the ones passed on the way are recorded.
+                (out.announce if i == len(crossed) - 1 else out.passed).append(event)
+        return out
+
+    def _event(self, story: StorySnapshot, ctx: RuleContext, key: str, level: int | str, rank: int,
+               wording: Wording, list_name: str) -> Event:
+        return Event(key=key, rule=self.name, level=level, value=float(rank), story=story, at=ctx.at,
+                     source_list=list_name, velocity=ctx.velocity, growth=ctx.growth, wording=wording)
+
+
+@hookimpl
+def flamewatch_rule_types() -> list[type[Rule]]:
+    """This module's rule, offered like any plugin's."""
+    return [RankRule]
