@@ -39,7 +39,7 @@ async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7
         print(f"flamewatch demo: simulated Hacker News at {sim.base_url}; watching the top 15 stories every "
               f"{period:g}s for {duration:g}s", flush=True)
         config = parse_config(demo_config(sim.base_url, period), "<demo config>")
-        async with App(config) as app:
+        async with App(config, owner="demo") as app:
             assert app.monitor is not None and app.dispatcher is not None
             from .watch import Watcher
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..config import ConfigError
-from ..errors import PluginError
+from ..errors import PluginError, StoreLockedError
 from ..store import StoreError
 from .admin import cmd_check, cmd_notify_test, cmd_outbox, cmd_plugins
 from .common import EXIT_CONFIG, CliError, first_line, log, print_error
@@ -94,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(handler(args))
     except (ConfigError, PluginError) as exc:
         print_error(str(exc))
+        return EXIT_CONFIG
+    except StoreLockedError as exc:
+        print_error(str(exc))  # another flamewatch sends from this store: a setup mistake, like a config one
         return EXIT_CONFIG
     except (CliError, StoreError) as exc:
         print_error(str(exc))

@@ -206,7 +206,12 @@ async def cmd_outbox(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     path = args.store or config.store.path or str(default_store_path())
-    async with await open_store(path) as store:
+    if args.action == "list" and not _store_exists(path):
+        print("outbox: empty")  # nothing has run with this store yet; looking must not create it
+        return 0
+    # Listing opens the store read-only: it works while 'flamewatch run' writes, and can never send.
+    # retry/drop only change rows; the running daemon (the store's one sender) sends them.
+    async with await open_store(path, read_only=args.action == "list") as store:
         if args.action == "retry":
             count = await store.requeue(args.ids, time.time())
             print(f"{count} deliveries queued for retry")
@@ -232,3 +237,6 @@ async def cmd_outbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store_exists(path: str) -> bool:
+    """Whether there is a store file to look at (an in-memory store never holds anything to list)."""
+    return path != ":memory:" and os.path.lexists(os.path.expanduser(path))

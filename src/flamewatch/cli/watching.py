@@ -29,7 +29,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         if args.period <= 0:
             raise CliError("--period must be positive", EXIT_CONFIG)
         config = _with_watch(config, period=args.period)
-    async with App(config, store_path=args.store, api_url=args.api_url) as app:
+    async with App(config, store_path=args.store, api_url=args.api_url, owner="run") as app:
         assert app.monitor is not None
         watcher = Watcher(
             app.monitor.cycle,
@@ -80,7 +80,7 @@ async def cmd_once(args: argparse.Namespace) -> int:
         if args.top < 1:
             raise CliError("--top must be at least 1", EXIT_CONFIG)
         config = _with_watch(config, top=args.top)
-    async with App(config, store_path=args.store, api_url=args.api_url) as app:
+    async with App(config, store_path=args.store, api_url=args.api_url, owner="once") as app:
         assert app.monitor is not None and app.dispatcher is not None
         try:
             stats = await app.monitor.cycle(0)

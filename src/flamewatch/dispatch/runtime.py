@@ -35,7 +35,7 @@ from .policies import RetryPolicy
 
 if TYPE_CHECKING:
     from ..rules import Evaluation
-    from ..store import Delivery, Store
+    from ..store import Delivery, InstanceLock, Store
 
 __all__ = [
     "BLOCKING_WARN_SECONDS",
@@ -95,7 +95,10 @@ class Dispatcher:
         on_event: HookCaller | None = None,
         on_delivery: HookCaller | None = None,
         clock: Callable[[], float] = time.time,
+        lock: InstanceLock | None = None,
     ) -> None:
+        """``lock``: the store's instance lock this process holds; every send first checks it is still held
+        (a PostgreSQL leader lock can be lost with its connection), and none starts once it is not."""
         not_open = [i.name for i in instances if not i.is_open]
         if not_open:
             raise ValueError(f"notifier instances must be open before dispatching: {', '.join(not_open)}")
@@ -103,6 +106,8 @@ class Dispatcher:
         self.instances = {instance.name: instance for instance in instances}
         self.retry = retry or RetryPolicy()
         self.clock = clock
+        self.lock = lock
+        self._lock_lost_said = False
         self._on_event = on_event
         self._on_delivery = on_delivery
         self.deliveries = TaskRegistry("deliveries")
@@ -190,6 +195,8 @@ class Dispatcher:
         """
         while True:
             await self.deliveries.wait_idle()
+            if not self.may_send():
+                return  # nothing will be sent from here: the rows wait for the lock's holder
             seen = self._changes  # read before the outbox: a change during the query is not missed
             due = {r.instance for r in await self.store.due(self.clock()) if r.instance in self.instances}
             if len(self.deliveries):
@@ -199,6 +206,19 @@ class Dispatcher:
             for name in due:
                 self.instances[name].wake.set()
             await self._wait_for_change_since(seen)
+
+    def may_send(self) -> bool:
+        """Whether this process may send: True without a lock, else while the lock is held.
+
+        Losing the lock is said once; rows stay pending (their claims lapse) for whoever holds it now.
+        """
+        if self.lock is None or self.lock.held:
+            return True
+        if not self._lock_lost_said:
+            self._lock_lost_said = True
+            log.error("this flamewatch no longer holds the store's instance lock: sending stopped; the pending "
+                      "deliveries are left to the lock's holder")
+        return False
 
     async def close(self, grace: float) -> CloseReport:
         """Stop the pumps, give running deliveries ``grace`` seconds, cancel the rest, close notifiers."""
@@ -269,6 +289,8 @@ class Dispatcher:
     async def _pump_once(self, instance: NotifierInstance) -> float:
         """Start every due row of ``instance``; returns how long to wait before looking again (0: at once)."""
         instance.wake.clear()
+        if not self.may_send():
+            return POLL_SECONDS
         now = self.clock()
         rows = [
             r for r in await self.store.claim_due(
@@ -319,6 +341,8 @@ class Dispatcher:
         ids = [r.id for r in rows]
         events = [r.event for r in rows]
         try:
+            if not self.may_send():  # checked right before each send: the lock may be gone since the claim
+                return
             failure = await attempt(instance, events, blocking_warn=BLOCKING_WARN_SECONDS, logger=log)
             try:
                 await self._record(instance, rows, failure)

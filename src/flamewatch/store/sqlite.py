@@ -28,7 +28,7 @@ from ..errors import StoreError
 from .connection import Clock
 from .history import SQLiteHistory
 from .outbox import SQLiteOutbox
-from .schema import configure, migrate, prepare_directory, reason
+from .schema import check_current, configure, migrate, prepare_directory, reason
 from .state import SQLitePluginState
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT", "SQLiteStore", "default_store_path"]
@@ -59,15 +59,26 @@ class SQLiteStore(SQLiteOutbox, SQLiteHistory, SQLitePluginState):
 
     @classmethod
     async def open(
-        cls, path: str | Path, *, clock: Clock = time.time, busy_timeout: float = DEFAULT_BUSY_TIMEOUT
+        cls,
+        path: str | Path,
+        *,
+        clock: Clock = time.time,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        read_only: bool = False,
     ) -> SQLiteStore:
         """Open (creating it and its parent directories if needed) and migrate the store at ``path``.
+
+        ``read_only``: open an existing store for reading only (SQLite's ``mode=ro``), for commands that
+        only look (``flamewatch outbox list``): nothing is created or migrated, it never waits for a
+        running ``flamewatch run``'s write lock, and any write raises :class:`StoreError`.
 
         ``":memory:"`` gives a private in-memory store (tests). ``clock`` is read where the store needs the
         time itself (when plugin state is written); ``busy_timeout`` is how many seconds a statement waits
         for another process's write lock. Raises :class:`StoreError` with a one-line message when the file
         cannot be opened, is not a flamewatch store, or is newer than this code.
         """
+        if read_only:
+            return cls(*await _connect_read_only(path, busy_timeout), clock=clock)
         name = _prepared_location(path)
         try:
             conn = await aiosqlite.connect(name, isolation_level=None)  # we issue BEGIN/COMMIT ourselves
@@ -113,6 +124,36 @@ class SQLiteStore(SQLiteOutbox, SQLiteHistory, SQLitePluginState):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+async def _connect_read_only(path: str | Path, busy_timeout: float) -> tuple[str, aiosqlite.Connection]:
+    """``(name, connection)`` of an existing, current store file opened with SQLite's ``mode=ro``."""
+    name, uri = _read_only_uri(path)
+    try:
+        conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open store {name}: {reason(exc)}") from exc
+    try:
+        await conn.execute(f"PRAGMA busy_timeout = {max(0, round(busy_timeout * 1000))}")
+        await check_current(conn, name)
+    except BaseException as exc:
+        await _close_quietly(conn)
+        if isinstance(exc, sqlite3.Error):
+            raise StoreError(f"cannot open store {name}: {reason(exc)}") from exc
+        raise
+    return name, conn
+
+
+def _read_only_uri(path: str | Path) -> tuple[str, str]:
+    """``(name, mode=ro URI)`` of an existing store file; StoreError when there is none to read."""
+    if str(path) == ":memory:":
+        raise StoreError("cannot open store :memory: read-only: an in-memory store holds nothing to read")
+    file = Path(path).expanduser()
+    name = str(file)
+    if not file.is_file():
+        what = "it is not a file" if file.exists() else "no such file (nothing has run with it yet)"
+        raise StoreError(f"cannot open store {name}: {what}")
+    return name, f"{file.resolve().as_uri()}?mode=ro"  # as_uri percent-encodes '?', '#' and spaces
 
 
 def _prepared_location(path: str | Path) -> str:
