@@ -186,6 +186,10 @@ class App:
         await lock.acquire(wait=False)
         self.lock = lock
 
+    def store_problem(self) -> str | None:
+        """One line when the store's file was removed or replaced under us (see ``Store.file_problem``)."""
+        return self.store.file_problem() if self.store is not None else None
+
     def _make_stream(self, counter: IncrementalCounter | None) -> ItemStream | None:
         """The stream of new items, feeding the counter and the ``flamewatch_new_item`` hook."""
         cfg = self.config.stream

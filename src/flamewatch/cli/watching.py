@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlparse
 from ..app import App
 from ..config import Config
 from ..crawl import CrawlResult, count_story
+from ..events import CycleStats
 from ..hn import FetchError, HNClient, make_session
 from ..watch import Watcher
 from .common import EXIT_CONFIG, CliError, config_from_args, log
@@ -29,14 +30,20 @@ async def cmd_run(args: argparse.Namespace) -> int:
         if args.period <= 0:
             raise CliError("--period must be positive", EXIT_CONFIG)
         config = _with_watch(config, period=args.period)
+    store_gone: list[str] = []
     async with App(config, store_path=args.store, api_url=args.api_url, owner="run") as app:
         assert app.monitor is not None
-        watcher = Watcher(
-            app.monitor.cycle,
-            config.watch.period,
-            cycle_timeout=config.watch.cycle_timeout,
-            on_done=lambda stats: app.plugins.notify("flamewatch_cycle_done", stats=stats),
-        )
+
+        def on_done(stats: CycleStats) -> None:
+            app.plugins.notify("flamewatch_cycle_done", stats=stats)
+            # Checked after every cycle: a daemon writing on into a deleted (or swapped) store file would
+            # lose every fired key and repeat those alerts at its next start. Stop, and say so once.
+            if not store_gone and (problem := app.store_problem()) is not None:
+                store_gone.append(problem)
+                watcher.stop()
+
+        watcher = Watcher(app.monitor.cycle, config.watch.period, cycle_timeout=config.watch.cycle_timeout,
+                          on_done=on_done)
         stop = _install_stop_signals(watcher)
         log.info("watching %s (top %d) every %gs at %s; %d notifier(s); store %s", config.watch.list,
                  config.watch.top, config.watch.period, app.api_url, len(app.instances), app.store_path)
@@ -49,6 +56,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
     if report is not None:
         log.info("stopped: %d deliveries finished during shutdown, %d left pending in the outbox",
                  report.finished, report.cancelled)
+    if store_gone:
+        raise CliError(f"{store_gone[0]}; stopped (restart flamewatch to use the store at that path)")
     return 0
 
 

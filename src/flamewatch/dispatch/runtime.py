@@ -31,6 +31,7 @@ from ..events import Event
 from ..tasks import CloseReport, TaskRegistry
 from .attempt import Failure, attempt
 from .instance import NotifierInstance
+from .outcomes import OutcomeBacklog, Unrecorded
 from .policies import RetryPolicy
 
 if TYPE_CHECKING:
@@ -56,8 +57,8 @@ BLOCKING_WARN_SECONDS = 0.1
 #: ``flamewatch outbox retry`` from another process, or recorded by a publish cancelled before it woke us.
 POLL_SECONDS = 30.0
 
-#: How long a pump waits after it failed to read the outbox (or hit a bug), and the least a delivery
-#: whose outcome could not be written is held back.
+#: How long a pump waits after it failed to read the outbox (or hit a bug), and the first wait before
+#: writing again a delivery outcome the store could not record (see :mod:`.outcomes`).
 STORE_ERROR_BACKOFF = 5.0
 
 #: Who this flamewatch instance is when it claims outbox rows: an instance elsewhere sharing the store
@@ -113,6 +114,9 @@ class Dispatcher:
         self.deliveries = TaskRegistry("deliveries")
         self._pumps: list[asyncio.Task[None]] = []
         self.stats = DispatchStats()
+        #: Outcomes of sends the store could not record: their rows are never sent again by this process.
+        self.backlog = OutcomeBacklog(lambda u: self._record(u.instance, u.rows, u.failure),
+                                      first_delay=STORE_ERROR_BACKOFF)
         # Notified (and _changes counted) when a delivery attempt ends and when a publish has written its
         # rows: the moments at which "nothing due or in flight" or a stats predicate can start to hold.
         self._changed = asyncio.Condition()
@@ -198,7 +202,8 @@ class Dispatcher:
             if not self.may_send():
                 return  # nothing will be sent from here: the rows wait for the lock's holder
             seen = self._changes  # read before the outbox: a change during the query is not missed
-            due = {r.instance for r in await self.store.due(self.clock()) if r.instance in self.instances}
+            due = {r.instance for r in await self.store.due(self.clock())
+                   if r.instance in self.instances and r.id not in self.instances[r.instance].held}
             if len(self.deliveries):
                 continue  # a pump started deliveries while we looked
             if not due:
@@ -227,6 +232,7 @@ class Dispatcher:
         await asyncio.gather(*self._pumps, return_exceptions=True)
         self._pumps.clear()
         report = await self.deliveries.close(grace)
+        await self.backlog.close()
         if report.cancelled:
             log.warning("%d deliveries did not finish in %.1fs; they stay in the outbox for the next start",
                         report.cancelled, grace)
@@ -296,11 +302,9 @@ class Dispatcher:
             r for r in await self.store.claim_due(
                 now, instance=instance.name, claim_for=instance.timeout + CLAIM_MARGIN, owner=CLAIM_OWNER
             )
-            if r.id not in instance.inflight and instance.held.get(r.id, 0.0) <= now
+            if r.id not in instance.inflight and r.id not in instance.held
         ]
         if rows:
-            for row in rows:
-                instance.held.pop(row.id, None)
             if instance.digest is not None:
                 self._start(instance, rows)
             else:
@@ -312,8 +316,6 @@ class Dispatcher:
         upcoming = await self._time_to_next(instance, now)
         if upcoming is not None:
             waits.append(upcoming)
-        if instance.held:
-            waits.append(max(0.0, min(instance.held.values()) - now))
         return min(waits)
 
     async def _time_to_next(self, instance: NotifierInstance, now: float) -> float | None:
@@ -347,14 +349,12 @@ class Dispatcher:
             try:
                 await self._record(instance, rows, failure)
             except StoreError as exc:
-                # Disk full, database locked: the rows are still pending and due, so hold them back here
-                # rather than send them again in a tight loop.
-                hold = self._hold(instance, rows)
-                log.error("notifier %s: %s: cannot record the delivery outcome (%s); holding it for %.0fs",
-                          instance.name, _label(events), str(exc) or type(exc).__name__, hold)
+                # Disk full, database locked: the rows are still pending and due in the store, but the
+                # send happened. Keep the outcome and retry only its write; never send the rows again.
+                self.backlog.add(Unrecorded(instance, rows, failure), exc, _label(events))
             except Exception:
-                # A bug: hold the rows for the same reason, and let the task registry log the traceback.
-                self._hold(instance, rows)
+                # A bug: never send these rows again in this process either; the registry logs the traceback.
+                instance.held.update(ids)
                 raise
             if self._on_delivery is not None:
                 for event in events:
@@ -366,14 +366,6 @@ class Dispatcher:
                 instance.slots.release()
             instance.wake.set()
             await self._announce_change()
-
-    def _hold(self, instance: NotifierInstance, rows: list[Delivery]) -> float:
-        """Keep ``rows`` from being sent again for a retry delay (at least the store error backoff)."""
-        hold = max(self.retry.delay(max(r.attempts for r in rows)), STORE_ERROR_BACKOFF)
-        until = self.clock() + hold
-        for row in rows:
-            instance.held[row.id] = until
-        return hold
 
     async def _record(self, instance: NotifierInstance, rows: list[Delivery], failure: Failure | None) -> None:
         """Write the outcome of an attempt to the outbox: done, dead letter, or retry later."""

@@ -249,6 +249,15 @@ class Store(Protocol):
 
     # -- lifetime --------------------------------------------------------------------------------------
 
+    def file_problem(self) -> str | None:
+        """One line when the store's file was removed or replaced since it was opened (the open file's
+        identity no longer matches its path), else None; always None for a store that is not a file.
+
+        A daemon writing on into a deleted file would lose every fired key at its next start and send
+        those alerts again, so ``flamewatch run`` checks this every cycle and stops when it is not None.
+        """
+        ...
+
     async def close(self) -> None:
         """Let running writes finish, give back this store's claims, then close. Closing twice is harmless;
         any other call on a closed store raises :class:`~flamewatch.errors.StoreError`."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import stat
 import time
 from pathlib import Path
 from types import TracebackType
@@ -92,7 +93,24 @@ class SQLiteStore(SQLiteOutbox, SQLiteHistory, SQLitePluginState):
             if isinstance(exc, sqlite3.Error):
                 raise StoreError(f"cannot open store {name}: {reason(exc)}") from exc
             raise
-        return cls(name, conn, clock=clock)
+        store = cls(name, conn, clock=clock)
+        store._identity = _identity(name)
+        return store
+
+    #: ``(st_dev, st_ino)`` of the file as opened (None in memory), to notice it removed or replaced.
+    _identity: tuple[int, int] | None = None
+
+    def file_problem(self) -> str | None:
+        """See :meth:`Store.file_problem <flamewatch.store.base.Store.file_problem>`."""
+        if self._identity is None:
+            return None
+        try:
+            now = _identity(self.path)
+        except OSError as exc:
+            return f"store {self.path} cannot be found any more ({reason(exc)}): it was removed while in use"
+        if now != self._identity:
+            return f"store {self.path} was replaced by another file while in use"
+        return None
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -156,12 +174,36 @@ def _read_only_uri(path: str | Path) -> tuple[str, str]:
     return name, f"{file.resolve().as_uri()}?mode=ro"  # as_uri percent-encodes '?', '#' and spaces
 
 
+def _identity(name: str) -> tuple[int, int] | None:
+    """The file's ``(st_dev, st_ino)`` (None in memory); OSError when there is no such file."""
+    if name == ":memory:":
+        return None
+    info = os.stat(name)
+    return info.st_dev, info.st_ino
+
+
 def _prepared_location(path: str | Path) -> str:
-    """The name to connect to: ``":memory:"``, or the expanded file path once its directory is ready."""
+    """The name to connect to: ``":memory:"``, or the expanded file path once its directory is ready.
+
+    An existing file that cannot be written is refused here: SQLite would open it read-only without a
+    word, and every write of the running daemon would fail later instead of once, at start.
+    """
     if str(path) == ":memory:":
         return ":memory:"
     file = Path(path).expanduser()
     prepare_directory(file)
+    try:
+        info = file.stat()
+        read_only_fs = bool(os.statvfs(file).f_flag & os.ST_RDONLY)
+    except FileNotFoundError:
+        return str(file)
+    except OSError as exc:
+        raise StoreError(f"cannot open store {file}: {reason(exc)}") from exc
+    # No write bit at all means "keep this read-only" even to root, whom os.access never refuses.
+    if read_only_fs or not info.st_mode & 0o222 or not os.access(file, os.W_OK):
+        where = "on a read-only file system" if read_only_fs else f"mode {stat.filemode(info.st_mode)}"
+        raise StoreError(f"cannot open store {file}: the file is read-only ({where}); flamewatch must write "
+                         "to it (fix its permissions, or use 'flamewatch outbox list' to only look)")
     return str(file)
 
 
