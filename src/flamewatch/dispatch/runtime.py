@@ -394,9 +394,13 @@ class Dispatcher:
         ids = [r.id for r in rows]
         label = _label(r.event for r in rows)
         if self.retry.gives_up(first_due, next_at):
-            await self.store.mark_dead(ids, error=f"gave up after {attempts + 1} attempts: {error}")
+            why = f"gave up after {attempts + 1} attempts"
+            if retry_after is not None and self.retry.gives_up(first_due, now + retry_after):
+                why = (f"the server asked to wait {retry_after:.0f}s (Retry-After), past delivery.max_age "
+                       f"({self.retry.max_age:g}s)")
+            await self.store.mark_dead(ids, error=f"{why}: {error}")
             self.stats.dead += len(ids)
-            log.error("notifier %s: %s: gave up after %d attempts: %s", instance.name, label, attempts + 1, error)
+            log.error("notifier %s: %s: %s: %s", instance.name, label, why, error)
             return
         await self.store.mark_retry(ids, next_at=next_at, error=error)
         self.stats.retried += len(ids)
