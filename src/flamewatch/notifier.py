@@ -19,6 +19,7 @@ import datetime
 import email.utils
 import logging
 import os
+import stat
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
@@ -112,6 +113,28 @@ async def not_timed() -> AsyncIterator[None]:
             timeout.reschedule(loop.time() + max(0.0, left))
 
 
+_log = logging.getLogger("flamewatch.secrets")
+_WARNED_EXPOSED: set[str] = set()
+
+
+def warn_if_exposed(path: str | Path, what: str) -> None:
+    """Warn once per file (per process) when ``path`` is readable by other users: ``what`` may be secret.
+
+    A warning, not a refusal (as OpenSSH does for a private key): a shared machine's admin may have
+    reasons, and refusing would stop alerts over a file mode.
+    """
+    key = str(path)
+    if key in _WARNED_EXPOSED:
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # reading it reports the problem
+    if stat.S_ISREG(mode) and mode & stat.S_IROTH:  # not /dev/null, not a FIFO a secret manager feeds
+        _WARNED_EXPOSED.add(key)
+        _log.warning("%s %s is readable by other users (mode %s); chmod o-r %s", what, key, stat.filemode(mode), key)
+
+
 @dataclass(frozen=True, slots=True)
 class Secret:
     """A secret referenced from config: ``{env = "NAME"}`` or ``{file = "/path"}``.
@@ -131,8 +154,10 @@ class Secret:
                 raise LookupError(f"environment variable {self.env} is not set")
             return value
         if self.file is not None:
+            path = Path(self.file).expanduser()
+            warn_if_exposed(path, "secret file")
             try:
-                return Path(self.file).expanduser().read_text().strip()
+                return path.read_text().strip()
             except OSError as exc:  # names the file, never its content
                 raise LookupError(f"cannot read secret file {self.file}: {exc.strerror}") from exc
         raise LookupError("secret has neither env nor file")
