@@ -184,8 +184,15 @@ class Store(Protocol):
         cleared. Only pending rows change."""
         ...
 
-    async def outbox(self, status: DeliveryStatus | str | None = None, *, limit: int = 1000) -> list[Delivery]:
-        """Outbox rows, oldest first, optionally only those with ``status``.
+    async def outbox(
+        self,
+        status: DeliveryStatus | str | Iterable[DeliveryStatus | str] | None = None,
+        *,
+        limit: int = 1000,
+        ids: Sequence[int] | None = None,
+    ) -> list[Delivery]:
+        """Outbox rows, oldest first, at most ``limit``: only those with ``status`` (one, or any of several)
+        and only the rows ``ids`` when given, both filtered before the limit applies.
 
         Raises :class:`ValueError` for a status that is not a :class:`DeliveryStatus` value.
         """
