@@ -9,9 +9,11 @@ import base64
 import contextlib
 import os
 import shutil
+import errno
 import signal
 import sqlite3
-from collections.abc import AsyncIterator
+import subprocess
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -75,6 +77,55 @@ async def test_a_success_the_store_cannot_record_is_never_sent_again(
         assert await run.exit_status(10) == 0, run.stderr
     assert len(receiver.requests) == 1 and receiver.duplicates == 0
     assert len([line for line in run.lines if "the store cannot record it" in line]) == 1
+    _, outbox = read_store(store)
+    assert [status for _, _, status in outbox] == ["done"]
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MB tmpfs to fill up, where the machine allows mounting one (root); else the test is skipped."""
+    mount = tmp_path / "tmpfs"
+    mount.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill_up(path: Path) -> None:
+    """Write ``path`` until the file system is full."""
+    block = bytes(65536)
+    with open(path, "wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(block)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+
+
+async def test_a_full_disk_keeps_the_outcome_and_sends_nothing_twice(
+    tmp_path: Path, receiver: FakeWebhookReceiver, small_tmpfs: Path
+) -> None:
+    store = small_tmpfs / "fw.db"
+    config = one_key_config(tmp_path, receiver)
+    receiver.hold_next(1)
+    async with SimulatorServer(static_world()) as sim, FlamewatchProcess(*run_args(config, sim, store)) as run:
+        await receiver.wait_for_requests(1, timeout=15)
+        fill_up(small_tmpfs / "filler")
+        receiver.release_held()
+        line = await run.wait_for_line("the store cannot record it", timeout=20)
+        (small_tmpfs / "filler").unlink()
+        await run.wait_for_line("the store records again", timeout=30)
+        run.signal(signal.SIGTERM)
+        assert await run.exit_status(10) == 0, run.stderr
+    assert "full" in line, line
+    assert len(receiver.requests) == 1 and receiver.duplicates == 0
     _, outbox = read_store(store)
     assert [status for _, _, status in outbox] == ["done"]
 
