@@ -12,7 +12,7 @@ import os
 import socket
 from pathlib import Path
 
-from ..errors import StoreLockedError
+from ..errors import StoreError, StoreLockedError
 
 __all__ = ["SQLiteFileLock"]
 
@@ -33,7 +33,11 @@ class SQLiteFileLock:
     async def acquire(self, *, wait: bool) -> None:
         if self._fd is not None or self.store_path == ":memory:":
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot lock store {self.store_path}: {exc.strerror or type(exc).__name__} "
+                             f"({self.path})") from exc
         try:
             # A blocking flock would stall the event loop; a standby SQLite instance is not a thing, so
             # waiting means "fail now" here too.
