@@ -185,3 +185,26 @@ async def test_dispatcher_stops_sending_once_the_lock_is_lost(
         assert (await store.outbox_counts())["pending"] == 2
     lost = [r for r in caplog.records if "no longer holds the store's instance lock" in r.getMessage()]
     assert len(lost) == 1
+
+
+async def test_outbox_retry_beside_a_run_changes_rows_and_only_the_run_sends(
+    tmp_path: Path, receiver: FakeWebhookReceiver
+) -> None:
+    store = tmp_path / "fw.db"
+    config = write_config(tmp_path / "fw.toml", {
+        "watch": {"top": 1, "period": 0.2, "shutdown_timeout": 1.0},
+        "rules": {"comment_levels": [1]},
+        "stream": {"enabled": False},
+    }, [webhook_settings(receiver)])
+    receiver.fail_next(400)  # the one alert is refused: a dead letter
+    async with SimulatorServer(static_world()) as sim, FlamewatchProcess(*run_args(config, sim, store)) as run:
+        await run.wait_for_line("moved to dead letters")
+        status, out, err = await flamewatch("-c", str(config), "outbox", "retry", "--store", str(store))
+        assert (status, out) == (0, "1 deliveries queued for retry\n"), err
+        # The daemon, the store's one sender, finds the requeued row on its next look at the outbox.
+        await receiver.wait_for_deliveries(1, timeout=45)
+        run.signal(signal.SIGTERM)
+        assert await run.exit_status(5) == 0, run.stderr
+    assert [r.status for r in receiver.requests] == [400, 200] and receiver.duplicates == 0
+    _, outbox = read_store(store)
+    assert [s for _, _, s in outbox] == ["done"]
