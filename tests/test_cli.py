@@ -58,6 +58,7 @@ def cli(tmp_path: Path, env: dict[str, str]):
         if config is not None:
             path = config_path or tmp_path / "flamewatch.toml"
             path.write_text(config)
+            path.chmod(0o600)  # as a config that may hold credentials should be (else: one warning line)
             prefix = ["-c", str(path)]
         proc = await asyncio.create_subprocess_exec(
             *FLAMEWATCH, *prefix, *args, cwd=tmp_path, env={**env, **(extra_env or {})},

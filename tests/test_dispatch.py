@@ -449,23 +449,50 @@ async def test_a_bug_in_the_pump_is_logged_once_with_its_traceback_and_the_pump_
 
 
 @fake_clock
-async def test_an_outcome_that_cannot_be_stored_is_held_back_not_resent_in_a_loop(
-    store: Store, session: aiohttp.ClientSession
+async def test_an_outcome_that_cannot_be_stored_is_kept_and_never_sent_again(
+    store: Store, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     faulty = FaultyStore(store)
-    faulty.fail("mark_done", StoreError(f"store {store.path}: disk full"))
+    faulty.fail("mark_done", StoreError(f"store {store.path}: database or disk is full"), times=4)
     sink = recorder(session, "sink")
     dispatcher = Dispatcher(faulty, [NotifierInstance.of(sink)],  # type: ignore[arg-type]
                             retry=RetryPolicy(base=60.0, cap=60.0), clock=loop_clock())
+    with caplog.at_level(logging.INFO, logger="flamewatch.dispatch"):
+        await dispatcher.start()
+        await dispatcher.publish(announce(make_event()))
+        await sink.wait_for(1, timeout=None)
+        sent_at = dispatcher.clock()
+        await faulty.wait_for_calls("mark_done", 5)  # the send's own write, then 3 failed retries, then one that works
+        took = dispatcher.clock() - sent_at
+        await dispatcher.wait_idle()
+        await dispatcher.close(1.0)
+    assert sink.attempts == 1  # sent once: only the store write was tried again
+    assert (await store.outbox_counts())["done"] == 1
+    # The write was retried after 5, 10, 20 and 40 s: a growing delay, not every 5 s.
+    assert 5 + 10 + 20 + 40 <= took < 5 + 10 + 20 + 40 + 1
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len([m for m in said if "the store cannot record it" in m]) == 1, said
+    assert len([m for m in said if "the store records again" in m]) == 1, said
+
+
+@fake_clock
+async def test_outcomes_still_unrecorded_at_shutdown_are_named(
+    store: Store, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    faulty = FaultyStore(store)
+    faulty.fail("mark_done", StoreError(f"store {store.path}: database is locked"))
+    sink = recorder(session, "sink")
+    dispatcher = Dispatcher(faulty, [NotifierInstance.of(sink)], retry=FAST_RETRY,  # type: ignore[arg-type]
+                            clock=loop_clock())
     await dispatcher.start()
     await dispatcher.publish(announce(make_event()))
-    await sink.wait_for(1, timeout=None)
-    sent_at = dispatcher.clock()
-    await faulty.wait_for_calls("claim_due", 4)  # the pump has looked at the outbox again since
-    assert sink.attempts == 1  # held for its backoff, not sent again and again
-    await sink.wait_for_attempts(2, timeout=None)  # held, not forgotten: tried again after the hold
-    await dispatcher.close(1.0)
-    assert dispatcher.clock() - sent_at >= 60.0 / 2  # the least a retry delay of base 60 s can be
+    await faulty.wait_for_calls("mark_done", 1)
+    await dispatcher.wait_idle()  # the held row does not count as due: once-style callers are not stuck
+    with caplog.at_level(logging.ERROR, logger="flamewatch.dispatch"):
+        await dispatcher.close(1.0)
+    assert sink.attempts == 1
+    assert "will be sent again at the next start" in caplog.text
+    assert [r.attempts for r in await store.pending()] == [0]
 
 
 async def test_publish_cancelled_during_its_write_still_wakes_the_lane(

@@ -29,6 +29,7 @@ from .notifier import (
     NotifierContext,
     PluginState,
     Secret,
+    not_timed,
     parse_retry_after,
     raise_for_http_status,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "__version__",
     "comments_per_hour",
     "hookimpl",
+    "not_timed",
     "parse_retry_after",
     "raise_for_http_status",
 ]

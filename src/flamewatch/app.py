@@ -24,7 +24,7 @@ from .people import FOLLOWS_STATE, Watchlist
 from .plugins import Plugins, make_plugin_manager
 from .rules import Rule, RuleEngine
 from .hn import HNClient, make_session
-from .store import Store, StoreError, default_store_path, open_store
+from .store import InstanceLock, Store, StoreError, default_store_path, open_store
 from .tasks import CloseReport
 
 log = logging.getLogger("flamewatch.app")
@@ -100,10 +100,18 @@ class App:
         store_path: str | None = None,
         api_url: str | None = None,
         backfill: bool = False,
+        sender: bool = True,
+        owner: str = "flamewatch",
     ) -> None:
+        """``sender``: take the store's instance lock on entering (see :meth:`_take_lock`), so no other
+        flamewatch sends from the same store; ``owner`` says who we are in the lock (``"run"``, ``"once"``)."""
         self.config = config
         #: ``--backfill``: a watched user's first run announces what it finds instead of only recording it.
         self.backfill = backfill
+        self.sender = sender
+        self.owner = owner
+        #: The store's instance lock while this App holds it (None when ``sender`` is False).
+        self.lock: InstanceLock | None = None
         self.plugins = plugins or load_plugins(config)
         self.rules = resolve_rules(config, self.plugins)  # ConfigError before anything opens
         #: The enabled notifier instances (opened, and handed to the dispatcher, on entering the block).
@@ -142,6 +150,7 @@ class App:
             self.session, self.api_url, timeout=cfg.hn.timeout, retries=cfg.hn.retries, max_inflight=cfg.hn.max_inflight
         )
         self.store = await open_store(self.store_path)
+        await self._take_lock(self.store)
         for instance in self.instances:
             open_notifier(instance, self.session, self.store)
         self.dispatcher = Dispatcher(
@@ -150,6 +159,7 @@ class App:
             retry=RetryPolicy(cfg.delivery.retry_base, cfg.delivery.retry_cap, cfg.delivery.max_age),
             on_event=lambda **kw: self.plugins.notify("flamewatch_event_fired", **kw),
             on_delivery=lambda **kw: self.plugins.notify("flamewatch_delivery_done", **kw),
+            lock=self.lock,
         )
         await self.dispatcher.start()
         counter = None
@@ -174,6 +184,23 @@ class App:
             stream=self.stream,
             watchlist=watchlist,
         )
+
+    async def _take_lock(self, store: Store) -> None:
+        """Become the store's one sender, before anything resumes its outbox, or raise StoreLockedError.
+
+        Whatever the backend's lock is (a file lock for SQLite, a leader lock for PostgreSQL), it is taken
+        without waiting: a second ``run``, or a ``once`` beside a ``run``, stops at once with one line
+        naming the holder rather than sending what the first one sends.
+        """
+        if not self.sender:
+            return
+        lock = store.instance_lock(self.owner)
+        await lock.acquire(wait=False)
+        self.lock = lock
+
+    def store_problem(self) -> str | None:
+        """One line when the store's file was removed or replaced under us (see ``Store.file_problem``)."""
+        return self.store.file_problem() if self.store is not None else None
 
     def _make_stream(self, counter: IncrementalCounter | None) -> ItemStream | None:
         """The stream of new items, feeding the counter and the ``flamewatch_new_item`` hook."""
@@ -217,14 +244,19 @@ class App:
         return watchlist
 
     async def _close(self, grace: float) -> None:
-        if self.dispatcher is not None:
-            self.close_report = await self.dispatcher.close(grace)
-        if self.store is not None and self.dispatcher is not None:
-            try:  # what is left, as `flamewatch outbox` will count it, for the stop summary
-                self.final_outbox_counts = await self.store.outbox_counts()
-            except StoreError as exc:
-                log.warning("cannot count the outbox: %s", exc)
-        if self.store is not None:
-            await self.store.close()
-        if self.session is not None:
-            await self.session.close()
+        try:
+            if self.dispatcher is not None:
+                self.close_report = await self.dispatcher.close(grace)
+            if self.store is not None and self.dispatcher is not None:
+                try:  # what is left, as `flamewatch outbox` will count it, for the stop summary
+                    self.final_outbox_counts = await self.store.outbox_counts()
+                except StoreError as exc:
+                    log.warning("cannot count the outbox: %s", exc)
+            if self.store is not None:
+                await self.store.close()
+        finally:
+            if self.lock is not None:
+                # Last: until the store is closed, another sender could find our outcomes unwritten.
+                await self.lock.release()
+            if self.session is not None:
+                await self.session.close()

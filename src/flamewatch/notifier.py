@@ -11,10 +11,17 @@ Any other exception is treated as retryable and logged with the instance name.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import dataclasses
+import datetime
+import email.utils
 import logging
 import os
-from collections.abc import Sequence
+import stat
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -30,11 +37,25 @@ from .events import Event
 MAX_RETRY_AFTER = 24 * 3600.0
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds: digits only), capped at a day; else None."""
-    if not value or not value.strip().isdigit():
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header, capped at a day; else None.
+
+    Both forms of RFC 9110 are understood: delta-seconds (digits only) and an HTTP-date, which counts
+    from ``now`` (Unix seconds, default the current time); a date already past means 0.
+    """
+    if not value:
         return None
-    return min(float(value.strip()), MAX_RETRY_AFTER)
+    text = value.strip()
+    if text.isdigit() and text.isascii():
+        return min(float(text), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000" in the date: RFC 5322 says unknown zone; HTTP dates are GMT
+        when = when.replace(tzinfo=datetime.UTC)
+    wait = when.timestamp() - (time.time() if now is None else now)
+    return min(max(0.0, wait), MAX_RETRY_AFTER)
 
 
 def raise_for_http_status(status: int, what: str, *, retry_after: str | None = None) -> None:
@@ -49,6 +70,69 @@ def raise_for_http_status(status: int, what: str, *, retry_after: str | None = N
     if status in (408, 429) or status >= 500:
         raise DeliveryError(message, retry_after=parse_retry_after(retry_after))
     raise PermanentDeliveryError(message)
+
+
+#: The running delivery attempt's timeout (set by the core around each send), for :func:`not_timed`.
+_ATTEMPT_TIMEOUT: contextvars.ContextVar[asyncio.Timeout | None] = contextvars.ContextVar(
+    "flamewatch_attempt_timeout", default=None
+)
+
+
+@contextlib.contextmanager
+def attempt_timeout(timeout: asyncio.Timeout) -> Iterator[None]:
+    """Core use: make ``timeout`` the one :func:`not_timed` pauses while the body runs."""
+    token = _ATTEMPT_TIMEOUT.set(timeout)
+    try:
+        yield
+    finally:
+        _ATTEMPT_TIMEOUT.reset(token)
+
+
+@contextlib.asynccontextmanager
+async def not_timed() -> AsyncIterator[None]:
+    """A wait inside :meth:`Notifier.send` that does not count against the attempt's timeout.
+
+    For waiting one's turn (a rate limit's pacing): the attempt timeout is there to bound the exchange
+    with the server, and a message queued behind others must not time out before it is even sent. The
+    deadline is suspended on entering and moved on by the time spent inside on leaving. Outside a
+    delivery attempt (``notify-test``, tests) it does nothing.
+    """
+    timeout = _ATTEMPT_TIMEOUT.get()
+    if timeout is None or timeout.expired() or timeout.when() is None:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    deadline = timeout.when()
+    assert deadline is not None
+    left = deadline - loop.time()
+    timeout.reschedule(None)
+    try:
+        yield
+    finally:
+        if not timeout.expired():
+            timeout.reschedule(loop.time() + max(0.0, left))
+
+
+_log = logging.getLogger("flamewatch.secrets")
+_WARNED_EXPOSED: set[str] = set()
+
+
+def warn_if_exposed(path: str | Path, what: str) -> None:
+    """Warn once per file (per process) when ``path`` is readable by other users: ``what`` may be secret.
+
+    A warning, not a refusal (as OpenSSH does for a private key): a shared machine's admin may have
+    reasons, and refusing would stop alerts over a file mode.
+    """
+    key = str(path)
+    if key in _WARNED_EXPOSED:
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # reading it reports the problem
+    if stat.S_ISREG(mode) and mode & stat.S_IROTH:  # not /dev/null, not a FIFO a secret manager feeds
+        _WARNED_EXPOSED.add(key)
+        _log.warning("%s %s is readable by other users (mode %s); chmod o-r %s", what, key, stat.filemode(mode), key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +154,10 @@ class Secret:
                 raise LookupError(f"environment variable {self.env} is not set")
             return value
         if self.file is not None:
+            path = Path(self.file).expanduser()
+            warn_if_exposed(path, "secret file")
             try:
-                return Path(self.file).expanduser().read_text().strip()
+                return path.read_text().strip()
             except OSError as exc:  # names the file, never its content
                 raise LookupError(f"cannot read secret file {self.file}: {exc.strerror}") from exc
         raise LookupError("secret has neither env nor file")

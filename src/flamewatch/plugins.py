@@ -22,6 +22,8 @@ import importlib
 import importlib.util
 import inspect
 import logging
+import os
+import stat
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -239,11 +241,17 @@ def make_plugin_manager(
         if not path.is_dir():
             plugins._error(f"plugins directory {path} does not exist")
             continue
+        if (unsafe := unsafe_permissions(path)) is not None:
+            plugins._error(f"plugins directory {path} is not loaded: {unsafe}")
+            continue
         for file in sorted(path.glob("*.py")):
             if file.name.startswith("_"):
                 continue
             seen.add(file.stem)
             if file.stem in skip:
+                continue
+            if (unsafe := unsafe_permissions(file)) is not None:
+                plugins._error(f"plugin {file.stem}: {file} is not loaded: {unsafe}")
                 continue
             module = _import_file(plugins, file)
             if module is not None:
@@ -255,6 +263,25 @@ def make_plugin_manager(
         for name in sorted(skip - seen):
             plugins._error(f"[plugins] disable: there is no plugin named {name!r} (found: {', '.join(sorted(seen))})")
     return plugins
+
+
+def unsafe_permissions(path: Path) -> str | None:
+    """Why running code from ``path`` would let someone else run code as us, or None when it would not.
+
+    As OpenSSH's StrictModes: a plugin file, or the directory holding it, must not be writable by group
+    or others (anyone who can write there can replace the plugin), and must belong to us or root.
+    """
+    try:
+        info = path.stat()
+    except OSError as exc:
+        return f"cannot check its permissions ({exc.strerror or type(exc).__name__})"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        who = "group and others" if info.st_mode & stat.S_IWGRP and info.st_mode & stat.S_IWOTH else (
+            "its group" if info.st_mode & stat.S_IWGRP else "others")
+        return f"it is writable by {who} (mode {stat.filemode(info.st_mode)}); chmod go-w {path}"
+    if info.st_uid not in (os.getuid(), 0):
+        return f"it belongs to another user (uid {info.st_uid})"
+    return None
 
 
 def _import_file(plugins: Plugins, file: Path) -> Any | None:

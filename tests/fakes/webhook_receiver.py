@@ -54,6 +54,7 @@ class _Script:
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False
     accept: bool = False  # with hang: record the message as accepted, then never answer
+    gated: bool = False  # accept the message, but answer only once release_held() is called
 
 
 class FakeWebhookReceiver:
@@ -74,6 +75,7 @@ class FakeWebhookReceiver:
         self._script: deque[_Script] = deque()
         self._changed = asyncio.Condition()
         self._release = asyncio.Event()  # lets hanging handlers finish at shutdown
+        self._gate = asyncio.Event()  # lets held handlers answer (hold_next)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port = 0
@@ -90,6 +92,7 @@ class FakeWebhookReceiver:
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._release.set()
+        self._gate.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -133,6 +136,16 @@ class FakeWebhookReceiver:
         """
         for _ in range(count):
             self._script.append(_Script(200, hang=True, accept=after_accepting))
+
+    def hold_next(self, count: int = 1) -> None:
+        """Accept the next ``count`` verified requests at once, but answer them (200) only after
+        :meth:`release_held`: the test decides when the sender learns of its success."""
+        for _ in range(count):
+            self._script.append(_Script(200, gated=True))
+
+    def release_held(self) -> None:
+        """Answer every request held by :meth:`hold_next`, now and from now on."""
+        self._gate.set()
 
     # --- observing -------------------------------------------------------------------------------
 
@@ -190,6 +203,8 @@ class FakeWebhookReceiver:
             self._changed.notify_all()
         if script and script.hang:
             await self._release.wait()
+        if script and script.gated:
+            await self._gate.wait()
         response = web.Response(status=status, text=reason or "ok", headers=script.headers if script else None)
         # No keep-alive: after go_down() no pooled connection may still reach us.
         response.force_close()

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Sequence
 
 from ..config import ConfigError
-from ..errors import PluginError
+from ..errors import PluginError, StoreLockedError
 from ..gctune import tune_for_daemon
 from ..store import StoreError
 from .admin import cmd_notify_test, cmd_outbox, cmd_plugins
@@ -57,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except (ConfigError, PluginError) as exc:
         print_error(str(exc))
+        return EXIT_CONFIG
+    except StoreLockedError as exc:
+        print_error(str(exc))  # another flamewatch sends from this store: a setup mistake, like a config one
         return EXIT_CONFIG
     except (CliError, StoreError) as exc:
         print_error(str(exc))

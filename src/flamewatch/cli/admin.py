@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import json
 import os
 import re
 import time
@@ -19,6 +20,7 @@ from ..rules.comments import CommentsRule
 from ..errors import DeliveryError
 from ..notifier import NotifierContext, Secret
 from ..plugins import Plugins
+from ..store import Delivery, DeliveryStatus, default_store_path
 from ..hn import make_session
 from .common import EXIT_CONFIG, CliError, config_from_args, first_line, log
 
@@ -178,33 +180,93 @@ def _os_reason(exc: BaseException) -> str:
 
 
 async def cmd_outbox(args: argparse.Namespace) -> int:
-    from ..store import DeliveryStatus, default_store_path, open_store
+    from ..store import open_store
 
     config = config_from_args(args)
     path = args.store or config.store.path or str(default_store_path())
-    async with await open_store(path) as store:
-        if args.action == "retry":
-            count = await store.requeue(args.ids, time.time())
-            print(f"{count} deliveries queued for retry")
+    limit = args.limit
+    if limit < 1:
+        raise CliError("--limit must be at least 1", EXIT_CONFIG)
+    if args.action == "list" and not _store_exists(path):
+        # Nothing has run with this store yet; looking must not create it.
+        _print_listing(args, dict.fromkeys(DeliveryStatus, 0), [], limit=limit, matching=0)
+        return 0
+    # Listing opens the store read-only: it works while 'flamewatch run' writes, and can never send.
+    # retry/drop only change rows; the running daemon (the store's one sender) sends them.
+    async with await open_store(path, read_only=args.action == "list") as store:
+        if args.action in ("retry", "drop"):
+            if args.action == "retry":
+                count = await store.requeue(args.ids, time.time())
+                said = f"{count} deliveries queued for retry"
+            else:
+                count = await store.drop(args.ids)
+                said = f"{count} deliveries dropped"
+            print(json.dumps({"action": args.action, "changed": count}) if args.json else said)
             return 0
-        if args.action == "drop":
-            count = await store.drop(args.ids)
-            print(f"{count} deliveries dropped")
-            return 0
-        status = None if args.status == "all" else args.status
-        rows = await store.outbox(status)
-        if args.status is None:
-            rows = [r for r in rows if r.status != DeliveryStatus.DONE]
+        statuses = _listed_statuses(args)
+        # One row more than shown, to know whether the listing is cut.
+        rows = await store.outbox(statuses, limit=limit + 1, ids=args.ids)
         counts = await store.outbox_counts()
-        if sum(counts.values()) == 0:
-            print("outbox: empty")
-        else:
-            print("outbox: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-        for row in rows:
-            when = datetime.fromtimestamp(row.next_at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-            error = f"  last error: {row.last_error}" if row.last_error else ""
-            print(f"  #{row.id} {row.status:7} {row.instance:16} {row.event.key:28} "
-                  f"attempts {row.attempts} next {when}{error}")
+    matching = len(rows) if len(rows) <= limit else (
+        sum(counts[s] for s in statuses) if statuses is not None else sum(counts.values()))
+    _print_listing(args, counts, rows[:limit], limit=limit, matching=matching)
     return 0
 
 
+def _listed_statuses(args: argparse.Namespace) -> list[DeliveryStatus] | None:
+    """The statuses to list: ``--status``; by default the unfinished rows (all of them, with ``--id``)."""
+    if args.status == "all" or (args.status is None and args.ids):
+        return None
+    if args.status is None:
+        return [DeliveryStatus.PENDING, DeliveryStatus.DEAD]
+    return [DeliveryStatus(args.status)]
+
+
+def _print_listing(
+    args: argparse.Namespace, counts: dict[str, int], rows: list[Delivery], *, limit: int, matching: int
+) -> None:
+    """The listing on stdout, as text or (``--json``) one JSON object; says so when rows were left out."""
+    missing = sorted(set(args.ids or ()) - {r.id for r in rows}) if len(rows) < limit else []
+    if args.json:
+        print(json.dumps({
+            "counts": {str(s): n for s, n in sorted(counts.items())},
+            "rows": [_row_json(r) for r in rows],
+            "shown": len(rows),
+            "matching": matching,
+            "truncated": matching > len(rows),
+            "missing_ids": missing,
+        }))
+        return
+    if sum(counts.values()) == 0:
+        print("outbox: empty")
+    else:
+        print("outbox: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    for row in rows:
+        when = datetime.fromtimestamp(row.next_at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        error = f"  last error: {_printable(row.last_error)}" if row.last_error else ""
+        print(f"  #{row.id} {row.status:7} {_printable(row.instance):16} {_printable(row.event.key):28} "
+              f"attempts {row.attempts} next {when}{error}")
+    for row_id in missing:
+        print(f"  #{row_id}: no such outbox row")
+    if matching > len(rows):
+        print(f"  ... and {matching - len(rows)} more not shown (listing cut at {limit} rows; use --limit, "
+              "--status or --id)")
+
+
+def _row_json(row: Delivery) -> dict[str, object]:
+    return {
+        "id": row.id, "status": str(row.status), "instance": row.instance, "key": row.event.key,
+        "rule": row.event.rule, "story_id": row.event.story.id, "attempts": row.attempts,
+        "created_at": row.created_at, "next_at": row.next_at, "last_error": row.last_error,
+        "claimed_by": row.claimed_by, "claimed_until": row.claimed_until,
+    }
+
+
+def _printable(text: str) -> str:
+    """``text`` safe for a terminal: an error body from a server must not send escape sequences."""
+    return "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
+
+
+def _store_exists(path: str) -> bool:
+    """Whether there is a store file to look at (an in-memory store never holds anything to list)."""
+    return path != ":memory:" and os.path.lexists(os.path.expanduser(path))

@@ -161,6 +161,8 @@ def build_parser() -> Parser:
     p.add_argument("--status", choices=("pending", "dead", "done", "all"), default=None)
     p.add_argument("--id", type=int, action="append", dest="ids", help="only this row (repeatable)")
     p.add_argument("--store", help="store file (overrides store.path)")
+    p.add_argument("--limit", type=positive_int, default=1000, help="list at most this many rows (default 1000)")
+    p.add_argument("--json", action="store_true", help="print the listing (or the change) as one JSON object")
 
     p = _command(sub, "follow", "count a thread every cycle (a story or comment id, or an HN URL)",
                  "Kept in the store: a running daemon picks it up at its next cycle. Following a comment follows "

@@ -15,6 +15,7 @@ from typing import Any
 from ..app import App
 from ..config import Config
 from ..crawl import CrawlResult
+from ..events import CycleStats
 from ..hn import FetchError
 from ..http.api import Reload
 from ..http.server import start_http, stop_http
@@ -29,7 +30,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.period is not None:  # a positive, finite duration (checked by the parser)
         config = _with_watch(config, period=args.period)
-    async with App(config, store_path=args.store, api_url=args.api_url, backfill=args.backfill) as app:
+    store_gone: list[str] = []
+    async with App(config, store_path=args.store, api_url=args.api_url, backfill=args.backfill, owner="run") as app:
         assert app.monitor is not None
         refused = app.permanent_start_failures()
         if refused:
@@ -38,11 +40,20 @@ async def cmd_run(args: argparse.Namespace) -> int:
                 print_error(line)
             raise CliError(f"{refused[-1]} (fix it, or set enabled = false in its [[notifiers]] table)",
                            EXIT_CONFIG)
+
+        def on_done(stats: CycleStats) -> None:
+            app.plugins.notify("flamewatch_cycle_done", stats=stats)
+            # Checked after every cycle: a daemon writing on into a deleted (or swapped) store file would
+            # lose every fired key and repeat those alerts at its next start. Stop, and say so once.
+            if not store_gone and (problem := app.store_problem()) is not None:
+                store_gone.append(problem)
+                watcher.stop()
+
         watcher = Watcher(
             first_cycle_progress(app, app.monitor.cycle),
             config.watch.period,
             cycle_timeout=config.watch.cycle_timeout,
-            on_done=lambda stats: app.plugins.notify("flamewatch_cycle_done", stats=stats),
+            on_done=on_done,
         )
         stop = _install_stop_signals(watcher)
         install_reload_signal(app)
@@ -59,6 +70,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
         app.drain_timeout = max(0.0, config.watch.shutdown_timeout - spent)
         log.info("stopping: draining deliveries (up to %.1fs)", app.drain_timeout)
     log.info("stopped: %s", shutdown_summary(app))
+    if store_gone:
+        raise CliError(f"{store_gone[0]}; stopped (restart flamewatch to use the store at that path)")
     return 0
 
 
@@ -94,7 +107,7 @@ async def cmd_once(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.top is not None:  # at least 1 (checked by the parser)
         config = _with_watch(config, top=args.top)
-    async with App(config, store_path=args.store, api_url=args.api_url, backfill=args.backfill) as app:
+    async with App(config, store_path=args.store, api_url=args.api_url, backfill=args.backfill, owner="once") as app:
         assert app.monitor is not None and app.dispatcher is not None
         try:
             stats = await app.monitor.cycle(0)

@@ -21,8 +21,8 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..hn import STORY_LISTS
-from ..notifier import Notifier
 from ..http.listen import listen_problem
+from ..notifier import Notifier, warn_if_exposed
 from .model import CORE_NOTIFIER_KEYS, DEFAULT_NOTIFIERS, SECTIONS, Config, NotifierSettings
 from .values import Where, build, field_hints, read_dataclass, read_fields, read_value, show
 
@@ -59,6 +59,8 @@ def load_config(path: str | Path | None) -> Config:
         raise ConfigError(f"{file}: not valid TOML: not UTF-8 text (byte {exc.start})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: {_toml_error(exc)}") from exc
+    # A config may hold credentials inline (a webhook URL with a token in it): say so if anyone can read it.
+    warn_if_exposed(path, "config file")
     return parse_config(data, file)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ..errors import DeliveryError, PermanentDeliveryError
 from ..events import Event
+from ..notifier import attempt_timeout as _paused_by_pacing  # pauses only inside not_timed()
 from ..tasks import StepTimer
 from .instance import NotifierInstance
 
@@ -36,16 +37,19 @@ async def attempt(
     reported on ``logger``, naming the instance.
     """
     try:
-        async with asyncio.timeout(instance.timeout):
-            if instance.digest is not None:
-                send = instance.notifier.send_digest(events)
-            else:
-                send = instance.notifier.send(events[0])
-            # A plugin's send may be any awaitable; only coroutines can be driven step by step.
-            if asyncio.iscoroutine(send):
-                await StepTimer(send, f"notifier {instance.name}", threshold=blocking_warn, logger=logger)
-            else:
-                await send
+        # The timeout bounds the exchange with the server; a wait for one's turn inside the plugin
+        # (``flamewatch.not_timed``, Slack's pacing) is not counted.
+        async with asyncio.timeout(instance.timeout) as timeout:
+            with _paused_by_pacing(timeout):
+                if instance.digest is not None:
+                    send = instance.notifier.send_digest(events)
+                else:
+                    send = instance.notifier.send(events[0])
+                # A plugin's send may be any awaitable; only coroutines can be driven step by step.
+                if asyncio.iscoroutine(send):
+                    await StepTimer(send, f"notifier {instance.name}", threshold=blocking_warn, logger=logger)
+                else:
+                    await send
     except PermanentDeliveryError as exc:
         return Failure(str(exc) or type(exc).__name__, permanent=True)
     except Exception as exc:  # plugin code may raise anything: DeliveryError, TimeoutError or a bug, all retried

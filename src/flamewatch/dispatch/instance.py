@@ -47,7 +47,7 @@ class NotifierInstance:
         self._notifier: Notifier | None = None
         # The dispatcher's bookkeeping for this instance (it owns them; nothing else should touch them).
         self.inflight: set[int] = set()  # outbox row ids being delivered now
-        self.held: dict[int, float] = {}  # row id -> not before (when its outcome could not be stored)
+        self.held: set[int] = set()  # row ids sent (or tried) whose outcome the store could not record yet
         self.wake = asyncio.Event()  # set when this instance's pump should look at the outbox again
         self.slots = asyncio.Semaphore(self.concurrency)
 

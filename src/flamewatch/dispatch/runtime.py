@@ -32,11 +32,12 @@ from ..tasks import CloseReport, TaskRegistry
 from .attempt import Failure, attempt
 from .instance import NotifierInstance
 from .membership import Membership
+from .outcomes import OutcomeBacklog, Unrecorded
 from .policies import RetryPolicy
 
 if TYPE_CHECKING:
     from ..rules import Evaluation
-    from ..store import Delivery, Store
+    from ..store import Delivery, InstanceLock, Store
 
 __all__ = [
     "BLOCKING_WARN_SECONDS",
@@ -57,8 +58,8 @@ BLOCKING_WARN_SECONDS = 0.1
 #: ``flamewatch outbox retry`` from another process, or recorded by a publish cancelled before it woke us.
 POLL_SECONDS = 30.0
 
-#: How long a pump waits after it failed to read the outbox (or hit a bug), and the least a delivery
-#: whose outcome could not be written is held back.
+#: How long a pump waits after it failed to read the outbox (or hit a bug), and the first wait before
+#: writing again a delivery outcome the store could not record (see :mod:`.outcomes`).
 STORE_ERROR_BACKOFF = 5.0
 
 #: Who this flamewatch instance is when it claims outbox rows: an instance elsewhere sharing the store
@@ -96,7 +97,10 @@ class Dispatcher(Membership):
         on_event: HookCaller | None = None,
         on_delivery: HookCaller | None = None,
         clock: Callable[[], float] = time.time,
+        lock: InstanceLock | None = None,
     ) -> None:
+        """``lock``: the store's instance lock this process holds; every send first checks it is still held
+        (a PostgreSQL leader lock can be lost with its connection), and none starts once it is not."""
         not_open = [i.name for i in instances if not i.is_open]
         if not_open:
             raise ValueError(f"notifier instances must be open before dispatching: {', '.join(not_open)}")
@@ -104,6 +108,8 @@ class Dispatcher(Membership):
         self.instances = {instance.name: instance for instance in instances}
         self.retry = retry or RetryPolicy()
         self.clock = clock
+        self.lock = lock
+        self._lock_lost_said = False
         self._on_event = on_event
         self._on_delivery = on_delivery
         self.deliveries = TaskRegistry("deliveries")
@@ -112,6 +118,9 @@ class Dispatcher(Membership):
         #: Instances whose notifier failed to start, with the exception (``run`` refuses a permanent one).
         self.start_failures: dict[str, BaseException] = {}
         self.stats = DispatchStats()
+        #: Outcomes of sends the store could not record: their rows are never sent again by this process.
+        self.backlog = OutcomeBacklog(lambda u: self._record(u.instance, u.rows, u.failure),
+                                      first_delay=STORE_ERROR_BACKOFF)
         # Notified (and _changes counted) when a delivery attempt ends and when a publish has written its
         # rows: the moments at which "nothing due or in flight" or a stats predicate can start to hold.
         self._changed = asyncio.Condition()
@@ -185,8 +194,11 @@ class Dispatcher(Membership):
         """
         while True:
             await self.deliveries.wait_idle()
+            if not self.may_send():
+                return  # nothing will be sent from here: the rows wait for the lock's holder
             seen = self._changes  # read before the outbox: a change during the query is not missed
-            due = {r.instance for r in await self.store.due(self.clock()) if r.instance in self.instances}
+            due = {r.instance for r in await self.store.due(self.clock())
+                   if r.instance in self.instances and r.id not in self.instances[r.instance].held}
             if len(self.deliveries):
                 continue  # a pump started deliveries while we looked
             if not due:
@@ -194,6 +206,19 @@ class Dispatcher(Membership):
             for name in due:
                 self.instances[name].wake.set()
             await self._wait_for_change_since(seen)
+
+    def may_send(self) -> bool:
+        """Whether this process may send: True without a lock, else while the lock is held.
+
+        Losing the lock is said once; rows stay pending (their claims lapse) for whoever holds it now.
+        """
+        if self.lock is None or self.lock.held:
+            return True
+        if not self._lock_lost_said:
+            self._lock_lost_said = True
+            log.error("this flamewatch no longer holds the store's instance lock: sending stopped; the pending "
+                      "deliveries are left to the lock's holder")
+        return False
 
     async def close(self, grace: float) -> CloseReport:
         """Stop the pumps, give running deliveries ``grace`` seconds, cancel the rest, close notifiers."""
@@ -203,6 +228,7 @@ class Dispatcher(Membership):
         self._pumps.clear()
         self._pump_of.clear()
         report = await self.deliveries.close(grace)
+        await self.backlog.close()
         if report.cancelled:
             log.warning("%d deliveries did not finish in %.1fs; they stay in the outbox for the next start",
                         report.cancelled, grace)
@@ -265,16 +291,16 @@ class Dispatcher(Membership):
     async def _pump_once(self, instance: NotifierInstance) -> float:
         """Start every due row of ``instance``; returns how long to wait before looking again (0: at once)."""
         instance.wake.clear()
+        if not self.may_send():
+            return POLL_SECONDS
         now = self.clock()
         rows = [
             r for r in await self.store.claim_due(
                 now, instance=instance.name, claim_for=instance.timeout + CLAIM_MARGIN, owner=CLAIM_OWNER
             )
-            if r.id not in instance.inflight and instance.held.get(r.id, 0.0) <= now
+            if r.id not in instance.inflight and r.id not in instance.held
         ]
         if rows:
-            for row in rows:
-                instance.held.pop(row.id, None)
             if instance.digest is not None:
                 self._start(instance, rows)
             else:
@@ -286,8 +312,6 @@ class Dispatcher(Membership):
         upcoming = await self._time_to_next(instance, now)
         if upcoming is not None:
             waits.append(upcoming)
-        if instance.held:
-            waits.append(max(0.0, min(instance.held.values()) - now))
         return min(waits)
 
     async def _time_to_next(self, instance: NotifierInstance, now: float) -> float | None:
@@ -315,18 +339,18 @@ class Dispatcher(Membership):
         ids = [r.id for r in rows]
         events = [r.event for r in rows]
         try:
+            if not self.may_send():  # checked right before each send: the lock may be gone since the claim
+                return
             failure = await attempt(instance, events, blocking_warn=BLOCKING_WARN_SECONDS, logger=log)
             try:
                 await self._record(instance, rows, failure)
             except StoreError as exc:
-                # Disk full, database locked: the rows are still pending and due, so hold them back here
-                # rather than send them again in a tight loop.
-                hold = self._hold(instance, rows)
-                log.error("notifier %s: %s: cannot record the delivery outcome (%s); holding it for %.0fs",
-                          instance.name, _label(events), str(exc) or type(exc).__name__, hold)
+                # Disk full, database locked: the rows are still pending and due in the store, but the
+                # send happened. Keep the outcome and retry only its write; never send the rows again.
+                self.backlog.add(Unrecorded(instance, rows, failure), exc, _label(events))
             except Exception:
-                # A bug: hold the rows for the same reason, and let the task registry log the traceback.
-                self._hold(instance, rows)
+                # A bug: never send these rows again in this process either; the registry logs the traceback.
+                instance.held.update(ids)
                 raise
             if self._on_delivery is not None:
                 for event in events:
@@ -338,14 +362,6 @@ class Dispatcher(Membership):
                 instance.slots.release()
             instance.wake.set()
             await self._announce_change()
-
-    def _hold(self, instance: NotifierInstance, rows: list[Delivery]) -> float:
-        """Keep ``rows`` from being sent again for a retry delay (at least the store error backoff)."""
-        hold = max(self.retry.delay(max(r.attempts for r in rows)), STORE_ERROR_BACKOFF)
-        until = self.clock() + hold
-        for row in rows:
-            instance.held[row.id] = until
-        return hold
 
     async def _record(self, instance: NotifierInstance, rows: list[Delivery], failure: Failure | None) -> None:
         """Write the outcome of an attempt to the outbox: done, dead letter, or retry later."""
@@ -374,9 +390,13 @@ class Dispatcher(Membership):
         ids = [r.id for r in rows]
         label = _label(r.event for r in rows)
         if self.retry.gives_up(first_due, next_at):
-            await self.store.mark_dead(ids, error=f"gave up after {attempts + 1} attempts: {error}")
+            why = f"gave up after {attempts + 1} attempts"
+            if retry_after is not None and self.retry.gives_up(first_due, now + retry_after):
+                why = (f"the server asked to wait {retry_after:.0f}s (Retry-After), past delivery.max_age "
+                       f"({self.retry.max_age:g}s)")
+            await self.store.mark_dead(ids, error=f"{why}: {error}")
             self.stats.dead += len(ids)
-            log.error("notifier %s: %s: gave up after %d attempts: %s", instance.name, label, attempts + 1, error)
+            log.error("notifier %s: %s: %s: %s", instance.name, label, why, error)
             return
         await self.store.mark_retry(ids, next_at=next_at, error=error)
         self.stats.retried += len(ids)

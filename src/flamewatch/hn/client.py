@@ -41,8 +41,14 @@ DEFAULT_API_URL = "https://hacker-news.firebaseio.com/v0"
 #: The lists HN publishes, as named in the API paths.
 STORY_LISTS = ("topstories", "newstories", "beststories", "askstories", "showstories", "jobstories")
 
-# A real item is a few KB; anything far larger is hostile or broken and is refused unread.
+# A real item is a few KB; anything far larger is hostile or broken and is refused unread. The limit is on
+# the decoded body: a gzip-encoded answer counts what it expands to, while it expands.
 MAX_BODY_BYTES = 2_000_000
+
+#: Same-origin redirects followed per request; the API never redirects, so a few is plenty.
+MAX_REDIRECTS = 3
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class _Retryable(Exception):
@@ -206,21 +212,18 @@ class HNClient:
             stats.inflight += 1
             stats.max_inflight_seen = max(stats.max_inflight_seen, stats.inflight)
             try:
-                async with self.session.get(url, timeout=self.timeout) as resp:
-                    if resp.status >= 500 or resp.status in (408, 429):
-                        raise _Retryable(f"HTTP {resp.status}")
-                    if resp.status != 200:
-                        raise FetchError(f"{path}: HTTP {resp.status}")
-                    declared = resp.content_length
-                    if declared is None:
-                        body = await _read_capped(resp)
-                    elif declared > MAX_BODY_BYTES:
-                        raise FetchError(f"{path}: body of {declared} bytes is over the {MAX_BODY_BYTES}-byte limit")
-                    else:
-                        body = await resp.read()  # the common case: the length is known and small
+                body = await self._exchange(url, path)
+            except (_Retryable, FetchError):
+                raise
             except (TimeoutError, aiohttp.ClientError) as exc:
                 reason = type(exc).__name__ if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
-                raise _Retryable(reason) from None
+                raise _Retryable(" ".join(reason.split())[:300]) from None
+            except Exception as exc:
+                # Whatever else a hostile answer can make the HTTP stack raise (a ValueError from a header
+                # it cannot parse...) is this fetch failing, never the cycle: the caller's fallbacks
+                # (the previous list, no updates) only catch FetchError.
+                log.debug("%s: unexpected client error", path, exc_info=True)
+                raise FetchError(f"{path}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
             finally:
                 stats.inflight -= 1
         finally:
@@ -230,15 +233,57 @@ class HNClient:
         except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON, hostile or broken
             raise _Retryable("malformed JSON") from None
 
+    async def _exchange(self, url: URL, path: str) -> bytes:
+        """One GET and its body, following at most :data:`MAX_REDIRECTS` redirects within the origin.
 
-async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:
-    """Read a body of unknown length (chunked), refusing it once it grows past the limit."""
+        Redirects are followed here rather than by aiohttp, so a ``Location`` to another host or port
+        is refused (an API answer must not send us to scan the caller's network) and a malformed one
+        is a :class:`FetchError` naming it, not a ValueError from deep inside the HTTP stack.
+        """
+        for _ in range(MAX_REDIRECTS + 1):
+            async with self.session.get(url, timeout=self.timeout, allow_redirects=False) as resp:
+                if resp.status in _REDIRECTS:
+                    url = _redirect_target(url, resp.headers.get("Location"), path)
+                    continue
+                if resp.status >= 500 or resp.status in (408, 429):
+                    raise _Retryable(f"HTTP {resp.status}")
+                if resp.status != 200:
+                    raise FetchError(f"{path}: HTTP {resp.status}")
+                return await _read_body(resp, path)
+        raise FetchError(f"{path}: more than {MAX_REDIRECTS} redirects")
+
+
+def _redirect_target(current: URL, location: str | None, path: str) -> URL:
+    """Where a redirect from ``current`` leads, if it stays on the same origin; else FetchError."""
+    if not location or not location.isascii() or not location.isprintable():
+        raise FetchError(f"{path}: redirect with a missing or malformed Location")
+    try:
+        target = current.join(URL(location))
+        same = (target.scheme, target.host, target.port) == (current.scheme, current.host, current.port)
+    except ValueError:
+        raise FetchError(f"{path}: redirect with a malformed Location") from None
+    if not same:
+        # Scheme, host and port only: the rest of a URL may carry a token.
+        raise FetchError(f"{path}: redirect to another origin ({target.scheme}://{target.host}:{target.port}) "
+                         "refused")
+    return target
+
+
+async def _read_body(resp: aiohttp.ClientResponse, path: str) -> bytes:
+    """The decoded body, refused once it grows past :data:`MAX_BODY_BYTES`."""
+    declared = resp.content_length  # on the wire: for a compressed answer, not what it expands to
+    if declared is not None and declared > MAX_BODY_BYTES:
+        raise FetchError(f"{path}: body of {declared} bytes is over the {MAX_BODY_BYTES}-byte limit")
+    if declared is not None and not resp.headers.get("Content-Encoding"):
+        return await resp.read()  # the common case: plain, and its length is known and small
+    # Compressed or of unknown length: count decoded bytes as they come. aiohttp decompresses a bounded
+    # slice per read, so a gzip bomb is refused after about the limit, never expanded whole.
     chunks: list[bytes] = []
     size = 0
     async for chunk in resp.content.iter_any():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise FetchError(f"body is over the {MAX_BODY_BYTES}-byte limit")
+            raise FetchError(f"{path}: body is over the {MAX_BODY_BYTES}-byte limit (decoded)")
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -184,8 +184,15 @@ class Store(Protocol):
         cleared. Only pending rows change."""
         ...
 
-    async def outbox(self, status: DeliveryStatus | str | None = None, *, limit: int = 1000) -> list[Delivery]:
-        """Outbox rows, oldest first, optionally only those with ``status``.
+    async def outbox(
+        self,
+        status: DeliveryStatus | str | Iterable[DeliveryStatus | str] | None = None,
+        *,
+        limit: int = 1000,
+        ids: Sequence[int] | None = None,
+    ) -> list[Delivery]:
+        """Outbox rows, oldest first, at most ``limit``: only those with ``status`` (one, or any of several)
+        and only the rows ``ids`` when given, both filtered before the limit applies.
 
         Raises :class:`ValueError` for a status that is not a :class:`DeliveryStatus` value.
         """
@@ -248,6 +255,15 @@ class Store(Protocol):
         ...
 
     # -- lifetime --------------------------------------------------------------------------------------
+
+    def file_problem(self) -> str | None:
+        """One line when the store's file was removed or replaced since it was opened (the open file's
+        identity no longer matches its path), else None; always None for a store that is not a file.
+
+        A daemon writing on into a deleted file would lose every fired key at its next start and send
+        those alerts again, so ``flamewatch run`` checks this every cycle and stops when it is not None.
+        """
+        ...
 
     async def close(self) -> None:
         """Let running writes finish, give back this store's claims, then close. Closing twice is harmless;

@@ -12,7 +12,7 @@ import os
 import socket
 from pathlib import Path
 
-from ..errors import StoreLockedError
+from ..errors import StoreError, StoreLockedError
 
 __all__ = ["SQLiteFileLock", "lock_holder"]
 
@@ -48,15 +48,23 @@ class SQLiteFileLock:
         self.path = Path(f"{store_path}.lock")
         self.owner = owner
         self._fd: int | None = None
+        self._private = False  # an in-memory store: nobody else can open it, so it is always ours
 
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        return self._fd is not None or self._private
 
     async def acquire(self, *, wait: bool) -> None:
-        if self._fd is not None or self.store_path == ":memory:":
+        if self.store_path == ":memory:":
+            self._private = True
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        if self._fd is not None:
+            return
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot lock store {self.store_path}: {exc.strerror or type(exc).__name__} "
+                             f"({self.path})") from exc
         try:
             # A blocking flock would stall the event loop; a standby SQLite instance is not a thing, so
             # waiting means "fail now" here too.
@@ -82,6 +90,7 @@ class SQLiteFileLock:
         return text.splitlines()[0][:200] if text else None
 
     async def release(self) -> None:
+        self._private = False
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)  # closing the descriptor drops the flock

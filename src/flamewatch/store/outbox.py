@@ -225,13 +225,24 @@ class SQLiteOutbox(SQLiteConnection):
             (*params, PENDING, json_list(ids)),
         )
 
-    async def outbox(self, status: DeliveryStatus | str | None = None, *, limit: int = 1000) -> list[Delivery]:
+    async def outbox(
+        self,
+        status: DeliveryStatus | str | Iterable[DeliveryStatus | str] | None = None,
+        *,
+        limit: int = 1000,
+        ids: Sequence[int] | None = None,
+    ) -> list[Delivery]:
         """See :meth:`Store.outbox <flamewatch.store.base.Store.outbox>`."""
-        sql = f"SELECT {_DELIVERY_COLUMNS} FROM {_DELIVERY_FROM}"
+        sql = f"SELECT {_DELIVERY_COLUMNS} FROM {_DELIVERY_FROM} WHERE 1"
         params: list[Any] = []
         if status is not None:
-            sql += " WHERE o.status = ?"
-            params.append(_status(status))
+            # Filtered here, not by the caller: a dead row must never hide behind a limit of done ones.
+            statuses = [status] if isinstance(status, str) else list(status)
+            sql += " AND o.status IN (SELECT value FROM json_each(?))"
+            params.append(json_list(str(_status(s)) for s in statuses))
+        if ids is not None:
+            sql += " AND o.id IN (SELECT value FROM json_each(?))"
+            params.append(json_list(ids))
         sql += " ORDER BY o.id LIMIT ?"
         params.append(limit)
         return self._deliveries(await self._read(sql, params))

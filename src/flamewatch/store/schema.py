@@ -12,7 +12,9 @@ import aiosqlite
 
 from ..errors import StoreError
 
-__all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "configure", "migrate", "prepare_directory"]
+__all__ = [
+    "APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "check_current", "configure", "migrate", "prepare_directory",
+]
 
 log = logging.getLogger("flamewatch.store")
 
@@ -165,6 +167,23 @@ async def migrate(conn: aiosqlite.Connection, name: str) -> None:
             with contextlib.suppress(sqlite3.Error):
                 await conn.execute("ROLLBACK")
             raise
+
+
+async def check_current(conn: aiosqlite.Connection, name: str) -> None:
+    """Refuse (StoreError) a file that is not a flamewatch store at exactly :data:`SCHEMA_VERSION`.
+
+    For a read-only open, which cannot migrate: an older store is migrated by the next ``run`` or ``once``.
+    """
+    version = await _pragma_int(conn, "user_version")
+    app_id = await _pragma_int(conn, "application_id")
+    if app_id != APPLICATION_ID or version == 0:
+        raise StoreError(f"cannot open store {name}: not a flamewatch store")
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"cannot open store {name}: its schema version {version} is newer than this flamewatch "
+                         f"supports ({SCHEMA_VERSION}); upgrade flamewatch")
+    if version < SCHEMA_VERSION:
+        raise StoreError(f"cannot open store {name} read-only: its schema version {version} is older than this "
+                         f"flamewatch's ({SCHEMA_VERSION}); 'flamewatch once' or 'run' migrates it")
 
 
 async def _pragma_int(conn: aiosqlite.Connection, pragma: str) -> int:

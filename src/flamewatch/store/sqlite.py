@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import stat
 import time
 from pathlib import Path
 from types import TracebackType
@@ -28,7 +29,7 @@ from ..errors import StoreError
 from .connection import Clock
 from .history import SQLiteHistory
 from .outbox import SQLiteOutbox
-from .schema import SCHEMA_VERSION, configure, migrate, prepare_directory, reason
+from .schema import check_current, configure, migrate, prepare_directory, reason
 from .state import SQLitePluginState
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT", "SQLiteStore", "default_store_path"]
@@ -59,15 +60,26 @@ class SQLiteStore(SQLiteOutbox, SQLiteHistory, SQLitePluginState):
 
     @classmethod
     async def open(
-        cls, path: str | Path, *, clock: Clock = time.time, busy_timeout: float = DEFAULT_BUSY_TIMEOUT
+        cls,
+        path: str | Path,
+        *,
+        clock: Clock = time.time,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        read_only: bool = False,
     ) -> SQLiteStore:
         """Open (creating it and its parent directories if needed) and migrate the store at ``path``.
+
+        ``read_only``: open an existing store for reading only (SQLite's ``mode=ro``), for commands that
+        only look (``flamewatch outbox list``): nothing is created or migrated, it never waits for a
+        running ``flamewatch run``'s write lock, and any write raises :class:`StoreError`.
 
         ``":memory:"`` gives a private in-memory store (tests). ``clock`` is read where the store needs the
         time itself (when plugin state is written); ``busy_timeout`` is how many seconds a statement waits
         for another process's write lock. Raises :class:`StoreError` with a one-line message when the file
         cannot be opened, is not a flamewatch store, or is newer than this code.
         """
+        if read_only:
+            return cls(*await _connect_read_only(path, busy_timeout), clock=clock)
         name = _prepared_location(path)
         try:
             conn = await aiosqlite.connect(name, isolation_level=None)  # we issue BEGIN/COMMIT ourselves
@@ -81,29 +93,30 @@ class SQLiteStore(SQLiteOutbox, SQLiteHistory, SQLitePluginState):
             if isinstance(exc, sqlite3.Error):
                 raise StoreError(f"cannot open store {name}: {reason(exc)}") from exc
             raise
-        return cls(name, conn, clock=clock)
+        store = cls(name, conn, clock=clock)
+        store._identity = _identity(name)
+        return store
+
+    #: ``(st_dev, st_ino)`` of the file as opened (None in memory), to notice it removed or replaced.
+    _identity: tuple[int, int] | None = None
+
+    def file_problem(self) -> str | None:
+        """See :meth:`Store.file_problem <flamewatch.store.base.Store.file_problem>`."""
+        if self._identity is None:
+            return None
+        try:
+            now = _identity(self.path)
+        except OSError as exc:
+            return f"store {self.path} cannot be found any more ({reason(exc)}): it was removed while in use"
+        if now != self._identity:
+            return f"store {self.path} was replaced by another file while in use"
+        return None
 
     @classmethod
     async def open_readonly(cls, path: str | Path, *, clock: Clock = time.time) -> SQLiteStore:
         """Open an existing store for reading only (SQLite ``mode=ro``): nothing is created or migrated,
         and every write raises :class:`StoreError`. For commands that look while a daemon writes."""
-        file, uri = _readonly_uri(path)
-        try:
-            conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open store {file}: {reason(exc)}") from exc
-        try:
-            await conn.execute(f"PRAGMA busy_timeout = {round(DEFAULT_BUSY_TIMEOUT * 1000)}")
-            ((version,),) = await conn.execute_fetchall("PRAGMA user_version")
-            if not 0 < int(version) <= SCHEMA_VERSION:
-                raise StoreError(f"cannot open store {file}: schema version {version} is not one this flamewatch "
-                                 f"reads (1 to {SCHEMA_VERSION})")
-        except BaseException as exc:
-            await _close_quietly(conn)
-            if isinstance(exc, sqlite3.Error):
-                raise StoreError(f"cannot open store {file}: {reason(exc)}") from exc
-            raise
-        return cls(str(file), conn, clock=clock)
+        return await cls.open(path, clock=clock, read_only=True)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -137,20 +150,66 @@ class SQLiteStore(SQLiteOutbox, SQLiteHistory, SQLitePluginState):
         await self.close()
 
 
-def _readonly_uri(path: str | Path) -> tuple[Path, str]:
-    """The file and its read-only SQLite URI; StoreError when there is no such file (mode=ro creates none)."""
+async def _connect_read_only(path: str | Path, busy_timeout: float) -> tuple[str, aiosqlite.Connection]:
+    """``(name, connection)`` of an existing, current store file opened with SQLite's ``mode=ro``."""
+    name, uri = _read_only_uri(path)
+    try:
+        conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open store {name}: {reason(exc)}") from exc
+    try:
+        await conn.execute(f"PRAGMA busy_timeout = {max(0, round(busy_timeout * 1000))}")
+        await check_current(conn, name)
+    except BaseException as exc:
+        await _close_quietly(conn)
+        if isinstance(exc, sqlite3.Error):
+            raise StoreError(f"cannot open store {name}: {reason(exc)}") from exc
+        raise
+    return name, conn
+
+
+def _read_only_uri(path: str | Path) -> tuple[str, str]:
+    """``(name, mode=ro URI)`` of an existing store file; StoreError when there is none to read."""
+    if str(path) == ":memory:":
+        raise StoreError("cannot open store :memory: read-only: an in-memory store holds nothing to read")
     file = Path(path).expanduser()
+    name = str(file)
     if not file.is_file():
-        raise StoreError(f"cannot open store {file}: no such file")
-    return file, f"{file.resolve().as_uri()}?mode=ro"
+        what = "it is not a file" if file.exists() else "no such file (nothing has run with it yet)"
+        raise StoreError(f"cannot open store {name}: {what}")
+    return name, f"{file.resolve().as_uri()}?mode=ro"  # as_uri percent-encodes '?', '#' and spaces
+
+
+def _identity(name: str) -> tuple[int, int] | None:
+    """The file's ``(st_dev, st_ino)`` (None in memory); OSError when there is no such file."""
+    if name == ":memory:":
+        return None
+    info = os.stat(name)
+    return info.st_dev, info.st_ino
 
 
 def _prepared_location(path: str | Path) -> str:
-    """The name to connect to: ``":memory:"``, or the expanded file path once its directory is ready."""
+    """The name to connect to: ``":memory:"``, or the expanded file path once its directory is ready.
+
+    An existing file that cannot be written is refused here: SQLite would open it read-only without a
+    word, and every write of the running daemon would fail later instead of once, at start.
+    """
     if str(path) == ":memory:":
         return ":memory:"
     file = Path(path).expanduser()
     prepare_directory(file)
+    try:
+        info = file.stat()
+        read_only_fs = bool(os.statvfs(file).f_flag & os.ST_RDONLY)
+    except FileNotFoundError:
+        return str(file)
+    except OSError as exc:
+        raise StoreError(f"cannot open store {file}: {reason(exc)}") from exc
+    # No write bit at all means "keep this read-only" even to root, whom os.access never refuses.
+    if read_only_fs or not info.st_mode & 0o222 or not os.access(file, os.W_OK):
+        where = "on a read-only file system" if read_only_fs else f"mode {stat.filemode(info.st_mode)}"
+        raise StoreError(f"cannot open store {file}: the file is read-only ({where}); flamewatch must write "
+                         "to it (fix its permissions, or use 'flamewatch outbox list' to only look)")
     return str(file)
 
 

@@ -46,15 +46,30 @@ class SlackMessage:
 
     text: str
     blocks: list[dict[str, Any]] = field(default_factory=list)
+    #: Message metadata (``chat.postMessage``'s ``metadata``): the event keys, so a receiver reading the
+    #: channel (a bot, an export) can drop a message delivered twice (at-least-once delivery).
+    metadata: dict[str, Any] | None = None
+
+
+#: Event type of the metadata on a message about one event (payload ``{"key": ...}``).
+EVENT_METADATA_TYPE = "flamewatch_event"
+#: Event type of the metadata on a digest message (payload ``{"keys": [...]}``, that part's events).
+DIGEST_METADATA_TYPE = "flamewatch_digest"
 
 
 # --- escaping -------------------------------------------------------------------------------------
 
 
 def flatten(text: str) -> str:
-    """``text`` on one line: control characters, CR/LF and other line breaks become single spaces."""
+    """``text`` on one line: control characters, CR/LF and other line breaks become single spaces, and
+    format characters (bidi overrides and isolates, zero-width spaces and joiners) are dropped."""
     # Cc covers CR, LF, tab, ESC, NUL...; Zl/Zp are U+2028/U+2029, which Slack would render as breaks.
-    cleaned = "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text)
+    # Cf, as the email notifier does: a bidi override makes a title read differently from what it says,
+    # and zero-width characters hide a mention or a link text inside a harmless-looking word.
+    cleaned = "".join(
+        "" if (category := unicodedata.category(ch)) == "Cf" else " " if category in ("Cc", "Zl", "Zp") else ch
+        for ch in text
+    )
     return " ".join(cleaned.split())
 
 
@@ -237,7 +252,8 @@ def event_message(event: Event, *, live: bool = False) -> SlackMessage:
         _context(event, live=live),
     ]
     fallback = f"{clip(event.story.title, TITLE_LIMIT)} {escape(event.headline())} {event.story.hn_url}"
-    return SlackMessage(text=fallback, blocks=blocks)
+    metadata = {"event_type": EVENT_METADATA_TYPE, "event_payload": {"key": event.key}}
+    return SlackMessage(text=fallback, blocks=blocks, metadata=metadata)
 
 
 def _digest_line(event: Event) -> str:
@@ -260,17 +276,22 @@ def digest_messages(events: Sequence[Event]) -> list[SlackMessage]:
     line, and keeps its block text under :data:`MESSAGE_TEXT_BUDGET` characters.
     """
     chunks: list[list[str]] = []
+    chunk_keys: list[list[str]] = []
     current: list[str] = []
+    keys: list[str] = []
     used = 0
     for event in events:
         line = _digest_line(event)
         if current and (len(current) >= DIGEST_EVENTS_PER_MESSAGE or used + len(line) > MESSAGE_TEXT_BUDGET):
             chunks.append(current)
-            current, used = [], 0
+            chunk_keys.append(keys)
+            current, keys, used = [], [], 0
         current.append(line)
+        keys.append(event.key)
         used += len(line)
     if current:
         chunks.append(current)
+        chunk_keys.append(keys)
 
     total = len(events)
     messages: list[SlackMessage] = []
@@ -284,5 +305,6 @@ def digest_messages(events: Sequence[Event]) -> list[SlackMessage]:
         now = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
         stamp = {"type": "mrkdwn", "verbatim": True, "text": f"flamewatch · {now}"}
         blocks.append({"type": "context", "elements": [stamp]})
-        messages.append(SlackMessage(text=escape(title), blocks=blocks))
+        metadata = {"event_type": DIGEST_METADATA_TYPE, "event_payload": {"keys": chunk_keys[number - 1]}}
+        messages.append(SlackMessage(text=escape(title), blocks=blocks, metadata=metadata))
     return messages

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar
 
 import aiohttp
+from yarl import URL
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
@@ -37,6 +39,9 @@ _LIVE_MESSAGE_GONE = frozenset({"message_not_found", "cant_update_message", "edi
 _START_CHECK_TIMEOUT = 10.0
 # Network failures of one request (aiohttp's, a timeout, a socket error).
 _NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
+
+#: What a URL's host may be made of once IDNA-encoded (a name, IPv4 or IPv6); anything else is a typo.
+_HOST = re.compile(r"[A-Za-z0-9._:-]+")
 
 #: One Web API call to make with a ready client, e.g. ``lambda client: client.auth_test()``.
 _ApiRequest = Callable[[AsyncWebClient], Awaitable[AsyncSlackResponse]]
@@ -172,6 +177,7 @@ class SlackNotifier(Notifier):
                 blocks=message.blocks,
                 unfurl_links=self.options.unfurl_links,
                 unfurl_media=self.options.unfurl_links,
+                metadata=message.metadata,
                 **self._display_extras(),
             ),
         )
@@ -204,6 +210,11 @@ class SlackNotifier(Notifier):
             return await request(client)
         except SlackApiError as exc:
             raise api_error(method, exc, pacer) from exc
+        except (aiohttp.InvalidURL, ValueError) as exc:
+            # The request could not even be built (a base_url that is no URL, a header aiohttp refuses):
+            # a config mistake, which no retry fixes. from None: the message may quote the token.
+            raise PermanentDeliveryError(f"Slack {method}: the request cannot be made ({type(exc).__name__}): "
+                                         "check token and base_url") from None
         except _NETWORK_ERRORS as exc:
             # The Web API URL holds no secret (the token travels in a header), so the cause is kept.
             raise DeliveryError(f"Slack {method}: {describe_network_error(exc)}") from exc
@@ -222,6 +233,8 @@ class SlackNotifier(Notifier):
         async with pacer.turn(self.min_interval):
             try:
                 response = await client.send_dict(body)
+            except (aiohttp.InvalidURL, ValueError):
+                raise PermanentDeliveryError("Slack webhook: webhook_url is not a valid URL") from None
             except _NETWORK_ERRORS as exc:
                 # from None: the cause may contain the webhook URL, which is the secret (aiohttp puts the
                 # request URL in some messages), so neither str(exc) nor the chained cause is shown.
@@ -241,6 +254,12 @@ class SlackNotifier(Notifier):
         url = self._reveal(self.options.webhook_url, "webhook_url")
         if not url.startswith(("https://", "http://")):
             raise PermanentDeliveryError("webhook_url: the secret is not an http(s) URL")
+        try:
+            host = URL(url).raw_host  # IDNA-encoded: letters, digits, dots, hyphens (or an IP literal)
+        except ValueError:
+            host = None
+        if not host or not _HOST.fullmatch(host):
+            raise PermanentDeliveryError("webhook_url: the secret is not a valid http(s) URL")
         return url
 
     @staticmethod
@@ -253,4 +272,8 @@ class SlackNotifier(Notifier):
             raise PermanentDeliveryError(f"{key}: {exc}") from exc
         if not value:
             raise PermanentDeliveryError(f"{key}: the secret is empty")
+        if not value.isprintable():
+            # A control character (a newline pasted with the token) would be refused by aiohttp on every
+            # attempt; say so once, as the config mistake it is. Which character is not shown: it is secret.
+            raise PermanentDeliveryError(f"{key}: the secret holds a control or non-printable character")
         return value

@@ -13,6 +13,8 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from flamewatch import not_timed
+
 #: Longest wait a ``Retry-After`` may impose on a channel's later messages (the core waits too).
 MAX_HOLD_OFF = 60.0
 
@@ -28,15 +30,21 @@ class ChannelPacer:
     async def turn(self, interval: float) -> AsyncIterator[None]:
         """Wait until the channel is free, run the body, then keep the channel quiet for ``interval`` s."""
         loop = asyncio.get_running_loop()
-        async with self._lock:
-            delay = self._next_at - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
+        # Waiting for the channel is not part of the attempt: the delivery timeout bounds the request.
+        async with not_timed():
+            await self._lock.acquire()
+        try:
+            async with not_timed():
+                delay = self._next_at - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
             try:
                 yield
             finally:
                 # Counted from the end of the request, so the gap seen by Slack is at least ``interval``.
                 self.hold_off(interval)
+        finally:
+            self._lock.release()
 
     def hold_off(self, seconds: float) -> None:
         """Keep the channel quiet for at least ``seconds`` from now (capped at :data:`MAX_HOLD_OFF`)."""

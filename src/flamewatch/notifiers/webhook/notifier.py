@@ -59,6 +59,11 @@ def redacted_origin(url: str) -> str:
     return origin
 
 
+def _shown_url(url: str | Secret) -> str:
+    """How logs and messages name the endpoint: its origin, or where its secret comes from."""
+    return repr(url) if isinstance(url, Secret) else redacted_origin(url)
+
+
 def _check_url(url: str) -> None:
     if _BAD_VALUE_CHARS.search(url) or any(ch.isspace() for ch in url):
         raise ValueError("url: contains whitespace or control characters")
@@ -98,7 +103,8 @@ class WebhookOptions:
     the core (the deadline of a whole delivery attempt).
     """
 
-    url: str
+    #: The endpoint; ``{ env = "..." }`` / ``{ file = "..." }`` when it carries a token (checked when read).
+    url: str | Secret
     secret: Secret | None = None
     # A value may be a secret too ({ env = "..." }): e.g. an Authorization header the receiver wants.
     headers: dict[str, str | Secret] = field(default_factory=dict)
@@ -106,7 +112,8 @@ class WebhookOptions:
     format: str = "standard"
 
     def __post_init__(self) -> None:
-        _check_url(self.url)
+        if not isinstance(self.url, Secret):
+            _check_url(self.url)
         _check_headers(self.headers)
         timeout = self.request_timeout
         is_number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
@@ -120,7 +127,7 @@ class WebhookOptions:
         # Config objects get logged: hide the URL's path/query and every header value.
         headers = {name: "***" for name in self.headers}
         return (
-            f"WebhookOptions(url={redacted_origin(self.url)!r}, secret={self.secret!r}, headers={headers!r}, "
+            f"WebhookOptions(url={_shown_url(self.url)!r}, secret={self.secret!r}, headers={headers!r}, "
             f"request_timeout={self.request_timeout!r}, format={self.format!r})"
         )
 
@@ -137,12 +144,27 @@ class WebhookNotifier(Notifier):
     def __init__(self, ctx: NotifierContext, options: WebhookOptions) -> None:
         super().__init__(ctx, options)
         # How messages and logs name the target: instance name and origin only.
-        self._target = f"webhook {ctx.name!r} at {redacted_origin(options.url)}"
+        self._target = f"webhook {ctx.name!r} at {_shown_url(options.url)}"
         self._user_agent = f"flamewatch/{__version__}"
 
     async def start(self) -> None:
-        """Check that the secret is readable and well-formed, so a typo shows at startup, not at 3 a.m."""
+        """Check that the secrets are readable and well-formed, so a typo shows at startup, not at 3 a.m."""
+        self._url()
         self._signing_keys()
+
+    def _url(self) -> str:
+        """The endpoint, read from its secret now when it is one (a bad value is a permanent failure)."""
+        if not isinstance(self.options.url, Secret):
+            return self.options.url
+        try:
+            url = self.options.url.reveal().strip()
+        except LookupError as exc:  # names the env variable or file, never the value
+            raise PermanentDeliveryError(f"{self._target}: url unavailable: {exc}") from exc
+        try:
+            _check_url(url)
+        except ValueError as exc:  # _check_url's messages never quote the URL
+            raise PermanentDeliveryError(f"{self._target}: {exc} (in the secret)") from None
+        return url
 
     async def send(self, event: Event) -> None:
         """POST one event (``type: flamewatch.event``); its ``webhook-id`` derives from ``event.key``."""
@@ -199,7 +221,7 @@ class WebhookNotifier(Notifier):
         # (aiohttp puts it in messages such as "Connection timeout to host <url>").
         try:
             async with self.ctx.session.post(
-                self.options.url,
+                self._url(),
                 data=body,
                 headers=headers,
                 allow_redirects=False,
