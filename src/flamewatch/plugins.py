@@ -51,6 +51,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("points", "flamewatch.rules.points"),
     ("velocity", "flamewatch.rules.velocity"),
     ("keyword", "flamewatch.rules.keywords"),
+    ("mention", "flamewatch.rules.mentions"),
 )
 
 

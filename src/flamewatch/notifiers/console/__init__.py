@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flamewatch import Event, Notifier, hookimpl
+from flamewatch.marks import PLAIN_MARKS, render_marked
 
 
 def _printable(text: str) -> str:
@@ -38,7 +39,11 @@ class ConsoleNotifier(Notifier):
     @staticmethod
     def format(event: Event) -> str:
         """The line printed for ``event``."""
-        return f"ALERT {_printable(event.describe())} {event.story.hn_url}"
+        line = f"ALERT {_printable(event.describe())} {event.story.hn_url}"
+        wording = event.wording
+        if wording.snippet:  # a mention: the matched words between »…«
+            line += f" “{render_marked(wording.snippet, wording.marks, _printable, *PLAIN_MARKS)}”"
+        return line
 
     async def send(self, event: Event) -> None:
         """Print the line for ``event``."""

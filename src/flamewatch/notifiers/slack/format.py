@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flamewatch import Event
+from flamewatch.marks import render_marked
 
 # Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks): 50 blocks a message,
 # 150 characters of plain_text in a header, 3,000 in a section text, 2,000 in a section field.
@@ -143,6 +144,26 @@ def what_happened(event: Event) -> str:
 _EMOJI = re.compile(r"[a-z0-9_+\-]{1,64}")
 
 
+def snippet_line(event: Event) -> str:
+    """The event's snippet (a mention) as escaped mrkdwn in quotes, the matched words bold; "" if none."""
+    wording = event.wording
+    if not wording.snippet:
+        return ""
+    # Each piece is escaped on its own; the bold stars are ours. Clipped after rendering would risk
+    # cutting an entity, so the snippet is bounded by the rule (a short window) and by escape's flattening.
+    quote = f"“{render_marked(wording.snippet[:PHRASE_LIMIT * 2], wording.marks, _escape_piece, '*', '*')}”"
+    if event.subject is not None:  # the mentioning comment itself, not only its thread
+        quote += f" · {link(event.subject.hn_url, event.subject.type.replace('|', ' ')[:20] or 'item')}"
+    return quote
+
+
+def _escape_piece(text: str) -> str:
+    """:func:`escape` without trimming: a piece of a snippet keeps the spaces next to its marks."""
+    return "".join(
+        " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else _ESCAPES.get(ch, ch) for ch in text
+    )
+
+
 def _comments(event: Event) -> str:
     count = f"{event.story.comments:,}"
     # A partial count means part of the tree could not be fetched: the real number is higher.
@@ -208,7 +229,8 @@ def event_message(event: Event, *, live: bool = False) -> SlackMessage:
 
     ``live`` marks a message that is edited in place as the thread grows (the context says "updated").
     """
-    summary = f"*{_title_link(event)}*\n{what_happened(event)}\n{_hn_link(event)}"
+    quote = snippet_line(event)
+    summary = f"*{_title_link(event)}*\n{what_happened(event)}\n{quote + chr(10) if quote else ''}{_hn_link(event)}"
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "verbatim": True, "text": summary}},
         {"type": "section", "fields": _fields(event)},
@@ -224,7 +246,9 @@ def _digest_line(event: Event) -> str:
         extras.append(f"{event.velocity:,.0f}/hour")
     if event.growth is not None:
         extras.append(f"{event.growth:+,}")
-    return f"*{_title_link(event)}*\n{what_happened(event)} · {_hn_link(event)} · {' · '.join(extras)}"
+    quote = snippet_line(event)
+    line = f"*{_title_link(event)}*\n{what_happened(event)} · {_hn_link(event)} · {' · '.join(extras)}"
+    return f"{line}\n{quote}" if quote else line
 
 
 def digest_messages(events: Sequence[Event]) -> list[SlackMessage]:
