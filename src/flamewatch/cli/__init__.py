@@ -19,6 +19,7 @@ from ..errors import PluginError
 from ..store import StoreError
 from .admin import cmd_check, cmd_notify_test, cmd_outbox, cmd_plugins
 from .common import EXIT_CONFIG, CliError, first_line, log, print_error
+from .silence import add_silence_arguments, cmd_silence
 from .watching import cmd_count, cmd_demo, cmd_once, cmd_run, cmd_simulate
 
 # --- argument parsing ------------------------------------------------------------------------------
@@ -66,9 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("outbox", help="list, retry or drop queued and dead-letter deliveries")
     p.add_argument("action", nargs="?", choices=("list", "retry", "drop"), default="list")
-    p.add_argument("--status", choices=("pending", "dead", "done", "all"), default=None)
+    p.add_argument("--status", choices=("pending", "dead", "done", "silenced", "superseded", "all"), default=None)
     p.add_argument("--id", type=int, action="append", dest="ids", help="only this row (repeatable)")
     p.add_argument("--store", help="store file (overrides store.path)")
+
+    add_silence_arguments(sub)
     return parser
 
 
@@ -117,4 +120,5 @@ COMMANDS = {
     "plugins": cmd_plugins,
     "notify-test": cmd_notify_test,
     "outbox": cmd_outbox,
+    "silence": cmd_silence,
 }

@@ -215,10 +215,13 @@ async def cmd_outbox(args: argparse.Namespace) -> int:
             count = await store.drop(args.ids)
             print(f"{count} deliveries dropped")
             return 0
-        status = None if args.status == "all" else args.status
+        skipped = args.status in ("silenced", "superseded")
+        status = None if args.status == "all" else DeliveryStatus.DONE if skipped else args.status
         rows = await store.outbox(status)
-        if args.status is None:
-            rows = [r for r in rows if r.status != DeliveryStatus.DONE]
+        if args.status is None:  # what needs attention: pending, dead, and what was closed unsent
+            rows = [r for r in rows if r.shown_status != DeliveryStatus.DONE]
+        elif skipped:
+            rows = [r for r in rows if r.shown_status == args.status]
         counts = await store.outbox_counts()
         if sum(counts.values()) == 0:
             print("outbox: empty")
@@ -227,7 +230,7 @@ async def cmd_outbox(args: argparse.Namespace) -> int:
         for row in rows:
             when = datetime.fromtimestamp(row.next_at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
             error = f"  last error: {row.last_error}" if row.last_error else ""
-            print(f"  #{row.id} {row.status:7} {row.instance:16} {row.event.key:28} "
+            print(f"  #{row.id} {row.shown_status:7} {row.instance:16} {row.event.key:28} "
                   f"attempts {row.attempts} next {when}{error}")
     return 0
 

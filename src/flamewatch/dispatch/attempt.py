@@ -37,7 +37,8 @@ async def attempt(
     """
     try:
         async with asyncio.timeout(instance.timeout):
-            if instance.digest is not None:
+            # A digest always goes as one; a group (group_wait) of a single event is an ordinary message.
+            if instance.digest is not None or (instance.batches and len(events) > 1):
                 send = instance.notifier.send_digest(events)
             else:
                 send = instance.notifier.send(events[0])
