@@ -108,7 +108,7 @@ def test_example_config_sets_every_key_the_reader_knows(secrets_env: None, built
     assert rule_keys == set(data["rules"])
     text = EXAMPLE.read_text()
     for key in ("enabled", "rules", "min_comments", "min_points", "lists", "keywords", "digest", "digest_at",
-                "timeout", "concurrency"):
+                "timeout", "concurrency", "quiet_hours", "timezone", "group_wait"):
         assert re.search(rf"^{key} = ", text, re.MULTILINE), f"no notifier example sets {key}"
 
 
