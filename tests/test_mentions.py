@@ -220,3 +220,19 @@ def test_console_marks_with_guillemets_and_drops_controls() -> None:
     event = replace(event, wording=replace(event.wording, snippet="say \x1b[31mrust\x1b[0m now", marks=((9, 13),)))
     line = ConsoleNotifier.format(event)
     assert "\x1b" not in line and "»rust«" in line
+
+
+def test_a_slack_digest_has_one_section_per_story_within_limits() -> None:
+    from dataclasses import replace
+
+    from flamewatch.notifiers.slack.format import digest_messages
+
+    hostile = "<&>" * 200
+    events = [make_event(story_id=1, title="One", level=level) for level in (100, 250)]
+    events += [replace(make_event(story_id=2, title="<&>" * 200, url="https://a.example/" + "x" * 1400, level=n),
+                       wording=replace(make_event().wording, snippet=hostile, marks=((0, 3),))) for n in range(8)]
+    (message,) = digest_messages(events)
+    sections = [b for b in message.blocks if b["type"] == "section"]
+    assert len(sections) == 1 + 2  # story 1; story 2's eight events in two sections of at most six
+    assert all(len(b["text"]["text"]) <= 3000 for b in sections)
+    assert sections[0]["text"]["text"].count("*<") == 1  # story 1's title once, both its events under it

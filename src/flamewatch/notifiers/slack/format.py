@@ -151,7 +151,7 @@ def snippet_line(event: Event) -> str:
         return ""
     # Each piece is escaped on its own; the bold stars are ours. Clipped after rendering would risk
     # cutting an entity, so the snippet is bounded by the rule (a short window) and by escape's flattening.
-    quote = f"“{render_marked(wording.snippet[:PHRASE_LIMIT * 2], wording.marks, _escape_piece, '*', '*')}”"
+    quote = f"“{render_marked(wording.snippet[:PHRASE_LIMIT], wording.marks, _escape_piece, '*', '*')}”"
     if event.subject is not None:  # the mentioning comment itself, not only its thread
         quote += f" · {link(event.subject.hn_url, event.subject.type.replace('|', ' ')[:20] or 'item')}"
     return quote
@@ -240,19 +240,54 @@ def event_message(event: Event, *, live: bool = False) -> SlackMessage:
     return SlackMessage(text=fallback, blocks=blocks)
 
 
-def _digest_line(event: Event) -> str:
+def _digest_line(event: Event, *, quotes: bool = True) -> str:
     extras = [f"{event.story.score:,} points"]
     if event.velocity is not None:
         extras.append(f"{event.velocity:,.0f}/hour")
     if event.growth is not None:
         extras.append(f"{event.growth:+,}")
-    quote = snippet_line(event)
+    quote = snippet_line(event) if quotes else ""
     line = f"*{_title_link(event)}*\n{what_happened(event)} · {_hn_link(event)} · {' · '.join(extras)}"
     return f"{line}\n{quote}" if quote else line
 
 
+#: A digest section longer than this drops its quotes (Slack refuses a section text over 3,000).
+SECTION_LIMIT = 2900
+
+
+#: The most events of one story shown in one digest section (a section holds at most 3,000 characters).
+EVENTS_PER_SECTION = 6
+
+
+def _story_sections(events: Sequence[Event]) -> list[str]:
+    """One section text per story (several for a story with many events), stories in first-seen order."""
+    by_story: dict[int, list[Event]] = {}
+    for event in events:
+        by_story.setdefault(event.story.id, []).append(event)
+    sections = []
+    for story_events in by_story.values():
+        for i in range(0, len(story_events), EVENTS_PER_SECTION):
+            part = story_events[i : i + EVENTS_PER_SECTION]
+            text = _section(part, quotes=True)
+            sections.append(text if len(text) <= SECTION_LIMIT else _section(part, quotes=False))
+    return sections
+
+
+def _section(events: Sequence[Event], *, quotes: bool) -> str:
+    """One story's section: its title once, then what happened for each event (and its quote)."""
+    if len(events) == 1:
+        return _digest_line(events[0], quotes=quotes)
+    latest = events[-1]
+    lines = [f"*{_title_link(latest)}*"]
+    for event in events:
+        quote = snippet_line(event) if quotes else ""
+        lines.append(what_happened(event) + (f"\n{quote}" if quote else ""))
+    lines.append(f"{_hn_link(latest)} · {latest.story.score:,} points")
+    return "\n".join(lines)
+
+
 def digest_messages(events: Sequence[Event]) -> list[SlackMessage]:
-    """The digest of ``events``: one section per event, split into as many messages as the limits need.
+    """The digest of ``events``: one section per story, split into as many messages as the limits need.
 
     Each message has a header, at most :data:`DIGEST_EVENTS_PER_MESSAGE` event sections and a context
     line, and keeps its block text under :data:`MESSAGE_TEXT_BUDGET` characters.
@@ -260,8 +295,7 @@ def digest_messages(events: Sequence[Event]) -> list[SlackMessage]:
     chunks: list[list[str]] = []
     current: list[str] = []
     used = 0
-    for event in events:
-        line = _digest_line(event)
+    for line in _story_sections(events):
         if current and (len(current) >= DIGEST_EVENTS_PER_MESSAGE or used + len(line) > MESSAGE_TEXT_BUDGET):
             chunks.append(current)
             current, used = [], 0
