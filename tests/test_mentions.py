@@ -236,3 +236,16 @@ def test_a_slack_digest_has_one_section_per_story_within_limits() -> None:
     assert len(sections) == 1 + 2  # story 1; story 2's eight events in two sections of at most six
     assert all(len(b["text"]["text"]) <= 3000 for b in sections)
     assert sections[0]["text"]["text"].count("*<") == 1  # story 1's title once, both its events under it
+
+
+def test_alertmanager_bodies_carry_the_snippet_as_text() -> None:
+    from dataclasses import replace
+
+    from flamewatch.notifiers.webhook.payload import alertmanager_document
+
+    event = make_event(story_id=3)
+    event = replace(event, wording=replace(event.wording, snippet="<b>rust</b> is nice", marks=((3, 7),)))
+    (alert,) = alertmanager_document([event], "r", "g")["alerts"]
+    assert alert["annotations"]["snippet"] == "<b>»rust«</b> is nice"  # JSON text: escaped by the encoder
+    (plain,) = alertmanager_document([make_event(story_id=4)], "r", "g")["alerts"]
+    assert "snippet" not in plain["annotations"]
