@@ -14,7 +14,7 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flamewatch.gctune import tune_for_daemon
@@ -22,6 +22,7 @@ from flamewatch.gctune import tune_for_daemon
 from .crawl_bench import CrawlSizes, throughput, under_latency
 from .incremental_bench import IncrementalSizes, incremental
 from .memory_bench import MemorySizes, memory
+from .mention_bench import MentionSizes, mention_matching
 from .notifier_bench import NotifierSizes, slow_notifier
 from .report import Row, machine, render, to_json
 from .tick_bench import TickSizes, ticks
@@ -36,6 +37,7 @@ class Sizes:
     notifier: NotifierSizes
     memory: MemorySizes
     ticks: TickSizes
+    mentions: MentionSizes = field(default_factory=lambda: MentionSizes(items=2_000, rounds=5))
 
 
 MODES = {
@@ -66,6 +68,7 @@ MODES = {
         notifier=NotifierSizes(stories=3, comments=200, trials=1, delay=0.5),
         memory=MemorySizes(comments=1_000, chain_depth=300),
         ticks=TickSizes(ticks=20, period=0.01),
+        mentions=MentionSizes(items=200, rounds=2),
     ),
 }
 
@@ -76,6 +79,7 @@ BENCHMARKS: dict[str, Callable[[Sizes], Awaitable[list[Row]]]] = {
     "4": lambda s: slow_notifier(s.notifier),
     "5": lambda s: memory(s.memory),
     "6": lambda s: ticks(s.ticks),
+    "8": lambda s: mention_matching(s.mentions),
 }
 
 # Rows that check correctness (exactness, bounds) rather than speed: any miss among them is a bug.
@@ -99,14 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--tiny", action="store_const", const="tiny", dest="mode",
                       help="a few seconds; for the smoke test")
     parser.add_argument("--only", default=",".join(BENCHMARKS), metavar="N,...",
-                        help="run only these benchmarks (default: all, 1-6)")
+                        help="run only these benchmarks (default: all: 1-6, 8)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     args = parser.parse_args(argv)
     mode = args.mode or "full"
     only = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = [k for k in only if k not in BENCHMARKS]
     if unknown or not only:
-        parser.error(f"--only: unknown benchmark(s) {', '.join(unknown) or '(none given)'}; choose from 1-6")
+        parser.error(f"--only: unknown benchmark(s) {', '.join(unknown) or '(none given)'}; choose from 1-6, 8")
     # Deliveries cancelled at shutdown and similar warnings are expected here; keep the table readable.
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
 

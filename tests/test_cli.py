@@ -121,6 +121,8 @@ BAD_CONFIGS = [
          "notifiers[0] (console).streem: unknown key for type 'console'"),
         ("[rules]\ncomment_levls = [5]\n", "rules.comment_levls: unknown key (known keys here: comment_levels, "),
         ('[rules]\ncomment_levels = [5, "x"]\n', "rules.comment_levels[1]: expected a positive whole number, got 'x'"),
+        ('[[rules.mentions]]\nname = "dup"\nterms = ["re:(a)\\\\1"]\n',
+         "rules.mentions[0].terms: mention 'dup': pattern 're:(a)\\\\1' does not compile: invalid escape sequence"),
 ]
 
 

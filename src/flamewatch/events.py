@@ -62,13 +62,18 @@ class Wording:
     * ``summary``: a short phrase without the title, starting with a capital: ``"Reached 500 comments"``;
     * ``detail``: an optional aside shown after the summary: ``"(threshold 100)"``, or ``""``;
     * ``headline``: the lower-case sentence tail after the title: ``"reached 500 comments (512 now)"``;
-    * ``emoji``: a shortcode hint without colons (``"speech_balloon"``) that chat notifiers may show.
+    * ``emoji``: a shortcode hint without colons (``"speech_balloon"``) that chat notifiers may show;
+    * ``snippet``: an optional one-line quote of what matched (a mention), ``""`` when none;
+    * ``marks``: ``(start, end)`` character spans of ``snippet`` to highlight; each notifier renders them
+      its own safe way (:func:`flamewatch.marks.render_marked`).
     """
 
     summary: str
     headline: str
     detail: str = ""
     emoji: str = "bell"
+    snippet: str = ""
+    marks: tuple[tuple[int, int], ...] = ()
 
 
 #: Marks an event built without wording; it gets :func:`legacy_wording` when constructed.
@@ -161,8 +166,10 @@ class Event:
         raw_wording = data.get("wording")
         wording = _UNWORDED
         if isinstance(raw_wording, dict) and isinstance(raw_wording.get("summary"), str):
-            wording_fields = set(Wording.__dataclass_fields__)
-            wording = Wording(**{k: str(v) for k, v in raw_wording.items() if k in wording_fields})
+            wording_fields = set(Wording.__dataclass_fields__) - {"marks"}
+            marks = raw_wording.get("marks")
+            wording = Wording(**{k: str(v) for k, v in raw_wording.items() if k in wording_fields},
+                              marks=_read_marks(marks))
         subject = None
         if isinstance(raw_subject := data.get("subject"), dict):
             subject_fields = set(Subject.__dataclass_fields__)
@@ -180,6 +187,14 @@ class Event:
             wording=wording,
             subject=subject,
         )
+
+
+def _read_marks(raw: Any) -> tuple[tuple[int, int], ...]:
+    """Marks from JSON (lists of two ints); anything else is dropped rather than failing the row."""
+    if not isinstance(raw, list):
+        return ()
+    return tuple((int(m[0]), int(m[1])) for m in raw
+                 if isinstance(m, list) and len(m) == 2 and all(isinstance(x, int) for x in m))
 
 
 def legacy_wording(rule: str, level: int | str, value: float) -> Wording:

@@ -101,6 +101,7 @@ class Monitor:
         t0 = time.perf_counter()
         before = self.client.stats.copy()
         ids = await self._story_ids()
+        await self.dispatcher.refresh_silences()  # `flamewatch silence add` from another process applies now
         self.item_events = 0
         new_items = await self._follow_stream()
         if self.counter is not None:

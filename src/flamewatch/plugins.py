@@ -55,6 +55,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("keyword", "flamewatch.rules.keywords"),
     ("rank", "flamewatch.rules.rank"),
     ("reply", "flamewatch.rules.people"),
+    ("mention", "flamewatch.rules.mentions"),
 )
 
 

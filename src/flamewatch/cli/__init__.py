@@ -28,6 +28,7 @@ from .logs import setup_logging
 from .parser import build_parser, parse_args
 from .counting import cmd_count
 from .people import cmd_follow, cmd_unfollow
+from .silence import cmd_silence
 from .watching import cmd_demo, cmd_once, cmd_run, cmd_simulate
 from .status import cmd_status
 
@@ -89,4 +90,5 @@ COMMANDS = {
     "status": cmd_status,
     "follow": cmd_follow,
     "unfollow": cmd_unfollow,
+    "silence": cmd_silence,
 }

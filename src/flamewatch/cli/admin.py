@@ -207,6 +207,8 @@ async def cmd_outbox(args: argparse.Namespace) -> int:
         # One row more than shown, to know whether the listing is cut.
         rows = await store.outbox(statuses, limit=limit + 1, ids=args.ids)
         counts = await store.outbox_counts()
+        if args.status in ("silenced", "superseded"):  # closed unsent: done rows that say why
+            rows = [r for r in rows if r.shown_status == args.status]
     matching = len(rows) if len(rows) <= limit else (
         sum(counts[s] for s in statuses) if statuses is not None else sum(counts.values()))
     _print_listing(args, counts, rows[:limit], limit=limit, matching=matching)
@@ -219,6 +221,8 @@ def _listed_statuses(args: argparse.Namespace) -> list[DeliveryStatus] | None:
         return None
     if args.status is None:
         return [DeliveryStatus.PENDING, DeliveryStatus.DEAD]
+    if args.status in ("silenced", "superseded"):
+        return [DeliveryStatus.DONE]
     return [DeliveryStatus(args.status)]
 
 
@@ -244,7 +248,7 @@ def _print_listing(
     for row in rows:
         when = datetime.fromtimestamp(row.next_at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
         error = f"  last error: {_printable(row.last_error)}" if row.last_error else ""
-        print(f"  #{row.id} {row.status:7} {_printable(row.instance):16} {_printable(row.event.key):28} "
+        print(f"  #{row.id} {row.shown_status:7} {_printable(row.instance):16} {_printable(row.event.key):28} "
               f"attempts {row.attempts} next {when}{error}")
     for row_id in missing:
         print(f"  #{row_id}: no such outbox row")

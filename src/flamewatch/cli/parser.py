@@ -158,7 +158,7 @@ def build_parser() -> Parser:
                  "Reads the store; 'retry' makes rows due now (a running daemon picks them up).",
                  "flamewatch outbox retry --id 12")
     p.add_argument("action", nargs="?", choices=("list", "retry", "drop"), default="list")
-    p.add_argument("--status", choices=("pending", "dead", "done", "all"), default=None)
+    p.add_argument("--status", choices=("pending", "dead", "done", "silenced", "superseded", "all"), default=None)
     p.add_argument("--id", type=int, action="append", dest="ids", help="only this row (repeatable)")
     p.add_argument("--store", help="store file (overrides store.path)")
     p.add_argument("--limit", type=positive_int, default=1000, help="list at most this many rows (default 1000)")
@@ -173,6 +173,17 @@ def build_parser() -> Parser:
     p.add_argument("--list", action="store_true", help="list the followed threads")
     p.add_argument("--store", help="store file (overrides store.path)")
     p.add_argument("--api-url", help="HN API base URL (overrides hn.api_url)")
+
+    p = _command(sub, "silence", "stop alerts about a story, domain, user or term for a while",
+                 "Kept in the store; a running daemon applies silences at its next cycle. Silenced events are "
+                 "recorded and listed ('flamewatch outbox --status silenced'), never sent.",
+                 'flamewatch silence add domain:example.com --for 6h --comment "launch day"')
+    p.add_argument("action", choices=("add", "list", "expire"))
+    p.add_argument("target", nargs="?", help="add: story:ID, domain:D, user:U or term:T; expire: the silence id")
+    p.add_argument("--for", dest="duration", default="1h", help="add: how long, e.g. 30m, 6h, 2d (default 1h)")
+    p.add_argument("--comment", default="", help="add: why (shown in listings and in the outbox)")
+    p.add_argument("--all", action="store_true", help="list: expired silences too")
+    p.add_argument("--store", help="store file (overrides store.path)")
 
     p = _command(sub, "unfollow", "stop following a thread",
                  "A running daemon stops counting it at its next cycle.", "flamewatch unfollow 8863")

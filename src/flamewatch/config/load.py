@@ -18,13 +18,14 @@ import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..errors import ConfigError
 from ..hn import STORY_LISTS
 from ..http.listen import listen_problem
 from ..notifier import Notifier, warn_if_exposed
 from .model import CORE_NOTIFIER_KEYS, DEFAULT_NOTIFIERS, SECTIONS, Config, NotifierSettings
-from .values import Where, build, field_hints, read_dataclass, read_fields, read_value, show
+from .values import Where, build, field_hints, parse_time_of_day, read_dataclass, read_fields, read_value, show
 
 
 def find_config_file(explicit: str | None) -> Path | None:
@@ -134,10 +135,12 @@ def _notifier(file: str, index: int, table: Any) -> NotifierSettings:
     name = read_value(table.get("name", kind), str, at.key("name"))
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise at.key("name").error(f"use letters, digits, '-', '_' or '.' only, got {name!r}")
-    core = {key: value for key, value in table.items() if key not in ("name", "type")}
+    core = {key: value for key, value in table.items() if key not in ("name", "type", "quiet_hours", "timezone")}
     values, options = read_fields(
-        NotifierSettings, core, at, skip=("name", "type", "where", "options"), keep_unknown=True
+        NotifierSettings, core, at, skip=("name", "type", "where", "options", "quiet_hours", "timezone"),
+        keep_unknown=True,
     )
+    values.update(_quiet_hours(at, table))
     settings = NotifierSettings(name=name, type=kind, where=f"{at.path} ({name})", options=options, **values)
     # Routing filters name things; a typo here would silently route nothing, so check the names.
     # (Rule names are checked once the rule plugins are loaded: check_route_rules.)
@@ -146,6 +149,8 @@ def _notifier(file: str, index: int, table: Any) -> NotifierSettings:
         raise at.key("keywords").error("keywords must not be empty strings (an empty one would match every title)")
     if settings.digest is not None and settings.digest_at is not None:
         raise at.key("digest_at").error("set either digest (an interval) or digest_at (a time of day), not both")
+    if settings.group_wait is not None and (settings.digest is not None or settings.digest_at is not None):
+        raise at.key("group_wait").error("a digest already sends events together; set either digest or group_wait")
     return settings
 
 
@@ -158,6 +163,32 @@ def _check_route_users(file: str, notifiers: Iterable[NotifierSettings], users: 
                 watched = ", ".join(names) or "none: add a [[watch.users]] table"
                 raise Where(file, f"notifiers[{index}]").key("users").error(
                     f"{name!r} is not a watched user (watched: {watched})")
+
+
+def _quiet_hours(at: Where, table: dict[str, Any]) -> dict[str, Any]:
+    """``quiet_hours = "22:00-07:00"`` and ``timezone = "Europe/Berlin"`` as settings values (ConfigError)."""
+    out: dict[str, Any] = {}
+    if "timezone" in table:
+        zone = read_value(table["timezone"], str, at.key("timezone"))
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            message = f"unknown time zone {zone!r} (an IANA name such as 'Europe/Berlin')"
+            raise at.key("timezone").error(message) from None
+        if "quiet_hours" not in table:
+            raise at.key("timezone").error("only used with quiet_hours; set quiet_hours too")
+        out["timezone"] = zone
+    if "quiet_hours" in table:
+        where = at.key("quiet_hours")
+        raw = table["quiet_hours"]
+        start, sep, end = raw.partition("-") if isinstance(raw, str) else ("", "", "")
+        if not sep:
+            raise where.error(f'expected a window such as "22:00-07:00", got {show(raw)}')
+        window = (parse_time_of_day(start.strip(), where), parse_time_of_day(end.strip(), where))
+        if window[0] == window[1]:
+            raise where.error("the window is empty: start and end are the same time")
+        out["quiet_hours"] = window
+    return out
 
 
 def _check_names(at: Where, key: str, chosen: Iterable[str] | None, allowed: Iterable[str]) -> None:
@@ -178,8 +209,8 @@ def notifier_options(config: Config, settings: NotifierSettings, notifier_type: 
     """Check ``settings.options`` against the type's ``Options`` dataclass and build it."""
     at = Where(config.source, settings.where)
     options_cls = notifier_type.Options
-    if (settings.digest or settings.digest_at) and not notifier_type.supports_digest():
-        key = "digest" if settings.digest else "digest_at"
+    if (settings.digest or settings.digest_at or settings.group_wait) and not notifier_type.supports_digest():
+        key = "digest" if settings.digest else "digest_at" if settings.digest_at else "group_wait"
         raise at.key(key).error(f"notifier type {settings.type!r} does not support digests")
     try:
         field_hints(options_cls)

@@ -8,6 +8,7 @@ and are checked once plugins are loaded (:func:`flamewatch.config.configure_rule
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import time as dtime
 from typing import Annotated, Any
 
 from ..crawl import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS
@@ -145,13 +146,16 @@ class NotifierSettings:
     digest_at: TimeOfDay | None = None
     timeout: Duration | None = None
     concurrency: PositiveInt = 1
+    quiet_hours: tuple[dtime, dtime] | None = None  # "22:00-07:00", read by load.py
+    timezone: str | None = None  # an IANA zone for quiet_hours; None: the machine's local time
+    group_wait: Duration | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
 
 #: The ``[[notifiers]]`` keys the core reads; every other key is the notifier type's own option.
 CORE_NOTIFIER_KEYS = (
     "name", "type", "enabled", "rules", "min_comments", "min_points", "min_level", "lists", "keywords",
-    "users", "digest", "digest_at", "timeout", "concurrency",
+    "users", "digest", "digest_at", "timeout", "concurrency", "quiet_hours", "timezone", "group_wait",
 )
 
 #: The ``[[notifiers]]`` tables used when the file has none.

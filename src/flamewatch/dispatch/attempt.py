@@ -41,7 +41,8 @@ async def attempt(
         # (``flamewatch.not_timed``, Slack's pacing) is not counted.
         async with asyncio.timeout(instance.timeout) as timeout:
             with _paused_by_pacing(timeout):
-                if instance.digest is not None:
+                # A digest always goes as one; a group (group_wait) of a single event is an ordinary message.
+                if instance.digest is not None or (instance.batches and len(events) > 1):
                     send = instance.notifier.send_digest(events)
                 else:
                     send = instance.notifier.send(events[0])

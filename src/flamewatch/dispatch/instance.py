@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.model import DeliverySettings
 from ..notifier import Notifier, NotifierContext
-from .policies import DigestSchedule, Route
+from .policies import DigestSchedule, QuietHours, Route
 
 if TYPE_CHECKING:
     from ..config import NotifierSettings
@@ -42,6 +42,8 @@ class NotifierInstance:
     timeout: float = DEFAULT_TIMEOUT
     concurrency: int = 1
     settings: NotifierSettings | None = field(default=None, repr=False)  #: its config table (None: built in code)
+    quiet: QuietHours | None = None  #: a daily window with no sends (``quiet_hours``)
+    group_wait: float | None = None  #: seconds events gather before going out together (``group_wait``)
 
     def __post_init__(self) -> None:
         self._notifier: Notifier | None = None
@@ -50,6 +52,24 @@ class NotifierInstance:
         self.held: set[int] = set()  # row ids sent (or tried) whose outcome the store could not record yet
         self.wake = asyncio.Event()  # set when this instance's pump should look at the outbox again
         self.slots = asyncio.Semaphore(self.concurrency)
+        self.group_until = 0.0  # when the open group (``group_wait``) goes out; 0: no group open
+
+    @property
+    def batches(self) -> bool:
+        """Whether due rows go out together as one message (a digest, or a group)."""
+        return self.digest is not None or self.group_wait is not None
+
+    def not_before(self, now: float) -> float:
+        """When an event published at ``now`` may first be sent: the digest's send time, the open group's
+        (opening one if none is), and never inside quiet hours."""
+        due = now
+        if self.digest is not None:
+            due = self.digest.next_after(now)
+        elif self.group_wait is not None:
+            if self.group_until <= now:
+                self.group_until = now + self.group_wait
+            due = self.group_until
+        return self.quiet.not_before(due) if self.quiet is not None else due
 
     @classmethod
     def from_settings(
@@ -79,6 +99,9 @@ class NotifierInstance:
             timeout=settings.timeout or default_timeout,
             concurrency=settings.concurrency,
             settings=settings,
+            quiet=(QuietHours(settings.quiet_hours[0], settings.quiet_hours[1], settings.timezone)
+                   if settings.quiet_hours else None),
+            group_wait=settings.group_wait,
         )
 
     @classmethod
@@ -90,9 +113,12 @@ class NotifierInstance:
         digest: DigestSchedule | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         concurrency: int = 1,
+        quiet: QuietHours | None = None,
+        group_wait: float | None = None,
     ) -> NotifierInstance:
         """An open instance around ``notifier``, an object already created."""
-        instance = cls(notifier.name, type(notifier), notifier.options, route or Route(), digest, timeout, concurrency)
+        instance = cls(notifier.name, type(notifier), notifier.options, route or Route(), digest, timeout, concurrency,
+                       quiet=quiet, group_wait=group_wait)
         instance._notifier = notifier
         return instance
 
@@ -122,4 +148,7 @@ class NotifierInstance:
 
     def describe(self) -> str:
         """Which events it takes and when it sends them, for ``flamewatch check``."""
-        return f"{self.route.describe()}, {self.digest.describe() if self.digest else 'immediately'}"
+        when = self.digest.describe() if self.digest else "immediately"
+        if self.group_wait is not None and self.digest is None:
+            when = f"grouped within {self.group_wait:g}s"
+        return f"{self.route.describe()}, {when}" + (f", {self.quiet.describe()}" if self.quiet else "")

@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from datetime import time as dtime
+from zoneinfo import ZoneInfo
 
 from ..config.model import DeliverySettings
 from ..events import Event
 
-__all__ = ["DigestSchedule", "RetryPolicy", "Route"]
+__all__ = ["DigestSchedule", "QuietHours", "RetryPolicy", "Route"]
 
 
 @dataclass(frozen=True)
@@ -123,3 +124,38 @@ def about_users(event: Event, users: frozenset[str]) -> bool:
     if event.rule == "reply":
         return event.level in users
     return event.story.by in users
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """A daily window (``22:00-07:00``, in ``timezone`` or the machine's local time) when an instance sends
+    nothing: what falls due inside it waits for its end (a digest included)."""
+
+    start: dtime
+    end: dtime
+    timezone: str | None = None
+
+    def describe(self) -> str:
+        """The window in words, for ``flamewatch check``."""
+        return f"quiet {self.start:%H:%M}-{self.end:%H:%M}" + (f" {self.timezone}" if self.timezone else "")
+
+    def end_after(self, now: float) -> float | None:
+        """When the window holding ``now`` ends (Unix seconds), or None when ``now`` is outside it."""
+        zone: tzinfo | None = ZoneInfo(self.timezone) if self.timezone else None
+        local = datetime.fromtimestamp(now, zone)
+        moment = local.time().replace(tzinfo=None)
+        if self.start <= self.end:
+            inside = self.start <= moment < self.end
+            day = local.date()
+        else:  # the window crosses midnight
+            inside = moment >= self.start or moment < self.end
+            day = local.date() + timedelta(days=1) if moment >= self.start else local.date()
+        if not inside:
+            return None
+        # Naive datetimes in local time (zone None): .timestamp() applies that day's DST rules.
+        return datetime.combine(day, self.end, tzinfo=zone).timestamp()
+
+    def not_before(self, due: float) -> float:
+        """``due``, or the end of the window when ``due`` falls inside it."""
+        end = self.end_after(due)
+        return due if end is None else end

@@ -28,12 +28,14 @@ from typing import TYPE_CHECKING
 
 from ..errors import StoreError
 from ..events import Event
+from ..silences import Silence, SilenceList
 from ..tasks import CloseReport, TaskRegistry
 from .attempt import Failure, attempt
 from .instance import NotifierInstance
 from .membership import Membership
 from .outcomes import OutcomeBacklog, Unrecorded
 from .policies import RetryPolicy
+from .skipping import Skip, skipped_rows
 
 if TYPE_CHECKING:
     from ..rules import Evaluation
@@ -71,6 +73,10 @@ CLAIM_OWNER = socket.gethostname()
 #: A claim lasts the instance's attempt timeout plus this, the time to record the outcome.
 CLAIM_MARGIN = 30.0
 
+#: How often a dispatcher writes the silences back (the store forgets state values not written for
+#: ``history_days``; a silence may be longer).
+SILENCES_REWRITE_EVERY = 86400.0
+
 
 @dataclass
 class DispatchStats:
@@ -80,6 +86,7 @@ class DispatchStats:
     delivered: int = 0
     retried: int = 0
     dead: int = 0
+    skipped: int = 0  #: closed unsent: silenced or superseded
 
 
 HookCaller = Callable[..., None]
@@ -125,6 +132,8 @@ class Dispatcher(Membership):
         # rows: the moments at which "nothing due or in flight" or a stats predicate can start to hold.
         self._changed = asyncio.Condition()
         self._changes = 0
+        #: The silences in the store as last read (:meth:`refresh_silences`, every cycle and at start).
+        self.silences: list[Silence] = []
 
     # --- events in ------------------------------------------------------------------------------
 
@@ -136,7 +145,9 @@ class Dispatcher(Membership):
             routes[event.key] = [i.name for i in self.instances.values() if i.route.accepts(event)]
         for event in evaluation.passed:
             routes[event.key] = []  # recorded as fired so it is never announced later
-        not_before = {name: i.digest.next_after(now) for name, i in self.instances.items() if i.digest}
+        chosen = {n for names in routes.values() for n in names}
+        # Digests, groups (group_wait) and quiet hours decide when a new row is first due.
+        not_before = {name: self.instances[name].not_before(now) for name in chosen}
         try:
             new = await self.store.record_events([*evaluation.announce, *evaluation.passed], routes, now, not_before)
         finally:
@@ -155,8 +166,22 @@ class Dispatcher(Membership):
 
     # --- lifecycle ------------------------------------------------------------------------------
 
+    async def refresh_silences(self) -> None:
+        """Re-read the silences from the store (``flamewatch silence add`` from another process shows up
+        here); written back now and then so the store's pruning of old state never drops a long one."""
+        try:
+            book = await SilenceList.load(self.store)
+            now = self.clock()
+            if book.silences and now - book.written_at > SILENCES_REWRITE_EVERY:
+                await book.save(self.store, now)
+        except StoreError as exc:
+            log.error("cannot read the silences (%s); keeping the %d known", exc, len(self.silences))
+            return
+        self.silences = book.active(now)
+
     async def start(self) -> None:
         """Start every instance's notifier and pump; pending rows from an earlier run are resumed."""
+        await self.refresh_silences()
         for instance in self.instances.values():
             await self._start_instance(instance)
         orphans: dict[str, int] = {}
@@ -294,6 +319,8 @@ class Dispatcher(Membership):
         if not self.may_send():
             return POLL_SECONDS
         now = self.clock()
+        if instance.quiet is not None and (quiet_end := instance.quiet.end_after(now)) is not None:
+            return max(0.0, quiet_end - now)  # quiet hours: nothing is taken until the window ends
         rows = [
             r for r in await self.store.claim_due(
                 now, instance=instance.name, claim_for=instance.timeout + CLAIM_MARGIN, owner=CLAIM_OWNER
@@ -301,7 +328,10 @@ class Dispatcher(Membership):
             if r.id not in instance.inflight and r.id not in instance.held
         ]
         if rows:
-            if instance.digest is not None:
+            rows = await self._skip(instance, rows, now)
+            if not rows:
+                return 0.0
+            if instance.batches:
                 self._start(instance, rows)
             else:
                 for row in rows:
@@ -313,6 +343,20 @@ class Dispatcher(Membership):
         if upcoming is not None:
             waits.append(upcoming)
         return min(waits)
+
+    async def _skip(self, instance: NotifierInstance, rows: list[Delivery], now: float) -> list[Delivery]:
+        """Close the rows not to send (silenced, or superseded by a higher level taken with them); returns
+        the rest. A silence added since a row was queued still stops it: it is checked here, at sending."""
+        skips: list[Skip] = skipped_rows(rows, self.silences, now)
+        if not skips:
+            return rows
+        for skip in skips:
+            await self.store.mark_skipped(skip.ids, self.clock(), reason=skip.reason)
+            log.info("notifier %s: %d deliveries not sent: %s", instance.name, len(skip.ids), skip.reason)
+        self.stats.skipped += sum(len(skip.ids) for skip in skips)
+        gone = {i for skip in skips for i in skip.ids}
+        await self._announce_change()
+        return [r for r in rows if r.id not in gone]
 
     async def _time_to_next(self, instance: NotifierInstance, now: float) -> float | None:
         """Seconds until this instance's next row falls due, or None (wait to be woken).
@@ -385,6 +429,8 @@ class Dispatcher(Membership):
         if instance.digest is not None:
             # A digest row waits for its send time before its first attempt: its age counts from then.
             first_due = min(instance.digest.next_after(r.created_at) for r in rows)
+        if instance.quiet is not None:
+            first_due = instance.quiet.not_before(first_due)
         attempts = max(r.attempts for r in rows)
         next_at = now + self.retry.delay(attempts, retry_after)
         ids = [r.id for r in rows]

@@ -25,7 +25,7 @@ from typing import Protocol, Self
 from ..events import Event
 from ..notifier import PluginState
 
-__all__ = ["CountSample", "Delivery", "DeliveryStatus", "InstanceLock", "Store"]
+__all__ = ["SKIPPED_REASONS", "CountSample", "Delivery", "DeliveryStatus", "InstanceLock", "Store"]
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -37,6 +37,12 @@ class DeliveryStatus(enum.StrEnum):
     DONE = "done"
     #: Given up on (a permanent failure, or retried for too long); ``flamewatch outbox retry`` requeues it.
     DEAD = "dead"
+
+
+#: Reasons a delivery was closed without sending, kept as the start of a done row's ``last_error``
+#: (:meth:`Store.mark_skipped`); listings show the word as the row's status. No new status value, so the
+#: schema (and its CHECK constraint) stays as it is.
+SKIPPED_REASONS = ("silenced", "superseded")
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,15 @@ class Delivery:
     last_error: str | None
     claimed_by: str | None = None
     claimed_until: float | None = None
+
+    @property
+    def shown_status(self) -> str:
+        """The status to show: ``silenced`` or ``superseded`` for a row closed unsent, else ``status``."""
+        if self.status == DeliveryStatus.DONE and self.last_error:
+            word = self.last_error.partition(":")[0]
+            if word in SKIPPED_REASONS:
+                return word
+        return str(self.status)
 
 
 class InstanceLock(Protocol):
@@ -172,6 +187,12 @@ class Store(Protocol):
     async def mark_done(self, ids: Sequence[int], now: float) -> None:
         """Record that these rows were sent at ``now``, and clear their claims. Only pending rows change:
         a row dropped or requeued meanwhile is left as it is."""
+        ...
+
+    async def mark_skipped(self, ids: Sequence[int], now: float, *, reason: str) -> None:
+        """Close these rows without sending them (a silence, a higher level superseding them): status
+        done at ``now``, ``reason`` (starting with one of :data:`SKIPPED_REASONS` and ``:``) kept as
+        ``last_error``, claim cleared. Only pending rows change."""
         ...
 
     async def mark_retry(self, ids: Sequence[int], *, next_at: float, error: str) -> None:

@@ -204,6 +204,12 @@ class SQLiteOutbox(SQLiteConnection):
         """See :meth:`Store.mark_done <flamewatch.store.base.Store.mark_done>`."""
         await self._update_pending(f"status = ?, done_at = ?, {_UNCLAIM}", (DONE, now), ids)
 
+    async def mark_skipped(self, ids: Sequence[int], now: float, *, reason: str) -> None:
+        """See :meth:`Store.mark_skipped <flamewatch.store.base.Store.mark_skipped>`."""
+        await self._update_pending(
+            f"status = ?, done_at = ?, last_error = ?, {_UNCLAIM}", (DONE, now, one_line(reason)), ids
+        )
+
     async def mark_retry(self, ids: Sequence[int], *, next_at: float, error: str) -> None:
         """See :meth:`Store.mark_retry <flamewatch.store.base.Store.mark_retry>`."""
         await self._update_pending(

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flamewatch import Event, Notifier, hookimpl
+from flamewatch.marks import PLAIN_MARKS, render_marked
 
 
 def _printable(text: str) -> str:
@@ -39,7 +40,10 @@ class ConsoleNotifier(Notifier):
     def format(event: Event) -> str:
         """The line printed for ``event``."""
         line = f"ALERT {_printable(event.describe())} {event.story.hn_url}"
-        if event.subject is not None:  # a reply or mention: quote it (one line, shortened)
+        wording = event.wording
+        if wording.snippet:  # a mention: the matched words between »…«
+            line += f" “{render_marked(wording.snippet, wording.marks, _printable, *PLAIN_MARKS)}”"
+        elif event.subject is not None:  # a reply: quote it (one line, shortened)
             text = " ".join(_printable(event.subject.excerpt).split())
             text = text if len(text) <= 200 else text[:199] + "…"
             line += f"\n      > {text} ({event.subject.hn_url})"

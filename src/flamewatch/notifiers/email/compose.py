@@ -23,6 +23,7 @@ from email.utils import format_datetime
 from urllib.parse import urlsplit
 
 from flamewatch import Event, StorySnapshot
+from flamewatch.marks import PLAIN_MARKS, render_marked
 
 # Longest title kept in a Subject line; longer ones end with an ellipsis.
 SUBJECT_TITLE_MAX = 120
@@ -89,6 +90,25 @@ def safe_link(url: str | None) -> str | None:
 def what_happened(event: Event) -> str:
     """A short phrase for ``event`` ("reached 500 comments (512 now)"), safe for one header line."""
     return one_line(event.headline())
+
+
+def plain_snippet(event: Event) -> str:
+    """The event's quoted snippet (a mention) on one line, marks as »…«; "" when it has none."""
+    wording = event.wording
+    return render_marked(wording.snippet, wording.marks, _inline, *PLAIN_MARKS) if wording.snippet else ""
+
+
+def html_snippet(event: Event) -> str:
+    """The snippet as escaped HTML with ``<mark>`` around the matched words; "" when it has none."""
+    wording = event.wording
+    if not wording.snippet:
+        return ""
+    return render_marked(wording.snippet, wording.marks, lambda t: _E(_inline(t)), "<mark>", "</mark>")
+
+
+def _inline(text: str) -> str:
+    """A piece of a snippet with unsafe characters as spaces, not trimmed (it sits next to a mark)."""
+    return "".join(" " if unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch for ch in text)
 
 
 def _comments(story: StorySnapshot) -> str:
@@ -159,6 +179,10 @@ def _plain_event(event: Event) -> str:
         ("Comments", _comments(story)),
         ("Points", str(story.score)),
     ]
+    if event.wording.snippet:
+        details.append(("Snippet", plain_snippet(event)))
+    if event.subject is not None:
+        details.append(("Item", event.subject.hn_url))
     if event.growth is not None:
         details.append(("Growth", f"{_growth(event.growth)} comments since the last check"))
     if event.velocity is not None:
@@ -187,6 +211,7 @@ def _plain_digest(rows: list[_Row], events: Sequence[Event]) -> str:
     for row, cell in zip(rows, cells, strict=True):
         lines.append("".join(f"{c:>{w}}  " for c, w in zip(cell, widths, strict=True)) + one_line(row.story.title))
         lines.append(indent + "; ".join(row.what))
+        lines += [indent + plain_snippet(e) for e in row.events if e.wording.snippet]
         if row.story.url:
             lines.append(indent + one_line(row.story.url))
         lines.append(indent + row.story.hn_url)
@@ -239,6 +264,10 @@ def _html_table(rows: list[_Row]) -> str:
         if story.by:
             title += f'<br><span style="color:#888;font-size:12px">by {_E(one_line(story.by))}</span>'
         what = "<br>".join(_E(w) for w in row.what)
+        for e in row.events:
+            if e.wording.snippet:  # a mention: the quote, then a link to the mentioning item
+                what += f"<br><q>{html_snippet(e)}</q>"
+                what += f" {_a(e.subject.hn_url, e.subject.type)}" if e.subject else ""
         body.append(
             "<tr>"
             f"<td {_TD}>{title}</td>"

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flamewatch import Event
+from flamewatch.marks import render_marked
 
 # Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks): 50 blocks a message,
 # 150 characters of plain_text in a header, 3,000 in a section text, 2,000 in a section field.
@@ -159,6 +160,26 @@ def what_happened(event: Event) -> str:
 _EMOJI = re.compile(r"[a-z0-9_+\-]{1,64}")
 
 
+def snippet_line(event: Event) -> str:
+    """The event's snippet (a mention) as escaped mrkdwn in quotes, the matched words bold; "" if none."""
+    wording = event.wording
+    if not wording.snippet:
+        return ""
+    # Each piece is escaped on its own; the bold stars are ours. Clipped after rendering would risk
+    # cutting an entity, so the snippet is bounded by the rule (a short window) and by escape's flattening.
+    quote = f"“{render_marked(wording.snippet[:PHRASE_LIMIT], wording.marks, _escape_piece, '*', '*')}”"
+    if event.subject is not None:  # the mentioning comment itself, not only its thread
+        quote += f" · {link(event.subject.hn_url, event.subject.type.replace('|', ' ')[:20] or 'item')}"
+    return quote
+
+
+def _escape_piece(text: str) -> str:
+    """:func:`escape` without trimming: a piece of a snippet keeps the spaces next to its marks."""
+    return "".join(
+        " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else _ESCAPES.get(ch, ch) for ch in text
+    )
+
+
 def _comments(event: Event) -> str:
     count = f"{event.story.comments:,}"
     # A partial count means part of the tree could not be fetched: the real number is higher.
@@ -244,7 +265,8 @@ def event_message(event: Event, *, live: bool = False) -> SlackMessage:
 
     ``live`` marks a message that is edited in place as the thread grows (the context says "updated").
     """
-    summary = f"*{_title_link(event)}*\n{what_happened(event)}\n{_hn_link(event)}"
+    quote = snippet_line(event)
+    summary = f"*{_title_link(event)}*\n{what_happened(event)}\n{quote + chr(10) if quote else ''}{_hn_link(event)}"
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "verbatim": True, "text": summary}},
         *_quote_blocks(event),
@@ -256,21 +278,59 @@ def event_message(event: Event, *, live: bool = False) -> SlackMessage:
     return SlackMessage(text=fallback, blocks=blocks, metadata=metadata)
 
 
-def _digest_line(event: Event) -> str:
+def _digest_line(event: Event, *, quotes: bool = True) -> str:
     extras = [f"{event.story.score:,} points"]
     if event.velocity is not None:
         extras.append(f"{event.velocity:,.0f}/hour")
     if event.growth is not None:
         extras.append(f"{event.growth:+,}")
+    quote = snippet_line(event) if quotes else ""
     line = f"*{_title_link(event)}*\n{what_happened(event)} · {_hn_link(event)} · {' · '.join(extras)}"
-    if event.subject is not None:
+    if not quote and quotes and event.subject is not None:  # a reply: quote it, escaped
         author = clip(event.subject.by or "someone", SMALL_LIMIT)
-        line += f"\n>{author}: {clip(event.subject.excerpt, PHRASE_LIMIT)} · {link(event.subject.hn_url, 'reply')}"
-    return line
+        quote = f">{author}: {clip(event.subject.excerpt, PHRASE_LIMIT)} · {link(event.subject.hn_url, 'reply')}"
+    return f"{line}\n{quote}" if quote else line
+
+
+#: A digest section longer than this drops its quotes (Slack refuses a section text over 3,000).
+SECTION_LIMIT = 2900
+
+
+#: The most events of one story shown in one digest section (a section holds at most 3,000 characters).
+EVENTS_PER_SECTION = 6
+
+
+def _story_sections(events: Sequence[Event]) -> list[tuple[str, list[str]]]:
+    """One section per story (several for a story with many events), stories in first-seen order: each
+    section's text and the keys of the events it shows."""
+    by_story: dict[int, list[Event]] = {}
+    for event in events:
+        by_story.setdefault(event.story.id, []).append(event)
+    sections = []
+    for story_events in by_story.values():
+        for i in range(0, len(story_events), EVENTS_PER_SECTION):
+            part = story_events[i : i + EVENTS_PER_SECTION]
+            text = _section(part, quotes=True)
+            text = text if len(text) <= SECTION_LIMIT else _section(part, quotes=False)
+            sections.append((text, [event.key for event in part]))
+    return sections
+
+
+def _section(events: Sequence[Event], *, quotes: bool) -> str:
+    """One story's section: its title once, then what happened for each event (and its quote)."""
+    if len(events) == 1:
+        return _digest_line(events[0], quotes=quotes)
+    latest = events[-1]
+    lines = [f"*{_title_link(latest)}*"]
+    for event in events:
+        quote = snippet_line(event) if quotes else ""
+        lines.append(what_happened(event) + (f"\n{quote}" if quote else ""))
+    lines.append(f"{_hn_link(latest)} · {latest.story.score:,} points")
+    return "\n".join(lines)
 
 
 def digest_messages(events: Sequence[Event]) -> list[SlackMessage]:
-    """The digest of ``events``: one section per event, split into as many messages as the limits need.
+    """The digest of ``events``: one section per story, split into as many messages as the limits need.
 
     Each message has a header, at most :data:`DIGEST_EVENTS_PER_MESSAGE` event sections and a context
     line, and keeps its block text under :data:`MESSAGE_TEXT_BUDGET` characters.
@@ -280,14 +340,13 @@ def digest_messages(events: Sequence[Event]) -> list[SlackMessage]:
     current: list[str] = []
     keys: list[str] = []
     used = 0
-    for event in events:
-        line = _digest_line(event)
+    for line, section_keys in _story_sections(events):
         if current and (len(current) >= DIGEST_EVENTS_PER_MESSAGE or used + len(line) > MESSAGE_TEXT_BUDGET):
             chunks.append(current)
             chunk_keys.append(keys)
             current, keys, used = [], [], 0
         current.append(line)
-        keys.append(event.key)
+        keys.extend(section_keys)
         used += len(line)
     if current:
         chunks.append(current)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flamewatch import Event
+from flamewatch.marks import PLAIN_MARKS, render_marked
 
 #: Version of the envelope below; bump it on an incompatible change (``data`` has its own schema_version).
 BODY_VERSION = 1
@@ -74,7 +75,7 @@ def digest_document(events: Sequence[Event]) -> dict[str, Any]:
 
 def _alert(event: Event) -> dict[str, Any]:
     story = event.story
-    return {
+    alert: dict[str, Any] = {
         "status": "firing",
         # Alertmanager label and annotation values are strings.
         "labels": {
@@ -99,6 +100,10 @@ def _alert(event: Event) -> dict[str, Any]:
         "generatorURL": story.hn_url,
         "fingerprint": event.key,
     }
+    if event.wording.snippet:  # a mention: the quote, its matched words between »…« (annotations are text)
+        wording = event.wording
+        alert["annotations"]["snippet"] = render_marked(wording.snippet, wording.marks, str, *PLAIN_MARKS)
+    return alert
 
 
 def alertmanager_document(events: Sequence[Event], receiver: str, group_key: str) -> dict[str, Any]:
