@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from ..crawl import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS
 from ..hn import DEFAULT_API_URL, STORY_LISTS
 from ..stream import DEFAULT_MAX_GAP, DEFAULT_RETRIES
+from ..notifier import Secret
 from .values import Duration, HttpUrl, NonNegativeInt, OneOf, PositiveFloat, PositiveInt, TimeOfDay
 
 
@@ -60,6 +61,9 @@ class StoreSettings:
     """``[store]``: the database file and how long history is kept."""
 
     path: str = ""  # empty: the per-user default (store.default_store_path)
+    # A server store shared by several instances (postgresql://...), or a secret holding that URL;
+    # empty: the SQLite file at ``path``. Set, it wins over ``path``.
+    url: str | Secret = ""
     history_days: PositiveFloat = 7.0
 
 
