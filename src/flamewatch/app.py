@@ -8,6 +8,9 @@ deliveries within ``watch.shutdown_timeout`` and closes everything, so nothing o
 from __future__ import annotations
 
 import logging
+import os
+import socket
+from collections.abc import Callable
 
 import aiohttp
 
@@ -21,7 +24,8 @@ from .notifier import NotifierContext
 from .plugins import Plugins, make_plugin_manager
 from .rules import Rule, RuleEngine
 from .hn import HNClient, make_session
-from .store import Store, default_store_path, open_store
+from .store import InstanceLock, Store, open_store
+from .store.factory import configured_location, describe_location
 from .tasks import CloseReport
 
 log = logging.getLogger("flamewatch.app")
@@ -102,7 +106,9 @@ class App:
         self.rules = resolve_rules(config, self.plugins)  # ConfigError before anything opens
         #: The enabled notifier instances (opened, and handed to the dispatcher, on entering the block).
         self.instances = resolve_notifiers(config, self.plugins)
-        self.store_path = store_path or config.store.path or str(default_store_path())
+        self.store_path = configured_location(config.store, store_path)  # may hold a password: never log it
+        #: The store as it may be shown (a URL without its password).
+        self.store_label = describe_location(self.store_path)
         self.api_url = api_url or config.hn.api_url
         self.session: aiohttp.ClientSession | None = None
         self.store: Store | None = None
@@ -114,6 +120,13 @@ class App:
         #: Seconds running deliveries get to finish when the block is left. ``run`` lowers it to what is
         #: left of ``watch.shutdown_timeout`` after the last cycle, so the whole stop stays within it.
         self.drain_timeout = config.watch.shutdown_timeout
+        #: "single" (the only sender of its store), "standby" (waiting for the leader lock of a shared
+        #: store) or "leader" (holding it). The status page and /metrics show it.
+        self.role = "single"
+        #: The leader lock of a shared store, once :meth:`lead` took it (``lock.holder()`` names the leader).
+        self.lock: InstanceLock | None = None
+        #: Called (no arguments) when this instance loses the lead; ``run`` stops its watcher with it.
+        self.on_leadership_lost: Callable[[], None] | None = None
 
     async def __aenter__(self) -> App:
         try:
@@ -141,6 +154,7 @@ class App:
             retry=RetryPolicy(cfg.delivery.retry_base, cfg.delivery.retry_cap, cfg.delivery.max_age),
             on_event=lambda **kw: self.plugins.notify("flamewatch_event_fired", **kw),
             on_delivery=lambda **kw: self.plugins.notify("flamewatch_delivery_done", **kw),
+            may_send=self.may_send,
         )
         await self.dispatcher.start()
         counter = None
@@ -177,9 +191,43 @@ class App:
             stream.subscribe(lambda item: self.plugins.notify("flamewatch_new_item", item=item))
         return stream
 
+    # --- leadership among instances sharing a PostgreSQL store -----------------------------------------
+
+    def may_send(self) -> bool:
+        """Whether deliveries may go out now: always for a single instance, only while holding the lock
+        for one sharing its store (checked before every send: a lost lock stops sending at once)."""
+        return self.role == "single" or (self.lock is not None and self.lock.held)
+
+    async def lead(self) -> None:
+        """Become the one instance that runs cycles and sends. A shared (PostgreSQL) store: take its leader
+        lock, waiting as a standby while another instance holds it. Any other store: nothing to wait for."""
+        from .store.postgres import PostgresStore
+
+        assert self.store is not None and self.dispatcher is not None
+        if not isinstance(self.store, PostgresStore):
+            return
+        if self.lock is None:
+            lock = self.store.instance_lock(f"pid {os.getpid()} on {socket.gethostname()}")
+            lock.on_lost(self._lost_lead)
+            self.lock = lock
+        self.role = "standby"
+        await self.lock.acquire(wait=True)
+        self.role = "leader"
+        log.info("leading %s: running cycles and deliveries", self.store_label)
+        self.dispatcher.resume()
+
+    def _lost_lead(self, reason: str) -> None:
+        self.role = "standby"
+        if self.dispatcher is not None:
+            self.dispatcher.halt()  # deliveries in flight stop now; their rows stay pending, same keys
+        if self.on_leadership_lost is not None:
+            self.on_leadership_lost()
+
     async def _close(self, grace: float) -> None:
         if self.dispatcher is not None:
             self.close_report = await self.dispatcher.close(grace)
+        if self.lock is not None:
+            await self.lock.release()
         if self.store is not None:
             await self.store.close()
         if self.session is not None:

@@ -11,6 +11,7 @@ import time
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from ..config import Config
 from ..app import load_plugins, resolve_notifiers, resolve_rules
 from ..dispatch import NotifierInstance
 from ..events import Event, StorySnapshot
@@ -44,9 +45,25 @@ async def cmd_check(args: argparse.Namespace) -> int:
             print(f"  {settings.name} (type {settings.type}): disabled")
     if not resolved:
         print("  (none: events are recorded but not delivered)")
+    await _check_server_store(config)
     for error in plugins.errors:
         print(f"warning: {error}")
     return 0
+
+
+async def _check_server_store(config: Config) -> None:
+    """With ``[store] url``, connect and check the schema now: a wrong URL or password is one line here
+    (a StoreError, exit 1), never the password. The embedded file store is left alone (not created)."""
+    from ..store import open_store
+    from ..store.factory import configured_location, describe_location
+
+    if not config.store.url:
+        return
+    location = configured_location(config.store)
+    async with await open_store(location) as store:
+        lock = store.instance_lock("flamewatch check")
+        holder = await lock.holder()
+    print(f"store: {describe_location(location)}: OK ({'led by ' + holder if holder else 'no leader running'})")
 
 
 # Option names that may hold a credential. Such a value is shown only as a Secret reference, a URL's
@@ -202,10 +219,11 @@ def _os_reason(exc: BaseException) -> str:
 
 
 async def cmd_outbox(args: argparse.Namespace) -> int:
-    from ..store import DeliveryStatus, default_store_path, open_store
+    from ..store import DeliveryStatus, open_store
+    from ..store.factory import configured_location
 
     config = config_from_args(args)
-    path = args.store or config.store.path or str(default_store_path())
+    path = configured_location(config.store, args.store)
     async with await open_store(path) as store:
         if args.action == "retry":
             count = await store.requeue(args.ids, time.time())

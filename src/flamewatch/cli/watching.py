@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -31,16 +32,33 @@ async def cmd_run(args: argparse.Namespace) -> int:
         config = _with_watch(config, period=args.period)
     async with App(config, store_path=args.store, api_url=args.api_url) as app:
         assert app.monitor is not None
-        watcher = Watcher(
-            app.monitor.cycle,
-            config.watch.period,
-            cycle_timeout=config.watch.cycle_timeout,
-            on_done=lambda stats: app.plugins.notify("flamewatch_cycle_done", stats=stats),
-        )
-        stop = _install_stop_signals(watcher)
-        log.info("watching %s (top %d) every %gs at %s; %d notifier(s); store %s", config.watch.list,
-                 config.watch.top, config.watch.period, app.api_url, len(app.instances), app.store_path)
-        await watcher.run(finish_timeout=config.watch.shutdown_timeout / 2)
+        current: dict[str, Any] = {"watcher": None, "standby": None}
+
+        def stop_now() -> None:
+            if current["watcher"] is not None:
+                current["watcher"].stop()
+            if current["standby"] is not None:
+                current["standby"].cancel()
+
+        stop = _install_stop_signals(stop_now)
+        # With a shared (PostgreSQL) store, only the leader runs cycles: wait as standby until this
+        # instance leads, and go back to waiting if it loses the lead (its sends stopped at once).
+        while await _wait_to_lead(app, current):
+            watcher = Watcher(
+                app.monitor.cycle,
+                config.watch.period,
+                cycle_timeout=config.watch.cycle_timeout,
+                on_done=lambda stats: app.plugins.notify("flamewatch_cycle_done", stats=stats),
+            )
+            current["watcher"] = watcher
+            app.on_leadership_lost = watcher.stop
+            log.info("watching %s (top %d) every %gs at %s; %d notifier(s); store %s (%s)", config.watch.list,
+                     config.watch.top, config.watch.period, app.api_url, len(app.instances), app.store_label,
+                     app.role)
+            await watcher.run(finish_timeout=config.watch.shutdown_timeout / 2)
+            current["watcher"] = None
+            if stop["at"] is not None or app.role != "standby":
+                break
         # The running cycle's grace period came out of the same shutdown budget: drain for the rest.
         spent = time.monotonic() - stop["at"] if stop["at"] is not None else 0.0
         app.drain_timeout = max(0.0, config.watch.shutdown_timeout - spent)
@@ -52,8 +70,28 @@ async def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _install_stop_signals(watcher: Watcher) -> dict[str, float | None]:
-    """Stop ``watcher`` on the first SIGINT/SIGTERM, exit at once on the second.
+async def _wait_to_lead(app: App, current: dict[str, Any]) -> bool:
+    """Wait until ``app`` may run cycles (at once for a single instance); False if stopped meanwhile."""
+    task = asyncio.ensure_future(app.lead())
+    current["standby"] = task
+    try:
+        await task
+    except asyncio.CancelledError:
+        if task.cancelled() and not _current_task_cancelling():
+            return False  # a stop signal while waiting as standby
+        raise
+    finally:
+        current["standby"] = None
+    return True
+
+
+def _current_task_cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _install_stop_signals(stop_now: Callable[[], None]) -> dict[str, float | None]:
+    """Call ``stop_now`` on the first SIGINT/SIGTERM, exit at once on the second.
 
     Returns a dict whose ``"at"`` is the ``time.monotonic()`` of the first signal (None until then).
     """
@@ -67,7 +105,7 @@ def _install_stop_signals(watcher: Watcher) -> dict[str, float | None]:
             os._exit(130)
         state["at"] = time.monotonic()
         log.info("%s received: finishing the current cycle and deliveries (send again to exit at once)", signame)
-        watcher.stop()
+        stop_now()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig.name)

@@ -95,6 +95,7 @@ class Dispatcher:
         on_event: HookCaller | None = None,
         on_delivery: HookCaller | None = None,
         clock: Callable[[], float] = time.time,
+        may_send: Callable[[], bool] | None = None,
     ) -> None:
         not_open = [i.name for i in instances if not i.is_open]
         if not_open:
@@ -103,6 +104,9 @@ class Dispatcher:
         self.instances = {instance.name: instance for instance in instances}
         self.retry = retry or RetryPolicy()
         self.clock = clock
+        #: Checked before rows are taken and before every send: False (a standby, or a leader that lost
+        #: its lock) and nothing goes out; :meth:`resume` wakes the pumps when it turns True again.
+        self.may_send: Callable[[], bool] = may_send or (lambda: True)
         self._on_event = on_event
         self._on_delivery = on_delivery
         self.deliveries = TaskRegistry("deliveries")
@@ -218,6 +222,16 @@ class Dispatcher:
                 log.error("notifier %s: error while closing: %s", instance.name, exc)
         return report
 
+    def resume(self) -> None:
+        """Wake every pump (``may_send`` turned True: this instance leads now)."""
+        for instance in self.instances.values():
+            instance.wake.set()
+
+    def halt(self) -> None:
+        """Cancel the deliveries in flight (``may_send`` turned False). Their rows stay pending and claimed
+        by this instance until the claim lapses; whoever sends them next uses the same key."""
+        self.deliveries.cancel_all()
+
     async def _wait_for_change_since(self, seen: int) -> None:
         """Wait until :meth:`_announce_change` has run since ``self._changes`` was ``seen``."""
         async with self._changed:
@@ -269,6 +283,8 @@ class Dispatcher:
     async def _pump_once(self, instance: NotifierInstance) -> float:
         """Start every due row of ``instance``; returns how long to wait before looking again (0: at once)."""
         instance.wake.clear()
+        if not self.may_send():
+            return POLL_SECONDS  # not the leader: take nothing; resume() wakes us
         now = self.clock()
         rows = [
             r for r in await self.store.claim_due(
@@ -319,6 +335,8 @@ class Dispatcher:
         ids = [r.id for r in rows]
         events = [r.event for r in rows]
         try:
+            if not self.may_send():
+                return  # lost the lead since the row was taken: leave it pending
             failure = await attempt(instance, events, blocking_warn=BLOCKING_WARN_SECONDS, logger=log)
             try:
                 await self._record(instance, rows, failure)

@@ -13,19 +13,23 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from ...errors import StoreError
 from ..schema import one_line
 
-__all__ = ["DEFAULT_SCHEMA", "PgLocation", "PostgresConnection", "db_reason", "parse_location"]
+__all__ = ["DEFAULT_SCHEMA", "Conn", "PgLocation", "PostgresConnection", "db_reason", "parse_location"]
 
 log = logging.getLogger("flamewatch.store")
 
 T = TypeVar("T")
+
+#: A connection lent by the pool: what a transaction body receives.
+Conn: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 
 #: The schema holding flamewatch's tables when the URL names none (``?schema=...``).
 DEFAULT_SCHEMA = "flamewatch"
@@ -132,7 +136,7 @@ class PostgresConnection:
         except DB_ERRORS as exc:
             raise self._failure(exc) from exc
 
-    async def _write(self, body: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    async def _write(self, body: Callable[[Conn], Awaitable[T]]) -> T:
         """Run ``body`` in one transaction, committed if it returns, rolled back if it raises.
 
         The transaction runs in a task of its own behind :func:`asyncio.shield`, so cancelling the caller
@@ -146,7 +150,7 @@ class PostgresConnection:
     async def _change(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one modifying statement in a transaction; returns the number of rows it changed."""
 
-        async def body(conn: asyncpg.Connection) -> int:
+        async def body(conn: Conn) -> int:
             return _rowcount(await conn.execute(sql, *params))
 
         return await self._write(body)
@@ -156,7 +160,7 @@ class PostgresConnection:
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.debug("store write finished with %s", exc)
 
-    async def _transaction(self, body: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    async def _transaction(self, body: Callable[[Conn], Awaitable[T]]) -> T:
         pool = self._live()
         try:
             async with pool.acquire() as conn, conn.transaction():

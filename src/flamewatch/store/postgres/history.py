@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 import asyncpg
 
 from ..base import CountSample
-from .connection import PostgresConnection
+from .connection import Conn, PostgresConnection
 
 __all__ = ["PostgresHistory"]
 
@@ -26,7 +26,7 @@ class PostgresHistory(PostgresConnection):
         if not samples:
             return
 
-        async def body(conn: asyncpg.Connection) -> None:
+        async def body(conn: Conn) -> None:
             # One statement; WITH ORDINALITY keeps the ids (ties in time) in the given order.
             await conn.execute(
                 f"INSERT INTO snapshots ({_SAMPLE_COLUMNS}) SELECT s, a, c, sc, d, p FROM unnest("

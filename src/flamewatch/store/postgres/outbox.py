@@ -19,7 +19,7 @@ from ...events import Event
 from ..base import Delivery, DeliveryStatus
 from ..outbox import _delivery, _status
 from ..schema import one_line
-from .connection import PgLocation, PostgresConnection
+from .connection import Conn, PgLocation, PostgresConnection
 
 __all__ = ["PostgresOutbox"]
 
@@ -56,7 +56,7 @@ class PostgresOutbox(PostgresConnection):
         # deadlock); the outbox rows follow the caller's order.
         keys = sorted(first)
 
-        async def body(conn: asyncpg.Connection) -> list[Event]:
+        async def body(conn: Conn) -> list[Event]:
             if not keys:
                 return []
             won = await conn.fetch(
@@ -139,7 +139,7 @@ class PostgresOutbox(PostgresConnection):
         if instance is not None:
             params.append(instance)
 
-        async def body(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+        async def body(conn: Conn) -> list[asyncpg.Record]:
             return list(await conn.fetch(sql, *params))
 
         rows = await self._write(body)
@@ -158,7 +158,9 @@ class PostgresOutbox(PostgresConnection):
 
     async def release_claims(self, owner: str) -> int:
         """See :meth:`Store.release_claims <flamewatch.store.base.Store.release_claims>`."""
-        return await self._change(f"UPDATE outbox SET {_UNCLAIM} WHERE claimed_by = $1 AND status = $2", (owner, PENDING))
+        return await self._change(
+            f"UPDATE outbox SET {_UNCLAIM} WHERE claimed_by = $1 AND status = $2", (owner, PENDING)
+        )
 
     async def pending(self, instance: str | None = None) -> list[Delivery]:
         """See :meth:`Store.pending <flamewatch.store.base.Store.pending>`."""

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import logging
 
-import asyncpg
-
 from ...errors import StoreError
+from .connection import Conn
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
 
@@ -74,7 +73,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-async def migrate(conn: asyncpg.Connection, schema: str, display: str) -> None:
+async def migrate(conn: Conn, schema: str, display: str) -> None:
     """Create ``schema`` if needed and bring it to :data:`SCHEMA_VERSION`, one transaction per step.
 
     Raises :class:`StoreError` (one line) when the schema is newer than this code, or already holds
@@ -104,7 +103,7 @@ async def migrate(conn: asyncpg.Connection, schema: str, display: str) -> None:
         log.info("migrated store %s (schema %s) to version %d", display, schema, version + 1)
 
 
-async def _version(conn: asyncpg.Connection, schema: str, display: str) -> int:
+async def _version(conn: Conn, schema: str, display: str) -> int:
     """The schema's version: 0 for an empty schema; StoreError for one holding someone else's tables."""
     tables = {
         row["table_name"]

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import asyncpg
 
 from ...errors import StoreError
 from ...notifier import PluginState
-from .connection import PostgresConnection
+from .connection import Conn, PostgresConnection
 
 __all__ = ["PostgresPluginState"]
 
@@ -44,7 +43,7 @@ class PostgresPluginState(PostgresConnection):
             raise TypeError(f"state {key!r} of notifier {instance!r} is not JSON-serialisable: {exc}") from exc
         written_at = self.clock()  # the store's clock: pruning compares it with the caller's cutoff
 
-        async def body(conn: asyncpg.Connection) -> None:
+        async def body(conn: Conn) -> None:
             await conn.execute(
                 "INSERT INTO plugin_state (instance, key, value, updated_at) VALUES ($1, $2, $3, $4)"
                 " ON CONFLICT (instance, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
