@@ -146,6 +146,8 @@ class App:
             self.session, self.api_url, timeout=cfg.hn.timeout, retries=cfg.hn.retries, max_inflight=cfg.hn.max_inflight
         )
         self.store = await open_store(self.store_path)
+        if _shared(self.store):
+            self.role = "standby"  # nothing is sent until lead() takes the leader lock
         for instance in self.instances:
             open_notifier(instance, self.session, self.store)
         self.dispatcher = Dispatcher(
@@ -198,20 +200,25 @@ class App:
         for one sharing its store (checked before every send: a lost lock stops sending at once)."""
         return self.role == "single" or (self.lock is not None and self.lock.held)
 
-    async def lead(self) -> None:
+    async def lead(self, *, wait: bool = True) -> None:
         """Become the one instance that runs cycles and sends. A shared (PostgreSQL) store: take its leader
-        lock, waiting as a standby while another instance holds it. Any other store: nothing to wait for."""
+        lock, waiting as a standby while another instance holds it (``wait=False``: raise
+        :class:`~flamewatch.errors.StoreLockedError` instead). Any other store: nothing to wait for."""
         from .store.postgres import PostgresStore
 
         assert self.store is not None and self.dispatcher is not None
         if not isinstance(self.store, PostgresStore):
             return
         if self.lock is None:
+            # A standby tries, and a leader checks its lock connection, a few times a period: takeover
+            # within two periods of the leader's death.
+            period = self.config.watch.period
+            self.store.lock_check_every = min(self.store.lock_check_every, max(0.05, period / 4))
             lock = self.store.instance_lock(f"pid {os.getpid()} on {socket.gethostname()}")
             lock.on_lost(self._lost_lead)
             self.lock = lock
         self.role = "standby"
-        await self.lock.acquire(wait=True)
+        await self.lock.acquire(wait=wait)
         self.role = "leader"
         log.info("leading %s: running cycles and deliveries", self.store_label)
         self.dispatcher.resume()
@@ -232,3 +239,10 @@ class App:
             await self.store.close()
         if self.session is not None:
             await self.session.close()
+
+
+def _shared(store: Store) -> bool:
+    """Whether ``store`` may be shared by several instances (one leader sends; the others stand by)."""
+    from .store.postgres import PostgresStore
+
+    return isinstance(store, PostgresStore)

@@ -120,6 +120,7 @@ async def cmd_once(args: argparse.Namespace) -> int:
         config = _with_watch(config, top=args.top)
     async with App(config, store_path=args.store, api_url=args.api_url) as app:
         assert app.monitor is not None and app.dispatcher is not None
+        await app.lead(wait=False)  # a shared store: only when no leader runs (else one line, exit 1)
         try:
             stats = await app.monitor.cycle(0)
         except FetchError as exc:

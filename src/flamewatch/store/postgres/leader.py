@@ -58,6 +58,7 @@ class PostgresLeaderLock:
         self._held = False
         self._watchdog: asyncio.Task[None] | None = None
         self._lost_callbacks: list[Callable[[str], None]] = []
+        self._lost_at: float | None = None  # loop time of the last loss
 
     def __repr__(self) -> str:
         return f"PostgresLeaderLock({self.location.display!r}, schema={self.location.schema!r}, held={self.held})"
@@ -79,6 +80,11 @@ class PostgresLeaderLock:
         """
         if self.held:
             return
+        if self._lost_at is not None:
+            # Just lost it: let a standby (trying every check) take it first, rather than win it straight
+            # back on a fresh connection. Alone, this instance leads again after this pause.
+            loop = asyncio.get_running_loop()
+            await asyncio.sleep(max(0.0, self._lost_at + 2 * self.check_every - loop.time()))
         last_note: str | None = None
         while True:
             try:
@@ -179,6 +185,8 @@ class PostgresLeaderLock:
         """Check the lock's connection every ``check_every`` seconds; a check that fails or hangs loses it."""
         while self._held and self._conn is conn:
             await asyncio.sleep(self.check_every)
+            if not self._held or self._conn is not conn:
+                return
             try:
                 await asyncio.wait_for(conn.fetchval("SELECT 1"), self.check_every)
             except DB_ERRORS as exc:
@@ -190,6 +198,7 @@ class PostgresLeaderLock:
         if not self._held or conn is not self._conn:
             return  # released meanwhile, or a connection of an earlier term
         self._held = False
+        self._lost_at = asyncio.get_running_loop().time()
         log.error("lost the leader lock of %s: %s; stopping sends", self.location.display, reason)
         for callback in self._lost_callbacks:
             try:
