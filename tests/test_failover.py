@@ -9,9 +9,10 @@ leader, and ``pg_terminate_backend`` on its lock connection.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -79,6 +80,28 @@ async def outbox_rows(url: str) -> list[tuple[str, str]]:
         return [(d.event.key, d.status) for d in await store.outbox()]
 
 
+async def saw_log(text: str) -> None:
+    """Wait until a ``flamewatch.store`` log record contains ``text``."""
+    seen = asyncio.Event()
+
+    class Watch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if text in record.getMessage():
+                seen.set()
+
+    handler = Watch()
+    logger = logging.getLogger("flamewatch.store")
+    logger.addHandler(handler)
+    old = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        async with asyncio.timeout(5):
+            await seen.wait()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old)
+
+
 # --- the lock itself -------------------------------------------------------------------------------------
 
 
@@ -98,7 +121,7 @@ async def test_two_locks_taken_at_once_give_one_leader_and_a_cut_connection_hand
         lost = asyncio.Event()
         leader.on_lost(lambda reason: lost.set())
         waiting = asyncio.create_task(standby.acquire(wait=True))
-        await asyncio.sleep(0.3)  # the standby has polled a few times and is still waiting
+        await saw_log("standby: waiting for " + leader.owner)  # it tried, and waits
         assert not waiting.done()
         cut_at = time.monotonic()
         assert await terminate_lock_connection(leader.owner) == 1
@@ -129,11 +152,16 @@ async def test_a_lock_without_a_server_is_one_line_without_the_password() -> Non
 # --- real instances ------------------------------------------------------------------------------------
 
 
-def leader_of(*procs: FlamewatchProcess) -> Callable[[], FlamewatchProcess | None]:
-    def find() -> FlamewatchProcess | None:
-        return next((p for p in procs if any("leading " in line for line in p.lines)), None)
-
-    return find
+async def first_leader(*procs: FlamewatchProcess) -> FlamewatchProcess:
+    """The process that logs "leading" first."""
+    waits = {asyncio.ensure_future(p.wait_for_line("leading ", timeout=15)): p for p in procs}
+    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    winner = next(iter(done))
+    winner.result()  # a timeout fails the test here
+    return waits[winner]
 
 
 async def test_two_instances_at_once_one_leads_and_a_kill_9_mid_delivery_loses_nothing(
@@ -150,12 +178,7 @@ async def test_two_instances_at_once_one_leads_and_a_kill_9_mid_delivery_loses_n
     async with SimulatorServer(static_world()) as sim:
         args = run_cmd(config, sim, pg_url)
         async with FlamewatchProcess(*args) as a, FlamewatchProcess(*args) as b:  # started together
-            find = leader_of(a, b)
-            async with asyncio.timeout(15):
-                while find() is None:
-                    await asyncio.sleep(0.05)
-            leader = find()
-            assert leader is not None
+            leader = await first_leader(a, b)
             standby = b if leader is a else a
             await standby.wait_for_line("standby: waiting for pid", timeout=10)
             assert not any("leading " in line for line in standby.lines)  # one leader, not two
@@ -199,24 +222,24 @@ async def test_a_leader_whose_lock_connection_is_cut_stops_sending(
         config_a = write_config(tmp_path / "a.toml", tables, [webhook_settings(to_a, concurrency=2)])
         config_b = write_config(tmp_path / "b.toml", tables, [webhook_settings(to_b, concurrency=2)])
         to_a.hang_next(100)  # A's sends never end: two stay in flight, the rest wait for a slot
-        async with SimulatorServer(static_world()) as sim:
-            async with FlamewatchProcess(*run_cmd(config_a, sim, pg_url)) as a:
-                await a.wait_for_line("leading ", timeout=15)
-                async with FlamewatchProcess(*run_cmd(config_b, sim, pg_url)) as b:
-                    await b.wait_for_line("standby: waiting for pid", timeout=15)
-                    await to_a.wait_for_requests(2, timeout=15)
-                    assert a.proc is not None
-                    assert await terminate_lock_connection(f"pid {a.proc.pid} ") == 1
-                    await a.wait_for_line("lost the leader lock", timeout=5)
-                    await b.wait_for_line("leading ", timeout=5)
-                    rows = await outbox_rows(pg_url)
-                    await to_b.wait_for_deliveries(len(rows), timeout=15)
-                    await a.wait_for_line("standby: waiting for pid", timeout=5)  # alive, standing by
-                    sent_by_a = len(to_a.requests)
-                    for proc in (b, a):
-                        proc.signal(signal.SIGTERM)
-                    assert await b.exit_status(10) == 0, b.stderr
-                    assert await a.exit_status(10) == 0, a.stderr
+        async with SimulatorServer(static_world()) as sim, FlamewatchProcess(*run_cmd(config_a, sim, pg_url)) as a:
+            await a.wait_for_line("leading ", timeout=15)
+            await a.wait_for_line("cycle 0:", timeout=15)  # every event recorded (a static front page)
+            async with FlamewatchProcess(*run_cmd(config_b, sim, pg_url)) as b:
+                await b.wait_for_line("standby: waiting for pid", timeout=15)
+                await to_a.wait_for_requests(2, timeout=15)
+                assert a.proc is not None
+                assert await terminate_lock_connection(f"pid {a.proc.pid} ") == 1
+                await a.wait_for_line("lost the leader lock", timeout=5)
+                await b.wait_for_line("leading ", timeout=5)
+                rows = await outbox_rows(pg_url)
+                await to_b.wait_for_deliveries(len(rows), timeout=15)
+                await a.wait_for_line("standby: waiting for pid", timeout=5)  # alive, standing by
+                sent_by_a = len(to_a.requests)
+                for proc in (b, a):
+                    proc.signal(signal.SIGTERM)
+                assert await b.exit_status(10) == 0, b.stderr
+                assert await a.exit_status(10) == 0, a.stderr
     assert sent_by_a == 2  # only what was already in flight when its lock went; nothing after
     assert sorted(delivered_keys(to_b)) == sorted(key for key, _ in rows)
     assert await outbox_rows(pg_url) == [(key, "done") for key, _ in rows]
