@@ -136,13 +136,14 @@ class PostgresConnection:
         except DB_ERRORS as exc:
             raise self._failure(exc) from exc
 
-    async def _write(self, body: Callable[[Conn], Awaitable[T]]) -> T:
+    async def _write(self, body: Callable[[Conn], Awaitable[T]], *, one_statement: bool = False) -> T:
         """Run ``body`` in one transaction, committed if it returns, rolled back if it raises.
 
         The transaction runs in a task of its own behind :func:`asyncio.shield`, so cancelling the caller
-        does not interrupt it between two statements.
+        does not interrupt it between two statements. ``one_statement``: ``body`` runs a single statement,
+        atomic by itself, so no BEGIN/COMMIT round trips are spent on it.
         """
-        task = asyncio.ensure_future(self._transaction(body))
+        task = asyncio.ensure_future(self._transaction(body, one_statement))
         self._writes.add(task)
         task.add_done_callback(self._write_finished)
         return await asyncio.shield(task)
@@ -153,18 +154,21 @@ class PostgresConnection:
         async def body(conn: Conn) -> int:
             return _rowcount(await conn.execute(sql, *params))
 
-        return await self._write(body)
+        return await self._write(body, one_statement=True)
 
     def _write_finished(self, task: asyncio.Task[Any]) -> None:
         self._writes.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.debug("store write finished with %s", exc)
 
-    async def _transaction(self, body: Callable[[Conn], Awaitable[T]]) -> T:
+    async def _transaction(self, body: Callable[[Conn], Awaitable[T]], one_statement: bool) -> T:
         pool = self._live()
         try:
-            async with pool.acquire() as conn, conn.transaction():
-                return await body(conn)
+            async with pool.acquire() as conn:
+                if one_statement:
+                    return await body(conn)
+                async with conn.transaction():
+                    return await body(conn)
         except DB_ERRORS as exc:
             raise self._failure(exc) from exc
 

@@ -142,7 +142,7 @@ class PostgresOutbox(PostgresConnection):
         async def body(conn: Conn) -> list[asyncpg.Record]:
             return list(await conn.fetch(sql, *params))
 
-        rows = await self._write(body)
+        rows = await self._write(body, one_statement=True)
         rows.sort(key=lambda r: (r["next_at"], r["id"]))
         return self._deliveries(rows)
 
