@@ -27,7 +27,7 @@ async def open_store(
     """
     if isinstance(location, str) and "://" in location:
         # Name only the scheme: the rest of a database URL may carry a password.
-        scheme = urlsplit(location).scheme or location.split("://", 1)[0]
+        scheme = location.split("://", 1)[0].lower()
         if scheme in ("postgresql", "postgres"):
             from .postgres import PostgresStore  # asyncpg is loaded only for a server store
 
