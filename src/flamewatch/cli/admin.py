@@ -62,7 +62,10 @@ async def _check_server_store(config: Config) -> None:
     location = configured_location(config.store)
     async with await open_store(location) as store:
         lock = store.instance_lock("flamewatch check")
-        holder = await lock.holder()
+        try:
+            holder = await lock.holder()
+        finally:
+            await lock.release()  # closes the connection holder() opened
     print(f"store: {describe_location(location)}: OK ({'led by ' + holder if holder else 'no leader running'})")
 
 
