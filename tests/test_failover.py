@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -243,3 +245,30 @@ async def test_a_leader_whose_lock_connection_is_cut_stops_sending(
     assert sent_by_a == 2  # only what was already in flight when its lock went; nothing after
     assert sorted(delivered_keys(to_b)) == sorted(key for key, _ in rows)
     assert await outbox_rows(pg_url) == [(key, "done") for key, _ in rows]
+
+
+# --- what App exposes (status, the status page and /metrics read it) -------------------------------------
+
+
+async def test_app_role_is_standby_until_it_leads_and_single_on_sqlite(tmp_path: Path, pg_url: str) -> None:
+    from flamewatch.app import App
+    from flamewatch.config import Config, parse_config
+    from flamewatch.testing import make_test_plugins
+
+    def config(store: dict[str, object]) -> Config:
+        return parse_config({"store": store, "watch": {"period": 1.0}, "notifiers": []}, "fw.toml")
+
+    async with App(config({"path": str(tmp_path / "fw.db")}), plugins=make_test_plugins()) as single:
+        await single.lead()
+        assert (single.role, single.lock, single.may_send()) == ("single", None, True)
+
+    shared = config({"url": pg_url})
+    async with App(shared, plugins=make_test_plugins()) as first, App(shared, plugins=make_test_plugins()) as second:
+        assert (first.role, first.may_send()) == ("standby", False)  # nothing goes out before it leads
+        await first.lead()
+        assert (first.role, first.may_send()) == ("leader", True)
+        assert first.lock is not None and await first.lock.holder() == f"pid {os.getpid()} on {socket.gethostname()}"
+        with pytest.raises(StoreLockedError, match="is led by another flamewatch"):
+            await second.lead(wait=False)
+        assert (second.role, second.may_send()) == ("standby", False)
+    assert first.lock is not None and not first.lock.held  # released on leaving the block
