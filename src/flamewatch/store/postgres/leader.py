@@ -59,6 +59,9 @@ class PostgresLeaderLock:
         self._watchdog: asyncio.Task[None] | None = None
         self._lost_callbacks: list[Callable[[str], None]] = []
         self._lost_at: float | None = None  # loop time of the last loss
+        # One query at a time on the lock connection (asyncpg refuses overlapping ones, and the watchdog
+        # would take that refusal for a lost connection).
+        self._io = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"PostgresLeaderLock({self.location.display!r}, schema={self.location.schema!r}, held={self.held})"
@@ -88,10 +91,12 @@ class PostgresLeaderLock:
         last_note: str | None = None
         while True:
             try:
-                conn = await self._connection()
-                got = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", LOCK_NAMESPACE, self._key))
+                async with self._io:
+                    conn = await self._connection()
+                    got = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", LOCK_NAMESPACE, self._key))
             except DB_ERRORS as exc:
-                await self._drop_connection()
+                async with self._io:
+                    await self._drop_connection()
                 note = f"cannot reach {self.location.display} ({db_reason(exc, self.location)})"
                 if not wait:
                     raise StoreError(f"store {self.location.display}: {note}") from None
@@ -112,16 +117,22 @@ class PostgresLeaderLock:
             await asyncio.sleep(self.check_every)
 
     async def holder(self) -> str | None:
-        """See :meth:`InstanceLock.holder <flamewatch.store.base.InstanceLock.holder>`."""
+        """See :meth:`InstanceLock.holder <flamewatch.store.base.InstanceLock.holder>`.
+
+        The leader answers from memory (status pages may ask often); others ask the server.
+        """
+        if self.held:
+            return self.owner[:200]
         try:
-            conn = await self._connection()
-            row = await conn.fetchrow(
-                "SELECT a.application_name, a.client_addr::text AS addr, a.pid FROM pg_locks AS l"
-                " JOIN pg_stat_activity AS a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted"
-                " AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 2",
-                LOCK_NAMESPACE,
-                self._key,
-            )
+            async with self._io:
+                conn = await self._connection()
+                row = await conn.fetchrow(
+                    "SELECT a.application_name, a.pid FROM pg_locks AS l"
+                    " JOIN pg_stat_activity AS a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted"
+                    " AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 2",
+                    LOCK_NAMESPACE,
+                    self._key,
+                )
         except DB_ERRORS:
             return None
         if row is None:
@@ -139,10 +150,11 @@ class PostgresLeaderLock:
                 await self._watchdog
             self._watchdog = None
         conn = self._conn
-        if conn is not None and not conn.is_closed():
-            with contextlib.suppress(*DB_ERRORS):
-                await asyncio.wait_for(conn.fetchval("SELECT pg_advisory_unlock_all()"), self.check_every * 2)
-        await self._drop_connection()
+        async with self._io:
+            if conn is not None and not conn.is_closed():
+                with contextlib.suppress(*DB_ERRORS):
+                    await asyncio.wait_for(conn.fetchval("SELECT pg_advisory_unlock_all()"), self.check_every * 2)
+            await self._drop_connection()
 
     # -- inside ----------------------------------------------------------------------------------------
 
@@ -188,7 +200,8 @@ class PostgresLeaderLock:
             if not self._held or self._conn is not conn:
                 return
             try:
-                await asyncio.wait_for(conn.fetchval("SELECT 1"), self.check_every)
+                async with self._io:
+                    await asyncio.wait_for(conn.fetchval("SELECT 1"), self.check_every)
             except DB_ERRORS as exc:
                 self._lose(f"its connection failed ({db_reason(exc, self.location)})", conn)
                 conn.terminate()
