@@ -204,8 +204,13 @@ async def test_two_instances_at_once_one_leads_and_a_kill_9_mid_delivery_loses_n
     announced = [key for key, _ in rows_before]
     assert rows_after == [(key, "done") for key in announced]  # every row delivered, no row added
     assert sorted(got) == sorted(announced)  # none lost
-    # Only the two messages in flight (taken, never acknowledged) were sent twice, with the same key.
-    assert receiver.duplicates == 2
+    # Only messages in flight at the kill were sent twice, with the same key: the two taken but never
+    # acknowledged, and any acknowledged one whose "done" the leader had not committed yet.
+    key_of = {r.id: r.body["data"]["key"] for r in receiver.requests if r.verified}
+    duplicated = {key_of[i] for i, n in receiver.accepted_ids.items() if n > 1}
+    pending_at_kill = {key for key, status in rows_before if status == "pending"}
+    assert duplicated <= pending_at_kill
+    assert 2 <= receiver.duplicates <= 4
     assert took_over < 2 * PERIOD + 1.0, f"took {took_over:.2f}s"
     figures("postgres: leader kill -9 mid-delivery, standby takes over", generated=len(announced),
             delivered=len(set(got)), duplicated=receiver.duplicates, lost=len(set(announced) - set(got)),

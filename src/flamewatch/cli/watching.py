@@ -44,6 +44,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
         # With a shared (PostgreSQL) store, only the leader runs cycles: wait as standby until this
         # instance leads, and go back to waiting if it loses the lead (its sends stopped at once).
         while await _wait_to_lead(app, current):
+            if stop["at"] is not None:
+                break  # stopped just as this instance came to lead
             watcher = Watcher(
                 app.monitor.cycle,
                 config.watch.period,
