@@ -277,3 +277,46 @@ async def test_app_role_is_standby_until_it_leads_and_single_on_sqlite(tmp_path:
             await second.lead(wait=False)
         assert (second.role, second.may_send()) == ("standby", False)
     assert first.lock is not None and not first.lock.held  # released on leaving the block
+
+
+async def test_a_lone_leader_whose_connections_all_drop_reconnects_and_leads_again(
+    tmp_path: Path, pg_url: str, receiver: FakeWebhookReceiver
+) -> None:
+    # What a database restart looks like from the instance: every connection it has is ended at once.
+    config = write_config(tmp_path / "fw.toml", {
+        "watch": {"top": 5, "period": PERIOD, "shutdown_timeout": 1.0},
+        "rules": {"comment_levels": [1, 2, 3, 5, 8], "points_levels": [1, 5]},
+    }, [webhook_settings(receiver, concurrency=3)])
+    async with SimulatorServer(static_world()) as sim, FlamewatchProcess(*run_cmd(config, sim, pg_url)) as a:
+        await a.wait_for_line("cycle 0:", timeout=15)
+        rows = await outbox_rows(pg_url)
+        await receiver.wait_for_deliveries(len(rows), timeout=15)
+        assert a.proc is not None
+        conn = await asyncpg.connect(server_url())
+        try:
+            ended = await conn.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name LIKE $1 OR application_name LIKE $2",
+                f"flamewatch % pid {a.proc.pid}", f"flamewatch pid {a.proc.pid} %",
+            )
+        finally:
+            await conn.close()
+        assert ended >= 2  # the lock connection and at least one pooled one
+        await a.wait_for_line("lost the leader lock", timeout=5)
+        await _wait_for_count(a, "leading ", 2)  # reconnected, and leads again (nobody else wanted it)
+        await _wait_for_count(a, "watching ", 2)
+        await _wait_for_count(a, "cycle 0:", 2)  # a new watcher after the new lead: cycles run again
+        assert a.proc.returncode is None  # never exited
+        a.signal(signal.SIGTERM)
+        assert await a.exit_status(10) == 0, a.stderr
+    assert receiver.duplicates == 0  # nothing was sent twice
+    assert sorted(delivered_keys(receiver)) == sorted(key for key, _ in rows)
+
+
+async def _wait_for_count(proc: FlamewatchProcess, text: str, count: int) -> None:
+    """Wait until ``count`` stderr lines contain ``text``."""
+    try:
+        async with asyncio.timeout(10), proc._changed:
+            await proc._changed.wait_for(lambda: sum(text in line for line in proc.lines) >= count)
+    except TimeoutError:
+        raise AssertionError(f"fewer than {count} lines with {text!r}; stderr:\n{proc.stderr}") from None

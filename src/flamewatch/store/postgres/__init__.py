@@ -13,6 +13,7 @@ and :mod:`.leader` (one leader among instances: a session advisory lock).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -59,7 +60,10 @@ class PostgresStore(PostgresOutbox, PostgresHistory, PostgresPluginState):
                 min_size=1,
                 max_size=POOL_SIZE,
                 timeout=CONNECT_TIMEOUT,
-                server_settings={"search_path": location.schema, "application_name": "flamewatch store"},
+                server_settings={
+                    "search_path": location.schema,
+                    "application_name": f"flamewatch store pid {os.getpid()}",  # whose, in pg_stat_activity
+                },
             )
         except DB_ERRORS as exc:
             raise StoreError(f"cannot open store {location.display}: {db_reason(exc, location)}") from None
