@@ -25,6 +25,7 @@ from .memory_bench import MemorySizes, memory
 from .mention_bench import MentionSizes, mention_matching
 from .notifier_bench import NotifierSizes, slow_notifier
 from .report import Row, machine, render, to_json
+from .store_bench import StoreSizes, store_paths
 from .tick_bench import TickSizes, ticks
 
 
@@ -37,6 +38,7 @@ class Sizes:
     notifier: NotifierSizes
     memory: MemorySizes
     ticks: TickSizes
+    store: StoreSizes
     mentions: MentionSizes = field(default_factory=lambda: MentionSizes(items=2_000, rounds=5))
 
 
@@ -49,6 +51,7 @@ MODES = {
         notifier=NotifierSizes(stories=30, comments=5_000, trials=4),
         memory=MemorySizes(comments=50_000, chain_depth=10_000),
         ticks=TickSizes(ticks=200),
+        store=StoreSizes(batch=50, rounds=40),
     ),
     "quick": Sizes(
         crawl=CrawlSizes(stories=30, comments=8_000, rounds=3, scaling=(30, 100, 500)),
@@ -58,6 +61,7 @@ MODES = {
         notifier=NotifierSizes(stories=30, comments=2_000, trials=2),
         memory=MemorySizes(comments=50_000, chain_depth=10_000),
         ticks=TickSizes(ticks=100),
+        store=StoreSizes(batch=50, rounds=15),
     ),
     # For the smoke test: every code path, tiny worlds, a few seconds. The figures mean nothing.
     "tiny": Sizes(
@@ -69,6 +73,7 @@ MODES = {
         memory=MemorySizes(comments=1_000, chain_depth=300),
         ticks=TickSizes(ticks=20, period=0.01),
         mentions=MentionSizes(items=200, rounds=2),
+        store=StoreSizes(batch=5, rounds=3),
     ),
 }
 
@@ -80,6 +85,7 @@ BENCHMARKS: dict[str, Callable[[Sizes], Awaitable[list[Row]]]] = {
     "5": lambda s: memory(s.memory),
     "6": lambda s: ticks(s.ticks),
     "8": lambda s: mention_matching(s.mentions),
+    "7": lambda s: store_paths(s.store),
 }
 
 # Rows that check correctness (exactness, bounds) rather than speed: any miss among them is a bug.
@@ -103,14 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--tiny", action="store_const", const="tiny", dest="mode",
                       help="a few seconds; for the smoke test")
     parser.add_argument("--only", default=",".join(BENCHMARKS), metavar="N,...",
-                        help="run only these benchmarks (default: all: 1-6, 8)")
+                        help="run only these benchmarks (default: all, 1-8)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     args = parser.parse_args(argv)
     mode = args.mode or "full"
     only = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = [k for k in only if k not in BENCHMARKS]
     if unknown or not only:
-        parser.error(f"--only: unknown benchmark(s) {', '.join(unknown) or '(none given)'}; choose from 1-6, 8")
+        parser.error(f"--only: unknown benchmark(s) {', '.join(unknown) or '(none given)'}; choose from 1-8")
     # Deliveries cancelled at shutdown and similar warnings are expected here; keep the table readable.
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
 

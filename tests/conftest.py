@@ -52,3 +52,17 @@ def client(session: aiohttp.ClientSession, sim: SimulatorServer) -> HNClient:
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
     async with await open_store(tmp_path / "flamewatch.db") as s:
         yield s
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Where a store lives, once per backend: a SQLite file, or a fresh schema on the test PostgreSQL
+    server (skipped with a reason when none answers, a failure under CI=true). Open it as many times as
+    a test needs processes."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "store.db")
+        return
+    from pgserver import fresh_schema
+
+    async with fresh_schema() as url:
+        yield url()

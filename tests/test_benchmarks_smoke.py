@@ -27,12 +27,14 @@ def test_tiny_suite_prints_the_table_and_its_correctness_checks_hold(tmp_path: P
     report = json.loads(out_json.read_text())
     rows = {(r["section"], r["name"]): r for r in report["rows"]}
     assert {r["section"] for r in report["rows"]} == {
-        "1 full crawl", "2 latency", "3 incremental", "4 slow notifier", "5 memory/depth", "6 ticks",
+        "1 full crawl", "2 latency", "3 incremental", "4 slow notifier", "5 memory/depth", "6 ticks", "7 store",
         "8 mentions",
     }
     # Mention matching finds exactly the planted mentions, and the baseline was measured in the same run.
     assert rows[("8 mentions", "match mismatches vs planted")]["value"] == 0
     assert rows[("8 mentions", "baseline: HTML to text + substring")]["value"] > 0
+    # The store's hot paths are measured on SQLite always (and on PostgreSQL when a server answers).
+    assert rows[("7 store", "sqlite: record 5 events")]["value"] > 0
     # Incremental counts equal a full crawl's (and the simulator's truth) every cycle.
     assert rows[("3 incremental", "count mismatches vs truth")]["value"] == 0
     assert rows[("3 incremental", "quiet cycle requests")]["value"] <= 5 + 5 + 3

@@ -33,6 +33,7 @@ from test_faults import (
 
 from flamewatch.app import App
 from flamewatch.config import parse_config
+from flamewatch.dispatch.runtime import while_held
 from flamewatch.dispatch import Dispatcher, NotifierInstance, RetryPolicy
 from flamewatch.errors import StoreError, StoreLockedError
 from flamewatch.rules import Evaluation
@@ -170,7 +171,8 @@ async def test_dispatcher_stops_sending_once_the_lock_is_lost(
         lock = store.instance_lock("test")
         await lock.acquire(wait=False)
         sink = RecordingNotifier(notifier_context(session, "sink"))
-        dispatcher = Dispatcher(store, [NotifierInstance.of(sink)], retry=RetryPolicy(0.01, 0.05, 60.0), lock=lock)
+        dispatcher = Dispatcher(store, [NotifierInstance.of(sink)], retry=RetryPolicy(0.01, 0.05, 60.0),
+                                may_send=while_held(lock))
         await dispatcher.start()
         await dispatcher.publish(Evaluation(announce=[make_event(story_id=1)]))
         await dispatcher.wait_idle()

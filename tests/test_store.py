@@ -57,7 +57,14 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[SQLiteStore]:
+async def store(store_location: str) -> AsyncIterator[Store]:
+    """The store under test, once per backend (SQLite, PostgreSQL): the contract is the same."""
+    async with await open_store(store_location) as s:
+        yield s
+
+
+@pytest.fixture
+async def sqlite_store(db_path: Path) -> AsyncIterator[SQLiteStore]:
     async with await SQLiteStore.open(db_path) as s:
         yield s
 
@@ -353,7 +360,7 @@ async def test_concurrent_tasks_do_not_corrupt(db_path: Path) -> None:
         assert await store.state_for("inst1").get("k37") == 37
 
 
-async def test_cancelled_writers_leave_whole_transactions(store: SQLiteStore) -> None:
+async def test_cancelled_writers_leave_whole_transactions(store: Store, store_location: str) -> None:
     # Cancel record_events at every possible point; each call must be all-or-nothing, and the
     # store must stay usable (not stuck inside a half-finished transaction).
     def routes_for(e: Event) -> dict[str, list[str]]:
@@ -368,7 +375,7 @@ async def test_cancelled_writers_leave_whole_transactions(store: SQLiteStore) ->
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await store.close()  # waits for writes that outlived their cancelled callers
-    async with await open_store(store.path) as reopened:
+    async with await open_store(store_location) as reopened:
         fired = await reopened.fired_keys()
         # Step 0 cancels before the call starts; every later call had begun its write, which finishes.
         assert fired == {event(100 + step).key for step in range(1, 12)}
@@ -491,7 +498,8 @@ async def test_version_2_database_migrates_and_its_outbox_rows_start_unclaimed(t
     assert user_version(path) == SCHEMA_VERSION == 3
 
 
-async def test_statuses_are_stored_as_before(store: Store, db_path: Path) -> None:
+async def test_statuses_are_stored_as_before(sqlite_store: Store, db_path: Path) -> None:
+    store = sqlite_store
     # Files written by earlier versions hold these exact strings: the enum must keep reading them.
     assert [s.value for s in DeliveryStatus] == ["pending", "done", "dead"]
     events = [event(i) for i in range(1, 4)]

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
+from collections.abc import Callable
 
 import aiohttp
 
 from .config import Config, NotifierSettings, check_route_rules, configure_rules, notifier_options
 from .dispatch import Dispatcher, NotifierInstance, RetryPolicy
+from .dispatch.runtime import while_held
 from .errors import ConfigError, PermanentDeliveryError, PluginError
 from .incremental import IncrementalCounter
 from .stream import STREAM_STATE, ItemStream
@@ -24,7 +28,8 @@ from .people import FOLLOWS_STATE, Watchlist
 from .plugins import Plugins, make_plugin_manager
 from .rules import Rule, RuleEngine
 from .hn import HNClient, make_session
-from .store import InstanceLock, Store, StoreError, default_store_path, open_store
+from .store import InstanceLock, Store, StoreError, open_store
+from .store.factory import configured_location, describe_location
 from .tasks import CloseReport
 
 log = logging.getLogger("flamewatch.app")
@@ -116,7 +121,9 @@ class App:
         self.rules = resolve_rules(config, self.plugins)  # ConfigError before anything opens
         #: The enabled notifier instances (opened, and handed to the dispatcher, on entering the block).
         self.instances = resolve_notifiers(config, self.plugins)
-        self.store_path = store_path or config.store.path or str(default_store_path())
+        self.store_path = configured_location(config.store, store_path)  # may hold a password: never log it
+        #: The store as it may be shown (a URL without its password).
+        self.store_label = describe_location(self.store_path)
         self.api_url = api_url or config.hn.api_url
         self.session: aiohttp.ClientSession | None = None
         self.store: Store | None = None
@@ -131,6 +138,12 @@ class App:
         self._reload_lock = asyncio.Lock()
         #: Outbox rows by status once the dispatcher has stopped (None: not known).
         self.final_outbox_counts: dict[str, int] | None = None
+        #: "single" (the only sender of its store), "standby" (waiting for the leader lock of a shared
+        #: store) or "leader" (holding it). The status page and /metrics show it.
+        self.role = "single"
+        #: Called (no arguments) when this instance loses the lead; ``run`` stops its watcher with it.
+        self.on_leadership_lost: Callable[[], None] | None = None
+        self._single_guard: Callable[[], bool] | None = None  # may_send of a single instance (says loss once)
 
     async def __aenter__(self) -> App:
         try:
@@ -150,7 +163,10 @@ class App:
             self.session, self.api_url, timeout=cfg.hn.timeout, retries=cfg.hn.retries, max_inflight=cfg.hn.max_inflight
         )
         self.store = await open_store(self.store_path)
-        await self._take_lock(self.store)
+        if _shared(self.store):
+            self.role = "standby"  # nothing is sent until lead() takes the leader lock
+        else:
+            await self._take_lock(self.store)
         for instance in self.instances:
             open_notifier(instance, self.session, self.store)
         self.dispatcher = Dispatcher(
@@ -159,7 +175,7 @@ class App:
             retry=RetryPolicy(cfg.delivery.retry_base, cfg.delivery.retry_cap, cfg.delivery.max_age),
             on_event=lambda **kw: self.plugins.notify("flamewatch_event_fired", **kw),
             on_delivery=lambda **kw: self.plugins.notify("flamewatch_delivery_done", **kw),
-            lock=self.lock,
+            may_send=self.may_send,
         )
         await self.dispatcher.start()
         counter = None
@@ -230,6 +246,7 @@ class App:
             return []
         return [f"notifier {name}: {str(exc).strip() or type(exc).__name__}"
                 for name, exc in self.dispatcher.start_failures.items() if isinstance(exc, PermanentDeliveryError)]
+
     async def _make_watchlist(self) -> Watchlist:
         """Followed threads and watched users: their state, their profiles, and the rules that read them."""
         assert self.client is not None and self.store is not None
@@ -243,6 +260,52 @@ class App:
         await watchlist.start(self.client, time.time())
         return watchlist
 
+    # --- one sender per store: a file lock (SQLite), or the leader lock of a shared (PostgreSQL) store ---
+
+    def may_send(self) -> bool:
+        """Whether deliveries may go out now (checked before every send: a lost lock stops sending at once).
+
+        A single instance: while it holds its store's lock (or takes none, ``sender=False``). One sharing a
+        PostgreSQL store: only while it leads. Losing a single instance's lock is said once.
+        """
+        if self.role == "single":
+            if self.lock is None:
+                return True
+            if self._single_guard is None:
+                self._single_guard = while_held(self.lock)
+            return self._single_guard()
+        return self.lock is not None and self.lock.held
+
+    async def lead(self, *, wait: bool = True) -> None:
+        """Become the one instance that runs cycles and sends. A shared (PostgreSQL) store: take its leader
+        lock, waiting as a standby while another instance holds it (``wait=False``: raise
+        :class:`~flamewatch.errors.StoreLockedError` instead). Any other store: its lock is already held."""
+        from .store.postgres import PostgresStore
+
+        assert self.store is not None and self.dispatcher is not None
+        if not isinstance(self.store, PostgresStore):
+            return
+        if self.lock is None:
+            # A standby tries, and a leader checks its lock connection, a few times a period: takeover
+            # within two periods of the leader's death.
+            period = self.config.watch.period
+            self.store.lock_check_every = min(self.store.lock_check_every, max(0.05, period / 4))
+            lock = self.store.instance_lock(f"pid {os.getpid()} on {socket.gethostname()}")
+            lock.on_lost(self._lost_lead)
+            self.lock = lock
+        self.role = "standby"
+        await self.lock.acquire(wait=wait)
+        self.role = "leader"
+        log.info("leading %s: running cycles and deliveries", self.store_label)
+        self.dispatcher.resume()
+
+    def _lost_lead(self, reason: str) -> None:
+        self.role = "standby"
+        if self.dispatcher is not None:
+            self.dispatcher.halt()  # deliveries in flight stop now; their rows stay pending, same keys
+        if self.on_leadership_lost is not None:
+            self.on_leadership_lost()
+
     async def _close(self, grace: float) -> None:
         try:
             if self.dispatcher is not None:
@@ -252,11 +315,23 @@ class App:
                     self.final_outbox_counts = await self.store.outbox_counts()
                 except StoreError as exc:
                     log.warning("cannot count the outbox: %s", exc)
+            if self.lock is not None and _shared(self.store):
+                await self.lock.release()  # a leader lock lives on its own connection: before the pool
             if self.store is not None:
                 await self.store.close()
         finally:
             if self.lock is not None:
-                # Last: until the store is closed, another sender could find our outcomes unwritten.
+                # Last for a file lock: until the store is closed, another sender could find our outcomes
+                # unwritten. (Releasing twice is harmless.)
                 await self.lock.release()
             if self.session is not None:
                 await self.session.close()
+
+
+def _shared(store: Store | None) -> bool:
+    """Whether ``store`` may be shared by several instances (one leader sends; the others stand by)."""
+    if store is None:
+        return False
+    from .store.postgres import PostgresStore
+
+    return isinstance(store, PostgresStore)

@@ -12,6 +12,7 @@ import time
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from ..config import Config
 from ..app import load_plugins, resolve_notifiers
 from ..dispatch import NotifierInstance
 from ..events import Event, StorySnapshot
@@ -20,11 +21,29 @@ from ..rules.comments import CommentsRule
 from ..errors import DeliveryError
 from ..notifier import NotifierContext, Secret
 from ..plugins import Plugins
-from ..store import Delivery, DeliveryStatus, default_store_path
+from ..store import Delivery, DeliveryStatus
 from ..hn import make_session
 from .common import EXIT_CONFIG, CliError, config_from_args, first_line, log
 
 # --- plugins / notify-test / outbox ---------------------------------------------------------
+
+
+async def _check_server_store(config: Config) -> None:
+    """With ``[store] url``, connect and check the schema now: a wrong URL or password is one line here
+    (a StoreError, exit 1), never the password. The embedded file store is left alone (not created)."""
+    from ..store import open_store
+    from ..store.factory import configured_location, describe_location
+
+    if not config.store.url:
+        return
+    location = configured_location(config.store)
+    async with await open_store(location) as store:
+        lock = store.instance_lock("flamewatch check")
+        try:
+            holder = await lock.holder()
+        finally:
+            await lock.release()  # closes the connection holder() opened
+    print(f"store: {describe_location(location)}: OK ({'led by ' + holder if holder else 'no leader running'})")
 
 
 # Option names that may hold a credential. Such a value is shown only as a Secret reference, a URL's
@@ -181,9 +200,10 @@ def _os_reason(exc: BaseException) -> str:
 
 async def cmd_outbox(args: argparse.Namespace) -> int:
     from ..store import open_store
+    from ..store.factory import configured_location
 
     config = config_from_args(args)
-    path = args.store or config.store.path or str(default_store_path())
+    path = configured_location(config.store, args.store)
     limit = args.limit
     if limit < 1:
         raise CliError("--limit must be at least 1", EXIT_CONFIG)
@@ -273,4 +293,6 @@ def _printable(text: str) -> str:
 
 def _store_exists(path: str) -> bool:
     """Whether there is a store file to look at (an in-memory store never holds anything to list)."""
+    if "://" in path:
+        return True  # a database server: the server says whether there is anything (one line if not)
     return path != ":memory:" and os.path.lexists(os.path.expanduser(path))

@@ -167,6 +167,9 @@ async def cmd_check(args: argparse.Namespace) -> int:
 
     await check_people(config)
     print_plugins(result.plugins)
+    from .admin import _check_server_store
+
+    await _check_server_store(config)
     print("notifiers:")
     for r in result.instances:
         print(f"  {r.name} (type {r.type_name}): {r.describe()}")

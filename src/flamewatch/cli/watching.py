@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..app import App
@@ -40,6 +41,13 @@ async def cmd_run(args: argparse.Namespace) -> int:
                 print_error(line)
             raise CliError(f"{refused[-1]} (fix it, or set enabled = false in its [[notifiers]] table)",
                            EXIT_CONFIG)
+        current: dict[str, Any] = {"watcher": None, "standby": None}
+
+        def stop_now() -> None:
+            if current["watcher"] is not None:
+                current["watcher"].stop()
+            if current["standby"] is not None:
+                current["standby"].cancel()
 
         def on_done(stats: CycleStats) -> None:
             app.plugins.notify("flamewatch_cycle_done", stats=stats)
@@ -47,22 +55,34 @@ async def cmd_run(args: argparse.Namespace) -> int:
             # lose every fired key and repeat those alerts at its next start. Stop, and say so once.
             if not store_gone and (problem := app.store_problem()) is not None:
                 store_gone.append(problem)
-                watcher.stop()
+                stop_now()
 
-        watcher = Watcher(
-            first_cycle_progress(app, app.monitor.cycle),
-            config.watch.period,
-            cycle_timeout=config.watch.cycle_timeout,
-            on_done=on_done,
-        )
-        stop = _install_stop_signals(watcher)
+        stop = _install_stop_signals(stop_now)
         install_reload_signal(app)
-        http = await start_http(app, listen=args.http, watcher=watcher, reload=_reload_of(app))
-        lists = ", ".join(f"{w.name} (top {w.top})" for w in config.watch.watched_lists())
-        log.info("watching %s every %gs at %s; %s; store %s", lists, config.watch.period, app.api_url,
-                 plural(len(app.instances), "notifier"), app.store_path)
+        http = await start_http(app, listen=args.http, watcher=None, reload=_reload_of(app))
         try:
-            await watcher.run(finish_timeout=config.watch.shutdown_timeout / 2)
+            # With a shared (PostgreSQL) store, only the leader runs cycles: wait as standby until this
+            # instance leads, and go back to waiting if it loses the lead (its sends stopped at once).
+            while await _wait_to_lead(app, current):
+                if stop["at"] is not None:
+                    break  # stopped just as this instance came to lead
+                watcher = Watcher(
+                    first_cycle_progress(app, app.monitor.cycle),
+                    config.watch.period,
+                    cycle_timeout=config.watch.cycle_timeout,
+                    on_done=on_done,
+                )
+                current["watcher"] = watcher
+                if http is not None:
+                    http.source.watcher = watcher  # /metrics reads tick lateness from the running watcher
+                app.on_leadership_lost = watcher.stop
+                lists = ", ".join(f"{w.name} (top {w.top})" for w in config.watch.watched_lists())
+                log.info("watching %s every %gs at %s; %s; store %s (%s)", lists, config.watch.period,
+                         app.api_url, plural(len(app.instances), "notifier"), app.store_label, app.role)
+                await watcher.run(finish_timeout=config.watch.shutdown_timeout / 2)
+                current["watcher"] = None
+                if stop["at"] is not None or app.role != "standby" or store_gone:
+                    break
         finally:
             await stop_http(app, http)
         # The running cycle's grace period came out of the same shutdown budget: drain for the rest.
@@ -81,8 +101,28 @@ def _reload_of(app: App) -> Reload | None:
     return reload
 
 
-def _install_stop_signals(watcher: Watcher) -> dict[str, float | None]:
-    """Stop ``watcher`` on the first SIGINT/SIGTERM, exit at once on the second.
+async def _wait_to_lead(app: App, current: dict[str, Any]) -> bool:
+    """Wait until ``app`` may run cycles (at once for a single instance); False if stopped meanwhile."""
+    task = asyncio.ensure_future(app.lead())
+    current["standby"] = task
+    try:
+        await task
+    except asyncio.CancelledError:
+        if task.cancelled() and not _current_task_cancelling():
+            return False  # a stop signal while waiting as standby
+        raise
+    finally:
+        current["standby"] = None
+    return True
+
+
+def _current_task_cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _install_stop_signals(stop_now: Callable[[], None]) -> dict[str, float | None]:
+    """Call ``stop_now`` on the first SIGINT/SIGTERM, exit at once on the second.
 
     Returns a dict whose ``"at"`` is the ``time.monotonic()`` of the first signal (None until then).
     """
@@ -96,7 +136,7 @@ def _install_stop_signals(watcher: Watcher) -> dict[str, float | None]:
             os._exit(130)
         state["at"] = time.monotonic()
         log.info("%s received: finishing the current cycle and deliveries (send again to exit at once)", signame)
-        watcher.stop()
+        stop_now()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig.name)
@@ -109,6 +149,7 @@ async def cmd_once(args: argparse.Namespace) -> int:
         config = _with_watch(config, top=args.top)
     async with App(config, store_path=args.store, api_url=args.api_url, backfill=args.backfill, owner="once") as app:
         assert app.monitor is not None and app.dispatcher is not None
+        await app.lead(wait=False)  # a shared store: only when no leader runs (else one line, exit 1)
         try:
             stats = await app.monitor.cycle(0)
         except FetchError as exc:

@@ -93,6 +93,9 @@ class StoreSettings:
     """``[store]``: the database file and how long history is kept."""
 
     path: str = ""  # empty: the per-user default (store.default_store_path)
+    # A server store shared by several instances (postgresql://...), or a secret holding that URL;
+    # empty: the SQLite file at ``path``. Set, it wins over ``path``.
+    url: str | Secret = ""
     history_days: PositiveFloat = 7.0
 
 

@@ -104,10 +104,10 @@ class Dispatcher(Membership):
         on_event: HookCaller | None = None,
         on_delivery: HookCaller | None = None,
         clock: Callable[[], float] = time.time,
-        lock: InstanceLock | None = None,
+        may_send: Callable[[], bool] | None = None,
     ) -> None:
-        """``lock``: the store's instance lock this process holds; every send first checks it is still held
-        (a PostgreSQL leader lock can be lost with its connection), and none starts once it is not."""
+        """``may_send``: whether this process may send now (it holds the store's instance lock, or leads a
+        shared store); checked before rows are taken and before every send, since a lock can be lost."""
         not_open = [i.name for i in instances if not i.is_open]
         if not_open:
             raise ValueError(f"notifier instances must be open before dispatching: {', '.join(not_open)}")
@@ -115,8 +115,9 @@ class Dispatcher(Membership):
         self.instances = {instance.name: instance for instance in instances}
         self.retry = retry or RetryPolicy()
         self.clock = clock
-        self.lock = lock
-        self._lock_lost_said = False
+        #: Checked before rows are taken and before every send: False (a standby, or a leader that lost
+        #: its lock) and nothing goes out; :meth:`resume` wakes the pumps when it turns True again.
+        self.may_send: Callable[[], bool] = may_send or (lambda: True)
         self._on_event = on_event
         self._on_delivery = on_delivery
         self.deliveries = TaskRegistry("deliveries")
@@ -232,19 +233,6 @@ class Dispatcher(Membership):
                 self.instances[name].wake.set()
             await self._wait_for_change_since(seen)
 
-    def may_send(self) -> bool:
-        """Whether this process may send: True without a lock, else while the lock is held.
-
-        Losing the lock is said once; rows stay pending (their claims lapse) for whoever holds it now.
-        """
-        if self.lock is None or self.lock.held:
-            return True
-        if not self._lock_lost_said:
-            self._lock_lost_said = True
-            log.error("this flamewatch no longer holds the store's instance lock: sending stopped; the pending "
-                      "deliveries are left to the lock's holder")
-        return False
-
     async def close(self, grace: float) -> CloseReport:
         """Stop the pumps, give running deliveries ``grace`` seconds, cancel the rest, close notifiers."""
         for pump in self._pumps:
@@ -264,6 +252,16 @@ class Dispatcher(Membership):
             except Exception as exc:  # plugin code may raise anything; one must not stop the others closing
                 log.error("notifier %s: error while closing: %s", instance.name, exc)
         return report
+
+    def resume(self) -> None:
+        """Wake every pump (``may_send`` turned True: this instance leads now)."""
+        for instance in self.instances.values():
+            instance.wake.set()
+
+    def halt(self) -> None:
+        """Cancel the deliveries in flight (``may_send`` turned False). Their rows stay pending and claimed
+        by this instance until the claim lapses; whoever sends them next uses the same key."""
+        self.deliveries.cancel_all()
 
     async def _wait_for_change_since(self, seen: int) -> None:
         """Wait until :meth:`_announce_change` has run since ``self._changes`` was ``seen``."""
@@ -317,7 +315,7 @@ class Dispatcher(Membership):
         """Start every due row of ``instance``; returns how long to wait before looking again (0: at once)."""
         instance.wake.clear()
         if not self.may_send():
-            return POLL_SECONDS
+            return POLL_SECONDS  # not the leader: take nothing; resume() wakes us
         now = self.clock()
         if instance.quiet is not None and (quiet_end := instance.quiet.end_after(now)) is not None:
             return max(0.0, quiet_end - now)  # quiet hours: nothing is taken until the window ends
@@ -383,8 +381,8 @@ class Dispatcher(Membership):
         ids = [r.id for r in rows]
         events = [r.event for r in rows]
         try:
-            if not self.may_send():  # checked right before each send: the lock may be gone since the claim
-                return
+            if not self.may_send():
+                return  # lost the lead since the row was taken: leave it pending
             failure = await attempt(instance, events, blocking_warn=BLOCKING_WARN_SECONDS, logger=log)
             try:
                 await self._record(instance, rows, failure)
@@ -452,3 +450,20 @@ class Dispatcher(Membership):
 def _label(events: Iterable[Event]) -> str:
     events = list(events)
     return events[0].key if len(events) == 1 else f"digest of {len(events)} events"
+
+
+def while_held(lock: InstanceLock) -> Callable[[], bool]:
+    """A ``may_send`` for a :class:`Dispatcher`: True while ``lock`` is held; losing it is logged once."""
+    said = False
+
+    def may_send() -> bool:
+        nonlocal said
+        if lock.held:
+            return True
+        if not said:
+            said = True
+            log.error("this flamewatch no longer holds the store's instance lock: sending stopped; the pending "
+                      "deliveries are left to the lock's holder")
+        return False
+
+    return may_send

@@ -6,12 +6,14 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..config.model import StoreSettings
 from ..errors import StoreError
+from ..notifier import Secret
 from .base import Store
 from .connection import Clock
-from .sqlite import DEFAULT_BUSY_TIMEOUT, SQLiteStore
+from .sqlite import DEFAULT_BUSY_TIMEOUT, SQLiteStore, default_store_path
 
-__all__ = ["open_store"]
+__all__ = ["configured_location", "describe_location", "open_store"]
 
 
 async def open_store(
@@ -23,13 +25,45 @@ async def open_store(
 ) -> Store:
     """Open the store at ``location``: a file path (or ``":memory:"``) opens the embedded SQLite store.
 
-    A URL such as ``postgresql://...`` will choose a server backend; none exists yet, so any URL is
-    refused with a :class:`StoreError`. ``clock`` is where the store reads the time when it needs it
-    itself; ``busy_timeout`` is how long (seconds) the SQLite store waits for another process's lock.
+    A ``postgresql://`` URL opens the PostgreSQL store (:mod:`.postgres`); any other URL is refused with
+    a :class:`StoreError`. ``clock`` is where the store reads the time when it needs it itself;
+    ``busy_timeout`` is how long (seconds) the SQLite store waits for another process's lock.
     ``read_only`` opens an existing store for reading only (commands that only look at it).
     """
     if isinstance(location, str) and "://" in location:
         # Name only the scheme: the rest of a database URL may carry a password.
-        scheme = urlsplit(location).scheme or location.split("://", 1)[0]
-        raise StoreError(f"cannot open store {scheme}://...: no store backend for {scheme!r} URLs yet")
+        scheme = location.split("://", 1)[0].lower()
+        if scheme in ("postgresql", "postgres"):
+            from .postgres import PostgresStore  # asyncpg is loaded only for a server store
+
+            return await PostgresStore.open(location, clock=clock)
+        raise StoreError(f"cannot open store {scheme[:20]}://...: no store backend for {scheme[:20]!r} URLs")
     return await SQLiteStore.open(location, clock=clock, busy_timeout=busy_timeout, read_only=read_only)
+
+
+def configured_location(settings: StoreSettings, override: str | None = None) -> str:
+    """Where the store is: ``override`` (``--store``), else ``[store] url`` (its secret read now), else
+    ``[store] path``, else the per-user default file. Raises :class:`StoreError` for an unreadable secret."""
+    if override:
+        return override
+    url = settings.url
+    if isinstance(url, Secret):
+        try:
+            url = url.reveal()
+        except LookupError as exc:
+            raise StoreError(f"[store] url: {exc}") from None
+    return url or settings.path or str(default_store_path())
+
+
+def describe_location(location: str) -> str:
+    """``location`` as it may be shown and logged: a URL without its password, query or fragment."""
+    if "://" not in location:
+        return location
+    try:
+        parts = urlsplit(location)
+        host = parts.hostname or "localhost"
+        where = f"{host}:{parts.port}" if parts.port else host
+        user = f"{parts.username}@" if parts.username else ""
+    except ValueError:
+        return location.split("://", 1)[0][:20] + "://..."
+    return f"{parts.scheme}://{user}{where}{parts.path}"

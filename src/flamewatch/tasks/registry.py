@@ -65,6 +65,12 @@ class TaskRegistry:
         if exc is not None:
             log.error("%s: task %s failed: %s", self.name, task.get_name(), exc, exc_info=exc)
 
+    def cancel_all(self) -> int:
+        """Cancel every running task (they end at their next await); returns how many were cancelled."""
+        for task in self._tasks:
+            task.cancel()
+        return len(self._tasks)
+
     async def wait_idle(self) -> None:
         """Wait until no task is running (new ones may start afterwards)."""
         await self._idle.wait()

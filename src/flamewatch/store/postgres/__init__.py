@@ -1,0 +1,115 @@
+"""The PostgreSQL store: the same contract as the embedded SQLite store, on a server several instances share.
+
+Chosen by ``[store] url = "postgresql://user@host:5432/db"`` (optionally ``?schema=name``; the default
+schema is ``flamewatch``). asyncpg is the driver: a native asyncio protocol (no thread per connection,
+no libpq), a built-in pool, array parameters for batch writes, and a termination listener that tells the
+leader lock at once when its connection is gone.
+
+Parts, one module each: :mod:`.connection` (pool, transactions, errors without the password),
+:mod:`.schema` (own migrations, refuses a newer schema), :mod:`.outbox`, :mod:`.history`, :mod:`.state`
+and :mod:`.leader` (one leader among instances: a session advisory lock).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+import asyncpg
+
+from ...errors import StoreError
+from .connection import DB_ERRORS, PgLocation, db_reason, parse_location
+from .history import PostgresHistory
+from .leader import DEFAULT_CHECK_EVERY, PostgresLeaderLock
+from .outbox import PostgresOutbox
+from .schema import SCHEMA_VERSION, migrate
+from .state import PostgresPluginState
+
+__all__ = ["SCHEMA_VERSION", "PgLocation", "PostgresLeaderLock", "PostgresStore", "parse_location"]
+
+log = logging.getLogger("flamewatch.store")
+
+#: Connections in the pool: the pumps, the cycle and the CLI rarely need more at once.
+POOL_SIZE = 5
+
+#: Seconds to connect before giving up (a wrong host must not hang ``check`` or a start).
+CONNECT_TIMEOUT = 10.0
+
+
+class PostgresStore(PostgresOutbox, PostgresHistory, PostgresPluginState):
+    """The flamewatch store in a PostgreSQL schema (a :class:`~flamewatch.store.base.Store`)."""
+
+    #: Seconds between a standby's tries for the leader lock and a leader's checks of its connection.
+    lock_check_every: float = DEFAULT_CHECK_EVERY
+
+    @classmethod
+    async def open(cls, url: str, *, clock: Callable[[], float] = time.time) -> PostgresStore:
+        """Connect, create the schema if needed and migrate it.
+
+        Raises :class:`StoreError` with one line, never holding the password, when the server cannot be
+        reached, refuses the login, or holds a schema newer than this code.
+        """
+        location = parse_location(url)
+        try:
+            pool = await asyncpg.create_pool(
+                location.dsn,
+                min_size=1,
+                max_size=POOL_SIZE,
+                timeout=CONNECT_TIMEOUT,
+                server_settings={
+                    "search_path": location.schema,
+                    "application_name": f"flamewatch store pid {os.getpid()}",  # whose, in pg_stat_activity
+                },
+            )
+        except DB_ERRORS as exc:
+            raise StoreError(f"cannot open store {location.display}: {db_reason(exc, location)}") from None
+        except ValueError as exc:  # asyncpg's own URL checks
+            raise StoreError(f"cannot open store {location.display}: {db_reason(exc, location)}") from None
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn, location.schema, location.display)
+        except BaseException as exc:
+            pool.terminate()
+            if isinstance(exc, DB_ERRORS):
+                raise StoreError(f"cannot open store {location.display}: {db_reason(exc, location)}") from None
+            raise
+        return cls(location, pool, clock=clock)
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.location.display!r}, schema={self.location.schema!r})"
+
+    def file_problem(self) -> str | None:
+        """See :meth:`Store.file_problem <flamewatch.store.base.Store.file_problem>`: a server store has no
+        file to lose under us (a lost connection is the pool's and the leader lock's business)."""
+        return None
+
+    def instance_lock(self, owner: str) -> PostgresLeaderLock:
+        """The leader lock of this schema (see :mod:`.leader`); ``owner`` describes this process."""
+        return PostgresLeaderLock(self.location, owner, check_every=self.lock_check_every)
+
+    async def close(self) -> None:
+        """See :meth:`Store.close <flamewatch.store.base.Store.close>`."""
+        await self._wait_for_writes()
+        if self._pool is not None:
+            for owner in sorted(self._claim_owners):
+                try:
+                    await self.release_claims(owner)
+                except StoreError as exc:
+                    log.warning("%s; claims of %s are kept until they lapse", exc, owner)
+            self._claim_owners.clear()
+        await self._disconnect()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
