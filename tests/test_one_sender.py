@@ -33,7 +33,7 @@ from test_faults import (
 
 from flamewatch.app import App
 from flamewatch.config import parse_config
-from flamewatch.dispatch.runtime import while_held
+from flamewatch.dispatch.recording import while_held
 from flamewatch.dispatch import Dispatcher, NotifierInstance, RetryPolicy
 from flamewatch.errors import StoreError, StoreLockedError
 from flamewatch.rules import Evaluation

@@ -18,7 +18,7 @@ import aiohttp
 
 from .config import Config, NotifierSettings, check_route_rules, configure_rules, notifier_options
 from .dispatch import Dispatcher, NotifierInstance, RetryPolicy
-from .dispatch.runtime import while_held
+from .dispatch.recording import while_held
 from .errors import ConfigError, PermanentDeliveryError, PluginError
 from .incremental import IncrementalCounter
 from .stream import STREAM_STATE, ItemStream

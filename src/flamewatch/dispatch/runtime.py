@@ -22,24 +22,24 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import StoreError
 from ..events import Event
 from ..silences import Silence, SilenceList
 from ..tasks import CloseReport, TaskRegistry
-from .attempt import Failure, attempt
+from .attempt import attempt
 from .instance import NotifierInstance
 from .membership import Membership
 from .outcomes import OutcomeBacklog, Unrecorded
+from .recording import DispatchStats, Recording, label
 from .policies import RetryPolicy
 from .skipping import Skip, skipped_rows
 
 if TYPE_CHECKING:
     from ..rules import Evaluation
-    from ..store import Delivery, InstanceLock, Store
+    from ..store import Delivery, Store
 
 __all__ = [
     "BLOCKING_WARN_SECONDS",
@@ -78,21 +78,10 @@ CLAIM_MARGIN = 30.0
 SILENCES_REWRITE_EVERY = 86400.0
 
 
-@dataclass
-class DispatchStats:
-    """Counts since the dispatcher was created (rows, not attempts, except ``retried``)."""
-
-    events: int = 0
-    delivered: int = 0
-    retried: int = 0
-    dead: int = 0
-    skipped: int = 0  #: closed unsent: silenced or superseded
-
-
 HookCaller = Callable[..., None]
 
 
-class Dispatcher(Membership):
+class Dispatcher(Membership, Recording):
     """Owns the notifier instances' pumps and every delivery task."""
 
     def __init__(
@@ -389,7 +378,7 @@ class Dispatcher(Membership):
             except StoreError as exc:
                 # Disk full, database locked: the rows are still pending and due in the store, but the
                 # send happened. Keep the outcome and retry only its write; never send the rows again.
-                self.backlog.add(Unrecorded(instance, rows, failure), exc, _label(events))
+                self.backlog.add(Unrecorded(instance, rows, failure), exc, label(events))
             except Exception:
                 # A bug: never send these rows again in this process either; the registry logs the traceback.
                 instance.held.update(ids)
@@ -404,66 +393,3 @@ class Dispatcher(Membership):
                 instance.slots.release()
             instance.wake.set()
             await self._announce_change()
-
-    async def _record(self, instance: NotifierInstance, rows: list[Delivery], failure: Failure | None) -> None:
-        """Write the outcome of an attempt to the outbox: done, dead letter, or retry later."""
-        ids = [r.id for r in rows]
-        if failure is None:
-            await self.store.mark_done(ids, self.clock())
-            self.stats.delivered += len(ids)
-        elif failure.permanent:
-            await self.store.mark_dead(ids, error=failure.error)
-            self.stats.dead += len(ids)
-            log.error("notifier %s: %s: permanent failure, moved to dead letters: %s", instance.name,
-                      _label(r.event for r in rows), failure.error)
-        else:
-            await self._retry_later(instance, rows, failure.error, failure.retry_after)
-
-    async def _retry_later(
-        self, instance: NotifierInstance, rows: list[Delivery], error: str, retry_after: float | None
-    ) -> None:
-        now = self.clock()
-        first_due = min(r.created_at for r in rows)
-        if instance.digest is not None:
-            # A digest row waits for its send time before its first attempt: its age counts from then.
-            first_due = min(instance.digest.next_after(r.created_at) for r in rows)
-        if instance.quiet is not None:
-            first_due = instance.quiet.not_before(first_due)
-        attempts = max(r.attempts for r in rows)
-        next_at = now + self.retry.delay(attempts, retry_after)
-        ids = [r.id for r in rows]
-        label = _label(r.event for r in rows)
-        if self.retry.gives_up(first_due, next_at):
-            why = f"gave up after {attempts + 1} attempts"
-            if retry_after is not None and self.retry.gives_up(first_due, now + retry_after):
-                why = (f"the server asked to wait {retry_after:.0f}s (Retry-After), past delivery.max_age "
-                       f"({self.retry.max_age:g}s)")
-            await self.store.mark_dead(ids, error=f"{why}: {error}")
-            self.stats.dead += len(ids)
-            log.error("notifier %s: %s: %s: %s", instance.name, label, why, error)
-            return
-        await self.store.mark_retry(ids, next_at=next_at, error=error)
-        self.stats.retried += len(ids)
-        log.warning("notifier %s: %s: %s; retrying in %.1fs", instance.name, label, error, next_at - now)
-
-
-def _label(events: Iterable[Event]) -> str:
-    events = list(events)
-    return events[0].key if len(events) == 1 else f"digest of {len(events)} events"
-
-
-def while_held(lock: InstanceLock) -> Callable[[], bool]:
-    """A ``may_send`` for a :class:`Dispatcher`: True while ``lock`` is held; losing it is logged once."""
-    said = False
-
-    def may_send() -> bool:
-        nonlocal said
-        if lock.held:
-            return True
-        if not said:
-            said = True
-            log.error("this flamewatch no longer holds the store's instance lock: sending stopped; the pending "
-                      "deliveries are left to the lock's holder")
-        return False
-
-    return may_send
