@@ -239,7 +239,7 @@ async def test_a_leader_whose_lock_connection_is_cut_stops_sending(
                 await to_a.wait_for_requests(2, timeout=15)
                 assert a.proc is not None
                 assert await terminate_lock_connection(f"pid {a.proc.pid} ") == 1
-                await a.wait_for_line("lost the leader lock", timeout=5)
+                await a.wait_for_line("lost the leader lock", timeout=15)
                 await b.wait_for_line("leading ", timeout=5)
                 rows = await outbox_rows(pg_url)
                 await to_b.wait_for_deliveries(len(rows), timeout=15)
@@ -305,7 +305,7 @@ async def test_a_lone_leader_whose_connections_all_drop_reconnects_and_leads_aga
         finally:
             await conn.close()
         assert ended >= 2  # the lock connection and at least one pooled one
-        await a.wait_for_line("lost the leader lock", timeout=5)
+        await a.wait_for_line("lost the leader lock", timeout=15)
         await _wait_for_count(a, "leading ", 2)  # reconnected, and leads again (nobody else wanted it)
         await _wait_for_count(a, "watching ", 2)
         await _wait_for_count(a, "cycle 0:", 2)  # a new watcher after the new lead: cycles run again

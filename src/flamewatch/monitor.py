@@ -255,6 +255,7 @@ class Monitor:
         span = self.rules.history_span  # the longest history window any rule asked for
         fired = 0
         snapshots: list[StorySnapshot] = []
+        self._snapshots = {}  # this cycle's stories only: a story no longer watched is not kept
         for r in counted:
             assert r.story is not None
             on = self._ranks.get(r.story_id, {})

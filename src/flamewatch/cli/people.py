@@ -17,7 +17,8 @@ from ..config.values import Where, parse_duration
 from ..errors import FetchError
 from ..hn import HNClient, make_session
 from ..people import FOLLOWS_STATE, read_requests, story_of, write_requests
-from ..store import default_store_path, open_store
+from ..store.factory import configured_location
+from ..store import open_store
 from .common import EXIT_CONFIG, CliError, config_from_args
 
 
@@ -33,7 +34,8 @@ def item_id_of(text: str) -> int:
 
 
 def _store_path(config: Config, args: argparse.Namespace) -> str:
-    return str(args.store or config.store.path or default_store_path())
+    """The daemon's store: ``--store``, else ``[store] url``, else ``[store] path``, else the default file."""
+    return configured_location(config.store, args.store)
 
 
 async def cmd_follow(args: argparse.Namespace) -> int:

@@ -16,7 +16,8 @@ __all__ = ["cmd_silence"]
 
 async def cmd_silence(args: argparse.Namespace) -> int:
     """Add, list or expire silences."""
-    from ..store import default_store_path, open_store
+    from ..store import open_store
+    from ..store.factory import configured_location
 
     if args.action in ("add", "expire") and not args.target:
         what = "story:ID, domain:D, user:U or term:T" if args.action == "add" else "the silence id (see silence list)"
@@ -28,7 +29,7 @@ async def cmd_silence(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             raise CliError(f"silence add: {exc}", EXIT_CONFIG) from None
     config = config_from_args(args)
-    path = args.store or config.store.path or str(default_store_path())
+    path = configured_location(config.store, args.store)  # [store] url too: the daemon's store
     now = time.time()
     async with await open_store(path) as store:
         book = await SilenceList.load(store)

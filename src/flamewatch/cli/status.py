@@ -17,10 +17,11 @@ import aiohttp
 
 from ..config import Config
 from ..http.listen import parse_listen
-from ..store import DeliveryStatus, default_store_path
+from ..store.factory import configured_location, describe_location
+from ..store import DeliveryStatus
 from ..store.filelock import lock_holder
 from ..store.sqlite import SQLiteStore
-from .common import config_from_args
+from .common import EXIT_CONFIG, CliError, config_from_args
 
 __all__ = ["cmd_status", "gather_status"]
 
@@ -41,7 +42,10 @@ async def cmd_status(args: argparse.Namespace) -> int:
 
 async def gather_status(config: Config, *, store_path: str | None = None, http: str | None = None) -> dict[str, Any]:
     """Everything ``status`` shows, as a JSON-ready dict."""
-    path = store_path or config.store.path or str(default_store_path())
+    path = configured_location(config.store, store_path)
+    if "://" in path:
+        raise CliError(f"status reads the embedded store file only; {describe_location(path)} is a database server: "
+                       "see the leader's status page or /api (flamewatch run serves them)", EXIT_CONFIG)
     status: dict[str, Any] = {"store": path, "held_by": lock_holder(path)}
     async with await SQLiteStore.open_readonly(path) as store:
         samples = await store.latest_cycle_samples()

@@ -212,8 +212,10 @@ class Dispatcher(Membership, Recording):
             if not self.may_send():
                 return  # nothing will be sent from here: the rows wait for the lock's holder
             seen = self._changes  # read before the outbox: a change during the query is not missed
-            due = {r.instance for r in await self.store.due(self.clock())
-                   if r.instance in self.instances and r.id not in self.instances[r.instance].held}
+            now = self.clock()
+            due = {r.instance for r in await self.store.due(now)
+                   if r.instance in self.instances and r.id not in self.instances[r.instance].held
+                   and not self._quiet_now(self.instances[r.instance], now)}
             if len(self.deliveries):
                 continue  # a pump started deliveries while we looked
             if not due:
@@ -221,6 +223,11 @@ class Dispatcher(Membership, Recording):
             for name in due:
                 self.instances[name].wake.set()
             await self._wait_for_change_since(seen)
+
+    @staticmethod
+    def _quiet_now(instance: NotifierInstance, now: float) -> bool:
+        """Whether ``instance`` is inside its quiet hours (its due rows wait for the window's end)."""
+        return instance.quiet is not None and instance.quiet.end_after(now) is not None
 
     async def close(self, grace: float) -> CloseReport:
         """Stop the pumps, give running deliveries ``grace`` seconds, cancel the rest, close notifiers."""

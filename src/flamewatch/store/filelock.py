@@ -78,8 +78,13 @@ class SQLiteFileLock:
         except BaseException:
             os.close(fd)
             raise
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} ({self.owner})\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} ({self.owner})\n".encode())
+        except OSError as exc:  # a full disk: give the lock back rather than hold it on a leaked descriptor
+            os.close(fd)
+            raise StoreError(f"cannot lock store {self.store_path}: {exc.strerror or type(exc).__name__} "
+                             f"({self.path})") from exc
         self._fd = fd
 
     async def holder(self) -> str | None:

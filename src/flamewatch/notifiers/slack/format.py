@@ -169,14 +169,19 @@ def snippet_line(event: Event) -> str:
     # cutting an entity, so the snippet is bounded by the rule (a short window) and by escape's flattening.
     quote = f"“{render_marked(wording.snippet[:PHRASE_LIMIT], wording.marks, _escape_piece, '*', '*')}”"
     if event.subject is not None:  # the mentioning comment itself, not only its thread
-        quote += f" · {link(event.subject.hn_url, event.subject.type.replace('|', ' ')[:20] or 'item')}"
+        # The label is ours, not the item's: HN's "type" is untrusted text like any other field.
+        quote += f" · {link(event.subject.hn_url, 'comment' if event.subject.type == 'comment' else 'item')}"
     return quote
 
 
 def _escape_piece(text: str) -> str:
     """:func:`escape` without trimming: a piece of a snippet keeps the spaces next to its marks."""
+    # Controls and line breaks become spaces; format characters (bidi overrides, zero-width) go, as in
+    # flatten(): they could reorder or hide what is around them.
     return "".join(
-        " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else _ESCAPES.get(ch, ch) for ch in text
+        "" if (kind := unicodedata.category(ch)) == "Cf" else " " if kind in ("Cc", "Zl", "Zp")
+        else _ESCAPES.get(ch, ch)
+        for ch in text
     )
 
 
@@ -284,12 +289,18 @@ def _digest_line(event: Event, *, quotes: bool = True) -> str:
         extras.append(f"{event.velocity:,.0f}/hour")
     if event.growth is not None:
         extras.append(f"{event.growth:+,}")
-    quote = snippet_line(event) if quotes else ""
+    quote = _quote(event) if quotes else ""
     line = f"*{_title_link(event)}*\n{what_happened(event)} · {_hn_link(event)} · {' · '.join(extras)}"
-    if not quote and quotes and event.subject is not None:  # a reply: quote it, escaped
+    return f"{line}\n{quote}" if quote else line
+
+
+def _quote(event: Event) -> str:
+    """What a digest line quotes: a mention's marked snippet, or a reply's author and text (escaped)."""
+    quote = snippet_line(event)
+    if not quote and event.subject is not None:
         author = clip(event.subject.by or "someone", SMALL_LIMIT)
         quote = f">{author}: {clip(event.subject.excerpt, PHRASE_LIMIT)} · {link(event.subject.hn_url, 'reply')}"
-    return f"{line}\n{quote}" if quote else line
+    return quote
 
 
 #: A digest section longer than this drops its quotes (Slack refuses a section text over 3,000).
@@ -323,7 +334,7 @@ def _section(events: Sequence[Event], *, quotes: bool) -> str:
     latest = events[-1]
     lines = [f"*{_title_link(latest)}*"]
     for event in events:
-        quote = snippet_line(event) if quotes else ""
+        quote = _quote(event) if quotes else ""
         lines.append(what_happened(event) + (f"\n{quote}" if quote else ""))
     lines.append(f"{_hn_link(latest)} · {latest.story.score:,} points")
     return "\n".join(lines)
