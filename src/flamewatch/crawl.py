@@ -266,7 +266,7 @@ class StoryCrawl:
 
         try:
             for kid, depth in to_fetch:
-                start(kid, depth, await self.client.reserve(depth))
+                start(kid, depth, await self.client.reserve())
             await all_done
         except asyncio.CancelledError:
             unfinished = list(running)  # a copy: the done-callbacks shrink the set while we wait

@@ -31,7 +31,6 @@ import aiohttp
 from yarl import URL
 
 from ..errors import FetchError
-from .slots import Slots
 from .item import Item, is_item_id
 
 log = logging.getLogger("flamewatch.hn")
@@ -79,16 +78,16 @@ class Permit:
     harmless, so a caller can always release in a done callback as a safety net.
     """
 
-    __slots__ = ("_held", "_slots")
+    __slots__ = ("_held", "_semaphore")
 
-    def __init__(self, slots: Slots) -> None:
-        self._slots = slots
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self._semaphore = semaphore
         self._held = True
 
     def release(self) -> None:
         if self._held:
             self._held = False
-            self._slots.release()
+            self._semaphore.release()
 
 
 class HNClient:
@@ -117,18 +116,17 @@ class HNClient:
         self.retries = retries
         self.backoff = backoff
         self.max_inflight = max_inflight
-        self._permits = Slots(max_inflight)
+        self._permits = asyncio.Semaphore(max_inflight)
         self.stats = ClientStats()
 
-    async def reserve(self, priority: int = 0) -> Permit:
+    async def reserve(self) -> Permit:
         """Wait for a free request slot and hold it for a later :meth:`item` call.
 
         The crawl reserves a slot *before* creating a kid's task, so it never creates more tasks than
         can fetch at once (a huge tree would otherwise hold tens of thousands of idle tasks), and the
-        task then fetches without waiting a second time. Waiters with a higher ``priority`` (the crawl
-        passes the item's depth) are served first (see :mod:`.slots`).
+        task then fetches without waiting a second time.
         """
-        await self._permits.acquire(priority)
+        await self._permits.acquire()
         return Permit(self._permits)
 
     def item(self, item_id: int, *, permit: Permit | None = None) -> Coroutine[Any, Any, Item | None]:
