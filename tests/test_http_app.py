@@ -163,3 +163,28 @@ async def test_run_serves_http_while_it_watches_and_stops_cleanly(tmp_path: Path
                 await proc.wait()
     assert proc.returncode == 0, err.decode()
     assert f"status page at http://127.0.0.1:{port}/" in err.decode()
+
+
+async def test_health_and_metrics_say_the_instance_role_and_who_holds_the_store(tmp_path: Path) -> None:
+    world = World(seed=1, stories=3, total_comments=30)
+    async with running_face(tmp_path / "fw.db", world) as face, aiohttp.ClientSession() as http:
+        await face.cycle()
+        async with http.get(face.url + "api/health") as response:
+            health = await response.json()
+        assert health["role"] == "single" and health["ready"] is True
+        assert health["leader"].startswith(f"pid {os.getpid()} on ")  # a single instance holds its store's lock
+        async with http.get(face.url + "metrics") as response:
+            text = await response.text()
+        roles = {s.labels["role"]: s.value for f in text_string_to_metric_families(text) for s in f.samples
+                 if s.name == "flamewatch_leader"}
+        assert roles == {"single": 1.0}
+        # A standby (another instance leads a shared store) is not ready, and says why.
+        face.server.source.role = lambda: "standby"
+        async with http.get(face.url + "api/health") as response:
+            standby = await response.json()
+        assert standby["ready"] is False and standby["reason"].startswith("standby")
+        async with http.get(face.url + "metrics") as response:
+            text = await response.text()
+        roles = {s.labels["role"]: s.value for f in text_string_to_metric_families(text) for s in f.samples
+                 if s.name == "flamewatch_leader"}
+        assert roles == {"standby": 0.0}

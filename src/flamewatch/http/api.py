@@ -47,6 +47,9 @@ class Source:
     watcher: Watcher | None = None
     reload: Reload | None = None
     clock: Callable[[], float] = field(default=time.time)
+    #: This instance's role ("single", "leader" or "standby") and who leads a shared store, if known.
+    role: Callable[[], str] = field(default=lambda: "single")
+    leader: Callable[[], Awaitable[str | None]] | None = None
 
     @classmethod
     def of_app(cls, app: App, recorder: StatusRecorder, *, watcher: Watcher | None = None,
@@ -60,6 +63,8 @@ class Source:
             watcher=watcher,
             reload=reload,
             clock=recorder.clock,
+            role=lambda: getattr(app, "role", "single"),
+            leader=lambda: _leader_of(app),
         )
 
 
@@ -243,12 +248,23 @@ async def outbox(source: Source) -> list[dict[str, Any]]:
 # --- health ----------------------------------------------------------------------------------------
 
 
+async def _leader_of(app: App) -> str | None:
+    """Who leads ``app``'s store (the lock holder's description), or None when not known."""
+    lock = getattr(app, "lock", None)
+    return await lock.holder() if lock is not None else None
+
+
 def health(source: Source) -> dict[str, Any]:
-    """Health at a glance: ready or not and why, the last good cycle, how long the process has run."""
+    """Health at a glance: ready or not and why, the last good cycle, how long the process has run, and
+    this instance's role (``single``, ``leader`` or ``standby``: a standby runs no cycles, by design)."""
     recorder = source.recorder
+    role = source.role()
     ready, why = recorder.ready(source.period(), source.store() is not None)
+    if role == "standby":
+        ready, why = False, "standby: another instance leads this store"
     return {
         "healthy": True,
+        "role": role,
         "ready": ready,
         "reason": why,
         "last_success": _iso(recorder.last_success),

@@ -52,6 +52,8 @@ class Metrics:
                                  registry=r)
         self.last_success = Gauge("flamewatch_last_success_timestamp_seconds",
                                   "Unix time the last successful cycle ended", registry=r)
+        self.leader = Gauge("flamewatch_leader", "1 while this instance sends (single, or the leader of a "
+                            "shared store), 0 while it stands by", ["role"], registry=r)
         self._skipped_seen = 0
         self._lateness_seen = 0
 

@@ -128,7 +128,8 @@ def _health(h: dict[str, Any]) -> str:
     state = "ok" if h["ready"] else "warn"
     word = "Ready" if h["ready"] else "Not ready"
     last = _time(h["last_success"]) if h["last_success"] else "never"
-    return (f'<div class="health {state}" id="health"><strong>{word}</strong> · {_e(h["reason"])} · '
+    role = f' · {_e(h["role"])}' if h.get("role", "single") != "single" else ""
+    return (f'<div class="health {state}" id="health"><strong>{word}</strong>{role} · {_e(h["reason"])} · '
             f'last good cycle {last} (UTC) · every {h["period"]:g}s · up {h["uptime"]:.0f}s</div>')
 
 

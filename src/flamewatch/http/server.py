@@ -65,9 +65,16 @@ def _auth_middleware(token: str | None) -> Any:
     return check
 
 
+async def _health_with_leader(source: Source) -> dict[str, Any]:
+    """:func:`api.health` plus who leads the store (a lock holder asks the database)."""
+    data = api.health(source)
+    data["leader"] = await source.leader() if source.leader is not None else None
+    return data
+
+
 async def _everything(source: Source) -> dict[str, Any]:
     return {
-        "health": api.health(source),
+        "health": await _health_with_leader(source),
         "stories": await api.stories(source),
         "cycles": api.cycles(source),
         "events": await api.events(source),
@@ -112,6 +119,9 @@ async def _metrics(request: web.Request) -> web.Response:
     metrics = source.recorder.metrics
     if source.watcher is not None:
         metrics.ticks_started(source.watcher.cycles_started, source.watcher.tick_lateness)
+    role = source.role()
+    metrics.leader.clear()
+    metrics.leader.labels(role).set(0 if role == "standby" else 1)
     store = source.store()
     if store is not None:
         pending, dead = await api._open_rows(store)
@@ -151,7 +161,7 @@ def make_web_app(source: Source, *, token: str | None = None) -> web.Application
     app.router.add_get("/api/events", _json_route(api.events))
     app.router.add_get("/api/outbox", _json_route(api.outbox))
     app.router.add_get("/api/cycles", _json_route(lambda s: _sync(api.cycles(s))))
-    app.router.add_get("/api/health", _json_route(lambda s: _sync(api.health(s))))
+    app.router.add_get("/api/health", _json_route(_health_with_leader))
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/-/healthy", _healthy)
     app.router.add_get("/-/ready", _ready)
