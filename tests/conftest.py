@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
+from fakes.webhook_receiver import FakeWebhookReceiver
 
 from flamewatch.simulator import SimulatorServer, World
 from flamewatch.hn import HNClient
@@ -16,6 +19,24 @@ from flamewatch.store import Store, open_store
 
 #: Run the CLI exactly as a user would, with the interpreter running the tests.
 FLAMEWATCH = [sys.executable, "-m", "flamewatch"]
+
+#: The environment variable the webhook signing secret of the process tests is read from.
+SECRET_ENV = "FW_FAULTS_WEBHOOK_SECRET"
+
+
+@pytest.fixture
+def secret(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh Standard Webhooks signing secret, set in :data:`SECRET_ENV` for the processes under test."""
+    value = "whsec_" + base64.b64encode(os.urandom(24)).decode()
+    monkeypatch.setenv(SECRET_ENV, value)
+    return value
+
+
+@pytest.fixture
+async def receiver(secret: str) -> AsyncIterator[FakeWebhookReceiver]:
+    """A signed-webhook receiver on loopback that checks every signature with :func:`secret`."""
+    async with FakeWebhookReceiver(secret) as fake:
+        yield fake
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -52,7 +52,7 @@ async def receiver(secret: str) -> AsyncIterator[FakeWebhookReceiver]:
 
 @pytest.fixture
 def secret(monkeypatch: pytest.MonkeyPatch) -> str:
-    from test_faults import SECRET_ENV
+    from conftest import SECRET_ENV
 
     value = "whsec_dGVzdHNlY3JldHRlc3RzZWNyZXR0ZXN0c2VjcmV0"
     monkeypatch.setenv(SECRET_ENV, value)

@@ -9,21 +9,19 @@ receiver's dedup), duplicated (requests the receiver accepted for an id it had a
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
-import os
 import signal
 import sqlite3
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import pytest
-from conftest import FLAMEWATCH
+from conftest import FLAMEWATCH, SECRET_ENV
 from fakes.webhook_receiver import FakeWebhookReceiver
 
 from flamewatch import Event, Notifier
@@ -34,7 +32,6 @@ from flamewatch.simulator import Faults, SimulatorServer, World
 from flamewatch.testing import RecordingNotifier, plugin_offering, make_test_plugins
 from flamewatch.watch import Watcher
 
-SECRET_ENV = "FW_FAULTS_WEBHOOK_SECRET"
 #: What must never appear on a cleanly stopping process's stderr.
 UNCLEAN = ("Task was destroyed but it is pending", "Unclosed client session", "never retrieved", "Traceback")
 
@@ -44,19 +41,6 @@ def figures(scenario: str, *, generated: int, delivered: int, duplicated: int, l
     row = {"scenario": scenario, "generated": generated, "delivered": delivered, "duplicated": duplicated,
            "lost": lost, **extra}
     print(f"\nFAULT-FIGURES {json.dumps(row)}")
-
-
-@pytest.fixture
-def secret(monkeypatch: pytest.MonkeyPatch) -> str:
-    value = "whsec_" + base64.b64encode(os.urandom(24)).decode()
-    monkeypatch.setenv(SECRET_ENV, value)
-    return value
-
-
-@pytest.fixture
-async def receiver(secret: str) -> AsyncIterator[FakeWebhookReceiver]:
-    async with FakeWebhookReceiver(secret) as fake:
-        yield fake
 
 
 def delivered_keys(receiver: FakeWebhookReceiver) -> list[str]:

@@ -8,13 +8,11 @@ it resumes (and re-sends) anything. ``outbox list`` opens the store read-only an
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import os
 import signal
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -22,7 +20,6 @@ import pytest
 from conftest import FLAMEWATCH
 from fakes.webhook_receiver import FakeWebhookReceiver
 from test_faults import (
-    SECRET_ENV,
     FlamewatchProcess,
     read_store,
     run_args,
@@ -40,19 +37,6 @@ from flamewatch.rules import Evaluation
 from flamewatch.simulator import SimulatorServer
 from flamewatch.store import open_store
 from flamewatch.testing import RecordingNotifier, make_event, make_test_plugins, notifier_context, plugin_offering
-
-
-@pytest.fixture
-def secret(monkeypatch: pytest.MonkeyPatch) -> str:
-    value = "whsec_" + base64.b64encode(os.urandom(24)).decode()
-    monkeypatch.setenv(SECRET_ENV, value)
-    return value
-
-
-@pytest.fixture
-async def receiver(secret: str) -> AsyncIterator[FakeWebhookReceiver]:
-    async with FakeWebhookReceiver(secret) as fake:
-        yield fake
 
 
 def sender_config(tmp_path: Path, receiver: FakeWebhookReceiver) -> Path:

@@ -10,11 +10,10 @@ import signal
 from pathlib import Path
 
 from fakes.webhook_receiver import FakeWebhookReceiver
-from test_faults import UNCLEAN, FlamewatchProcess, receiver, run_args, secret, webhook_settings, write_config
+from test_faults import UNCLEAN, FlamewatchProcess, run_args, webhook_settings, write_config
 
 from flamewatch.simulator import SimulatorServer, World
 
-__all__ = ["receiver", "secret"]  # fixtures, used by name
 
 TABLES = {
     "watch": {"top": 5, "period": 0.3, "shutdown_timeout": 2.0},

@@ -5,7 +5,6 @@ a read-only file. Real processes, a real SQLite file, a real webhook receiver on
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import os
 import shutil
@@ -13,14 +12,13 @@ import errno
 import signal
 import sqlite3
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import FLAMEWATCH
 from fakes.webhook_receiver import FakeWebhookReceiver
 from test_faults import (
-    SECRET_ENV,
     FlamewatchProcess,
     read_store,
     run_args,
@@ -31,19 +29,6 @@ from test_faults import (
 
 from flamewatch.simulator import SimulatorServer
 from flamewatch.store import open_store
-
-
-@pytest.fixture
-def secret(monkeypatch: pytest.MonkeyPatch) -> str:
-    value = "whsec_" + base64.b64encode(os.urandom(24)).decode()
-    monkeypatch.setenv(SECRET_ENV, value)
-    return value
-
-
-@pytest.fixture
-async def receiver(secret: str) -> AsyncIterator[FakeWebhookReceiver]:
-    async with FakeWebhookReceiver(secret) as fake:
-        yield fake
 
 
 def one_key_config(tmp_path: Path, receiver: FakeWebhookReceiver) -> Path:
