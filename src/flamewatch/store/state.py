@@ -4,7 +4,7 @@ per notifier instance, each stamped with when it was last written so stale ones 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -20,7 +20,7 @@ class SQLitePluginState(SQLiteConnection):
 
     def state_for(self, instance: str) -> PluginState:
         """See :meth:`Store.state_for <flamewatch.store.base.Store.state_for>`."""
-        return _InstanceState(self, instance)
+        return InstanceState(self, instance)
 
     async def prune_state(self, older_than: float) -> int:
         """See :meth:`Store.prune_state <flamewatch.store.base.Store.prune_state>`."""
@@ -56,10 +56,20 @@ class SQLitePluginState(SQLiteConnection):
         await self._write(body)
 
 
-class _InstanceState:
-    """One notifier instance's view of the ``plugin_state`` table (a :class:`PluginState`)."""
+class StateBackend(Protocol):
+    """What :class:`InstanceState` needs of a store (the SQLite and PostgreSQL state halves both have it)."""
 
-    def __init__(self, store: SQLitePluginState, instance: str) -> None:
+    path: str
+
+    async def _state_get(self, instance: str, key: str) -> Any | None: ...
+
+    async def _state_set(self, instance: str, key: str, value: Any) -> None: ...
+
+
+class InstanceState:
+    """One namespace's view of the ``plugin_state`` table (a :class:`PluginState`), on either backend."""
+
+    def __init__(self, store: StateBackend, instance: str) -> None:
         self._store = store
         self._instance = instance
 

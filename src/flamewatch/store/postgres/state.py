@@ -9,6 +9,7 @@ from typing import Any
 
 from ...errors import StoreError
 from ...notifier import PluginState
+from ..state import InstanceState
 from .connection import Conn, PostgresConnection
 
 __all__ = ["PostgresPluginState"]
@@ -19,7 +20,7 @@ class PostgresPluginState(PostgresConnection):
 
     def state_for(self, instance: str) -> PluginState:
         """See :meth:`Store.state_for <flamewatch.store.base.Store.state_for>`."""
-        return _InstanceState(self, instance)
+        return InstanceState(self, instance)
 
     async def prune_state(self, older_than: float) -> int:
         """See :meth:`Store.prune_state <flamewatch.store.base.Store.prune_state>`."""
@@ -51,22 +52,3 @@ class PostgresPluginState(PostgresConnection):
             )
 
         await self._write(body)
-
-
-class _InstanceState:
-    """One notifier instance's view of the ``plugin_state`` table (a :class:`PluginState`)."""
-
-    def __init__(self, store: PostgresPluginState, instance: str) -> None:
-        self._store = store
-        self._instance = instance
-
-    def __repr__(self) -> str:
-        return f"<plugin state of {self._instance!r} in {self._store.path}>"
-
-    async def get(self, key: str) -> Any | None:
-        """The stored value, or None."""
-        return await self._store._state_get(self._instance, key)
-
-    async def set(self, key: str, value: Any) -> None:
-        """Store ``value`` (anything JSON can encode) under ``key``."""
-        await self._store._state_set(self._instance, key, value)
