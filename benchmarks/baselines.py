@@ -1,8 +1,9 @@
 """The two yardsticks flamewatch's crawler is measured against.
 
-* :func:`bare_fetch` -- the ceiling for one Python process: a flat list of known item ids fetched with
-  one semaphore and no tree logic at all (it cannot count anything; it only shows what aiohttp and
-  ``json.loads`` cost per item at that concurrency).
+* :func:`bare_workers` -- the ceiling for one Python process: a flat list of known item ids fetched by
+  a fixed set of worker loops, with no tree logic at all (it cannot count anything; it only shows what
+  aiohttp and ``json.loads`` cost per item at that concurrency). :func:`bare_fetch` is the older, softer
+  yardstick (a task per item behind one semaphore).
 * :func:`seed_count` -- the seed article's algorithm, re-implemented: fetch an item, then ``gather`` the
   same coroutine over its kids and add ``len(kids)``. No bound on fan-out, no cycle guard, no error
   handling, and (like the article) it counts every kid, deleted and dead ones included.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -31,11 +33,15 @@ async def bare_fetch(session: aiohttp.ClientSession, base_url: str, ids: list[in
     return len(ids)
 
 
-async def bare_workers(session: aiohttp.ClientSession, base_url: str, ids: list[int], workers: int) -> int:
+async def bare_workers(
+    session: aiohttp.ClientSession, base_url: str, ids: list[int], workers: int,
+    loads: Callable[[bytes], Any] = json.loads,
+) -> int:
     """The strictest fair baseline: ``workers`` loops each doing read + ``json.loads`` over a shared id list.
 
     No task per item, no semaphore, no tree: the least CPU per item one asyncio process can spend on
-    fetching and decoding at that concurrency.
+    fetching and decoding at that concurrency. ``loads=orjson.loads`` gives the yardstick for a client
+    that decodes with orjson, as flamewatch does.
     """
     base = base_url.rstrip("/")
     queue = iter(ids)
@@ -44,7 +50,7 @@ async def bare_workers(session: aiohttp.ClientSession, base_url: str, ids: list[
         for item_id in queue:
             async with session.get(f"{base}/item/{item_id}.json") as resp:
                 body = await resp.read()
-            json.loads(body)
+            loads(body)
 
     await asyncio.gather(*(worker() for _ in range(workers)))
     return len(ids)

@@ -33,6 +33,7 @@ import os
 import sys
 from collections import Counter
 from types import TracebackType
+from collections.abc import Coroutine
 from typing import Any, Self
 
 import aiohttp
@@ -92,6 +93,7 @@ def add_control_routes(server: SimulatorServer) -> None:
             "requests": s.requests,
             "item_requests": s.item_requests,
             "max_inflight": s.max_inflight,
+            "mean_latency": s.delayed_seconds / s.delayed if s.delayed else None,
             "statuses": {str(k): v for k, v in s.statuses.items()},
         }
         if request.query.get("per_story"):
@@ -219,6 +221,20 @@ class SimProcess:
             await proc.stdout.read()
 
 
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """Run the server on uvloop when it is installed (it is, with the ``test`` extra), else on asyncio.
+
+    The server is not what is measured: the lighter it is, the more of each round trip is the client's
+    own doing (on asyncio it added about 2.5 ms to every 20 ms answer, on uvloop about 1.5 ms).
+    """
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="the HN simulator with a benchmark control API")
     parser.add_argument("--stories", type=int, default=30)
@@ -228,7 +244,7 @@ def main() -> None:
                         help="keep only this many latest changes in updates.json, as HN does")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):  # run by hand, Ctrl-C stops it quietly
-        asyncio.run(serve(args.stories, args.comments, args.seed, args.updates_limit))
+        _run(serve(args.stories, args.comments, args.seed, args.updates_limit))
 
 
 if __name__ == "__main__":

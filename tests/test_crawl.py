@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 from pathlib import Path
-import weakref
 from typing import Any
 
 import aiohttp
@@ -16,7 +15,8 @@ from aiohttp import web
 from conftest import FLAMEWATCH
 from flamewatch.crawl import StoryCrawl, count_story
 from flamewatch.simulator import Faults, SimulatorServer, World
-from flamewatch.hn import HNClient
+from flamewatch.hn import HNClient, Item
+from flamewatch.walkpool import pool_for
 
 
 def empty_world() -> World:
@@ -136,9 +136,9 @@ async def test_wrongly_typed_fields_are_dropped_counted_and_the_items_still_coun
     assert result.story is not None and result.story.title == "hostile fields" and result.story.dropped == ()
 
 
-async def test_finished_kid_tasks_are_not_kept_until_their_siblings_finish(aiohttp_server: Any) -> None:
-    # One slow kid among many: the others' finished tasks must be let go at once, not held until the
-    # slow one finishes (at 500 stories that kept ~200,000 dead tasks alive).
+async def test_live_tasks_are_bounded_by_max_inflight_not_by_the_tree(aiohttp_server: Any) -> None:
+    # One slow kid among 200: the walk must not hold a task per kid (at 500 stories that kept ~200,000
+    # tasks alive), and once the fast kids are counted only the slow kid's worker is left.
     kids = list(range(2, 202))
     slow_kid, release = kids[0], asyncio.Event()
 
@@ -153,41 +153,43 @@ async def test_finished_kid_tasks_are_not_kept_until_their_siblings_finish(aioht
     app = web.Application()
     app.router.add_get("/v0/item/{id}.json", item)
     server = await aiohttp_server(app)
-    loop = asyncio.get_running_loop()
-    kid_tasks: list[weakref.ref[asyncio.Task[Any]]] = []
     fast_kids_done = asyncio.Event()
 
-    def count_done(task: asyncio.Task[Any]) -> None:
-        if sum(1 for ref in kid_tasks if (t := ref()) is None or t.done()) == len(kids) - 1:
-            fast_kids_done.set()
+    class Watched(StoryCrawl):
+        def arrived(self, item_id: int, depth: int, item: Item | None) -> None:
+            super().arrived(item_id, depth, item)
+            if self.result.comments == len(kids) - 1:
+                fast_kids_done.set()
 
-    def remember_kid_tasks(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.Task(coro, loop=loop)
-        if coro.__qualname__ == "StoryCrawl._visit":
-            kid_tasks.append(weakref.ref(task))
-            # Added before the crawl's own done-callback, so by the time the test wakes up from the event
-            # set here, the crawl has seen the last fast kid finish too.
-            task.add_done_callback(count_done)
-        return task
+    loop = asyncio.get_running_loop()
+    created: list[str] = []
 
-    loop.set_task_factory(remember_kid_tasks)
+    def count_tasks(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task[Any]:
+        created.append(coro.__qualname__)
+        return asyncio.Task(coro, loop=loop)
+
+    loop.set_task_factory(count_tasks)
     try:
         async with aiohttp.ClientSession() as session:
-            crawl = StoryCrawl(HNClient(session, str(server.make_url("/v0")), max_inflight=8), 1)
+            client = HNClient(session, str(server.make_url("/v0")), max_inflight=8)
+            crawl = Watched(client, 1)
             running = asyncio.create_task(crawl.run())
             async with asyncio.timeout(10):
                 await fast_kids_done.wait()
-            assert len(kid_tasks) == len(kids) and crawl.result.comments == len(kids) - 1
-            alive = [task for ref in kid_tasks if (task := ref()) is not None]
-            assert len(alive) == 1 and not alive[0].done()  # only the slow kid, still waiting
+            assert pool_for(client).workers == 1  # the slow kid's; the others ended with the work
             release.set()
             result = await running
+            assert pool_for(client).workers == 0
     finally:
         loop.set_task_factory(None)
     assert result.comments == len(kids) and not result.partial
+    assert created.count("WalkPool._work") <= client.max_inflight
+    assert sum(1 for name in created if "Crawl" in name or "visit" in name) == 1  # only the test's own
 
 
-async def test_cancelling_a_crawl_cancels_and_awaits_every_unfinished_kid(aiohttp_server: Any) -> None:
+async def test_cancelling_a_crawl_cancels_and_awaits_its_fetches_and_gives_back_every_slot(
+    aiohttp_server: Any,
+) -> None:
     kids = list(range(2, 42))
     started = 0
     all_started = asyncio.Event()
@@ -203,8 +205,12 @@ async def test_cancelling_a_crawl_cancels_and_awaits_every_unfinished_kid(aiohtt
         await asyncio.Event().wait()  # every kid hangs
         raise AssertionError("unreachable")
 
+    async def ping(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
     app = web.Application()
     app.router.add_get("/v0/item/{id}.json", item)
+    app.router.add_get("/v0/ping.json", ping)
     server = await aiohttp_server(app)
     async with aiohttp.ClientSession() as session:
         client = HNClient(session, str(server.make_url("/v0")), max_inflight=8)
@@ -214,11 +220,71 @@ async def test_cancelling_a_crawl_cancels_and_awaits_every_unfinished_kid(aiohtt
         running.cancel()
         with pytest.raises(asyncio.CancelledError):
             await running
-        assert client.stats.inflight == 0
-        # Every request slot was given back: a new reservation does not wait.
-        permits = [await asyncio.wait_for(client.reserve(), 1) for _ in range(client.max_inflight)]
-        for permit in permits:
-            permit.release()
+        assert client.stats.inflight == 0 and pool_for(client).workers == 0
+        # Every request slot was given back: max_inflight requests at once do not wait for one.
+        async with asyncio.timeout(5):
+            answers = await asyncio.gather(*(client.get_json("ping.json") for _ in range(client.max_inflight)))
+        assert answers == [{"ok": True}] * client.max_inflight
+
+
+async def test_cancelling_one_crawl_frees_the_shared_workers_for_the_others(aiohttp_server: Any) -> None:
+    # Story 1's kids all hang and take every worker; story 100 waits behind them. Cancelling the first
+    # crawl must end its fetches and hand the workers to the second, which then counts exactly.
+    stuck_kids, fine_kids = list(range(2, 12)), list(range(101, 131))
+    hanging = 0
+    all_hanging = asyncio.Event()
+
+    async def item(request: web.Request) -> web.Response:
+        nonlocal hanging
+        item_id = int(request.match_info["id"])
+        if item_id == 1:
+            return web.json_response({"id": 1, "type": "story", "kids": stuck_kids})
+        if item_id == 100:
+            return web.json_response({"id": 100, "type": "story", "kids": fine_kids})
+        if item_id in stuck_kids:
+            hanging += 1
+            if hanging == 4:
+                all_hanging.set()
+            await asyncio.Event().wait()
+        return web.json_response({"id": item_id, "type": "comment"})
+
+    app = web.Application()
+    app.router.add_get("/v0/item/{id}.json", item)
+    server = await aiohttp_server(app)
+    async with aiohttp.ClientSession() as session:
+        client = HNClient(session, str(server.make_url("/v0")), max_inflight=4)
+        blocked = asyncio.create_task(count_story(client, 1))
+        async with asyncio.timeout(10):
+            await all_hanging.wait()
+        waiting = asyncio.create_task(count_story(client, 100))
+        await asyncio.sleep(0)  # let it queue its story behind the stuck workers
+        assert not waiting.done() and pool_for(client).workers == 4
+        blocked.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await blocked
+        async with asyncio.timeout(10):
+            counted = await waiting
+    assert counted.comments == len(fine_kids) and not counted.partial
+    assert pool_for(client).workers == 0
+
+
+async def test_a_bug_on_one_item_costs_its_subtree_not_the_walk() -> None:
+    world = empty_world()
+    story = world.add_story("fragile")
+    first, *_ = world.add_replies(story, 5)
+    world.add_replies(first, 4)
+
+    class Fragile(StoryCrawl):
+        def _record(self, item_id: int, item: Item, depth: int) -> tuple[int, ...]:
+            if item_id == first:
+                raise KeyError("boom")
+            return super()._record(item_id, item, depth)
+
+    async with SimulatorServer(world) as sim, aiohttp.ClientSession() as session:
+        async with asyncio.timeout(10):
+            result = await Fragile(HNClient(session, sim.base_url), story).run()
+    assert result.comments == 4 and result.failed == 1 and result.partial
+    assert any("a subtree failed" in note and "boom" in note for note in result.errors)
 
 
 async def test_depth_and_item_caps_bound_a_hostile_tree() -> None:
@@ -330,3 +396,20 @@ async def test_a_cycle_warns_about_the_dropped_fields_of_a_story_and_still_fires
     [event] = sent
     assert (event.story.title, event.story.time, event.story.url, event.story.score) == ("From the future", None,
                                                                                         None, 0)
+
+
+async def test_json_only_the_standard_library_reads_still_counts_with_the_field_dropped() -> None:
+    # orjson (the fast decoder) refuses NaN and may turn a 70-digit integer into a float: the item must
+    # still be counted, with just those fields dropped and named as the JSON had them.
+    world = empty_world()
+    story = world.add_story("odd numbers")
+    nan_one, huge_one = world.add_replies(story, 2)
+    world.serve_raw(nan_one, f'{{"id":{nan_one},"type":"comment","parent":{story},"score":NaN}}')
+    world.corrupt(huge_one, time=10**70, parent=2**64)
+    async with SimulatorServer(world) as sim, aiohttp.ClientSession() as session:
+        client = HNClient(session, sim.base_url, retries=0)
+        result = await count_story(client, story)
+        nan_item, huge_item = await client.item(nan_one), await client.item(huge_one)
+    assert result.comments == 2 and not result.partial and client.stats.failures == 0
+    assert nan_item is not None and nan_item.dropped == ("score (float)",)
+    assert huge_item is not None and huge_item.dropped == ("time (out of range)", "parent (not an item id)")

@@ -1,13 +1,12 @@
 """Count one story's comments by walking its comment tree: the seed's recursive fan-out / fan-in, bounded.
 
-The walk fetches an item and, if it has ``kids``, gathers the same coroutine over every kid. Done right:
+The walk fetches an item and then every one of its kids, and theirs, and adds up what it finds. Done right:
 
-* children run as *tasks* (gathered), so a 10,000-deep reply chain is
-  10,000 small tasks, not 10,000 nested Python frames: no ``RecursionError`` at any depth;
-* the concurrency bound lives in :class:`~flamewatch.hn.HNClient` and is held only around one HTTP
-  request, never across a gather (holding it while waiting for children would deadlock);
-* a kid's task is created only once a request slot is reserved for it, and forgotten as soon as it
-  finishes, so live tasks stay bounded by the requests in flight, not by the size of the tree;
+* no recursion: pending kids wait on an explicit stack (:mod:`flamewatch.walkpool`), so a 10,000-deep
+  reply chain costs no Python frames and raises no ``RecursionError``;
+* the fetches are run by at most ``max_inflight`` worker loops shared by every walk on one client, the
+  shape of the strictest baseline (no task, future or semaphore wait per item), so live tasks and
+  pending work stay bounded by the requests in flight, not by the size of the tree;
 * a visited set makes cycles harmless, and caps on depth and items bound a hostile tree;
 * items arrive parsed and checked (:class:`~flamewatch.hn.Item`): the walk reads typed fields only;
 * a failed item costs only its own subtree: the count becomes a lower bound marked ``partial``;
@@ -17,12 +16,13 @@ The walk fetches an item and, if it has ``kids``, gathers the same coroutine ove
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
-from .hn import FetchError, HNClient, Item, Permit
+from .hn import FetchError, HNClient, Item
+from .walkpool import pool_for
 
 log = logging.getLogger("flamewatch.crawl")
 
@@ -109,6 +109,10 @@ class Node:
 class StoryCrawl:
     """One walk over one story's tree. Use :func:`count_story` unless you need the object.
 
+    The fetching is done by the :class:`~flamewatch.walkpool.WalkPool` of the client, shared by every
+    walk on it; this object decides what to fetch and counts what arrives (it is the pool's
+    :class:`~flamewatch.walkpool.Walk`).
+
     With a ``cache`` (item id -> :class:`Node` from an earlier walk), items in it that are not in
     ``refresh`` are taken from it instead of fetched, and every item that *is* fetched is written back:
     this is how :mod:`flamewatch.incremental` re-fetches only what changed. Without one, every item
@@ -132,17 +136,82 @@ class StoryCrawl:
         self.refresh = refresh
         self.result = CrawlResult(story_id)
         self._seen: set[int] = set()
+        self._pool = pool_for(client)
+        self._outstanding = 0  # kids handed to the pool and not yet done with
+        self._done: asyncio.Future[None] | None = None
 
     async def run(self, story: Item | None = None) -> CrawlResult:
-        """Walk the tree; ``story`` is the already-fetched story item, if the caller has it."""
+        """Walk the tree; ``story`` is the already-fetched story item, if the caller has it.
+
+        Cancelling it stops the walk's fetches in progress and waits for them before re-raising, so no
+        request of this walk outlives it.
+        """
+        self._done = asyncio.get_running_loop().create_future()
+        story_id = self.result.story_id
         if story is None:
-            await self._visit(self.result.story_id, 0)
-        else:
-            self._enter(self.result.story_id)
-            kids = self._record(self.result.story_id, story, 0)
-            if kids:
-                await self._descend(self.result.story_id, kids, 0)
+            self._queue((story_id,), 0)
+        elif self._enter(story_id):
+            self._descend(story_id, self._record(story_id, story, 0), 0)
+        if self._outstanding:
+            try:
+                await self._done
+            except asyncio.CancelledError:
+                await self._pool.abandon(self)
+                raise
         return self.result
+
+    # The pool's side (see flamewatch.walkpool.Walk): called by a worker for each kid it takes.
+
+    def admit(self, item_id: int) -> bool:
+        """Whether the pool should fetch ``item_id``; when not, the kid is done with."""
+        if self._enter(item_id):
+            self.result.fetches += 1
+            return True
+        self._finish()
+        return False
+
+    def arrived(self, item_id: int, depth: int, item: Item | None) -> None:
+        """Count a fetched item and queue its kids."""
+        if item is None:
+            self.result.missing += 1
+            if self.cache is not None:
+                self.cache.pop(item_id, None)
+        else:
+            kids = self._record(item_id, item, depth)
+            if kids:  # most comments are leaves: skip the walk machinery for them
+                self._descend(item_id, kids, depth)
+        # _finish, inline: this runs once per item of every crawl
+        self._outstanding -= 1
+        if self._outstanding == 0:
+            self._finished()
+
+    def fetch_failed(self, item_id: int, error: FetchError) -> None:
+        """A failed item costs only its own subtree: the count becomes a lower bound."""
+        self.result.failed += 1
+        self._note(str(error))
+        self._finish()
+
+    def broke(self, item_id: int, error: Exception) -> None:
+        """A bug or hostile data raised while handling ``item_id``: count its subtree as failed, keep the rest."""
+        log.debug("item %d: unexpected error in the walk", item_id, exc_info=error)
+        self.result.failed += 1
+        self._note(f"item {item_id}: a subtree failed: {error!r}")
+        self._finish()
+
+    # The walk itself.
+
+    def _queue(self, kids: Sequence[int], depth: int) -> None:
+        self._outstanding += len(kids)
+        self._pool.add(self, kids, depth)
+
+    def _finish(self) -> None:
+        self._outstanding -= 1
+        if self._outstanding == 0:
+            self._finished()
+
+    def _finished(self) -> None:
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
 
     def _enter(self, item_id: int) -> bool:
         """Mark ``item_id`` visited; False when it was already (a cycle) or the item cap is reached."""
@@ -155,29 +224,6 @@ class StoryCrawl:
         self._seen.add(item_id)
         return True
 
-    async def _visit(self, item_id: int, depth: int, permit: Permit | None = None) -> None:
-        """Fetch one item (with the request slot the parent reserved, if any) and count its subtree."""
-        if not self._enter(item_id):
-            if permit is not None:
-                permit.release()
-            return
-        result = self.result
-        result.fetches += 1
-        try:
-            item = await self.client.item(item_id, permit=permit)
-        except FetchError as exc:
-            result.failed += 1
-            self._note(str(exc))
-            return
-        if item is None:
-            result.missing += 1
-            if self.cache is not None:
-                self.cache.pop(item_id, None)
-            return
-        kids = self._record(item_id, item, depth)
-        if kids:  # most comments are leaves: skip the walk machinery for them
-            await self._descend(item_id, kids, depth)
-
     def _record(self, item_id: int, item: Item, depth: int) -> tuple[int, ...]:
         """Count a fetched item (and cache it); returns its kid ids."""
         result = self.result
@@ -185,101 +231,59 @@ class StoryCrawl:
         if depth == 0:
             result.story = item
         else:
-            status = self._classify(item)
-            result.max_depth_seen = max(result.max_depth_seen, depth)
+            # status_of and _count_status, inline: this runs once per comment of every crawl
+            if item.deleted:
+                status = DELETED
+                result.deleted += 1
+            elif item.dead:
+                status = DEAD
+                result.dead += 1
+            else:
+                result.comments += 1
+            if depth > result.max_depth_seen:
+                result.max_depth_seen = depth
         kids = item.kids
-        if bad := item.bad_kids:
-            result.invalid += bad
-            self._note(f"item {item_id}: {bad} kid id(s) of the wrong type ignored")
+        if item.bad_kids:
+            result.invalid += item.bad_kids
+            self._note(f"item {item_id}: {item.bad_kids} kid id(s) of the wrong type ignored")
         if self.cache is not None:
             self.cache[item_id] = Node(status, kids)
         return kids
 
-    async def _descend(self, parent: int, kids: tuple[int, ...], depth: int) -> None:
-        """Count the subtrees under ``kids``: cached items in a plain loop, the rest by fan-out."""
-        result = self.result
-        to_fetch: list[tuple[int, int]] = []
+    def _descend(self, parent: int, kids: tuple[int, ...], depth: int) -> None:
+        """Queue the kids of ``parent`` for fetching; cached ones are walked here, in a plain loop."""
+        if not kids:
+            return
+        if self.cache is None:  # the plain walk: every kid is fetched
+            if depth >= self.max_depth:
+                self._cap_depth(parent, kids)
+            else:
+                self._queue(kids, depth + 1)
+            return
+        result, cache, refresh = self.result, self.cache, self.refresh
         stack: list[tuple[int, tuple[int, ...], int]] = [(parent, kids, depth)]
         while stack:
             item_id, item_kids, item_depth = stack.pop()
             if not item_kids:
                 continue
             if item_depth >= self.max_depth:
-                result.skipped += len(item_kids)
-                self._note(f"item {item_id}: depth cap {self.max_depth} reached, {len(item_kids)} kid(s) not visited")
+                self._cap_depth(item_id, item_kids)
                 continue
+            to_fetch: list[int] = []
             for kid in item_kids:
-                node = self.cache.get(kid) if self.cache is not None and kid not in self.refresh else None
+                node = cache.get(kid) if kid not in refresh else None
                 if node is None:
-                    to_fetch.append((kid, item_depth + 1))
+                    to_fetch.append(kid)
                 elif self._enter(kid):
                     self._count_status(node.status)
                     result.max_depth_seen = max(result.max_depth_seen, item_depth + 1)
                     stack.append((kid, node.kids, item_depth + 1))
-        if not to_fetch:
-            return
-        # Fan out: one task per kid, fan in when all are done.
-        for failure in await self._fan_out(to_fetch):
-            # _visit catches its own fetch errors, so this is a bug or hostile data: count the subtree
-            # as failed and keep the siblings' results rather than losing the story.
-            result.failed += 1
-            self._note(f"item {parent}: a subtree failed: {failure!r}")
+            if to_fetch:
+                self._queue(to_fetch, item_depth + 1)
 
-    async def _fan_out(self, to_fetch: list[tuple[int, int]]) -> list[BaseException]:
-        """Start one task per kid, each as soon as a request slot is free for it; wait for them all.
-
-        Only ``max_inflight`` fetches can run at once anyway; creating every kid's task the moment its
-        parent arrives kept ~30,000 idle tasks alive on a 50,000-comment story (about 110 MB). So the
-        parent reserves the kid's request slot first and hands it over. A slot is held only for one
-        fetch, never while a task waits for its children, so a parent waiting for a slot holds none
-        itself and the walk cannot deadlock.
-
-        The fan-in is ``gather(return_exceptions=True)`` in effect, done with one done-callback per kid
-        that also gives back the kid's slot if it was cancelled before it ran. Returns the kids'
-        exceptions; cancellation of the parent cancels every unfinished kid and waits for them.
-
-        Only unfinished kids are referenced (the done-callback forgets each one): keeping every kid's
-        finished task until its last sibling finished kept ~200,000 dead tasks alive at 500 stories.
-        """
-        loop = asyncio.get_running_loop()
-        all_done = loop.create_future()
-        failures: list[BaseException] = []
-        remaining = len(to_fetch)
-
-        def kid_done(task: asyncio.Task[None], permit: Permit) -> None:
-            nonlocal remaining
-            running.discard(task)
-            permit.release()  # no-op when the fetch already released it
-            if not task.cancelled() and (exc := task.exception()) is not None:
-                failures.append(exc)
-            remaining -= 1
-            if remaining == 0 and not all_done.done():
-                all_done.set_result(None)
-
-        running: set[asyncio.Task[None]] = set()
-
-        def start(kid: int, depth: int, permit: Permit) -> None:
-            # A function of its own so that no local variable outlives the task it names.
-            task = loop.create_task(self._visit(kid, depth, permit))
-            task.add_done_callback(functools.partial(kid_done, permit=permit))
-            running.add(task)
-
-        try:
-            for kid, depth in to_fetch:
-                start(kid, depth, await self.client.reserve())
-            await all_done
-        except asyncio.CancelledError:
-            unfinished = list(running)  # a copy: the done-callbacks shrink the set while we wait
-            for task in unfinished:
-                task.cancel()
-            await asyncio.gather(*unfinished, return_exceptions=True)
-            raise
-        return failures
-
-    def _classify(self, item: Item) -> int:
-        status = status_of(item)
-        self._count_status(status)
-        return status
+    def _cap_depth(self, item_id: int, kids: tuple[int, ...]) -> None:
+        self.result.skipped += len(kids)
+        self._note(f"item {item_id}: depth cap {self.max_depth} reached, {len(kids)} kid(s) not visited")
 
     def _count_status(self, status: int) -> None:
         if status == VISIBLE:

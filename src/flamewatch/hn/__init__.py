@@ -1,7 +1,7 @@
 """Talking to the Hacker News API: the client (:mod:`.client`) and the typed, checked item (:mod:`.item`)."""
 
 from ..errors import FetchError
-from .client import DEFAULT_API_URL, MAX_BODY_BYTES, STORY_LISTS, ClientStats, HNClient, Permit, make_session
+from .client import DEFAULT_API_URL, MAX_BODY_BYTES, STORY_LISTS, ClientStats, HNClient, make_session
 from .item import ID_LIMIT, Item, is_item_id
 
 __all__ = [
@@ -13,7 +13,6 @@ __all__ = [
     "FetchError",
     "HNClient",
     "Item",
-    "Permit",
     "is_item_id",
     "make_session",
 ]

@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Coroutine
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,11 +23,11 @@ __all__ = [
     "STORY_LISTS",
     "ClientStats",
     "HNClient",
-    "Permit",
     "make_session",
 ]
 
 import aiohttp
+import orjson
 from yarl import URL
 
 from ..errors import FetchError
@@ -71,23 +71,42 @@ class ClientStats:
                            self.dropped_fields)
 
 
-class Permit:
-    """One reserved request slot of an :class:`HNClient` (see :meth:`HNClient.reserve`).
+class _Slots:
+    """The ``max_inflight`` request slots: a counting semaphore whose uncontended take is one comparison.
 
-    Released exactly once, by the request that uses it or by whoever gives it up; releasing again is
-    harmless, so a caller can always release in a done callback as a safety net.
+    ``asyncio.Semaphore`` costs a coroutine call per acquire even when a slot is free; on a crawl's
+    hottest path (one take per item, nearly always free, since the walk pool never runs more workers than
+    there are slots) that is measurable. Waiters are served first come, first served.
     """
 
-    __slots__ = ("_held", "_semaphore")
+    __slots__ = ("_waiters", "free")
 
-    def __init__(self, semaphore: asyncio.Semaphore) -> None:
-        self._semaphore = semaphore
-        self._held = True
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
-    def release(self) -> None:
-        if self._held:
-            self._held = False
-            self._semaphore.release()
+    async def wait(self) -> None:
+        """Wait until a slot is handed over (call only when ``free`` is 0)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.give()  # handed a slot just as we were cancelled: pass it on
+            elif waiter in self._waiters:  # give() drops cancelled waiters itself
+                self._waiters.remove(waiter)
+            raise
+
+    def give(self) -> None:
+        """Give a slot back: straight to the longest waiter, if any."""
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.free += 1
 
 
 class HNClient:
@@ -116,28 +135,17 @@ class HNClient:
         self.retries = retries
         self.backoff = backoff
         self.max_inflight = max_inflight
-        self._permits = asyncio.Semaphore(max_inflight)
+        self._slots = _Slots(max_inflight)
         self.stats = ClientStats()
 
-    async def reserve(self) -> Permit:
-        """Wait for a free request slot and hold it for a later :meth:`item` call.
-
-        The crawl reserves a slot *before* creating a kid's task, so it never creates more tasks than
-        can fetch at once (a huge tree would otherwise hold tens of thousands of idle tasks), and the
-        task then fetches without waiting a second time.
-        """
-        await self._permits.acquire()
-        return Permit(self._permits)
-
-    def item(self, item_id: int, *, permit: Permit | None = None) -> Coroutine[Any, Any, Item | None]:
+    async def item(self, item_id: int) -> Item | None:
         """The item, parsed and checked (see :class:`Item`), or None when HN answers ``null``.
 
-        ``permit``, from :meth:`reserve`, is used by the first attempt and released after it.
         Raises :class:`FetchError` when it cannot be fetched or is not a JSON object. Unusable fields
         are dropped, listed in :attr:`Item.dropped` and counted in ``stats.dropped_fields``.
         """
-        # A plain function returning _get's coroutine: one coroutine frame less on the hottest path.
-        return self._get(f"item/{item_id}.json", permit, item_id)
+        item: Item | None = await self._get(f"item/{item_id}.json", item_id)
+        return item
 
     async def story_ids(self, list_name: str = "topstories") -> list[int]:
         """The ids of one of HN's lists (``topstories`` and friends), in rank order; non-ids are skipped."""
@@ -164,91 +172,124 @@ class HNClient:
             return set()
         return {i for i in items if is_item_id(i)}
 
-    async def get_json(self, path: str, *, permit: Permit | None = None) -> Any:
+    async def get_json(self, path: str) -> Any:
         """GET ``<base_url>/<path>`` and decode JSON, retrying what may succeed on another attempt."""
-        return await self._get(path, permit, None)
+        return await self._get(path, None)
 
-    async def _get(self, path: str, permit: Permit | None, item_id: int | None) -> Any:
+    # One crawl runs this once per item, so the usual answer (200, plain, of a small declared length)
+    # takes one coroutine frame and no call that can be avoided; everything else leaves by _unusual.
+    async def _get(self, path: str, item_id: int | None) -> Any:
         """:meth:`get_json`; with an ``item_id``, the body must be a JSON object or ``null``, parsed to an Item."""
         # Built pre-encoded: our paths are plain ASCII, and skipping yarl's re-parsing and normalising
         # of every URL is a measurable share of a request's CPU cost on a 30,000-item crawl.
         url = URL(f"{self.base_url}/{path}", encoded=True)
+        stats, slots = self.stats, self._slots
         attempt = 0
         while True:
-            try:
-                data = await self._attempt(url, path, permit)
-            except _Retryable as exc:
-                permit = None  # used up by the first attempt; retries queue for a slot again
-                if attempt >= self.retries:
-                    self.stats.failures += 1
-                    raise FetchError(f"{path}: {exc} (after {attempt + 1} attempts)") from None
-                # Full jitter spreads retries out so a hiccup does not become a thundering herd.
-                delay = random.uniform(0, self.backoff * (2**attempt))
-                attempt += 1
-                self.stats.retries += 1
-                await asyncio.sleep(delay)
-                continue
-            except FetchError:
-                self.stats.failures += 1
-                raise
-            if item_id is None or data is None:
-                return data
-            if type(data) is not dict:
-                self.stats.failures += 1
-                raise FetchError(f"{path}: expected a JSON object, got {type(data).__name__}")
-            item = Item.parse(data, item_id)
-            if item.dropped:
-                self.stats.dropped_fields += len(item.dropped)
-            return item
-
-    async def _attempt(self, url: URL, path: str, permit: Permit | None) -> Any:
-        if permit is None:
-            permit = await self.reserve()
-        try:
-            stats = self.stats
+            if slots.free:  # never true while others wait: a freed slot goes to a waiter first
+                slots.free -= 1
+            else:
+                await slots.wait()
             stats.requests += 1
             stats.inflight += 1
-            stats.max_inflight_seen = max(stats.max_inflight_seen, stats.inflight)
+            if stats.inflight > stats.max_inflight_seen:
+                stats.max_inflight_seen = stats.inflight
+            failure: str | None = None
             try:
-                body = await self._exchange(url, path)
-            except (_Retryable, FetchError):
+                async with self.session.get(url, timeout=self.timeout, allow_redirects=False) as resp:
+                    length = resp.content_length
+                    if (resp.status == 200 and length is not None and length <= MAX_BODY_BYTES
+                            and "Content-Encoding" not in resp.headers):
+                        body: bytes | URL = await resp.read()
+                    else:
+                        body = await self._unusual(resp, url, path)
+                if not isinstance(body, bytes):  # a redirect within the origin: follow it, on this slot
+                    body = await self._follow(body, path)
+            except _Retryable as exc:
+                failure = str(exc)
+            except FetchError:
+                stats.failures += 1
                 raise
             except (TimeoutError, aiohttp.ClientError) as exc:
                 reason = type(exc).__name__ if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
-                raise _Retryable(" ".join(reason.split())[:300]) from None
+                failure = " ".join(reason.split())[:300]
             except Exception as exc:
                 # Whatever else a hostile answer can make the HTTP stack raise (a ValueError from a header
                 # it cannot parse...) is this fetch failing, never the cycle: the caller's fallbacks
                 # (the previous list, no updates) only catch FetchError.
                 log.debug("%s: unexpected client error", path, exc_info=True)
+                stats.failures += 1
                 raise FetchError(f"{path}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
             finally:
                 stats.inflight -= 1
-        finally:
-            permit.release()
-        try:
-            return json.loads(body)
-        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON, hostile or broken
-            raise _Retryable("malformed JSON") from None
+                slots.give()  # before decoding: the slot is for the exchange, and another fetch may wait
+            if failure is None:
+                assert isinstance(body, bytes)  # narrowed for mypy: a redirect was followed above
+                try:
+                    data = _decode(body)
+                except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON, hostile or broken
+                    failure = "malformed JSON"
+                else:
+                    if item_id is None or data is None:
+                        return data
+                    return self._item(path, item_id, data)
+            # This attempt failed in a way another may fix.
+            if attempt >= self.retries:
+                stats.failures += 1
+                raise FetchError(f"{path}: {failure} (after {attempt + 1} attempts)") from None
+            # Full jitter spreads retries out so a hiccup does not become a thundering herd.
+            delay = random.uniform(0, self.backoff * (2**attempt))
+            attempt += 1
+            stats.retries += 1
+            await asyncio.sleep(delay)
 
-    async def _exchange(self, url: URL, path: str) -> bytes:
-        """One GET and its body, following at most :data:`MAX_REDIRECTS` redirects within the origin.
+    def _item(self, path: str, item_id: int, data: Any) -> Item:
+        if type(data) is not dict:
+            self.stats.failures += 1
+            raise FetchError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        item = Item.parse(data, item_id)
+        if item.dropped:
+            self.stats.dropped_fields += len(item.dropped)
+        return item
+
+    async def _unusual(self, resp: aiohttp.ClientResponse, url: URL, path: str) -> bytes | URL:
+        """The body of an answer off the common path, or where its redirect leads."""
+        if resp.status in _REDIRECTS:
+            return _redirect_target(url, resp.headers.get("Location"), path)
+        if resp.status >= 500 or resp.status in (408, 429):
+            raise _Retryable(f"HTTP {resp.status}")
+        if resp.status != 200:
+            raise FetchError(f"{path}: HTTP {resp.status}")
+        return await _read_body(resp, path)
+
+    async def _follow(self, url: URL, path: str) -> bytes:
+        """Follow a redirect, and at most :data:`MAX_REDIRECTS` in all, within the origin.
 
         Redirects are followed here rather than by aiohttp, so a ``Location`` to another host or port
         is refused (an API answer must not send us to scan the caller's network) and a malformed one
         is a :class:`FetchError` naming it, not a ValueError from deep inside the HTTP stack.
         """
-        for _ in range(MAX_REDIRECTS + 1):
+        for _ in range(MAX_REDIRECTS):
             async with self.session.get(url, timeout=self.timeout, allow_redirects=False) as resp:
-                if resp.status in _REDIRECTS:
-                    url = _redirect_target(url, resp.headers.get("Location"), path)
-                    continue
-                if resp.status >= 500 or resp.status in (408, 429):
-                    raise _Retryable(f"HTTP {resp.status}")
-                if resp.status != 200:
-                    raise FetchError(f"{path}: HTTP {resp.status}")
-                return await _read_body(resp, path)
+                answer = await self._unusual(resp, url, path)
+            if type(answer) is bytes:
+                return answer
+            assert isinstance(answer, URL)
+            url = answer
         raise FetchError(f"{path}: more than {MAX_REDIRECTS} redirects")
+
+
+def _decode(body: bytes) -> Any:
+    """JSON from ``body``: orjson on the hot path, the standard library for what orjson refuses.
+
+    orjson refuses a few things HN could send that ``json`` reads: integers beyond 64 bits and the
+    ``NaN``/``Infinity`` literals among them. Those must reach :meth:`Item.parse` (which drops the field)
+    rather than fail the whole item, so anything orjson cannot read gets a second opinion.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
 
 
 def _redirect_target(current: URL, location: str | None, path: str) -> URL:

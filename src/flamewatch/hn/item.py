@@ -186,6 +186,8 @@ def is_item_id(value: object) -> bool:
 def _drop(dropped: list[str] | None, name: str, value: object, expected: type, why: str = "") -> list[str]:
     """Record that field ``name`` was unusable: the JSON type found, or ``why`` when the type was right."""
     reason = why if type(value) is expected else type(value).__name__
+    if expected is int and type(value) is float and value.is_integer() and abs(value) >= INT_LIMIT:
+        reason = why  # a JSON integer too big for 64 bits, which the decoder (orjson) gives as a float
     if dropped is None:
         dropped = []
     dropped.append(f"{name} ({reason})")

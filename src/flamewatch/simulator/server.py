@@ -41,7 +41,9 @@ class Faults:
     """Fault injection, all off by default; fields may be changed while the server runs.
 
     Each request draws against the rates in this order: `fail_ids` (items that always answer 500),
-    hang, 401, 500, then (for a 200 answer) a malformed body. `latency` is added to every request.
+    hang, 401, 500, then (for a 200 answer) a malformed body. `latency` is how long after a request
+    arrives its answer leaves: the server's own work happens inside it, as a real server's does inside a
+    real network's round trip, so a busy simulator does not make every request slower than asked.
     """
 
     error_rate: float = 0.0
@@ -77,6 +79,9 @@ class SimStats:
     other_requests: int = 0
     inflight: int = 0
     max_inflight: int = 0
+    #: Requests answered under ``Faults.latency``, and the seconds they were held in all (arrival to answer).
+    delayed: int = 0
+    delayed_seconds: float = 0.0
     statuses: Counter[int] = field(default_factory=Counter)
     #: id -> times requested (left out of the repr: it can hold tens of thousands of ids)
     item_fetches: Counter[int] = field(default_factory=Counter, repr=False)
@@ -99,6 +104,7 @@ class SimStats:
         """Zero the counters; requests still in flight stay counted in `inflight`."""
         self.requests = self.item_requests = self.list_requests = self.other_requests = 0
         self.max_inflight = self.inflight
+        self.delayed, self.delayed_seconds = 0, 0.0
         self.statuses.clear()
         self.item_fetches.clear()
 
@@ -191,7 +197,19 @@ def make_app(world: World, faults: Faults | None = None) -> web.Application:
     async def handle(request: web.Request) -> web.StreamResponse:
         faults = app[FAULTS_KEY]
         if faults.latency > 0:
-            await asyncio.sleep(faults.latency)
+            loop = asyncio.get_running_loop()
+            answer_at = loop.time() + faults.latency
+            try:
+                return await _answer(request, faults)
+            finally:  # an error answer (a 404, say) is as late as any other
+                if (wait := answer_at - loop.time()) > 0 and not app[CLOSING_KEY].is_set():
+                    await asyncio.sleep(wait)
+                stats = app[STATS_KEY]
+                stats.delayed += 1
+                stats.delayed_seconds += loop.time() - answer_at + faults.latency
+        return await _answer(request, faults)
+
+    async def _answer(request: web.Request, faults: Faults) -> web.StreamResponse:
         body, item_id = _route(app[WORLD_KEY], request.match_info["tail"], app[STATS_KEY])
         if body is None:
             raise web.HTTPNotFound(text="not an API path (try /v0/topstories.json)\n")

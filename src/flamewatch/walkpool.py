@@ -1,0 +1,151 @@
+"""The workers that fetch every item of every tree walk sharing one HN client.
+
+A crawl used to start one task per kid it fetched, after reserving the kid's request slot. That is the
+seed's fan-out made safe, but it costs a task, a done-callback and a semaphore wait per item: about a
+fifth of a crawl's CPU on top of the HTTP exchange itself. The walk pool does the same work the way the
+strictest baseline does it: at most ``limit`` long-lived worker loops (``limit`` is the client's
+``max_inflight``), each taking the next kid from a shared stack of pending work, fetching it and handing
+the item back to the walk it belongs to. Workers are started when work arrives and end when the stack is
+empty, so an idle pool holds no task at all.
+
+The stack is last-in first-out: a worker takes the kids of the most recently fetched item first, so the
+walk is depth-first and the pending work stays about as large as one root-to-leaf path's siblings,
+however big the tree (a 15,000-reply story is one entry, not 15,000).
+
+What a walk must provide is :class:`Walk`. :class:`~flamewatch.crawl.StoryCrawl` is the one in the
+project; :func:`pool_for` gives the pool shared by every walk on one client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import FetchError
+
+if TYPE_CHECKING:
+    from .hn import HNClient, Item
+
+__all__ = ["Walk", "WalkPool", "pool_for"]
+
+
+class Walk(Protocol):
+    """One tree walk whose fetches a :class:`WalkPool` runs.
+
+    For every kid the pool takes from the walk's pending work it calls :meth:`admit` and then, if the
+    kid was admitted, exactly one of :meth:`arrived`, :meth:`fetch_failed` or :meth:`broke`. These are
+    plain functions called from a worker: they must not block, and new pending work found in an item
+    goes back through :meth:`WalkPool.add`.
+    """
+
+    client: HNClient
+
+    def admit(self, item_id: int) -> bool:
+        """Whether to fetch ``item_id`` (False for an item already visited or over a cap)."""
+
+    def arrived(self, item_id: int, depth: int, item: Item | None) -> None:
+        """``item_id`` was fetched (``None``: HN answered ``null``)."""
+
+    def fetch_failed(self, item_id: int, error: FetchError) -> None:
+        """``item_id`` could not be fetched, even after the client's retries."""
+
+    def broke(self, item_id: int, error: Exception) -> None:
+        """Handling ``item_id`` raised ``error``: a bug or data nobody foresaw; its subtree is lost."""
+
+
+# One entry of pending work: [walk, kid ids, index of the next kid to take, depth of those kids]. A list,
+# not a tuple: the index moves as kids are taken, and the entry leaves the stack with its last kid.
+_Frame = list[Any]
+
+
+class WalkPool:
+    """At most ``limit`` workers fetching, for any number of walks, the kids those walks hand in."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._frames: list[_Frame] = []
+        self._queued = 0  # kids in the stack not taken yet
+        # Every live worker and the walk whose item it is fetching (None before its first item). Only
+        # a fetch awaits, so whenever another coroutine runs, each worker is inside one or not started.
+        self._serving: dict[asyncio.Task[None], Walk | None] = {}
+
+    @property
+    def workers(self) -> int:
+        """Worker tasks alive now (never more than :attr:`limit`)."""
+        return len(self._serving)
+
+    def add(self, walk: Walk, kids: Sequence[int], depth: int) -> None:
+        """Queue ``kids`` (at ``depth``) of ``walk`` for fetching, ahead of older work."""
+        if not kids:
+            return
+        self._frames.append([walk, kids, 0, depth])
+        self._queued += len(kids)
+        self._spawn()
+
+    async def abandon(self, walk: Walk) -> None:
+        """Forget ``walk``'s pending kids, cancel its fetches in progress and wait until they have ended."""
+        kept: list[_Frame] = []
+        for frame in self._frames:
+            if frame[0] is walk:
+                self._queued -= len(frame[1]) - frame[2]
+            else:
+                kept.append(frame)
+        self._frames[:] = kept  # in place: the workers hold this list
+        idle_too = not kept  # nothing left for a worker that has not started yet: let it go as well
+        ending = [task for task, serving in self._serving.items()
+                  if serving is walk or (idle_too and serving is None)]
+        for task in ending:
+            task.cancel()
+        await asyncio.gather(*ending, return_exceptions=True)
+        self._spawn()  # other walks' kids may now lack a worker
+
+    def _spawn(self) -> None:
+        missing = min(self._queued, self.limit) - len(self._serving)
+        if missing <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        for _ in range(missing):
+            task = loop.create_task(self._work())
+            self._serving[task] = None
+
+    async def _work(self) -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        frames, serving = self._frames, self._serving
+        try:
+            while frames:
+                frame = frames[-1]
+                walk, kids, index, depth = frame
+                if index + 1 == len(kids):
+                    frames.pop()
+                else:
+                    frame[2] = index + 1
+                self._queued -= 1
+                kid = kids[index]
+                if not walk.admit(kid):
+                    continue
+                serving[me] = walk
+                try:
+                    walk.arrived(kid, depth, await walk.client.item(kid))
+                except FetchError as exc:
+                    walk.fetch_failed(kid, exc)
+                except Exception as exc:  # never lose the worker, or every walk waiting on it hangs
+                    walk.broke(kid, exc)
+        finally:
+            del serving[me]
+
+
+_pools: weakref.WeakKeyDictionary[HNClient, WalkPool] = weakref.WeakKeyDictionary()
+
+
+def pool_for(client: HNClient) -> WalkPool:
+    """The pool every walk on ``client`` shares, so all of them together stay within its ``max_inflight``.
+
+    The pool holds no reference to the client (a walk carries it), so it goes away with the client.
+    """
+    pool = _pools.get(client)
+    if pool is None:
+        pool = _pools[client] = WalkPool(client.max_inflight)
+    return pool
