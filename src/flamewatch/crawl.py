@@ -2,7 +2,7 @@
 
 The walk fetches an item and then every one of its kids, and theirs, and adds up what it finds. Done right:
 
-* no recursion: pending kids wait on an explicit stack (:mod:`flamewatch.walkpool`), so a 10,000-deep
+* no recursion: pending kids wait in an explicit queue (:mod:`flamewatch.walkpool`), so a 10,000-deep
   reply chain costs no Python frames and raises no ``RecursionError``;
 * the fetches are run by at most ``max_inflight`` worker loops shared by every walk on one client, the
   shape of the strictest baseline (no task, future or semaphore wait per item), so live tasks and

@@ -4,13 +4,16 @@ A crawl used to start one task per kid it fetched, after reserving the kid's req
 seed's fan-out made safe, but it costs a task, a done-callback and a semaphore wait per item: about a
 fifth of a crawl's CPU on top of the HTTP exchange itself. The walk pool does the same work the way the
 strictest baseline does it: at most ``limit`` long-lived worker loops (``limit`` is the client's
-``max_inflight``), each taking the next kid from a shared stack of pending work, fetching it and handing
-the item back to the walk it belongs to. Workers are started when work arrives and end when the stack is
+``max_inflight``), each taking the next kid from a shared queue of pending work, fetching it and handing
+the item back to the walk it belongs to. Workers are started when work arrives and end when the queue is
 empty, so an idle pool holds no task at all.
 
-The stack is last-in first-out: a worker takes the kids of the most recently fetched item first, so the
-walk is depth-first and the pending work stays about as large as one root-to-leaf path's siblings,
-however big the tree (a 15,000-reply story is one entry, not 15,000).
+Pending work is served first in, first out: the walk goes breadth-first, level by level, over all the
+walks at once. That keeps every worker busy to the end. Served last in, first out (depth-first), the
+oldest entries, the top-level replies of the first stories, came last, and their subtrees were then
+found one round trip per level with most workers idle: at 20 ms per request the crawl ran 2-4% slower.
+Pending work is a few machine words per kid not yet fetched (an entry points at the parent's own kid
+tuple), a small fraction of what the items themselves cost while they are parsed.
 
 What a walk must provide is :class:`Walk`. :class:`~flamewatch.crawl.StoryCrawl` is the one in the
 project; :func:`pool_for` gives the pool shared by every walk on one client.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -56,7 +60,7 @@ class Walk(Protocol):
 
 
 # One entry of pending work: [walk, kid ids, index of the next kid to take, depth of those kids]. A list,
-# not a tuple: the index moves as kids are taken, and the entry leaves the stack with its last kid.
+# not a tuple: the index moves as kids are taken, and the entry leaves the queue with its last kid.
 _Frame = list[Any]
 
 
@@ -65,8 +69,8 @@ class WalkPool:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._frames: list[_Frame] = []
-        self._queued = 0  # kids in the stack not taken yet
+        self._frames: deque[_Frame] = deque()
+        self._queued = 0  # kids in the queue not taken yet
         # Every live worker and the walk whose item it is fetching (None before its first item). Only
         # a fetch awaits, so whenever another coroutine runs, each worker is inside one or not started.
         self._serving: dict[asyncio.Task[None], Walk | None] = {}
@@ -77,7 +81,7 @@ class WalkPool:
         return len(self._serving)
 
     def add(self, walk: Walk, kids: Sequence[int], depth: int) -> None:
-        """Queue ``kids`` (at ``depth``) of ``walk`` for fetching, ahead of older work."""
+        """Queue ``kids`` (at ``depth``) of ``walk`` for fetching, after the work already queued."""
         if not kids:
             return
         self._frames.append([walk, kids, 0, depth])
@@ -92,7 +96,8 @@ class WalkPool:
                 self._queued -= len(frame[1]) - frame[2]
             else:
                 kept.append(frame)
-        self._frames[:] = kept  # in place: the workers hold this list
+        self._frames.clear()
+        self._frames.extend(kept)  # in place: the workers hold this deque
         idle_too = not kept  # nothing left for a worker that has not started yet: let it go as well
         ending = [task for task, serving in self._serving.items()
                   if serving is walk or (idle_too and serving is None)]
@@ -116,10 +121,10 @@ class WalkPool:
         frames, serving = self._frames, self._serving
         try:
             while frames:
-                frame = frames[-1]
+                frame = frames[0]
                 walk, kids, index, depth = frame
                 if index + 1 == len(kids):
-                    frames.pop()
+                    frames.popleft()
                 else:
                     frame[2] = index + 1
                 self._queued -= 1
