@@ -16,7 +16,7 @@ from conftest import FLAMEWATCH
 from flamewatch.crawl import StoryCrawl, count_story
 from flamewatch.simulator import Faults, SimulatorServer, World
 from flamewatch.hn import HNClient, Item
-from flamewatch.walkpool import pool_for
+from flamewatch.walkpool import WalkPool, pool_for
 
 
 def empty_world() -> World:
@@ -413,3 +413,43 @@ async def test_json_only_the_standard_library_reads_still_counts_with_the_field_
     assert result.comments == 2 and not result.partial and client.stats.failures == 0
     assert nan_item is not None and nan_item.dropped == ("score (float)",)
     assert huge_item is not None and huge_item.dropped == ("time (out of range)", "parent (not an item id)")
+
+
+class _AnsweringWalk:
+    """A :class:`~flamewatch.walkpool.Walk` of its own: every item is a leaf, answered at once."""
+
+    def __init__(self) -> None:
+        self.client = self  # the pool asks walk.client.item()
+        self.done: list[int] = []
+
+    async def item(self, item_id: int) -> Item:
+        return Item.parse({"id": item_id, "type": "comment"}, item_id)
+
+    def admit(self, item_id: int) -> bool:
+        return True
+
+    def arrived(self, item_id: int, depth: int, item: Item | None) -> None:
+        self.done.append(item_id)
+
+    def fetch_failed(self, item_id: int, error: Exception) -> None:
+        raise AssertionError(error)
+
+    def broke(self, item_id: int, error: Exception) -> None:
+        raise AssertionError(error)
+
+
+async def test_workers_cancelled_before_their_first_step_are_not_counted_for_ever() -> None:
+    # A walk cancelled in the same loop iteration that started workers for it: they are cancelled before
+    # they ever run. Counted as alive for ever, they would keep the pool from starting any new worker.
+    pool = WalkPool(limit=2)
+    gone = _AnsweringWalk()
+    pool.add(gone, (1, 2, 3), depth=1)
+    assert pool.workers == 2
+    await pool.abandon(gone)  # before either worker took a step
+    assert pool.workers == 0 and gone.done == []
+    fresh = _AnsweringWalk()
+    pool.add(fresh, (4, 5, 6), depth=1)
+    async with asyncio.timeout(5):
+        while pool.workers:  # noqa: ASYNC110 -- the workers end as soon as the queue is empty
+            await asyncio.sleep(0)
+    assert sorted(fresh.done) == [4, 5, 6]

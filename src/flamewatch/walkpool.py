@@ -114,6 +114,14 @@ class WalkPool:
         for _ in range(missing):
             task = loop.create_task(self._work())
             self._serving[task] = None
+            task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        # A worker leaves _serving itself as it ends, but one cancelled before its first step never ran
+        # its body: it leaves here, or it would be counted for ever and keep replacements from starting.
+        self._serving.pop(task, None)
+        if task.cancelled() and self._queued:
+            self._spawn()  # a cancelled worker may leave other walks' kids without one
 
     async def _work(self) -> None:
         me = asyncio.current_task()
