@@ -453,3 +453,31 @@ async def test_workers_cancelled_before_their_first_step_are_not_counted_for_eve
         while pool.workers:  # noqa: ASYNC110 -- the workers end as soon as the queue is empty
             await asyncio.sleep(0)
     assert sorted(fresh.done) == [4, 5, 6]
+
+
+class _HangingWalk(_AnsweringWalk):
+    """A walk whose every fetch waits for ever (until cancelled)."""
+
+    async def item(self, item_id: int) -> Item:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_walk_cancelled_again_while_abandoning_still_hands_the_workers_on() -> None:
+    # A cycle timeout cancels a walk, and the shutdown cancels it again while it waits for its fetches to
+    # end: the other walk's kids must still get a worker.
+    pool = WalkPool(limit=1)
+    stuck, waiting = _HangingWalk(), _AnsweringWalk()
+    pool.add(stuck, (1,), depth=1)
+    await asyncio.sleep(0)  # the one worker takes item 1 and hangs in its fetch
+    pool.add(waiting, (2, 3), depth=1)
+    assert pool.workers == 1
+    abandoning = asyncio.create_task(pool.abandon(stuck))
+    await asyncio.sleep(0)  # now inside abandon, waiting for the cancelled worker
+    abandoning.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await abandoning
+    async with asyncio.timeout(5):
+        while len(waiting.done) < 2:  # noqa: ASYNC110 -- the answers come at once, a step each
+            await asyncio.sleep(0)
+    assert sorted(waiting.done) == [2, 3]

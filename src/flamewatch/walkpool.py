@@ -103,8 +103,10 @@ class WalkPool:
                   if serving is walk or (idle_too and serving is None)]
         for task in ending:
             task.cancel()
-        await asyncio.gather(*ending, return_exceptions=True)
-        self._spawn()  # other walks' kids may now lack a worker
+        try:
+            await asyncio.gather(*ending, return_exceptions=True)
+        finally:  # even when cancelled again while waiting
+            self._spawn()  # other walks' kids may now lack a worker
 
     def _spawn(self) -> None:
         missing = min(self._queued, self.limit) - len(self._serving)
@@ -113,7 +115,8 @@ class WalkPool:
         loop = asyncio.get_running_loop()
         for _ in range(missing):
             task = loop.create_task(self._work())
-            self._serving[task] = None
+            if not task.done():  # an eager task factory (3.12+) may have run it to the end already
+                self._serving.setdefault(task, None)
             task.add_done_callback(self._ended)
 
     def _ended(self, task: asyncio.Task[None]) -> None:
@@ -147,7 +150,7 @@ class WalkPool:
                 except Exception as exc:  # never lose the worker, or every walk waiting on it hangs
                     walk.broke(kid, exc)
         finally:
-            del serving[me]
+            serving.pop(me, None)
 
 
 _pools: weakref.WeakKeyDictionary[HNClient, WalkPool] = weakref.WeakKeyDictionary()

@@ -1,8 +1,8 @@
 """The Hacker News API client: one shared aiohttp session, bounded concurrency, timeouts and retries.
 
-Every request goes through :meth:`HNClient.get_json`, which holds a permit of the ``max_inflight``
-semaphore only while the HTTP exchange is in progress (never while backing off, and never across a
-crawl's fan-out), so the server never sees more than ``max_inflight`` concurrent requests from us.
+Every request goes through one coroutine, ``HNClient._get``, which holds one of the ``max_inflight``
+request slots only while the HTTP exchange is in progress (not while decoding, not while backing off
+before a retry), so the server never sees more than ``max_inflight`` concurrent requests from us.
 """
 
 from __future__ import annotations
