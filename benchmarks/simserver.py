@@ -41,6 +41,8 @@ from aiohttp import web
 
 from flamewatch.simulator import SimulatorServer, World
 
+from .precisewait import PreciseWait
+
 
 def _walk(world: World, story_id: int) -> list[int]:
     """Every item id in a story's served tree, story included (cycle-safe, iterative)."""
@@ -151,12 +153,17 @@ async def serve(stories: int, comments: int | None, seed: int, updates_limit: in
     """Serve until stdin reaches EOF (the parent closed it or died)."""
     world = World(seed=seed, stories=stories, total_comments=comments, start_time=1_700_000_000,
                   updates_limit=updates_limit)
-    server = SimulatorServer(world)
+    wait = PreciseWait()
+    wait.start()
+    server = SimulatorServer(world, wait=wait)
     add_control_routes(server)
-    async with server:
-        print(json.dumps({"base_url": server.base_url, "pid": os.getpid()}), flush=True)
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, sys.stdin.buffer.read)
+    try:
+        async with server:
+            print(json.dumps({"base_url": server.base_url, "pid": os.getpid()}), flush=True)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, sys.stdin.buffer.read)
+    finally:
+        wait.stop()
 
 
 class SimProcess:
