@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
+import aiohttp
 import pytest
 from conftest import FLAMEWATCH, SECRET_ENV
 from fakes.webhook_receiver import FakeWebhookReceiver
@@ -272,7 +273,9 @@ async def test_hn_faults_give_partial_counts_no_false_alerts_and_converge(
         # first cycle has fired what is really reached, any further event is a false alert.
         above = sorted({c + 1 for c in truth.values()} | {c + 7 for c in truth.values()})
         config = parse_config({
-            "hn": {"api_url": sim.base_url, "timeout": 0.2, "retries": 0, "max_inflight": 16},
+            # A generous timeout for the clean cycles (a loaded CI machine can take 0.2 s to answer); the
+            # faulty ones below use 0.2 s, so hung requests end quickly.
+            "hn": {"api_url": sim.base_url, "timeout": 10.0, "retries": 0, "max_inflight": 16},
             "watch": {"top": 8, "shutdown_timeout": 1.0},
             "crawl": {"incremental": incremental},
             "rules": {"comment_levels": above, "velocity": [{"level": 1, "window": 1.0}]},
@@ -289,6 +292,7 @@ async def test_hn_faults_give_partial_counts_no_false_alerts_and_converge(
                 legit = app.dispatcher.stats.events
                 faults.error_rate, faults.malformed_rate, faults.hang_rate = 0.04, 0.03, 0.03
                 monitor = app.monitor
+                clean_timeout, monitor.client.timeout = monitor.client.timeout, aiohttp.ClientTimeout(total=0.2)
 
                 async def refetch_everything(number: int) -> CycleStats:
                     # Name every item in updates.json (nothing really changes), so the incremental
@@ -301,6 +305,7 @@ async def test_hn_faults_give_partial_counts_no_false_alerts_and_converge(
                 await faulty.run()
                 partial_cycles = [r for r in caplog.records if r.name == "flamewatch.watch" and "partial" in r.message]
                 faults.error_rate = faults.malformed_rate = faults.hang_rate = 0.0
+                monitor.client.timeout = clean_timeout
                 after = await app.monitor.cycle(99)
                 converged = {r.story_id: r.comments for r in app.monitor.last_results}
                 await app.dispatcher.wait_idle()

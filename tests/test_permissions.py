@@ -95,17 +95,41 @@ async def test_the_plugins_command_names_a_world_writable_plugin_dir(tmp_path: P
     assert "pager" not in out.replace(str(directory), "")
 
 
-async def test_a_config_file_others_can_read_gives_one_warning(tmp_path: Path) -> None:
+async def test_a_config_file_others_can_read_is_warned_about_once_if_it_holds_credentials(tmp_path: Path) -> None:
     config = tmp_path / "fw.toml"
-    config.write_text('[watch]\ntop = 5\n')
+    config.write_text('[watch]\ntop = 5\n[store]\nurl = "postgresql://fw:hunter2@db.example/fw"\n')
+    config.chmod(0o644)
+    _, _, err = await run_cli("-c", str(config), "check")  # fails: no such database server, and says so
+    warnings = [line for line in err.splitlines() if "readable by other users" in line]
+    assert len(warnings) == 1 and "hunter2" not in err
+    assert (f"config file {config} is readable by other users (mode -rw-r--r--) and holds a URL that may "
+            f"carry credentials (store.url); chmod o-r {config}") in warnings[0]
+    config.chmod(0o640)
+    _, _, err = await run_cli("-c", str(config), "check")
+    assert "readable by other users" not in err and "cannot open store" in err
+
+
+@pytest.mark.parametrize("url", ["https://hooks.example.com/services/T0/B0/XXXX", "https://example.com/?key=1"])
+async def test_a_readable_config_with_a_webhook_address_that_may_be_a_token_is_warned_about(
+    tmp_path: Path, url: str
+) -> None:
+    config = tmp_path / "fw.toml"
+    config.write_text(f'[[notifiers]]\ntype = "webhook"\nurl = "{url}"\n')
     config.chmod(0o644)
     status, _, err = await run_cli("-c", str(config), "check")
-    warnings = [line for line in err.splitlines() if "readable by other users" in line]
-    assert status == 0 and len(warnings) == 1
-    assert f"config file {config} is readable by other users (mode -rw-r--r--); chmod o-r {config}" in warnings[0]
-    config.chmod(0o640)
-    status, _, err = await run_cli("-c", str(config), "check")
-    assert status == 0 and "readable by other users" not in err
+    assert status == 0 and "may carry credentials (notifiers[0].url)" in err
+
+
+async def test_a_config_file_without_credentials_may_be_readable_by_all(tmp_path: Path) -> None:
+    # The usual 0644 file with secrets taken from the environment: nothing in it to protect.
+    config = tmp_path / "fw.toml"
+    config.write_text('[watch]\ntop = 5\n[hn]\napi_url = "https://hacker-news.firebaseio.com/v0"\n'
+                      '[[notifiers]]\ntype = "slack"\nchannel = "#hn"\ntoken = { env = "SLACK_BOT_TOKEN" }\n'
+                      '[[notifiers]]\ntype = "webhook"\nurl = { env = "HOOK_URL" }\n')
+    config.chmod(0o644)
+    status, _, err = await run_cli("-c", str(config), "check",
+                                   env={"SLACK_BOT_TOKEN": "xoxb-1", "HOOK_URL": "https://h.example/x?t=1"})
+    assert status == 0 and "readable by other users" not in err, err
 
 
 def test_a_secret_file_others_can_read_is_warned_about_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -117,11 +117,12 @@ _log = logging.getLogger("flamewatch.secrets")
 _WARNED_EXPOSED: set[str] = set()
 
 
-def warn_if_exposed(path: str | Path, what: str) -> None:
+def warn_if_exposed(path: str | Path, what: str, holding: str = "") -> None:
     """Warn once per file (per process) when ``path`` is readable by other users: ``what`` may be secret.
 
-    A warning, not a refusal (as OpenSSH does for a private key): a shared machine's admin may have
-    reasons, and refusing would stop alerts over a file mode.
+    ``holding`` says what in it is secret (``"a password in store.url"``), for a file that is not all
+    secret. A warning, not a refusal (as OpenSSH does for a private key): a shared machine's admin may
+    have reasons, and refusing would stop alerts over a file mode.
     """
     key = str(path)
     if key in _WARNED_EXPOSED:
@@ -132,7 +133,9 @@ def warn_if_exposed(path: str | Path, what: str) -> None:
         return  # reading it reports the problem
     if stat.S_ISREG(mode) and mode & stat.S_IROTH:  # not /dev/null, not a FIFO a secret manager feeds
         _WARNED_EXPOSED.add(key)
-        _log.warning("%s %s is readable by other users (mode %s); chmod o-r %s", what, key, stat.filemode(mode), key)
+        holds = f" and holds {holding}" if holding else ""
+        _log.warning("%s %s is readable by other users (mode %s)%s; chmod o-r %s", what, key, stat.filemode(mode),
+                     holds, key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..errors import ConfigError
@@ -60,9 +61,38 @@ def load_config(path: str | Path | None) -> Config:
         raise ConfigError(f"{file}: not valid TOML: not UTF-8 text (byte {exc.start})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: {_toml_error(exc)}") from exc
-    # A config may hold credentials inline (a webhook URL with a token in it): say so if anyone can read it.
-    warn_if_exposed(path, "config file")
+    # Secrets proper are {env = ...} or {file = ...}, but a URL can carry credentials inline (a password
+    # in the store's URL, a token in a query, or in a webhook's path as Slack's and Discord's do): say so
+    # if anyone can read the file. A config without one is no more secret than the program itself, so
+    # the usual 0644 file with its secrets in the environment is not warned about.
+    if (where := _credentials_in(data, "")) is not None:
+        warn_if_exposed(path, "config file", f"a URL that may carry credentials ({where})")
     return parse_config(data, file)
+
+
+def _credentials_in(value: Any, key: str) -> str | None:
+    """The key of the first URL in ``value`` (TOML data) that may carry credentials, if any.
+
+    That is a URL with a password or a query string, or a notifier's URL with a path: a webhook's
+    address is often its token.
+    """
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if (found := _credentials_in(item, f"{key}.{name}" if key else str(name))) is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if (found := _credentials_in(item, f"{key}[{index}]")) is not None:
+                return found
+    elif isinstance(value, str) and "://" in value:
+        try:
+            url = urlsplit(value)
+            password = url.password
+        except ValueError:
+            return None  # not a URL after all: its own key's check reports it
+        if password or url.query or (key.startswith("notifiers[") and url.path.strip("/")):
+            return key
+    return None
 
 
 _TOML_POSITION = re.compile(r"^(?P<what>.*?)\s*\(at line (?P<line>\d+), column (?P<column>\d+)\)$")
