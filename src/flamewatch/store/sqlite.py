@@ -19,8 +19,6 @@ import sqlite3
 import stat
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import aiosqlite
 
@@ -30,6 +28,7 @@ from .connection import Clock
 from .history import SQLiteHistory
 from .outbox import SQLiteOutbox
 from .schema import check_current, configure, migrate, prepare_directory, reason
+from .lifecycle import StoreLifecycle
 from .state import SQLitePluginState
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT", "SQLiteStore", "default_store_path"]
@@ -51,7 +50,7 @@ def default_store_path() -> Path:
     return root / "flamewatch" / "flamewatch.db"
 
 
-class SQLiteStore(SQLiteOutbox, SQLiteHistory, SQLitePluginState):
+class SQLiteStore(SQLiteOutbox, SQLiteHistory, SQLitePluginState, StoreLifecycle):
     """The flamewatch store on one SQLite file (a :class:`~flamewatch.store.base.Store`).
 
     Open with ``await SQLiteStore.open(path)`` (or :func:`~flamewatch.store.open_store`), then share
@@ -125,29 +124,8 @@ class SQLiteStore(SQLiteOutbox, SQLiteHistory, SQLitePluginState):
         """The lock that makes this process the store's one sender (see :mod:`.filelock`)."""
         return SQLiteFileLock(str(self.path), owner)
 
-    async def close(self) -> None:
-        """See :meth:`Store.close <flamewatch.store.base.Store.close>`."""
-        await self._wait_for_writes()
-        if self._conn is not None:
-            for owner in sorted(self._claim_owners):
-                try:
-                    await self.release_claims(owner)
-                except StoreError as exc:
-                    # Not fatal: an unreleased claim lapses by itself; those rows are only sent later.
-                    log.warning("%s; claims of %s are kept until they lapse", exc, owner)
-            self._claim_owners.clear()
-        await self._disconnect()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+    def _connected(self) -> bool:
+        return self._conn is not None
 
 
 async def _connect_read_only(path: str | Path, busy_timeout: float) -> tuple[str, aiosqlite.Connection]:

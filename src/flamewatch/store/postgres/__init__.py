@@ -16,8 +16,6 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from types import TracebackType
-from typing import Self
 
 import asyncpg
 
@@ -27,6 +25,7 @@ from .history import PostgresHistory
 from .leader import DEFAULT_CHECK_EVERY, PostgresLeaderLock
 from .outbox import PostgresOutbox
 from .schema import SCHEMA_VERSION, migrate
+from ..lifecycle import StoreLifecycle
 from .state import PostgresPluginState
 
 __all__ = ["SCHEMA_VERSION", "PgLocation", "PostgresLeaderLock", "PostgresStore", "parse_location"]
@@ -40,7 +39,7 @@ POOL_SIZE = 5
 CONNECT_TIMEOUT = 10.0
 
 
-class PostgresStore(PostgresOutbox, PostgresHistory, PostgresPluginState):
+class PostgresStore(PostgresOutbox, PostgresHistory, PostgresPluginState, StoreLifecycle):
     """The flamewatch store in a PostgreSQL schema (a :class:`~flamewatch.store.base.Store`)."""
 
     #: Seconds between a standby's tries for the leader lock and a leader's checks of its connection.
@@ -91,25 +90,5 @@ class PostgresStore(PostgresOutbox, PostgresHistory, PostgresPluginState):
         """The leader lock of this schema (see :mod:`.leader`); ``owner`` describes this process."""
         return PostgresLeaderLock(self.location, owner, check_every=self.lock_check_every)
 
-    async def close(self) -> None:
-        """See :meth:`Store.close <flamewatch.store.base.Store.close>`."""
-        await self._wait_for_writes()
-        if self._pool is not None:
-            for owner in sorted(self._claim_owners):
-                try:
-                    await self.release_claims(owner)
-                except StoreError as exc:
-                    log.warning("%s; claims of %s are kept until they lapse", exc, owner)
-            self._claim_owners.clear()
-        await self._disconnect()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+    def _connected(self) -> bool:
+        return self._pool is not None
