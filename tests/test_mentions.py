@@ -20,7 +20,7 @@ from flamewatch.marks import render_marked
 from flamewatch.notifiers.console import ConsoleNotifier
 from flamewatch.rules.mentions import MentionRule, MentionSpec, snippet_around
 from flamewatch.simulator import SimulatorServer, World
-from flamewatch.testing import make_event
+from flamewatch.testing import RecordingNotifier, make_event, make_test_plugins, plugin_offering
 
 CTX = ItemContext(now=0.0)
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"flamewatch mention test key 32b!").decode()
@@ -138,6 +138,30 @@ HOSTILE_COMMENT = (
     "<p>&lt;!channel&gt; &lt;@U123&gt; @here <b>FlameWatch</b> is &lt;script&gt;alert(1)&lt;/script&gt;"
     " *bold* _it_ &amp;amp; <a href=\"javascript:alert(1)\">flamewatch</a>\r\nBcc: victim@example.com</p>"
 )
+
+
+async def test_a_domains_filter_keeps_comments_under_stories_linking_there(tmp_path: Path) -> None:
+    world = World(seed=5, stories=0)
+    on_github = world.add_story("Our release", url="https://github.com/fw/fw/releases")
+    elsewhere = world.add_story("Other news", url="https://gitlab.com/x/y")
+    async with SimulatorServer(world) as sim:
+        config = parse_config({
+            "hn": {"api_url": sim.base_url},
+            "rules": {"comment_levels": [], "mentions": [
+                {"name": "gh", "terms": ["flamewatch"], "domains": ["WWW.GitHub.com"]}]},
+            "store": {"path": str(tmp_path / "fw.db")},
+            "notifiers": [{"type": "recording"}],
+        }, "mentions.toml")
+        async with App(config, plugins=make_test_plugins(plugin_offering(RecordingNotifier))) as app:
+            assert app.monitor is not None and app.dispatcher is not None
+            await app.monitor.cycle(0)  # the stream's first poll sets its cursor
+            wanted = world.add_comment(world.add_comment(on_github), text="flamewatch deep in the thread")
+            world.add_comment(elsewhere, text="flamewatch, but under a gitlab story")
+            await app.monitor.cycle(1)
+            await app.dispatcher.wait_idle()
+            sink = app.instances[0].notifier
+            assert isinstance(sink, RecordingNotifier)
+    assert [(e.key, e.story.id) for e in sink.sent] == [(f"mention:gh:{wanted}", on_github)]
 
 
 @pytest.fixture(autouse=True)

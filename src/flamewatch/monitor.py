@@ -20,6 +20,7 @@ from .events import CycleStats, Event, StorySnapshot, Subject
 from .incremental import IncrementalCounter
 from .config.model import CrawlSettings, StoreSettings, WatchSettings
 from .hn import FetchError, HNClient, Item
+from .hn.item import domain_of, on_domain
 from .hn.text import excerpt
 from .people import Watchlist
 from .rules import Evaluation, ItemContext, RuleEngine
@@ -181,6 +182,10 @@ class Monitor:
                 continue
             thread = await self.stream.thread_of(item)
             if thread is None:
+                continue
+            host = domain_of(thread.url)
+            matches = [(rule, m) for rule, m in matches if not m.thread_domains or on_domain(host, m.thread_domains)]
+            if not matches:
                 continue
             story = self._snapshots.get(thread.id) or snapshot_of(thread)
             subject = None if item.id == thread.id else Subject(

@@ -20,9 +20,11 @@ diagnostics unless something is wrong.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, make_dataclass
 from time import time as wall_clock
 from typing import Any
+from urllib.parse import urlsplit
 
 #: SQLite (and PostgreSQL's BIGINT) store signed 64-bit integers: a bigger number must not crash a write.
 INT_LIMIT = 2**63
@@ -202,3 +204,19 @@ def _is_web_url(url: str) -> bool:
         and url.isprintable()
         and " " not in url
     )
+
+
+def domain_of(url: str | None) -> str | None:
+    """The lower-case host ``url`` points at, without ``www.``; None for no URL or an odd one."""
+    if not url:
+        return None
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return host.removeprefix("www.") if host else None
+
+
+def on_domain(host: str | None, domains: Sequence[str]) -> bool:
+    """Whether ``host`` is one of ``domains`` or a subdomain of one (``domains`` in lower case)."""
+    return host is not None and any(host == d or host.endswith("." + d) for d in domains)

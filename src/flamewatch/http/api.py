@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from ..events import CycleStats, Event
+from ..hn.item import domain_of
 from ..store import Delivery, DeliveryStatus, Store
 from .recorder import StatusRecorder
 
@@ -75,17 +75,6 @@ def _iso(at: float | datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
-def domain_of(url: str | None) -> str:
-    """The host a story links to, without ``www.``; ``""`` for text posts and odd URLs."""
-    if not url:
-        return ""
-    try:
-        host = urlsplit(url).hostname or ""
-    except ValueError:
-        return ""
-    return host.removeprefix("www.")
-
-
 # --- stories ---------------------------------------------------------------------------------------
 
 
@@ -110,7 +99,7 @@ async def stories(source: Source) -> list[dict[str, Any]]:
             "rank": story.rank,
             "id": story.id,
             "title": story.title,
-            "domain": domain_of(story.url),
+            "domain": domain_of(story.url) or "",
             "url": story.link,
             "hn_url": story.hn_url,
             "comments": story.comments,

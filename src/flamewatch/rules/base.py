@@ -55,12 +55,15 @@ class ItemMatch:
     The event's key is ``"<rule>:<key>"`` (``key`` defaults to the item id: ``"mention:python:123"`` needs
     ``key="python:123"``), its ``subject`` the item, and its ``story`` the thread the item belongs to
     (fetched only for matches). ``value`` is what was measured (e.g. the story's rank).
+    ``thread_domains``, when not empty, keeps the match only if that story links to one of these domains
+    or a subdomain of one (lower case): a filter on the thread, which a rule cannot see from the item.
     """
 
     level: int | str
     wording: Wording
     value: float = 0.0
     key: str | None = None
+    thread_domains: tuple[str, ...] = ()
 
 
 @dataclass

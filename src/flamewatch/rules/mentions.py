@@ -20,11 +20,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import re2  # type: ignore[import-untyped]
 
 from flamewatch import Item, ItemContext, ItemMatch, Rule, Wording, hookimpl
+from flamewatch.hn.item import domain_of, on_domain
 from flamewatch.hn.text import html_to_text
 
 __all__ = ["MentionRule", "MentionSpec", "Scope", "compile_terms", "find_spans", "snippet_around"]
@@ -89,7 +89,7 @@ class MentionSpec:
     terms: tuple[str, ...]
     scopes: tuple[Scope, ...] = ("title", "text")
     authors: tuple[str, ...] = ()  #: only items by these users (any case); empty: anyone
-    domains: tuple[str, ...] = ()  #: only stories linking to these domains or their subdomains
+    domains: tuple[str, ...] = ()  #: only stories linking to these domains (or subdomains), and comments on them
     regex: bool = False  #: every term is a regular expression (without it, prefix one with ``re:``)
     whole_word: bool = True
 
@@ -100,6 +100,11 @@ class MentionSpec:
             raise ValueError("terms: needs at least one term that is not an exclusion ('-term')")
         if not self.scopes:
             raise ValueError("scopes: needs at least one of title, url, domain, text")
+        # Hosts are compared in lower case and without "www.", as domain_of gives them.
+        domains = tuple(d.strip().lower().removeprefix("www.").rstrip(".") for d in self.domains)
+        if not all(domains):
+            raise ValueError("domains: an element is empty")
+        object.__setattr__(self, "domains", domains)
         for i, term in enumerate(self.terms):
             body = term[1:] if term.startswith("-") else term
             if not body.strip() or body.strip() == "re:":
@@ -118,23 +123,6 @@ class MentionSpec:
     def negative(self) -> tuple[str, ...]:
         """The exclusions, without their ``-``."""
         return tuple(t[1:] for t in self.terms if t.startswith("-"))
-
-
-def domain_of(url: str | None) -> str | None:
-    """The lower-case host of ``url`` without ``www.``, or None."""
-    if not url:
-        return None
-    try:
-        host = urlsplit(url).hostname
-    except ValueError:
-        return None
-    if not host:
-        return None
-    return host[4:] if host.startswith("www.") else host
-
-
-def _on_domain(host: str, domains: Sequence[str]) -> bool:
-    return any(host == d or host.endswith("." + d) for d in domains)
 
 
 def snippet_around(
@@ -240,17 +228,20 @@ class MentionRule(Rule):
                if (prefilter := self._prefilter[scope]) is None or prefilter.search(text)]
         if not hit:
             return []
+        # A comment links to nothing itself: its `domains` test is on its thread's story, which the core
+        # knows only once it has found the thread (for matches alone: a request, sometimes).
+        in_thread = item.type == "comment"
         host = domain_of(item.url)
         out = []
         for mention in self._candidates(texts, hit):
             spec = mention.spec
             if mention.authors and (item.by or "").casefold() not in mention.authors:
                 continue
-            if spec.domains and (host is None or not _on_domain(host, spec.domains)):
+            if spec.domains and not in_thread and not on_domain(host, spec.domains):
                 continue
             found = self._find(mention, texts, hit)
             if found is not None:
-                out.append(self._match(item, spec, found))
+                out.append(self._match(item, spec, found, thread_domains=spec.domains if in_thread else ()))
         return out
 
     def _candidates(self, texts: dict[Scope, bytes], hit: Sequence[Scope]) -> list[_Compiled]:
@@ -303,7 +294,7 @@ class MentionRule(Rule):
         return None
 
     @staticmethod
-    def _match(item: Item, spec: MentionSpec, found: _Found) -> ItemMatch:
+    def _match(item: Item, spec: MentionSpec, found: _Found, *, thread_domains: tuple[str, ...]) -> ItemMatch:
         snippet, marks = snippet_around(found.text, found.spans)
         start, end = found.spans[0]
         term = found.text[start:end]
@@ -318,7 +309,8 @@ class MentionRule(Rule):
             snippet=snippet,
             marks=marks,
         )
-        return ItemMatch(level=spec.name, wording=wording, key=f"{spec.name}:{item.id}")
+        return ItemMatch(level=spec.name, wording=wording, key=f"{spec.name}:{item.id}",
+                         thread_domains=thread_domains)
 
 
 def _term_set(sources: Sequence[str]) -> Any | None:
