@@ -191,15 +191,6 @@ async def test_a_watched_user_story_climbing_the_front_page_and_getting_replies(
             world.add_replies(new, 3)
             keys = {e.key for e in await run_cycle(app, 6)}
             assert f"{new}:comments:3" in keys and any(k.startswith("reply:") for k in keys)
-            # It falls off the front page: said once, with the best rank it reached.
-            drop_from_list(world, new)
-            (left,) = await run_cycle(app, 7)
-            assert left.key == f"rank:{new}:topstories:left" and left.value == 1
-            assert left.describe() == "Show HN: my project by you left the front page, after reaching #1"
-            place_on_list(world, new, 20)
-            assert await run_cycle(app, 8) == []  # back on it: "entered" fired already
-            drop_from_list(world, new)
-            assert await run_cycle(app, 9) == []  # and off again: so did "left"
 
 
 async def test_people_events_reach_observer_hooks_and_a_digest(tmp_path: Path) -> None:

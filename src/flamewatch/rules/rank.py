@@ -1,10 +1,8 @@
-"""The ``rank`` rule: a watched user's story enters a watched list, climbs past a rank level, or leaves.
+"""The ``rank`` rule: a watched user's story enters a watched list, or climbs past a rank level.
 
 Which users, and what they want, comes from ``[[watch.users]]`` (``front_page``, ``rank_levels``) through
 the :class:`~flamewatch.people.Watchlist` the core binds to this rule; it has no ``[rules]`` keys.
-Keys: ``rank:<story>:<list>:entered``, ``rank:<story>:<level>`` (level 1 is "#1 on the front page") and
-``rank:<story>:<list>:left``. Leaving is known from the stories this process saw on the list: one that
-left while flamewatch was stopped is not announced.
+Keys: ``rank:<story>:<list>:entered`` and ``rank:<story>:<level>`` (level 1 is "#1 on the front page").
 """
 
 from __future__ import annotations
@@ -31,18 +29,14 @@ def list_label(name: str) -> str:
 
 
 class RankRule(Rule):
-    """Fires when a watched user's story enters a list, when its front-page rank reaches a level, and when
-    it leaves a list it was seen on."""
+    """Fires when a watched user's story enters a list, and when its front-page rank reaches a level."""
 
     name = "rank"
-    description = "a watched user's story enters a list, reaches a rank or leaves the list"
+    description = "a watched user's story enters a list or reaches a rank"
 
     def __init__(self, options: object = None) -> None:
         super().__init__(options)
         self.watchlist: Watchlist | None = None
-        # story id -> {list: best rank seen}, for the watched users' stories on a list now: what "left"
-        # reports, and how it is noticed. Bounded by those stories; an entry goes when the story leaves.
-        self._on_lists: dict[int, dict[str, int]] = {}
 
     def bind_watchlist(self, watchlist: Watchlist) -> None:
         """Called by the core with the watched users (before the rule engine is built)."""
@@ -63,7 +57,6 @@ class RankRule(Rule):
             return Evaluation()
         out = Evaluation()
         if user.settings.front_page:
-            out.announce.extend(self._left(story, ctx, user.settings.name))
             for list_name, rank in story.lists.items():
                 wording = Wording(
                     summary=f"Entered {list_label(list_name)} at #{rank}",
@@ -86,27 +79,6 @@ class RankRule(Rule):
                 # Only the best level reached is announced; the ones passed on the way are recorded.
                 (out.announce if i == len(crossed) - 1 else out.passed).append(event)
         return out
-
-    def _left(self, story: StorySnapshot, ctx: RuleContext, user: str) -> list[Event]:
-        """Note the story's ranks now; an event for each list it was on in an earlier cycle and is not now."""
-        seen = self._on_lists.setdefault(story.id, {})
-        events = []
-        for list_name, best in list(seen.items()):
-            if list_name in story.lists:
-                continue
-            del seen[list_name]
-            wording = Wording(
-                summary=f"Left {list_label(list_name)} (best #{best})",
-                headline=f"by {user} left {list_label(list_name)}, after reaching #{best}",
-                emoji="wave",
-            )
-            events.append(self._event(story, ctx, f"rank:{story.id}:{list_name}:left", f"left {list_name}", best,
-                                      wording, list_name))
-        for list_name, rank in story.lists.items():
-            seen[list_name] = min(rank, seen.get(list_name, rank))
-        if not seen:
-            del self._on_lists[story.id]
-        return events
 
     def _event(self, story: StorySnapshot, ctx: RuleContext, key: str, level: int | str, rank: int,
                wording: Wording, list_name: str) -> Event:
