@@ -12,7 +12,7 @@ import pytest
 
 from flamewatch.app import App
 from flamewatch.cli import main
-from flamewatch.config import parse_config
+from flamewatch.config import load_config, parse_config
 from flamewatch.dispatch import Route
 from flamewatch.events import Event
 from flamewatch.simulator import SimulatorServer, World, drop_from_list, place_on_list, reply_to_user
@@ -312,3 +312,26 @@ async def test_the_demo_shows_every_kind_of_people_event(capsys: pytest.CaptureF
     assert "by you reached the top 10 on the front page" in out
     assert "has a new reply to you from" in out and "      > " in out  # quoted
     assert "Ask HN: What are you following this week? reached 10 comments" in out  # the followed thread
+
+
+async def test_people_rules_still_fire_after_a_config_reload(tmp_path: Path) -> None:
+    # The reloaded rule objects must read the same watched users: unbound, rank and reply count as inactive
+    # and drop out of the engine without a word.
+    world = World(seed=5, stories=0)
+    for i in range(5):
+        world.add_story(f"Filler {i}")
+    mine = world.add_story("My story", by="you", top=False)
+    async with SimulatorServer(world) as sim:
+        path = tmp_path / "people.toml"
+        table = ('[hn]\napi_url = "{url}"\n[watch]\ntop = 30\n[[watch.users]]\nname = "you"\n'
+                 'rank_levels = [{levels}]\n[rules]\ncomment_levels = [{comments}]\n[store]\npath = "{db}"\n'
+                 '[[notifiers]]\ntype = "recording"\nname = "sink"\n')
+        path.write_text(table.format(url=sim.base_url, levels="10", comments="50", db=tmp_path / "fw.db"))
+        async with App(load_config(path), plugins=plugins()) as app:
+            assert await run_cycle(app, 0) == []
+            path.write_text(table.format(url=sim.base_url, levels="10", comments="60", db=tmp_path / "fw.db"))
+            assert await app.reload() is None
+            reply = world.add_comment(mine, by="critic", text="a reply")
+            place_on_list(world, mine, 1)
+            keys = {e.key for e in await run_cycle(app, 1)}
+    assert keys == {f"reply:{reply}", f"rank:{mine}:topstories:entered", f"rank:{mine}:10"}

@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import aiohttp
 
@@ -93,6 +93,14 @@ def open_notifier(instance: NotifierInstance, session: aiohttp.ClientSession, st
         name=name, session=session, state=store.state_for(name), log=logging.getLogger(f"flamewatch.notifier.{name}")
     ))
 
+
+
+def bind_watchlist(rules: Sequence[Rule], watchlist: Watchlist) -> None:
+    """Hand the watched users and threads to the rules that read them (rank, reply: ``bind_watchlist``)."""
+    for rule in rules:
+        bind = getattr(rule, "bind_watchlist", None)
+        if callable(bind):
+            bind(watchlist)
 
 class App:
     """A configured flamewatch: session, HN client, store, plugins, dispatcher and monitor."""
@@ -251,10 +259,7 @@ class App:
         """Followed threads and watched users: their state, their profiles, and the rules that read them."""
         assert self.client is not None and self.store is not None
         watchlist = Watchlist(self.config.watch, self.store.state_for(FOLLOWS_STATE), backfill=self.backfill)
-        for rule in self.rules:
-            bind = getattr(rule, "bind_watchlist", None)
-            if callable(bind):
-                bind(watchlist)
+        bind_watchlist(self.rules, watchlist)
         if self.stream is not None and watchlist.users:
             self.stream.subscribe(watchlist.see_item)
         await watchlist.start(self.client, time.time())

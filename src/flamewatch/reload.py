@@ -44,7 +44,7 @@ def _first_line(exc: BaseException) -> str:
 
 async def reload_app(app: App) -> str | None:
     """Apply the config file again to ``app``; None on success, else why the old config was kept."""
-    from .app import open_notifier, resolve_notifiers, resolve_rules
+    from .app import bind_watchlist, open_notifier, resolve_notifiers, resolve_rules
 
     source = app.config.source
     if source.startswith("<"):
@@ -57,6 +57,10 @@ async def reload_app(app: App) -> str | None:
         instances = resolve_notifiers(config, app.plugins)
     except FlamewatchError as exc:
         return _first_line(exc)
+    if app.monitor.watchlist is not None:
+        # The new rule objects read the same watched users and threads (a [watch] change needs a restart):
+        # unbound, the rank and reply rules would count as inactive and drop out of the engine.
+        bind_watchlist(rules, app.monitor.watchlist)
 
     old = {i.name: i for i in app.instances}
     new = {i.name: i for i in instances}
