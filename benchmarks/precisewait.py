@@ -24,6 +24,8 @@ import time
 
 #: The GIL switch interval while a PreciseWait runs: short enough not to delay a due wake-up noticeably.
 SWITCH_INTERVAL = 0.0002
+#: The most a wait is shortened to make up for the hand-over, and the largest error that teaches it.
+MAX_CORRECTION = 0.001
 
 
 class PreciseWait:
@@ -62,7 +64,11 @@ class PreciseWait:
         await waiter
         # Still late (or early) by this much after the correction: nudge the correction. Small steps, so one
         # busy moment does not swing it; it settles within a few hundred waits, a fraction of a second.
-        self._late = max(0.0, self._late + 0.02 * (time.perf_counter() - (now + seconds)))
+        # Bounded: it is for the hand-over, not for a loop that is overloaded (which would otherwise run
+        # it up until every wait returned at once, and "pay back" a stall with impossibly early answers).
+        error = time.perf_counter() - (now + seconds)
+        if seconds > self._late and abs(error) < MAX_CORRECTION:
+            self._late = min(MAX_CORRECTION, max(0.0, self._late + 0.02 * error))
 
     def _run(self) -> None:
         assert self._loop is not None
