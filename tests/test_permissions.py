@@ -102,22 +102,41 @@ async def test_a_config_file_others_can_read_is_warned_about_once_if_it_holds_cr
     _, _, err = await run_cli("-c", str(config), "check")  # fails: no such database server, and says so
     warnings = [line for line in err.splitlines() if "readable by other users" in line]
     assert len(warnings) == 1 and "hunter2" not in err
-    assert (f"config file {config} is readable by other users (mode -rw-r--r--) and holds a URL that may "
-            f"carry credentials (store.url); chmod o-r {config}") in warnings[0]
+    assert (f"config file {config} is readable by other users (mode -rw-r--r--) and holds a value that may "
+            f"be a credential (store.url); chmod o-r {config}") in warnings[0]
     config.chmod(0o640)
     _, _, err = await run_cli("-c", str(config), "check")
     assert "readable by other users" not in err and "cannot open store" in err
 
 
-@pytest.mark.parametrize("url", ["https://hooks.example.com/services/T0/B0/XXXX", "https://example.com/?key=1"])
-async def test_a_readable_config_with_a_webhook_address_that_may_be_a_token_is_warned_about(
-    tmp_path: Path, url: str
+@pytest.mark.parametrize(("table", "key"), [
+    ('[[notifiers]]\ntype = "webhook"\nurl = "https://hooks.example.com/services/T0/B0/XXXX"\n', "notifiers[0].url"),
+    ('[[notifiers]]\ntype = "webhook"\nurl = "https://example.com/?key=1"\n', "notifiers[0].url"),
+    ('[[notifiers]]\ntype = "webhook"\nurl = "https://example.com/"\n'
+     '[notifiers.headers]\nAuthorization = "Bearer s3cr3t"\n', "notifiers[0].headers.Authorization"),
+    ('[hn]\napi_url = "https://TOKEN@proxy.example/v0"\n', "hn.api_url"),
+])
+async def test_a_readable_config_with_something_that_may_be_a_credential_is_warned_about(
+    tmp_path: Path, table: str, key: str
 ) -> None:
     config = tmp_path / "fw.toml"
-    config.write_text(f'[[notifiers]]\ntype = "webhook"\nurl = "{url}"\n')
+    config.write_text(table)
     config.chmod(0o644)
-    status, _, err = await run_cli("-c", str(config), "check")
-    assert status == 0 and "may carry credentials (notifiers[0].url)" in err
+    _, out, err = await run_cli("-c", str(config), "check")
+    assert f"may be a credential ({key})" in err
+    assert "s3cr3t" not in out + err and "TOKEN" not in out + err  # `check` shows none of it either
+
+
+def test_urls_without_credentials_are_not_taken_for_them() -> None:
+    from flamewatch.config.load import _credentials_in
+
+    assert _credentials_in({
+        "store": {"url": "postgresql://fw@db.internal/ops?schema=flamewatch&sslmode=require"},
+        "hn": {"api_url": "https://hacker-news.firebaseio.com/v0"},
+        "notifiers": [{"type": "slack", "base_url": "https://slack.com/api/"},
+                      {"type": "webhook", "url": "https://hooks.example.com/"}],
+        "rules": {"keywords": ["https://example.com/?q=python"]},
+    }, "") is None
 
 
 async def test_a_config_file_without_credentials_may_be_readable_by_all(tmp_path: Path) -> None:

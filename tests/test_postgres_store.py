@@ -84,6 +84,10 @@ async def test_a_schema_holding_other_tables_is_refused(pg_url: str) -> None:
         ("postgresql://postgres:s3cret@127.0.0.1:1/test", "127.0.0.1:1"),
         ("postgresql://postgres:s3cret@127.0.0.1:5432/test?schema=bad-name", "schema 'bad-name'"),
         ("postgresql://postgres:s3cret@[::1/test", "bad URL"),
+        # A '#' or '/' in a password ends the address early: the parser then names the password's pieces.
+        ("postgresql://postgres:s3cret#x@127.0.0.1/test", "percent-encode"),
+        ("postgresql://postgres:s3cret/x@127.0.0.1/test", "percent-encode"),
+        ("postgresql://postgres:12#s3cret@127.0.0.1/test", "percent-encode"),
     ],
 )
 async def test_a_wrong_url_is_one_line_without_the_password(url: str, expected: str) -> None:

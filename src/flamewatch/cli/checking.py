@@ -9,6 +9,8 @@ can never match. ``run`` performs the same start-up checks and refuses to start 
 
 from __future__ import annotations
 
+from yarl import URL
+
 import argparse
 import asyncio
 import logging
@@ -161,7 +163,8 @@ async def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     assert result.plugins is not None
     print(f"config: {config.source}: OK")
-    print(f"watch: {config.watch.list} top {config.watch.top} every {config.watch.period:g}s from {config.hn.api_url}")
+    print(f"watch: {config.watch.list} top {config.watch.top} every {config.watch.period:g}s from "
+          f"{_without_credentials(config.hn.api_url)}")
     print(f"rules: {'; '.join(r.describe() for r in result.rules if r.is_active()) or 'none'}")
     from .people import check_people
 
@@ -183,3 +186,12 @@ async def cmd_check(args: argparse.Namespace) -> int:
     for warning in warnings:
         print(f"warning: {warning}")
     return 0
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` without a user name, password or query (a proxy in front of the API may take a token there)."""
+    try:
+        parsed = URL(url)
+        return str(parsed.with_user(None).with_query(None)) if parsed.user or parsed.query_string else url
+    except (ValueError, TypeError):
+        return "<an unreadable URL>"

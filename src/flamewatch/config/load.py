@@ -18,7 +18,7 @@ import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..errors import ConfigError
@@ -66,15 +66,17 @@ def load_config(path: str | Path | None) -> Config:
     # if anyone can read the file. A config without one is no more secret than the program itself, so
     # the usual 0644 file with its secrets in the environment is not warned about.
     if (where := _credentials_in(data, "")) is not None:
-        warn_if_exposed(path, "config file", f"a URL that may carry credentials ({where})")
+        warn_if_exposed(path, "config file", f"a value that may be a credential ({where})")
     return parse_config(data, file)
 
 
 def _credentials_in(value: Any, key: str) -> str | None:
-    """The key of the first URL in ``value`` (TOML data) that may carry credentials, if any.
+    """The key of the first value in ``value`` (TOML data) that may carry credentials, if any.
 
-    That is a URL with a password or a query string, or a notifier's URL with a path: a webhook's
-    address is often its token.
+    That is a URL with a password (or, on the web, a user name: a token), with a query that names a
+    credential (a notifier's: any query), or that cannot be read at all; a notifier's ``url`` or
+    ``webhook_url`` with a path (a webhook's address is often its token); and any header value of a
+    notifier (``Authorization = "Bearer ..."``).
     """
     if isinstance(value, dict):
         for name, item in value.items():
@@ -84,15 +86,30 @@ def _credentials_in(value: Any, key: str) -> str | None:
         for index, item in enumerate(value):
             if (found := _credentials_in(item, f"{key}[{index}]")) is not None:
                 return found
-    elif isinstance(value, str) and "://" in value:
-        try:
-            url = urlsplit(value)
-            password = url.password
-        except ValueError:
-            return None  # not a URL after all: its own key's check reports it
-        if password or url.query or (key.startswith("notifiers[") and url.path.strip("/")):
+    elif isinstance(value, str):
+        notifier = key.startswith("notifiers[")
+        if notifier and ".headers." in key:
+            return key
+        if "://" in value and _url_may_carry_credentials(value, notifier, key.rpartition(".")[2]):
             return key
     return None
+
+
+_CREDENTIAL_WORDS = ("pass", "pwd", "token", "key", "secret", "sig", "auth", "cred")
+
+
+def _url_may_carry_credentials(value: str, notifier: bool, name: str) -> bool:
+    try:
+        url = urlsplit(value)
+        user, password, _ = url.username, url.password, url.port
+    except ValueError:
+        return True  # unreadable: a password with a '#' or '/' in it reads like this
+    if password or url.fragment or (user and url.scheme in ("http", "https")):  # a web API's token as user name
+        return True
+    if notifier and name in ("url", "webhook_url") and url.path.strip("/"):
+        return True
+    words = [k.lower() for k, _ in parse_qsl(url.query, keep_blank_values=True)]
+    return bool(words) and (notifier or any(w in k for k in words for w in _CREDENTIAL_WORDS))
 
 
 _TOML_POSITION = re.compile(r"^(?P<what>.*?)\s*\(at line (?P<line>\d+), column (?P<column>\d+)\)$")

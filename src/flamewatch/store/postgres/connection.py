@@ -60,11 +60,17 @@ def parse_location(url: str) -> PgLocation:
 
     Raises :class:`StoreError` (without the password) for a URL that is not a usable PostgreSQL address.
     """
+    # The parser's own message is never shown: a password holding '#', '/' or '?' ends the address early,
+    # and then its pieces are what the parser complains about ("port ... 'hunter2'").
+    unreadable = StoreError(f"cannot open store {_scheme(url)}://...: bad URL (the host or port cannot be read; "
+                            "percent-encode '@', ':', '/', '?' and '#' in the user name and password)")
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:
-        raise StoreError(f"cannot open store {_scheme(url)}://...: bad URL ({_strip_secret(str(exc), url)})") from None
+    except ValueError:
+        raise unreadable from None
+    if parts.fragment:
+        raise unreadable
     if parts.scheme not in ("postgresql", "postgres"):
         raise StoreError(f"cannot open store {_scheme(url)}://...: expected a postgresql:// URL")
     query = parse_qsl(parts.query, keep_blank_values=True)
