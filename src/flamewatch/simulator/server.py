@@ -208,7 +208,8 @@ def make_app(
         if faults.latency > 0:
             # Measured on the process clock, not the loop's: uvloop's loop clock moves in whole
             # milliseconds, and the deadline must be the request's own arrival plus the latency.
-            answer_at = time.perf_counter() + faults.latency
+            latency = faults.latency  # the control API may change it while this request waits
+            answer_at = time.perf_counter() + latency
             try:
                 return await _answer(request, faults)
             finally:  # an error answer (a 404, say) is as late as any other
@@ -216,7 +217,7 @@ def make_app(
                     await app[WAIT_KEY](wait)
                 stats = app[STATS_KEY]
                 stats.delayed += 1
-                stats.delayed_seconds += time.perf_counter() - answer_at + faults.latency
+                stats.delayed_seconds += time.perf_counter() - answer_at + latency
         return await _answer(request, faults)
 
     async def _answer(request: web.Request, faults: Faults) -> web.StreamResponse:
