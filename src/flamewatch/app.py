@@ -94,13 +94,13 @@ def open_notifier(instance: NotifierInstance, session: aiohttp.ClientSession, st
     ))
 
 
-
 def bind_watchlist(rules: Sequence[Rule], watchlist: Watchlist) -> None:
     """Hand the watched users and threads to the rules that read them (rank, reply: ``bind_watchlist``)."""
     for rule in rules:
         bind = getattr(rule, "bind_watchlist", None)
         if callable(bind):
             bind(watchlist)
+
 
 class App:
     """A configured flamewatch: session, HN client, store, plugins, dispatcher and monitor."""

@@ -180,10 +180,7 @@ class StoryCrawl:
             kids = self._record(item_id, item, depth)
             if kids:  # most comments are leaves: skip the walk machinery for them
                 self._descend(item_id, kids, depth)
-        # _finish, inline: this runs once per item of every crawl
-        self._outstanding -= 1
-        if self._outstanding == 0:
-            self._finished()
+        self._finish()
 
     def fetch_failed(self, item_id: int, error: FetchError) -> None:
         """A failed item costs only its own subtree: the count becomes a lower bound."""
@@ -205,12 +202,9 @@ class StoryCrawl:
         self._pool.add(self, kids, depth)
 
     def _finish(self) -> None:
+        """One kid handed to the pool is done with; the walk is over when the last one is."""
         self._outstanding -= 1
-        if self._outstanding == 0:
-            self._finished()
-
-    def _finished(self) -> None:
-        if self._done is not None and not self._done.done():
+        if self._outstanding == 0 and self._done is not None and not self._done.done():
             self._done.set_result(None)
 
     def _enter(self, item_id: int) -> bool:
@@ -231,21 +225,13 @@ class StoryCrawl:
         if depth == 0:
             result.story = item
         else:
-            # status_of and _count_status, inline: this runs once per comment of every crawl
-            if item.deleted:
-                status = DELETED
-                result.deleted += 1
-            elif item.dead:
-                status = DEAD
-                result.dead += 1
-            else:
-                result.comments += 1
-            if depth > result.max_depth_seen:
-                result.max_depth_seen = depth
+            status = status_of(item)
+            self._count_status(status)
+            result.max_depth_seen = max(result.max_depth_seen, depth)
         kids = item.kids
-        if item.bad_kids:
-            result.invalid += item.bad_kids
-            self._note(f"item {item_id}: {item.bad_kids} kid id(s) of the wrong type ignored")
+        if bad := item.bad_kids:
+            result.invalid += bad
+            self._note(f"item {item_id}: {bad} kid id(s) of the wrong type ignored")
         if self.cache is not None:
             self.cache[item_id] = Node(status, kids)
         return kids

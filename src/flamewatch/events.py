@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .hn.item import domain_of
+
 #: Version of the JSON shape produced by :meth:`Event.to_dict` (webhook bodies carry it too).
 EVENT_SCHEMA_VERSION = 1
 
@@ -49,6 +51,11 @@ class StorySnapshot:
     def link(self) -> str:
         """The story's own link, or the discussion page for text posts (Ask HN and friends)."""
         return self.url or self.hn_url
+
+    @property
+    def domain(self) -> str | None:
+        """The host the story links to, lower case and without ``www.``; None for text posts."""
+        return domain_of(self.url)
 
 
 @dataclass(frozen=True, slots=True)

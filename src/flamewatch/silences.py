@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
 
 from .events import Event
 
@@ -52,16 +51,6 @@ def parse_matcher(text: str) -> tuple[Kind, str]:
     return kind, value
 
 
-def _domain(url: str | None) -> str | None:
-    if not url:
-        return None
-    try:
-        host = urlsplit(url).hostname
-    except ValueError:
-        return None
-    return host.removeprefix("www.") if host else None
-
-
 @dataclass(frozen=True)
 class Silence:
     """One silence: events matching ``kind``/``value`` are not sent between ``created_at`` and ``expires_at``."""
@@ -93,7 +82,7 @@ class Silence:
         if self.kind == "story":
             return str(story.id) == self.value
         if self.kind == "domain":
-            host = _domain(story.url)
+            host = story.domain
             return host is not None and (host == self.value or host.endswith("." + self.value))
         if self.kind == "user":
             authors = {story.by, event.subject.by if event.subject else None}

@@ -102,11 +102,8 @@ class WalkPool:
         ending = [task for task, serving in self._serving.items()
                   if serving is walk or (idle_too and serving is None)]
         for task in ending:
-            task.cancel()
-        try:
-            await asyncio.gather(*ending, return_exceptions=True)
-        finally:  # even when cancelled again while waiting
-            self._spawn()  # other walks' kids may now lack a worker
+            task.cancel()  # each one's _ended starts a replacement if other walks' kids are waiting
+        await asyncio.gather(*ending, return_exceptions=True)
 
     def _spawn(self) -> None:
         missing = min(self._queued, self.limit) - len(self._serving)

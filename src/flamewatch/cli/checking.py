@@ -9,14 +9,14 @@ can never match. ``run`` performs the same start-up checks and refuses to start 
 
 from __future__ import annotations
 
-from yarl import URL
-
 import argparse
 import asyncio
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from yarl import URL
 
 from ..app import load_plugins, resolve_notifier, resolve_rules
 from ..config import Config, check_route_rules

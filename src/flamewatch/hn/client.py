@@ -272,9 +272,8 @@ class HNClient:
         for _ in range(MAX_REDIRECTS):
             async with self.session.get(url, timeout=self.timeout, allow_redirects=False) as resp:
                 answer = await self._unusual(resp, url, path)
-            if type(answer) is bytes:
+            if isinstance(answer, bytes):
                 return answer
-            assert isinstance(answer, URL)
             url = answer
         raise FetchError(f"{path}: more than {MAX_REDIRECTS} redirects")
 

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..events import CycleStats, Event
-from ..hn.item import domain_of
 from ..store import Delivery, DeliveryStatus, Store
 from .recorder import StatusRecorder
 
@@ -99,7 +98,7 @@ async def stories(source: Source) -> list[dict[str, Any]]:
             "rank": story.rank,
             "id": story.id,
             "title": story.title,
-            "domain": domain_of(story.url) or "",
+            "domain": story.domain or "",
             "url": story.link,
             "hn_url": story.hn_url,
             "comments": story.comments,

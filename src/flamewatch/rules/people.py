@@ -18,11 +18,9 @@ if TYPE_CHECKING:
     from flamewatch.people import Watchlist
 
 
-class ReplyRule(Rule):
-    """Fires for every new comment replying to a watched user."""
-
-    name = "reply"
-    description = "a new reply to a watched user's story or comment"
+class WatchlistRule(Rule):
+    """A rule about watched users: the core binds the watchlist to it (``bind_watchlist``), at start and
+    on every reload, before the rule engine is built."""
 
     def __init__(self, options: object = None) -> None:
         super().__init__(options)
@@ -31,6 +29,13 @@ class ReplyRule(Rule):
     def bind_watchlist(self, watchlist: Watchlist) -> None:
         """Called by the core with the watched users (before the rule engine is built)."""
         self.watchlist = watchlist
+
+
+class ReplyRule(WatchlistRule):
+    """Fires for every new comment replying to a watched user."""
+
+    name = "reply"
+    description = "a new reply to a watched user's story or comment"
 
     def is_active(self) -> bool:
         return self.watchlist is not None and any(u.settings.replies for u in self.watchlist.users.values())

@@ -7,12 +7,9 @@ Keys: ``rank:<story>:<list>:entered`` and ``rank:<story>:<level>`` (level 1 is "
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from flamewatch import Evaluation, Event, Rule, RuleContext, StorySnapshot, Wording, hookimpl
 
-if TYPE_CHECKING:
-    from flamewatch.people import Watchlist
+from .people import WatchlistRule
 
 #: The list rank levels are measured on.
 FRONT_PAGE = "topstories"
@@ -28,19 +25,11 @@ def list_label(name: str) -> str:
     return _LIST_NAMES.get(name, name)
 
 
-class RankRule(Rule):
+class RankRule(WatchlistRule):
     """Fires when a watched user's story enters a list, and when its front-page rank reaches a level."""
 
     name = "rank"
     description = "a watched user's story enters a list or reaches a rank"
-
-    def __init__(self, options: object = None) -> None:
-        super().__init__(options)
-        self.watchlist: Watchlist | None = None
-
-    def bind_watchlist(self, watchlist: Watchlist) -> None:
-        """Called by the core with the watched users (before the rule engine is built)."""
-        self.watchlist = watchlist
 
     def is_active(self) -> bool:
         return self.watchlist is not None and any(

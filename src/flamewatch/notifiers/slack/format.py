@@ -191,18 +191,6 @@ def _comments(event: Event) -> str:
     return f"{count}+" if event.story.partial else count
 
 
-def _domain(url: str | None) -> str | None:
-    if not url:
-        return None
-    try:
-        host = urlsplit(url).hostname
-    except ValueError:
-        return None
-    if not host:
-        return None
-    return host.removeprefix("www.")
-
-
 def _title_link(event: Event) -> str:
     title = clip(event.story.title or f"Story {event.story.id}", TITLE_LIMIT)
     # Story URLs that cannot be linked safely fall back to the discussion page.
@@ -234,7 +222,7 @@ def _context(event: Event, *, live: bool) -> dict[str, Any]:
     bits: list[str] = []
     if story.by:
         bits.append(f"by {clip(story.by, SMALL_LIMIT)}")
-    domain = _domain(story.url)
+    domain = story.domain
     if domain:
         bits.append(clip(domain, SMALL_LIMIT))
     if story.time:
