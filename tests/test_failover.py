@@ -316,7 +316,11 @@ async def test_a_lone_leader_whose_connections_all_drop_reconnects_and_leads_aga
         assert a.proc.returncode is None  # never exited
         a.signal(signal.SIGTERM)
         assert await a.exit_status(10) == 0, a.stderr
-    assert receiver.duplicates == 0  # nothing was sent twice
+        log_tail = a.stderr[-4000:]
+    # Nothing was sent twice. (Seen to fail rarely in full-suite runs and not alone: the message names the
+    # repeated ids and shows the process's log, to find out which path sent again.)
+    repeated = [msg_id for msg_id, n in receiver.accepted_ids.items() if n > 1]
+    assert receiver.duplicates == 0, f"sent again: {repeated}\n{log_tail}"
     assert sorted(delivered_keys(receiver)) == sorted(key for key, _ in rows)
 
 
