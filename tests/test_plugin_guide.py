@@ -69,6 +69,7 @@ comment_levels = [5]
 path = "{tmp_path / 'fw.db'}"
 [plugins]
 dirs = ["{plugins}"]
+entry_points = false   # plugins/flamewatch-ntfy, once installed, offers "ntfy" too
 [[notifiers]]
 type = "ntfy"
 topic = "hn-alerts"
