@@ -1,4 +1,5 @@
-"""Talking to the Hacker News API: the client (:mod:`.client`) and the typed, checked item (:mod:`.item`)."""
+"""Talking to the Hacker News API: the client (:mod:`.client`), the typed, checked item (:mod:`.item`), and the
+event stream (:mod:`.sse` parses it, :mod:`.live` follows one path, :mod:`.livesource` the live source)."""
 
 from ..errors import FetchError
 from .client import DEFAULT_API_URL, MAX_BODY_BYTES, STORY_LISTS, ClientStats, HNClient, make_session

@@ -13,6 +13,7 @@ Modules, one job each:
 - `people`: replies under a user's items, stories entering and leaving lists;
 - `updates`: the ``updates.json`` change log;
 - `server`: HTTP, faults, statistics;
+- `sse`: the event stream (Firebase's REST streaming) on ``maxitem`` and the lists, with its faults;
 - `cli`: the ``flamewatch simulate`` command.
 """
 
@@ -21,6 +22,7 @@ from .items import REMOVE
 from .lists import LIST_NAMES
 from .model import ThreadModel, grow_tree, load_shape
 from .server import Faults, SimStats, SimulatorServer, make_app
+from .sse import StreamFaults, StreamHub
 from .world import World
 from .people import drop_from_list, place_on_list, reply_to_user
 
@@ -30,6 +32,8 @@ __all__ = [
     "Faults",
     "SimStats",
     "SimulatorServer",
+    "StreamFaults",
+    "StreamHub",
     "ThreadModel",
     "World",
     "add_simulate_arguments",

@@ -27,6 +27,7 @@ from typing import Any, Self
 from aiohttp import web
 
 from .lists import LIST_NAMES
+from .sse import StreamFaults, StreamHub, wants_stream
 from .world import World
 
 __all__ = ["Faults", "SimStats", "SimulatorServer", "make_app"]
@@ -53,6 +54,8 @@ class Faults:
     hang_rate: float = 0.0
     unauthorized_rate: float = 0.0
     fail_ids: set[int] = field(default_factory=set)
+    #: Faults of the event stream (`flamewatch.simulator.sse`); its events wait out `latency` too.
+    stream: StreamFaults = field(default_factory=StreamFaults)
     seed: int = 0
     rng: random.Random = field(init=False, repr=False, compare=False)
 
@@ -115,6 +118,7 @@ FAULTS_KEY = web.AppKey("flamewatch_sim_faults", Faults)
 STATS_KEY = web.AppKey("flamewatch_sim_stats", SimStats)
 CLOSING_KEY = web.AppKey("flamewatch_sim_closing", asyncio.Event)
 WAIT_KEY: web.AppKey[Callable[[float], Awaitable[None]]] = web.AppKey("flamewatch_sim_wait")
+HUB_KEY = web.AppKey("flamewatch_sim_streams", StreamHub)
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -179,6 +183,12 @@ def _route(world: World, tail: str, stats: SimStats) -> tuple[bytes | None, int 
     return b"null", None
 
 
+def _stream_name(tail: str) -> str | None:
+    """The streamed value a path names (``maxitem`` or a list), else None: other paths answer as usual."""
+    name = tail.removesuffix(".json")
+    return name if tail.endswith(".json") and (name == "maxitem" or name in LIST_NAMES) else None
+
+
 def _encode_json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
@@ -197,14 +207,19 @@ def make_app(
     app[FAULTS_KEY] = faults if faults is not None else Faults()
     app[STATS_KEY] = SimStats()
     app[CLOSING_KEY] = asyncio.Event()
+    app[HUB_KEY] = StreamHub(world, lambda: app[FAULTS_KEY].stream, lambda: app[FAULTS_KEY].latency, wait)
 
     async def on_shutdown(app: web.Application) -> None:
         app[CLOSING_KEY].set()  # wake hanging handlers so shutdown never waits for them
+        await app[HUB_KEY].close()
 
     app.on_shutdown.append(on_shutdown)
 
     async def handle(request: web.Request) -> web.StreamResponse:
         faults = app[FAULTS_KEY]
+        if wants_stream(request) and (name := _stream_name(request.match_info["tail"])) is not None:
+            app[STATS_KEY].other_requests += 1
+            return await app[HUB_KEY].handle(request, name)
         if faults.latency > 0:
             # Measured on the process clock, not the loop's: uvloop's loop clock moves in whole
             # milliseconds, and the deadline must be the request's own arrival plus the latency.
@@ -267,6 +282,11 @@ class SimulatorServer:
     def stats(self) -> SimStats:
         """Live request statistics (the same object across `reset_stats`)."""
         return self.app[STATS_KEY]
+
+    @property
+    def streams(self) -> StreamHub:
+        """The event streams: their faults are ``faults.stream``; `StreamHub.poke` and `StreamHub.drop_all`."""
+        return self.app[HUB_KEY]
 
     @property
     def base_url(self) -> str:
