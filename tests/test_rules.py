@@ -133,7 +133,7 @@ async def test_housekeeping_prunes_old_history_and_finished_deliveries(store, se
     await store.mark_done([d.id for d in await store.pending()], now - 8 * 86400)
     monitor = Monitor(HNClient(session, "http://127.0.0.1:9"), store, rules_from(),
                       Dispatcher(store, []), MonitorSettings(history_seconds=7 * 86400), clock=lambda: now)
-    await monitor._housekeep()
+    await monitor.housekeep()
     assert [s.comments for s in await store.history(1, 0)] == [9]
     assert (await store.outbox_counts())["done"] == 0
     assert len(await store.fired_keys()) == 1  # fired keys are never pruned: no repeat alerts

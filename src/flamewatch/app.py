@@ -22,7 +22,8 @@ from .dispatch.recording import while_held
 from .errors import ConfigError, PermanentDeliveryError, PluginError
 from .incremental import IncrementalCounter
 from .stream import STREAM_STATE, ItemStream
-from .monitor import Monitor, MonitorSettings
+from .monitor import Monitor
+from .pipeline import PipelineSettings
 from .notifier import Notifier, NotifierContext
 from .people import FOLLOWS_STATE, Watchlist
 from .plugins import Plugins, make_plugin_manager
@@ -194,20 +195,18 @@ class App:
         self.monitor = Monitor(
             self.client,
             self.store,
-            RuleEngine(self.rules),
+            self.rule_engine(self.rules),
             self.dispatcher,
-            MonitorSettings(
-                list_name=cfg.watch.list,
-                top=cfg.watch.top,
-                max_depth=cfg.crawl.max_depth,
-                max_items=cfg.crawl.max_items,
-                history_seconds=cfg.store.history_days * 86400,
-                lists=tuple((w.name, w.top) for w in cfg.watch.lists),
-            ),
+            PipelineSettings.from_config(cfg),
             counter=counter,
             stream=self.stream,
             watchlist=watchlist,
         )
+
+    def rule_engine(self, rules: Sequence[Rule]) -> RuleEngine:
+        """The engine running ``rules``, knowing each one's plugin (named when a rule raises)."""
+        return RuleEngine(rules, owners={rule.name: owner for rule in rules
+                                         if (owner := self.plugins.rule_owner(rule.name)) is not None})
 
     async def _take_lock(self, store: Store) -> None:
         """Become the store's one sender, before anything resumes its outbox, or raise StoreLockedError.

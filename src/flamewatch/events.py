@@ -233,7 +233,7 @@ class CycleStats:
     lower bound because of them; ``skipped_ticks`` is how many ticks were skipped so far because a
     cycle overran its period. ``new_items`` is how many new HN items the stream followed this cycle;
     ``counted`` holds every story counted this cycle (id, title, comments, score, rank, partial) from the
-    list named ``list_name``, so a plugin can export the counts.
+    list named ``list_name``, so a plugin can export the counts; ``rule_errors`` names the rules that raised.
     """
 
     cycle: int
@@ -249,3 +249,6 @@ class CycleStats:
     new_items: int = 0
     list_name: str = ""
     counted: tuple[StorySnapshot, ...] = ()
+    #: (rule, how many stories or items it raised on this cycle) for each rule that raised; it was
+    #: skipped there and every other rule went on.
+    rule_errors: tuple[tuple[str, int], ...] = ()

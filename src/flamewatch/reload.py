@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from .config import NotifierSettings, load_config
 from .dispatch import NotifierInstance
 from .errors import FlamewatchError, PermanentDeliveryError
-from .rules import RuleEngine
+from .pipeline import PipelineSettings
 
 if TYPE_CHECKING:
     from .app import App
@@ -100,9 +100,9 @@ async def reload_app(app: App) -> str | None:
         await app.dispatcher.add_instance(instance, started=True)
     app.instances = [old[name] if name in unchanged else new[name] for name in new]
     app.rules = rules
-    app.monitor.next_rules = RuleEngine(rules)
-    app.monitor.settings = dataclasses.replace(app.monitor.settings, list_name=config.watch.list,
-                                               top=config.watch.top)
+    # The same builder as at start, from the new settings: the rules and every [watch] list apply from the
+    # next cycle (the stages live no longer than one pipeline).
+    app.monitor.rebuild(rules=app.rule_engine(rules), settings=PipelineSettings.from_config(config))
     later = [name for name in RESTART_SECTIONS if getattr(config, name) != getattr(app.config, name)]
     if config.watch.period != app.config.watch.period:
         later.append("watch.period")

@@ -41,7 +41,7 @@ class Recording:
     stats: DispatchStats
     clock: Callable[[], float]
 
-    async def _record(self, instance: NotifierInstance, rows: list[Delivery], failure: Failure | None) -> None:
+    async def record(self, instance: NotifierInstance, rows: list[Delivery], failure: Failure | None) -> None:
         """Write the outcome of an attempt to the outbox: done, dead letter, or retry later."""
         ids = [r.id for r in rows]
         if failure is None:

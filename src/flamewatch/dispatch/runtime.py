@@ -1,6 +1,6 @@
 """Route events to notifier instances through the outbox, as tracked fire-and-forget tasks.
 
-The flow for one event:
+The flow for one event (the stages are listed in order by :func:`.pump.pump_chain`):
 
 1. :meth:`Dispatcher.publish` asks each instance's :class:`~.policies.Route` whether it wants the event,
    then records the event and one outbox row per chosen instance in a single store transaction (a key
@@ -29,13 +29,13 @@ from ..errors import StoreError
 from ..events import Event
 from ..silences import Silence, SilenceList
 from ..tasks import CloseReport, TaskRegistry
-from .attempt import attempt
+from .attempt import Failure
 from .instance import NotifierInstance
 from .membership import Membership
-from .outcomes import OutcomeBacklog, Unrecorded
-from .recording import DispatchStats, Recording, label
+from .outcomes import OutcomeBacklog
 from .policies import RetryPolicy
-from .skipping import Skip, skipped_rows
+from .pump import DeliveryBatch, PumpBatch, pump_chain
+from .recording import DispatchStats, Recording
 
 if TYPE_CHECKING:
     from ..rules import Evaluation
@@ -115,8 +115,11 @@ class Dispatcher(Membership, Recording):
         #: Instances whose notifier failed to start, with the exception (``run`` refuses a permanent one).
         self.start_failures: dict[str, BaseException] = {}
         self.stats = DispatchStats()
+        #: The pump's stages and one delivery's, in order (see :func:`.pump.pump_chain`).
+        self.pump, self.delivery = pump_chain(self, poll=POLL_SECONDS, claim_margin=CLAIM_MARGIN, owner=CLAIM_OWNER,
+                                              blocking_warn=BLOCKING_WARN_SECONDS)
         #: Outcomes of sends the store could not record: their rows are never sent again by this process.
-        self.backlog = OutcomeBacklog(lambda u: self._record(u.instance, u.rows, u.failure),
+        self.backlog = OutcomeBacklog(lambda u: self.record(u.instance, u.rows, u.failure),
                                       first_delay=STORE_ERROR_BACKOFF)
         # Notified (and _changes counted) when a delivery attempt ends and when a publish has written its
         # rows: the moments at which "nothing due or in flight" or a stats predicate can start to hold.
@@ -145,7 +148,7 @@ class Dispatcher(Membership, Recording):
             # pumps regardless, so committed rows do not wait for some unrelated event.
             for name in {n for names in routes.values() for n in names}:
                 self.instances[name].wake.set()
-            await self._announce_change()
+            await self.announce_change()
         announce_keys = {e.key for e in evaluation.announce}
         fresh = [e for e in new if e.key in announce_keys]
         for event in fresh:
@@ -260,11 +263,11 @@ class Dispatcher(Membership, Recording):
         self.deliveries.cancel_all()
 
     async def _wait_for_change_since(self, seen: int) -> None:
-        """Wait until :meth:`_announce_change` has run since ``self._changes`` was ``seen``."""
+        """Wait until :meth:`announce_change` has run since ``self._changes`` was ``seen``."""
         async with self._changed:
             await self._changed.wait_for(lambda: self._changes != seen)
 
-    async def _announce_change(self) -> None:
+    async def announce_change(self) -> None:
         self._changes += 1
         async with self._changed:
             self._changed.notify_all()
@@ -308,59 +311,21 @@ class Dispatcher(Membership, Recording):
                     pass
 
     async def _pump_once(self, instance: NotifierInstance) -> float:
-        """Start every due row of ``instance``; returns how long to wait before looking again (0: at once)."""
+        """One pass of ``instance``'s pump through the pump stages (:mod:`.pump`), then one tracked delivery
+        task per message left; returns how long to wait before looking again (0: at once)."""
         instance.wake.clear()
-        if not self.may_send():
-            return POLL_SECONDS  # not the leader: take nothing; resume() wakes us
-        now = self.clock()
-        if instance.quiet is not None and (quiet_end := instance.quiet.end_after(now)) is not None:
-            return max(0.0, quiet_end - now)  # quiet hours: nothing is taken until the window ends
-        rows = [
-            r for r in await self.store.claim_due(
-                now, instance=instance.name, claim_for=instance.timeout + CLAIM_MARGIN, owner=CLAIM_OWNER
-            )
-            if r.id not in instance.inflight and r.id not in instance.held
-        ]
-        if rows:
-            rows = await self._skip(instance, rows, now)
-            if not rows:
-                return 0.0
+        batch = PumpBatch(instance, self.clock())
+        for stage in self.pump:
+            batch = await stage(batch)
+            if batch.wait is not None:
+                return batch.wait
+        for message in batch.messages:
             if instance.batches:
-                self._start(instance, rows)
+                self._start(instance, message)
             else:
-                for row in rows:
-                    await instance.slots.acquire()
-                    self._start(instance, [row], release_slot=True)
-            return 0.0
-        waits = [POLL_SECONDS]
-        upcoming = await self._time_to_next(instance, now)
-        if upcoming is not None:
-            waits.append(upcoming)
-        return min(waits)
-
-    async def _skip(self, instance: NotifierInstance, rows: list[Delivery], now: float) -> list[Delivery]:
-        """Close the rows not to send (silenced, or superseded by a higher level taken with them); returns
-        the rest. A silence added since a row was queued still stops it: it is checked here, at sending."""
-        skips: list[Skip] = skipped_rows(rows, self.silences, now)
-        if not skips:
-            return rows
-        for skip in skips:
-            await self.store.mark_skipped(skip.ids, self.clock(), reason=skip.reason)
-            log.info("notifier %s: %d deliveries not sent: %s", instance.name, len(skip.ids), skip.reason)
-        self.stats.skipped += sum(len(skip.ids) for skip in skips)
-        gone = {i for skip in skips for i in skip.ids}
-        await self._announce_change()
-        return [r for r in rows if r.id not in gone]
-
-    async def _time_to_next(self, instance: NotifierInstance, now: float) -> float | None:
-        """Seconds until this instance's next row falls due, or None (wait to be woken).
-
-        Rows due now are all in flight at this point (the pump just started every due row it could),
-        and a finishing delivery wakes the pump, so only rows due later matter. One indexed query, not
-        a scan of the pending rows: an instance whose endpoint is down may hold thousands.
-        """
-        upcoming = await self.store.next_due_at(instance.name, after=now)
-        return None if upcoming is None else max(0.0, upcoming - now)
+                await instance.slots.acquire()
+                self._start(instance, message, release_slot=True)
+        return 0.0
 
     def _start(self, instance: NotifierInstance, rows: list[Delivery], *, release_slot: bool = False) -> None:
         if self.deliveries.closed:  # shutting down: leave the rows pending for the next start
@@ -371,32 +336,23 @@ class Dispatcher(Membership, Recording):
         label = rows[0].event.key if len(rows) == 1 else f"digest of {len(rows)}"
         self.deliveries.spawn(self._deliver(instance, rows, release_slot), name=f"deliver:{instance.name}:{label}")
 
-    # --- one delivery ---------------------------------------------------------------------------
-
     async def _deliver(self, instance: NotifierInstance, rows: list[Delivery], release_slot: bool) -> None:
-        ids = [r.id for r in rows]
-        events = [r.event for r in rows]
+        """One message through the delivery stages (send, record the outcome), in its own tracked task."""
+        batch = DeliveryBatch(instance, rows)
         try:
-            if not self.may_send():
-                return  # lost the lead since the row was taken: leave it pending
-            failure = await attempt(instance, events, blocking_warn=BLOCKING_WARN_SECONDS, logger=log)
-            try:
-                await self._record(instance, rows, failure)
-            except StoreError as exc:
-                # Disk full, database locked: the rows are still pending and due in the store, but the
-                # send happened. Keep the outcome and retry only its write; never send the rows again.
-                self.backlog.add(Unrecorded(instance, rows, failure), exc, label(events))
-            except Exception:
-                # A bug: never send these rows again in this process either; the registry logs the traceback.
-                instance.held.update(ids)
-                raise
-            if self._on_delivery is not None:
-                for event in events:
-                    self._on_delivery(event=event, notifier=instance.name, ok=failure is None,
-                                      error=failure.error if failure else None)
+            for stage in self.delivery:
+                batch = await stage(batch)
         finally:
-            instance.inflight.difference_update(ids)
+            instance.inflight.difference_update(r.id for r in rows)
             if release_slot:
                 instance.slots.release()
             instance.wake.set()
-            await self._announce_change()
+            await self.announce_change()
+
+    def delivery_done(self, instance: NotifierInstance, events: list[Event], failure: Failure | None) -> None:
+        """Tell the ``flamewatch_delivery_done`` observers about one attempt."""
+        if self._on_delivery is None:
+            return
+        for event in events:
+            self._on_delivery(event=event, notifier=instance.name, ok=failure is None,
+                              error=failure.error if failure else None)

@@ -1,0 +1,235 @@
+"""The pump's stages and one delivery's, listed in order by :func:`pump_chain`.
+
+Each notifier instance has a pump (:class:`~.runtime.Dispatcher` runs it): a loop that passes a
+:class:`PumpBatch` through the pump stages whenever it is woken or its next row falls due. A stage that
+sets ``batch.wait`` ends the pass (the pump looks again after that many seconds). What is left at the
+end is a list of messages; each goes out in its own tracked delivery task, which passes a
+:class:`DeliveryBatch` through the delivery stages (send, then record the outcome).
+
+The order, and why:
+
+* **lead**: only the store's one sender takes rows (a standby takes nothing);
+* **quiet hours**: inside an instance's quiet window nothing is taken, so no claim is held through it;
+* **take**: claim the due rows (a claim keeps another instance sharing the store off them);
+* **supersede**: of several levels of one rule on one story taken together, only the best is sent;
+* **silence**: rows a silence covers are closed unsent (checked here, at sending, so a silence added
+  after a row was queued still stops it);
+* **group**: a digest or a ``group_wait`` instance sends its rows as one message, others one per row;
+* then per message, in a tracked task: **send** (through the plugin, with its timeout) and **record
+  outcome** (done, retry later, dead letter; the ``flamewatch_delivery_done`` hook).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..errors import StoreError
+from ..stage import Stage
+from .attempt import Failure, attempt
+from .instance import NotifierInstance
+from .outcomes import Unrecorded
+from .recording import label
+from .skipping import Skip, silenced_rows, superseded_rows
+
+if TYPE_CHECKING:
+    from ..store import Delivery
+    from .runtime import Dispatcher
+
+__all__ = ["DeliveryBatch", "PumpBatch", "pump_chain"]
+
+log = logging.getLogger("flamewatch.dispatch")
+
+
+@dataclass
+class PumpBatch:
+    """One pass of an instance's pump: the rows taken, then the messages to send."""
+
+    instance: NotifierInstance
+    now: float
+    rows: list[Delivery] = field(default_factory=list)
+    messages: list[list[Delivery]] = field(default_factory=list)
+    #: Set by a stage to end the pass: look again after this many seconds (0: at once).
+    wait: float | None = None
+
+
+@dataclass
+class DeliveryBatch:
+    """One message (one row, or a digest's rows) on its way out."""
+
+    instance: NotifierInstance
+    rows: list[Delivery]
+    failure: Failure | None = None
+    sent: bool = False  #: False: not attempted (the lead was lost); the rows stay pending
+
+
+class Lead:
+    """Nothing is taken unless this process may send (it holds the store's lock, or leads)."""
+
+    name = "lead"
+
+    def __init__(self, dispatcher: Dispatcher, poll: float) -> None:
+        self.d = dispatcher
+        self.poll = poll
+
+    async def __call__(self, batch: PumpBatch) -> PumpBatch:
+        if not self.d.may_send():
+            batch.wait = self.poll  # a standby: resume() wakes us when we lead
+        return batch
+
+
+class QuietHours:
+    """Inside the instance's quiet hours nothing is taken until the window ends."""
+
+    name = "quiet hours"
+
+    async def __call__(self, batch: PumpBatch) -> PumpBatch:
+        quiet = batch.instance.quiet
+        if quiet is not None and (end := quiet.end_after(batch.now)) is not None:
+            batch.wait = max(0.0, end - batch.now)
+        return batch
+
+
+class Take:
+    """Claim the instance's due rows (not those in flight or whose outcome is unrecorded)."""
+
+    name = "take"
+
+    def __init__(self, dispatcher: Dispatcher, poll: float, claim_margin: float, owner: str) -> None:
+        self.d = dispatcher
+        self.poll = poll
+        self.claim_margin = claim_margin
+        self.owner = owner
+
+    async def __call__(self, batch: PumpBatch) -> PumpBatch:
+        instance = batch.instance
+        claimed = await self.d.store.claim_due(
+            batch.now, instance=instance.name, claim_for=instance.timeout + self.claim_margin, owner=self.owner
+        )
+        batch.rows = [r for r in claimed if r.id not in instance.inflight and r.id not in instance.held]
+        if not batch.rows:
+            # Rows due now are all in flight, and a finishing delivery wakes the pump: only rows due later
+            # matter. One indexed query, not a scan of the pending rows (a dead endpoint may hold thousands).
+            upcoming = await self.d.store.next_due_at(instance.name, after=batch.now)
+            batch.wait = self.poll if upcoming is None else min(self.poll, max(0.0, upcoming - batch.now))
+        return batch
+
+
+class _Skipping:
+    """Close the rows a rule of this stage says not to send; the rest go on."""
+
+    name = ""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.d = dispatcher
+
+    def skips(self, batch: PumpBatch) -> list[Skip]:
+        raise NotImplementedError
+
+    async def __call__(self, batch: PumpBatch) -> PumpBatch:
+        skips = self.skips(batch)
+        if not skips:
+            return batch
+        for skip in skips:
+            await self.d.store.mark_skipped(skip.ids, self.d.clock(), reason=skip.reason)
+            log.info("notifier %s: %d deliveries not sent: %s", batch.instance.name, len(skip.ids), skip.reason)
+        self.d.stats.skipped += sum(len(skip.ids) for skip in skips)
+        gone = {i for skip in skips for i in skip.ids}
+        await self.d.announce_change()
+        batch.rows = [r for r in batch.rows if r.id not in gone]
+        if not batch.rows:
+            batch.wait = 0.0  # look again at once: more rows may have fallen due meanwhile
+        return batch
+
+
+class Supersede(_Skipping):
+    """Several levels of one rule on one story taken together: only the best is sent."""
+
+    name = "supersede"
+
+    def skips(self, batch: PumpBatch) -> list[Skip]:
+        return superseded_rows(batch.rows)
+
+
+class Silence(_Skipping):
+    """Rows a silence covers now are closed unsent."""
+
+    name = "silence"
+
+    def skips(self, batch: PumpBatch) -> list[Skip]:
+        return silenced_rows(batch.rows, self.d.silences, batch.now)
+
+
+class Group:
+    """A digest or ``group_wait`` instance sends its rows as one message; any other, one per row."""
+
+    name = "group"
+
+    async def __call__(self, batch: PumpBatch) -> PumpBatch:
+        batch.messages = [batch.rows] if batch.instance.batches else [[row] for row in batch.rows]
+        return batch
+
+
+class Send:
+    """One attempt through the plugin, within the instance's timeout."""
+
+    name = "send"
+
+    def __init__(self, dispatcher: Dispatcher, blocking_warn: float) -> None:
+        self.d = dispatcher
+        self.blocking_warn = blocking_warn
+
+    async def __call__(self, batch: DeliveryBatch) -> DeliveryBatch:
+        if not self.d.may_send():
+            return batch  # lost the lead since the row was taken: leave it pending
+        batch.failure = await attempt(batch.instance, [r.event for r in batch.rows],
+                                      blocking_warn=self.blocking_warn, logger=log)
+        batch.sent = True
+        return batch
+
+
+class RecordOutcome:
+    """Done, retry later or dead letter in the outbox; then the ``flamewatch_delivery_done`` hook."""
+
+    name = "record outcome"
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.d = dispatcher
+
+    async def __call__(self, batch: DeliveryBatch) -> DeliveryBatch:
+        if not batch.sent:
+            return batch
+        instance, rows, failure = batch.instance, batch.rows, batch.failure
+        events = [r.event for r in rows]
+        try:
+            await self.d.record(instance, rows, failure)
+        except StoreError as exc:
+            # Disk full, database locked: the rows are still pending and due in the store, but the send
+            # happened. Keep the outcome and retry only its write; never send the rows again.
+            self.d.backlog.add(Unrecorded(instance, rows, failure), exc, label(events))
+        except Exception:
+            # A bug: never send these rows again in this process either; the registry logs the traceback.
+            instance.held.update(r.id for r in rows)
+            raise
+        self.d.delivery_done(instance, events, failure)
+        return batch
+
+
+def pump_chain(
+    dispatcher: Dispatcher, *, poll: float, claim_margin: float, owner: str, blocking_warn: float
+) -> tuple[tuple[Stage[PumpBatch], ...], tuple[Stage[DeliveryBatch], ...]]:
+    """The pump's stages and one delivery's, in the order a row meets them (see the module docstring)."""
+    pump: tuple[Stage[PumpBatch], ...] = (
+        Lead(dispatcher, poll),
+        QuietHours(),
+        Take(dispatcher, poll, claim_margin, owner),
+        Supersede(dispatcher),
+        Silence(dispatcher),
+        Group(),
+    )
+    delivery: tuple[Stage[DeliveryBatch], ...] = (
+        Send(dispatcher, blocking_warn),
+        RecordOutcome(dispatcher),
+    )
+    return pump, delivery
