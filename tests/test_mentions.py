@@ -81,7 +81,7 @@ def test_the_match_carries_a_marked_snippet_and_its_key() -> None:
     r = rule(MentionSpec("rust", ("rust", "cargo")))
     long = "word " * 40 + "we ship Rust and cargo crates, rust everywhere " + "tail " * 40
     (match,) = r.observe_item(comment(f"<p>{long}</p>", id=77), CTX)
-    assert match.key == "rust:77" and match.level == "rust"
+    assert match.event_key("mention", 77) == "mention:rust:77" and match.level == "rust"
     wording = match.wording
     marked = render_marked(wording.snippet, wording.marks, str, "[", "]")
     assert "we ship [Rust] and [cargo] crates, [rust] everywhere" in marked

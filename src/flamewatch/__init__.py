@@ -20,6 +20,7 @@ import pluggy
 
 from .errors import DeliveryError, FlamewatchError, PermanentDeliveryError
 from .config.values import Duration, Levels, NonNegativeInt, PositiveInt, TimeOfDay
+from .eventkeys import LevelOrder
 from .events import EVENT_SCHEMA_VERSION, CycleStats, Event, StorySnapshot, Subject, Wording
 from .hn.item import Item
 from .notifier import (
@@ -51,6 +52,7 @@ __all__ = [
     "Item",
     "ItemContext",
     "ItemMatch",
+    "LevelOrder",
     "Levels",
     "MemoryState",
     "NoOptions",

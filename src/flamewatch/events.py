@@ -6,10 +6,12 @@ every event is written to the outbox before it is sent and may be sent again aft
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .eventkeys import EventKey, EventKind, LevelOrder, parse_key, story_key
 from .hn.item import domain_of
 
 #: Version of the JSON shape produced by :meth:`Event.to_dict` (webhook bodies carry it too).
@@ -112,15 +114,18 @@ class Subject:
 class Event:
     """A threshold crossed by one story, fired once per ``key``.
 
-    ``key`` is stable across cycles and restarts (``"<story id>:<rule>:<level>"``): receivers can use it
-    to drop duplicates, since delivery is at-least-once.
+    ``key`` is stable across cycles and restarts (made by :mod:`flamewatch.eventkeys`, e.g.
+    ``"<story id>:<rule>:<level>"``): receivers can use it to drop duplicates, since delivery is
+    at-least-once.
     ``rule`` names the rule that fired (``comments``, ``points``, ``velocity``, ``keyword`` or a plugin's).
     ``level`` is the threshold reached (a keyword for keyword rules); ``value`` is what was measured.
     ``velocity`` is comments per hour over the shortest window a rule watches (one hour when none does),
     when the history allows computing it; ``growth`` is how many comments the story gained since the
     previous cycle, when known. ``wording`` is how the rule phrases the event (see :class:`Wording`).
     ``subject`` is the item the event is about when it is not the story (a reply, a mention), and then
-    ``story`` is the thread it belongs to.
+    ``story`` is the thread it belongs to. ``level_order`` is how the rule's levels order (its
+    :attr:`Rule.level_order <flamewatch.Rule.level_order>`): a better level of the same rule and story
+    supersedes this one.
     """
 
     key: str
@@ -134,6 +139,7 @@ class Event:
     growth: int | None = None
     wording: Wording = _UNWORDED
     subject: Subject | None = None
+    level_order: LevelOrder = LevelOrder.HIGHER
 
     def __post_init__(self) -> None:
         if self.wording is _UNWORDED:
@@ -141,8 +147,31 @@ class Event:
 
     @staticmethod
     def make_key(story_id: int, rule: str, level: int | str) -> str:
-        """The stable key of the event ``rule`` reaching ``level`` on story ``story_id``."""
-        return f"{story_id}:{rule}:{level}"
+        """The stable key of the event ``rule`` reaching ``level`` on story ``story_id``
+        (:func:`flamewatch.eventkeys.story_key`)."""
+        return story_key(story_id, rule, level)
+
+    @property
+    def parsed_key(self) -> EventKey:
+        """The key taken apart: its kind (story, rank, entered, reply, mention...) and what it names."""
+        return parse_key(self.key)
+
+    def label(self) -> str:
+        """The level this event fired, in a few words, whatever its kind: ``comments 100``, ``rank #1``,
+        ``rank top 10``, ``entered topstories``, ``reply to alice``, ``mention python``."""
+        parsed = self.parsed_key
+        if parsed.kind is EventKind.REPLY:
+            return f"reply to {self.level}"
+        if parsed.kind is EventKind.ITEM:
+            return f"{self.rule} {self.level}"
+        return parsed.label()
+
+    def supersedes(self, other: Event) -> bool:
+        """Whether this event is better news about the same thing than ``other``: same story and rule, a
+        level that orders, and a better one by the rule's :class:`LevelOrder`. Item events never do."""
+        return (self.subject is None and other.subject is None and self.story.id == other.story.id
+                and self.rule == other.rule and self.level_order is other.level_order
+                and self.level_order.better(self.level, other.level))
 
     def headline(self) -> str:
         """What happened, without the title: ``"reached 500 comments (512 now)"`` (plain text)."""
@@ -193,7 +222,37 @@ class Event:
             growth=data.get("growth"),
             wording=wording,
             subject=subject,
+            level_order=_read_order(data),
         )
+
+
+def _read_order(data: dict[str, Any]) -> LevelOrder:
+    """The level order written with an event; rows from before events carried one get the order their
+    rule had then (rank: smaller is better; everything else: bigger)."""
+    try:
+        return LevelOrder(data["level_order"])
+    except (KeyError, ValueError):
+        return LevelOrder.LOWER if data.get("rule") == "rank" else LevelOrder.HIGHER
+
+
+def superseding(events: Sequence[Event]) -> list[Event | None]:
+    """For each of ``events``, the best event among them that supersedes it, or None when none does.
+
+    The one decision behind "announce only the best level": a rule reporting several levels at once,
+    and the dispatcher taking several rows of one story together (a group, a digest, quiet hours, a
+    retry), both keep the events mapped to None and close the others as passed or superseded.
+    """
+    best: list[Event] = []
+    for event in events:
+        for i, kept in enumerate(best):
+            if event.supersedes(kept):
+                best[i] = event
+                break
+            if kept.supersedes(event):
+                break
+        else:
+            best.append(event)
+    return [next((b for b in best if b.supersedes(event)), None) for event in events]
 
 
 def _read_marks(raw: Any) -> tuple[tuple[int, int], ...]:

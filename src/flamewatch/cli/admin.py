@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from ..config import Config
 from ..app import load_plugins, resolve_notifiers
 from ..dispatch import NotifierInstance
+from ..eventkeys import sample_key
 from ..events import Event, StorySnapshot
 from ..rules import RuleContext
 from ..rules.comments import CommentsRule
@@ -126,7 +127,7 @@ def sample_event() -> Event:
                           time=1175714200, descendants=123)
     rule = CommentsRule(CommentsRule.Options(comment_levels=(100,)))
     (event,) = rule.evaluate(story, RuleContext(now=time.time(), velocity=42.0, growth=7)).announce
-    return dataclasses.replace(event, key=f"test:{int(time.time())}")
+    return dataclasses.replace(event, key=sample_key(time.time()))
 
 
 async def cmd_notify_test(args: argparse.Namespace) -> int:

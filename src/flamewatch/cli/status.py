@@ -71,7 +71,8 @@ async def gather_status(config: Config, *, store_path: str | None = None, http: 
     daemon_stories = status["daemon"].get("stories")
     if daemon_stories:  # the daemon knows ranks and titles; the store only counts
         status["stories"] = [{"rank": s["rank"], "id": s["id"], "title": s["title"], "comments": s["comments"],
-                              "points": s["points"], "partial": s["partial"], "per_hour": s["per_hour"]}
+                              "points": s["points"], "partial": s["partial"], "per_hour": s["per_hour"],
+                              "levels": s.get("levels", [])}
                              for s in daemon_stories]
     return status
 
@@ -146,4 +147,6 @@ def render(status: dict[str, Any]) -> str:
             rank = f"{s['rank']:>3}." if s.get("rank") else "   -"
             title = _printable(s["title"]) if s.get("title") else "(title: ask the daemon)"
             lines.append(f"{rank} {s['id']:>9} {count:>6} comments {s['points']:>5} points  {title}")
+            if s.get("levels"):  # every kind: comments, rank, replies, mentions...
+                lines.append(f"{'':14}levels fired: {_printable(', '.join(s['levels']), 200)}")
     return "\n".join(lines)

@@ -27,7 +27,7 @@ class Route:
     rules: frozenset[str] | None = None
     min_comments: int = 0
     min_points: int = 0
-    min_level: int = 0  # numeric levels (comments, points, velocity) below this are not taken
+    min_level: int = 0  # numeric levels worse than this by their rule's LevelOrder are not taken
     lists: frozenset[str] | None = None
     keywords: tuple[str, ...] = ()
     users: frozenset[str] | None = None  # only events about these users: replies to them, their stories
@@ -61,7 +61,7 @@ class Route:
             return False
         if event.story.comments < self.min_comments or event.story.score < self.min_points:
             return False
-        if self.min_level and isinstance(event.level, int) and event.level < self.min_level:
+        if self.min_level and not event.level_order.at_least(event.level, self.min_level):
             return False
         if self.keywords:
             title = event.story.title.casefold()

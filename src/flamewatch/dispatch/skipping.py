@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..events import superseding
 from ..silences import Silence, silencing
 from ..store import Delivery
 
@@ -42,27 +43,15 @@ def silenced_rows(rows: Sequence[Delivery], silences: Sequence[Silence], now: fl
 
 
 def superseded_rows(rows: Sequence[Delivery]) -> list[Skip]:
-    """The lower levels superseded by a higher one taken with them.
+    """The rows superseded by a better level taken with them.
 
-    When one story reached several numeric levels of one rule (``comments`` 100 and 250, say) before any
-    of them went out, only the highest is sent: the others are marked ``superseded`` by its key. Levels
-    that are words (keywords, mentions) never supersede.
+    When one story reached several levels of one rule (``comments`` 100 and 250; rank top 10 and #1)
+    before any of them went out, only the best by the rule's :class:`~flamewatch.eventkeys.LevelOrder`
+    is sent: the others are marked ``superseded`` by its key (:func:`~flamewatch.events.superseding`, the
+    rules' own decision). Levels that are words (keywords, mentions) and item events never supersede.
     """
     skips: dict[str, list[int]] = {}
-    highest: dict[tuple[int, str], Delivery] = {}
-    for row in rows:
-        event = row.event
-        if not isinstance(event.level, int) or event.subject is not None:
-            continue
-        group = (event.story.id, event.rule)
-        best = highest.get(group)
-        if best is None or int(best.event.level) < event.level:
-            highest[group] = row
-    for row in rows:
-        event = row.event
-        if not isinstance(event.level, int) or event.subject is not None:
-            continue
-        best = highest[(event.story.id, event.rule)]
-        if best.id != row.id and int(best.event.level) > event.level:
-            skips.setdefault(f"superseded: by {best.event.key}", []).append(row.id)
+    for row, better in zip(rows, superseding([row.event for row in rows]), strict=True):
+        if better is not None:
+            skips.setdefault(f"superseded: by {better.key}", []).append(row.id)
     return [Skip(tuple(ids), reason) for reason, ids in skips.items()]

@@ -82,13 +82,10 @@ async def stories(source: Source) -> list[dict[str, Any]]:
     store = source.store()
     watched = source.recorder.stories
     now = source.clock()
-    fired: dict[int, list[tuple[str, str]]] = {}
+    fired: dict[int, list[Event]] = {}
     if store is not None and watched:
-        for key in await store.fired_keys([s.id for s in watched]):
-            story_id, _, rest = key.partition(":")
-            rule, _, level = rest.partition(":")
-            if story_id.isdigit() and level:
-                fired.setdefault(int(story_id), []).append((rule, level))
+        for event in await store.fired_events([s.id for s in watched]):
+            fired.setdefault(event.story.id, []).append(event)
     out = []
     for story in watched:
         points: list[tuple[float, int]] = []
@@ -106,15 +103,16 @@ async def stories(source: Source) -> list[dict[str, Any]]:
             "points": story.score,
             "per_hour": per_hour(points),
             "history": [[round(at, 1), comments] for at, comments in thin(points, SPARK_POINTS)],
-            "levels": [f"{rule} {level}" for rule, level in sorted(fired.get(story.id, []), key=_level_order)],
+            "levels": levels_fired(fired.get(story.id, [])),
         })
     return out
 
 
-def _level_order(fired: tuple[str, str]) -> tuple[str, int, str]:
-    """Rule by rule, numeric levels by value (10 before 100), others by name."""
-    rule, level = fired
-    return (rule, int(level) if level.isdigit() else 0, level)
+def levels_fired(events: Sequence[Event]) -> list[str]:
+    """The levels ``events`` fired, of every kind, rule by rule, each rule's levels worst first by its
+    own order (comments 10 before 100; rank top 10 before #1), words after numbers."""
+    ordered = sorted(events, key=lambda e: (e.rule, e.parsed_key.kind, e.level_order.sort_key(e.level)))
+    return list(dict.fromkeys(e.label() for e in ordered))
 
 
 def per_hour(points: Sequence[tuple[float, int]], window: float = 3600.0) -> float | None:
@@ -182,7 +180,10 @@ def _event_json(event: Event) -> dict[str, Any]:
     return {
         "key": event.key,
         "rule": event.rule,
+        "kind": str(event.parsed_key.kind),
         "level": event.level,
+        "label": event.label(),
+        "level_order": str(event.level_order),
         "at": _iso(event.at),
         "summary": event.wording.summary,
         "story": {"id": event.story.id, "title": event.story.title, "hn_url": event.story.hn_url},

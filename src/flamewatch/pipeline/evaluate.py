@@ -100,9 +100,9 @@ class Evaluate:
                 parent=item.parent, time=item.time,
             )
             batch.evaluations.append(Evaluation(announce=[
-                Event(key=f"{rule.name}:{match.key or item.id}", rule=rule.name, level=match.level,
+                Event(key=match.event_key(rule.name, item.id), rule=rule.name, level=match.level,
                       value=match.value, story=story, at=at, source_list=batch.source_of(story.id),
-                      wording=match.wording, subject=subject)
+                      wording=match.wording, subject=subject, level_order=rule.level_order)
                 for rule, match in matches
             ]))
 

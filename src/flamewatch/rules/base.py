@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from ..events import Event, StorySnapshot, Wording
+from ..eventkeys import LevelOrder, item_key, story_key
+from ..events import Event, StorySnapshot, Wording, superseding
 from ..hn.item import Item
 
 
@@ -52,9 +53,10 @@ class ItemContext:
 class ItemMatch:
     """One thing a rule saw in a new item; the core turns it into an event about that item.
 
-    The event's key is ``"<rule>:<key>"`` (``key`` defaults to the item id: ``"mention:python:123"`` needs
-    ``key="python:123"``), its ``subject`` the item, and its ``story`` the thread the item belongs to
-    (fetched only for matches). ``value`` is what was measured (e.g. the story's rank).
+    The event's key is made by :func:`flamewatch.eventkeys.item_key`: ``"<rule>:<item id>"``, or
+    ``"<rule>:<qualifier>:<item id>"`` with a ``qualifier`` (``"mention:python:123"``; ``key``, the older
+    way to say it, replaces everything after ``"<rule>:"``), its ``subject`` the item, and its ``story``
+    the thread the item belongs to (fetched only for matches). ``value`` is what was measured (e.g. the story's rank).
     ``thread_domains``, when not empty, keeps the match only if that story links to one of these domains
     or a subdomain of one (lower case): a filter on the thread, which a rule cannot see from the item.
     """
@@ -64,6 +66,11 @@ class ItemMatch:
     value: float = 0.0
     key: str | None = None
     thread_domains: tuple[str, ...] = ()
+    qualifier: str | None = None
+
+    def event_key(self, rule: str, item_id: int) -> str:
+        """The key of the event this match becomes, for rule ``rule`` and item ``item_id``."""
+        return f"{rule}:{self.key}" if self.key is not None else item_key(rule, item_id, self.qualifier)
 
 
 @dataclass
@@ -88,7 +95,9 @@ class Rule:
     """Base class of every rule, built-in or from a plugin.
 
     A subclass sets ``name`` (what events carry as ``Event.rule`` and notifier routes name in
-    ``rules = [...]``) and an ``Options`` dataclass whose fields are its keys in the ``[rules]`` table
+    ``rules = [...]``), ``level_order`` when more is not better news (a rank: #1 beats the top 10; names
+    such as keywords: :attr:`LevelOrder.NONE <flamewatch.LevelOrder.NONE>`), and an ``Options``
+    dataclass whose fields are its keys in the ``[rules]`` table
     (typed with the same hints as notifier options: ``flamewatch.Levels``, ``Duration``, ...; raise
     ``ValueError("key: problem")`` in ``__post_init__`` for checks across fields). Give every field a
     default that leaves the rule idle unless the user asks for it, and say so in :meth:`is_active`.
@@ -99,6 +108,8 @@ class Rule:
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    #: How this rule's levels order: which one supersedes another, what ``min_level`` lets through.
+    level_order: ClassVar[LevelOrder] = LevelOrder.HIGHER
     Options: ClassVar[type[Any]] = NoRuleOptions
 
     def __init__(self, options: Any = None) -> None:
@@ -137,17 +148,23 @@ class Rule:
 
     def event(self, story: StorySnapshot, ctx: RuleContext, level: int | str, value: float, wording: Wording) -> Event:
         """An event of this rule reaching ``level`` (measured ``value``) on ``story``, worded by ``wording``."""
+        return self.event_with_key(story_key(story.id, self.name, level), story, ctx, level, value, wording)
+
+    def event_with_key(self, key: str, story: StorySnapshot, ctx: RuleContext, level: int | str, value: float,
+                       wording: Wording, *, source_list: str | None = None) -> Event:
+        """Like :meth:`event`, for a key of another shape (made by :mod:`flamewatch.eventkeys`)."""
         return Event(
-            key=Event.make_key(story.id, self.name, level),
+            key=key,
             rule=self.name,
             level=level,
             value=value,
             story=story,
             at=ctx.at,
-            source_list=ctx.source_list,
+            source_list=ctx.source_list if source_list is None else source_list,
             velocity=ctx.velocity,
             growth=ctx.growth,
             wording=wording,
+            level_order=self.level_order,
         )
 
     def announce_highest(
@@ -158,19 +175,24 @@ class Rule:
         value: float,
         wording: Callable[[int], Wording],
     ) -> Evaluation:
-        """Events for the ``levels`` that ``value`` reached: the highest announced, the lower ones passed.
+        """Events for the ``levels`` that ``value`` reached (by :attr:`level_order`): the best announced,
+        the others passed.
 
-        When a story is first seen above several levels at once (flamewatch started late, or the thread
-        exploded between cycles), announcing each would be noise; the lower ones are recorded as fired
+        When a story is first seen past several levels at once (flamewatch started late, or the thread
+        exploded between cycles), announcing each would be noise; the others are recorded as fired
         instead, so they are never announced later either.
         """
-        crossed = sorted(level for level in levels if value >= level)
-        if not crossed:
-            return Evaluation()
-        return Evaluation(
-            announce=[self.event(story, ctx, crossed[-1], value, wording(crossed[-1]))],
-            passed=[self.event(story, ctx, level, value, wording(level)) for level in crossed[:-1]],
-        )
+        crossed = self.level_order.crossed(levels, value)
+        return best_announced([self.event(story, ctx, level, value, wording(level)) for level in crossed])
+
+
+def best_announced(events: Sequence[Event]) -> Evaluation:
+    """``events`` as an evaluation: those no other one supersedes announced, the rest passed (recorded as
+    fired, never sent). The same decision as the dispatcher's supersede (:func:`~flamewatch.events.superseding`)."""
+    out = Evaluation()
+    for event, better in zip(events, superseding(events), strict=True):
+        (out.announce if better is None else out.passed).append(event)
+    return out
 
 
 def comments_per_hour(history: Sequence[tuple[float, int]], now: float, window: float) -> float | None:

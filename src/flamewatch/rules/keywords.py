@@ -6,13 +6,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from flamewatch import Evaluation, Rule, RuleContext, StorySnapshot, Wording, hookimpl
+from flamewatch import LevelOrder, Evaluation, Rule, RuleContext, StorySnapshot, Wording, hookimpl
 
 
 class KeywordRule(Rule):
     """Fires once per story and keyword found in its title; the level is the keyword."""
 
     name = "keyword"
+    level_order = LevelOrder.NONE  # the level is a word: keywords never supersede each other
     description = "the title contains a keyword"
 
     @dataclass(frozen=True)

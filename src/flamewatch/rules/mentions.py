@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import re2  # type: ignore[import-untyped]
 
-from flamewatch import Item, ItemContext, ItemMatch, Rule, Wording, hookimpl
+from flamewatch import LevelOrder, Item, ItemContext, ItemMatch, Rule, Wording, hookimpl
 from flamewatch.hn.item import domain_of, on_domain
 from flamewatch.hn.text import html_to_text
 
@@ -168,6 +168,7 @@ class MentionRule(Rule):
 
     name = "mention"
     description = "a new story or comment mentions a term"
+    level_order = LevelOrder.NONE  # the level is the mention's name
 
     @dataclass(frozen=True)
     class Options:
@@ -309,8 +310,7 @@ class MentionRule(Rule):
             snippet=snippet,
             marks=marks,
         )
-        return ItemMatch(level=spec.name, wording=wording, key=f"{spec.name}:{item.id}",
-                         thread_domains=thread_domains)
+        return ItemMatch(level=spec.name, wording=wording, qualifier=spec.name, thread_domains=thread_domains)
 
 
 def _term_set(sources: Sequence[str]) -> Any | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from flamewatch import Item, ItemContext, ItemMatch, Rule, Wording, hookimpl
+from flamewatch import LevelOrder, Item, ItemContext, ItemMatch, Rule, Wording, hookimpl
 
 if TYPE_CHECKING:
     from flamewatch.people import Watchlist
@@ -35,6 +35,7 @@ class ReplyRule(WatchlistRule):
     """Fires for every new comment replying to a watched user."""
 
     name = "reply"
+    level_order = LevelOrder.NONE  # the level is the user replied to
     description = "a new reply to a watched user's story or comment"
 
     def is_active(self) -> bool:

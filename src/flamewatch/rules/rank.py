@@ -2,13 +2,17 @@
 
 Which users, and what they want, comes from ``[[watch.users]]`` (``front_page``, ``rank_levels``) through
 the :class:`~flamewatch.people.Watchlist` the core binds to this rule; it has no ``[rules]`` keys.
-Keys: ``rank:<story>:<list>:entered`` and ``rank:<story>:<level>`` (level 1 is "#1 on the front page").
+Keys (made by :mod:`flamewatch.eventkeys`): ``rank:<story>:<list>:entered`` and ``rank:<story>:<level>``
+(level 1 is "#1 on the front page"). Smaller levels are better news (``level_order`` is LOWER), so "#1"
+supersedes "the top 10" wherever levels are compared.
 """
 
 from __future__ import annotations
 
-from flamewatch import Evaluation, Event, Rule, RuleContext, StorySnapshot, Wording, hookimpl
+from flamewatch import Evaluation, LevelOrder, Rule, RuleContext, StorySnapshot, Wording, hookimpl
+from flamewatch.eventkeys import entered_key, rank_key
 
+from .base import best_announced
 from .people import WatchlistRule
 
 #: The list rank levels are measured on.
@@ -30,6 +34,7 @@ class RankRule(WatchlistRule):
 
     name = "rank"
     description = "a watched user's story enters a list or reaches a rank"
+    level_order = LevelOrder.LOWER
 
     def is_active(self) -> bool:
         return self.watchlist is not None and any(
@@ -52,27 +57,23 @@ class RankRule(WatchlistRule):
                     headline=f"by {user.settings.name} entered {list_label(list_name)} at #{rank}",
                     emoji="rocket",
                 )
-                out.announce.append(self._event(story, ctx, f"rank:{story.id}:{list_name}:entered", list_name,
-                                                rank, wording, list_name))
+                out.announce.append(self.event_with_key(entered_key(story.id, list_name), story, ctx, list_name,
+                                                        float(rank), wording, source_list=list_name))
         front = story.lists.get(FRONT_PAGE)
         if front is not None:
-            crossed = sorted((lv for lv in user.settings.rank_levels if front <= lv), reverse=True)
-            for i, level in enumerate(crossed):
+            events = []
+            for level in self.level_order.crossed(user.settings.rank_levels, front):
                 top = "#1" if level == 1 else f"the top {level}"
                 wording = Wording(
                     summary=f"Reached {top} on the front page",
                     headline=f"by {user.settings.name} reached {top} on the front page (#{front} now)",
                     emoji="trophy" if level == 1 else "chart_with_upwards_trend",
                 )
-                event = self._event(story, ctx, f"rank:{story.id}:{level}", level, front, wording, FRONT_PAGE)
-                # Only the best level reached is announced; the ones passed on the way are recorded.
-                (out.announce if i == len(crossed) - 1 else out.passed).append(event)
+                events.append(self.event_with_key(rank_key(story.id, level), story, ctx, level, float(front),
+                                                  wording, source_list=FRONT_PAGE))
+            # Only the best level reached is announced; the ones passed on the way are recorded.
+            out.extend(best_announced(events))
         return out
-
-    def _event(self, story: StorySnapshot, ctx: RuleContext, key: str, level: int | str, rank: int,
-               wording: Wording, list_name: str) -> Event:
-        return Event(key=key, rule=self.name, level=level, value=float(rank), story=story, at=ctx.at,
-                     source_list=list_name, velocity=ctx.velocity, growth=ctx.growth, wording=wording)
 
 
 @hookimpl

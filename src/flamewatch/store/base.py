@@ -145,6 +145,11 @@ class Store(Protocol):
         """Keys of every fired event, or only of those about ``story_ids``."""
         ...
 
+    async def fired_events(self, story_ids: Iterable[int]) -> list[Event]:
+        """Every event fired about ``story_ids`` (of every kind: levels, rank, replies, mentions), in the
+        order they fired. An event that cannot be read back is left out (this feeds listings only)."""
+        ...
+
     async def due(self, now: float, *, instance: str | None = None, limit: int = 500) -> list[Delivery]:
         """Pending rows whose ``next_at`` is at or before ``now`` (claimed or not), longest waiting first,
         then oldest row first; only ``instance``'s when given. Reads only: nothing is claimed."""

@@ -51,6 +51,17 @@ def _delivery(row: Sequence[Any]) -> Delivery:
     )
 
 
+def read_events(texts: Iterable[str]) -> list[Event]:
+    """Events from their stored JSON; one that cannot be read (another program's write) is skipped."""
+    events = []
+    for text in texts:
+        try:
+            events.append(Event.from_dict(json.loads(text)))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return events
+
+
 def _status(status: DeliveryStatus | str) -> DeliveryStatus:
     try:
         return DeliveryStatus(status)
@@ -105,6 +116,14 @@ class SQLiteOutbox(SQLiteConnection):
                 "SELECT key FROM fired WHERE story_id IN (SELECT value FROM json_each(?))", (json_list(story_ids),)
             )
         return {key for (key,) in rows}
+
+    async def fired_events(self, story_ids: Iterable[int]) -> list[Event]:
+        """See :meth:`Store.fired_events <flamewatch.store.base.Store.fired_events>`."""
+        rows = await self._read(
+            "SELECT event FROM fired WHERE story_id IN (SELECT value FROM json_each(?)) ORDER BY fired_at, rowid",
+            (json_list(story_ids),),
+        )
+        return read_events(text for (text,) in rows)
 
     async def due(self, now: float, *, instance: str | None = None, limit: int = 500) -> list[Delivery]:
         """See :meth:`Store.due <flamewatch.store.base.Store.due>`."""

@@ -17,7 +17,7 @@ import asyncpg
 from ...errors import StoreError
 from ...events import Event
 from ..base import Delivery, DeliveryStatus
-from ..outbox import _delivery, _status
+from ..outbox import _delivery, _status, read_events
 from ..schema import one_line
 from .connection import Conn, PgLocation, PostgresConnection
 
@@ -100,6 +100,12 @@ class PostgresOutbox(PostgresConnection):
         else:
             rows = await self._read("SELECT key FROM fired WHERE story_id = ANY($1::bigint[])", (list(story_ids),))
         return {row["key"] for row in rows}
+
+    async def fired_events(self, story_ids: Iterable[int]) -> list[Event]:
+        """See :meth:`Store.fired_events <flamewatch.store.base.Store.fired_events>`."""
+        rows = await self._read("SELECT event FROM fired WHERE story_id = ANY($1::bigint[]) ORDER BY fired_at, key",
+                                (list(story_ids),))
+        return read_events(row["event"] for row in rows)
 
     async def due(self, now: float, *, instance: str | None = None, limit: int = 500) -> list[Delivery]:
         """See :meth:`Store.due <flamewatch.store.base.Store.due>`."""
