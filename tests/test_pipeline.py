@@ -90,6 +90,26 @@ async def test_a_raising_rule_is_skipped_named_once_and_every_other_rule_still_a
     assert "KeyError" in named[0] and "oops" in named[0]
 
 
+def test_rule_errors_are_counted_in_metrics_and_shown_with_the_cycle() -> None:
+    from datetime import UTC, datetime
+
+    from flamewatch.events import CycleStats
+    from flamewatch.http.api import cycle_json
+    from flamewatch.http.page import fragment
+    from flamewatch.http.recorder import StatusRecorder
+
+    recorder = StatusRecorder()
+    stats = CycleStats(cycle=0, started_at=datetime.now(UTC), elapsed=0.1, stories=3, requests=4, errors=0,
+                       partial=0, events=3, rule_errors=(("broken", 3),))
+    recorder.flamewatch_cycle_done(stats)
+    recorder.flamewatch_cycle_done(stats)
+    assert 'flamewatch_rule_errors_total{rule="broken"} 6.0' in recorder.metrics.exposition().decode()
+    health = {"ready": True, "reason": "ok", "last_success": None, "period": 60.0, "uptime": 1.0}
+    html = fragment({"health": health, "stories": [], "events": [], "outbox": [],
+                     "cycles": [cycle_json(stats)]})
+    assert '<span class="bad rule-error">rule broken raised on 3</span>' in html
+
+
 def _write(path: Path, api_url: str, lists: str) -> None:
     path.write_text(f'notifiers = []\n[hn]\napi_url = "{api_url}"\n[store]\npath = "{path.parent / "fw.db"}"\n'
                     f'[rules]\ncomment_levels = []\npoints_levels = []\n{lists}')

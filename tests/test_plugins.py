@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import inspect
 import logging
 import types
@@ -287,22 +289,83 @@ def test_every_hookspec_is_documented_in_the_readme() -> None:
     assert not missing, f"hooks not described in README.md's plugin guide: {missing}"
 
 
-def test_a_wrapper_observer_is_reported_not_silently_skipped(caplog) -> None:
+def test_observer_hooks_go_through_pluggys_caller_so_tryfirst_and_wrappers_apply() -> None:
     from flamewatch import hookimpl
-    from flamewatch.plugins import make_plugin_manager
+
+    order: list[str] = []
+
+    class Plain:
+        __name__ = "plain"
+
+        @hookimpl
+        def flamewatch_cycle_done(self, stats: object) -> None:
+            order.append("plain")
+
+    class First:
+        __name__ = "first"
+
+        @hookimpl(tryfirst=True)
+        def flamewatch_cycle_done(self, stats: object) -> None:
+            order.append("first")
 
     class Wrapping:
         __name__ = "wrapping"
 
         @hookimpl(wrapper=True)
-        def flamewatch_cycle_done(self, stats):
-            yield
+        def flamewatch_cycle_done(self, stats: object) -> Any:
+            order.append("wrapper before")
+            result = yield
+            order.append("wrapper after")
+            return result
 
-    plugins = make_plugin_manager(extra=[Wrapping()], defaults=False, load_entry_points=False)
-    with caplog.at_level("ERROR"):
-        plugins.notify("flamewatch_cycle_done", stats=None)
-        plugins.notify("flamewatch_cycle_done", stats=None)
-    assert plugins.errors == [
-        "plugin wrapping: hook flamewatch_cycle_done is a wrapper; observer hooks take plain @hookimpl "
-        "functions, so it is not called"
+    # First registered first: without tryfirst pluggy would call it last (newest first).
+    plugins = make_plugin_manager(extra=[First(), Plain(), Wrapping()], defaults=False, load_entry_points=False)
+    plugins.notify("flamewatch_cycle_done", stats=None)
+    assert order == ["wrapper before", "first", "plain", "wrapper after"]
+    assert plugins.errors == []
+
+
+async def test_an_async_observer_runs_in_its_own_task_and_its_failure_is_named(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from flamewatch import hookimpl
+
+    got: list[object] = []
+    done = asyncio.Event()
+
+    class Async:
+        __name__ = "async-ok"
+
+        @hookimpl
+        async def flamewatch_event_fired(self, event: object) -> None:
+            await asyncio.sleep(0)
+            got.append(event)
+            done.set()
+
+    class AsyncFaulty:
+        __name__ = "async-faulty"
+
+        @hookimpl
+        async def flamewatch_event_fired(self, event: object) -> None:
+            raise RuntimeError("async observer bug")
+
+    plugins = make_plugin_manager(extra=[Async(), AsyncFaulty()], defaults=False, load_entry_points=False)
+    with caplog.at_level(logging.ERROR, logger="flamewatch.plugins"):
+        plugins.notify("flamewatch_event_fired", event="E")  # returns at once: the coroutines run as tasks
+        assert got == []
+        await done.wait()
+        await plugins.runner.close(1.0)
+    assert got == ["E"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "plugin async-faulty: hook flamewatch_event_fired raised RuntimeError: async observer bug"
     ]
+
+
+def test_plugin_call_tracing_names_each_hook_call_and_the_plugins_it_reached(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("FLAMEWATCH_TRACE_PLUGINS", "1")
+    plugins = only(plugin("watcher", flamewatch_event_fired=lambda event: None))
+    with caplog.at_level(logging.INFO, logger="flamewatch.plugins.trace"):
+        plugins.notify("flamewatch_event_fired", event="E")
+    assert "hook flamewatch_event_fired(event='E') -> watcher" in [r.getMessage() for r in caplog.records]

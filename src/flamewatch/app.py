@@ -314,6 +314,7 @@ class App:
         try:
             if self.dispatcher is not None:
                 self.close_report = await self.dispatcher.close(grace)
+            await self.plugins.runner.drain(grace)  # async observers of the last events and cycle
             if self.store is not None and self.dispatcher is not None:
                 try:  # what is left, as `flamewatch outbox` will count it, for the stop summary
                     self.final_outbox_counts = await self.store.outbox_counts()

@@ -1,10 +1,14 @@
 """Every hook flamewatch calls, with what it is for and what it may return.
 
-pluggy never awaits: every hook here is a plain (sync) function. Notifiers do their async work in
-:class:`flamewatch.Notifier` methods, which the core awaits in tracked tasks with timeouts and retries.
-Observer hooks (``flamewatch_event_fired``, ``flamewatch_cycle_done``, ``flamewatch_delivery_done``)
-are called one implementation at a time, so a raising plugin is reported by name and the others still
-run; they must be quick and must not block (schedule slow work on a notifier instead).
+Registration hooks (``flamewatch_notifier_types``, ``flamewatch_rule_types``) are plain functions.
+Notifiers do their async work in :class:`flamewatch.Notifier` methods, which the core awaits in tracked
+tasks with timeouts and retries. Observer hooks (``flamewatch_event_fired``, ``flamewatch_cycle_done``,
+``flamewatch_delivery_done``, ``flamewatch_new_item``) are called through pluggy's hook caller, so
+``tryfirst``/``trylast`` and hook wrappers apply; each implementation is isolated (a raising one is
+reported by its plugin's name and the others still run). An observer may be ``async def``: pluggy never
+awaits, so the core runs the coroutine it returns in its own task with a timeout. Plain observers must be
+quick and must not block (schedule slow work on a notifier instead). ``FLAMEWATCH_TRACE_PLUGINS=1`` (or
+``-vv``) logs every hook call.
 """
 
 from __future__ import annotations

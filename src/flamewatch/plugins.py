@@ -10,8 +10,9 @@ loaded. Plugins come from four places, in this order:
 4. ``.py`` files in the configured plugin directories.
 
 A plugin that fails to import or register is reported by name in :attr:`Plugins.errors` and skipped;
-the rest still load. Hooks are called through :meth:`Plugins.notify`, one implementation at a time,
-so a raising observer is logged with its plugin's name and the others still run.
+the rest still load. Observer hooks are called through :meth:`Plugins.notify`: pluggy's own hook caller,
+so ``tryfirst``/``trylast``, hook wrappers and tracing apply, with each implementation isolated (a raising
+observer is logged with its plugin's name and the others still run; see :mod:`.hookcalls`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError
+from .hookcalls import HookRunner, isolate, trace_calls
 from .notifier import Notifier
 from .rules.base import Rule
 
@@ -80,6 +82,11 @@ class Plugins:
     _owners: dict[str, str] = field(default_factory=dict, repr=False)
     _rules: dict[str, type[Rule]] | None = field(default=None, repr=False)
     _rule_owners: dict[str, str] = field(default_factory=dict, repr=False)
+    #: Calls observer hooks and runs the coroutines of ``async def`` ones (:meth:`notify`).
+    runner: HookRunner = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.runner = HookRunner(self.pm)
 
     def notifier_types(self) -> dict[str, type[Notifier]]:
         """Every notifier type offered by a plugin, by ``type_name`` (computed once, then cached).
@@ -176,22 +183,9 @@ class Plugins:
         return valid
 
     def notify(self, hook_name: str, **kwargs: Any) -> None:
-        """Call an observer hook on every plugin, isolating each one's exceptions."""
-        caller = getattr(self.pm.hook, hook_name)
-        for impl in caller.get_hookimpls():
-            if impl.hookwrapper or impl.wrapper:
-                # Calling a wrapper would only make a generator: say so once instead of skipping silently.
-                self._error(f"plugin {impl.plugin_name}: hook {hook_name} is a wrapper; observer hooks take plain "
-                            "@hookimpl functions, so it is not called")
-                continue
-            try:
-                impl.function(**{name: kwargs[name] for name in impl.argnames})
-            except Exception as exc:
-                # One line by default (observers run every cycle); the traceback with -vv.
-                log.error(
-                    "plugin %s: hook %s raised %s: %s", impl.plugin_name, hook_name, type(exc).__name__,
-                    _one_line(exc), exc_info=log.isEnabledFor(logging.DEBUG),
-                )
+        """Call an observer hook through pluggy's hook caller (order, wrappers and tracing apply), each
+        implementation isolated; an ``async def`` one runs in its own task (see :mod:`.hookcalls`)."""
+        self.runner.call(hook_name, kwargs)
 
     def _error(self, message: str) -> None:
         if message not in self.errors:
@@ -210,6 +204,7 @@ def make_plugin_manager(
     """A fresh plugin manager with hookspecs added and plugins loaded (see the module docstring)."""
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
+    trace_calls(pm)  # FLAMEWATCH_TRACE_PLUGINS=1 or -vv: every hook call in the log
     plugins = Plugins(pm)
     skip = set(disabled)
     seen: set[str] = set()  # every plugin name found, loaded or disabled
@@ -310,6 +305,7 @@ def _register(plugins: Plugins, obj: object, name: str, source: str) -> None:
         reason = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
         plugins._error(f"plugin {name}: cannot register ({source}): {reason}")
         return
+    isolate(plugins.pm, obj, name)
     callers = plugins.pm.get_hookcallers(obj) or []
     _check_hook_names(plugins, obj, name, callers)
     hooks = tuple(sorted(c.name for c in callers if c.has_spec()))

@@ -152,6 +152,7 @@ def cycle_json(stats: CycleStats) -> dict[str, Any]:
         "new_items": stats.new_items,
         "skipped_ticks": stats.skipped_ticks,
         "failed": stats.failed,
+        "rule_errors": dict(stats.rule_errors),
     }
 
 

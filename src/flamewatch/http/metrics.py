@@ -44,6 +44,8 @@ class Metrics:
         self.partial = Gauge("flamewatch_partial_stories", "Stories counted only partly in the last cycle",
                              registry=r)
         self.events = Counter("flamewatch_events_fired", "Events fired, by rule", ["rule"], registry=r)
+        self.rule_errors = Counter("flamewatch_rule_errors", "Stories and items a rule raised on (it was skipped "
+                                   "there), by rule", ["rule"], registry=r)
         self.deliveries = Counter("flamewatch_deliveries", "Delivery attempts, by notifier instance and outcome",
                                   ["instance", "outcome"], registry=r)
         self.outbox_pending = Gauge("flamewatch_outbox_pending", "Outbox rows waiting to be sent, by instance",
@@ -67,6 +69,8 @@ class Metrics:
         self.hn_requests.inc(stats.requests)
         self.hn_failures.inc(stats.errors)
         self.items.inc(stats.new_items)
+        for rule, count in stats.rule_errors:
+            self.rule_errors.labels(rule).inc(count)
         if stats.failed is None:
             self.partial.set(stats.partial)
         if last_success is not None:

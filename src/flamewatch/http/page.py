@@ -78,6 +78,10 @@ def _cycles(cycles: list[dict[str, Any]]) -> str:
     rows = []
     for c in cycles[:10]:
         outcome = f'<span class="bad">{_e(c["failed"])}</span>' if c["failed"] else "ok"
+        broken = c.get("rule_errors") or {}
+        if broken:  # a faulty rule was skipped where it raised; the cycle and the other rules went on
+            outcome += "".join(f' · <span class="bad rule-error">rule {_e(rule)} raised on {int(n)}</span>'
+                               for rule, n in sorted(broken.items()))
         rows.append(
             f'<tr data-cycle="{int(c["cycle"])}"><td>{_e(c["cycle"])}</td><td>{_time(c["started_at"])}</td>'
             f'<td class="num">{c["elapsed"]:.2f}s</td><td class="num">{c["requests"]}</td>'
