@@ -133,3 +133,46 @@ async def test_a_reload_changing_the_watched_lists_counts_them_from_the_next_cyc
     assert {s.id for s in before.counted} == {top}
     assert {s.id for s in after.counted} == {top, ask}
     assert {s.id: s.lists for s in after.counted}[ask] == {"askstories": 1}
+
+
+async def test_a_new_comment_reaches_a_notifier_on_the_apps_fake_clock(tmp_path: Path) -> None:
+    """The whole path (stream, count, rule, record, group_wait, send, record outcome) reads App's clock:
+    nothing on it looks at the wall clock, so a group_wait of an hour passes by moving the fake time."""
+    world = World(seed=11, stories=0)
+    story = world.add_story("Slow burner")
+    world.add_replies(story, 4)
+    fake = {"now": 1_000_000.0}  # 1970: any wall-clock reading on the way would show
+
+    def clock() -> float:
+        return fake["now"]
+
+    async with SimulatorServer(world) as sim:
+        config = parse_config({
+            "hn": {"api_url": sim.base_url},
+            "watch": {"top": 5},
+            "rules": {"comment_levels": [5], "points_levels": []},
+            "store": {"path": str(tmp_path / "fw.db")},
+            "notifiers": [{"type": "recording", "name": "sink", "group_wait": "1h"}],
+        }, "clock.toml")
+        async with App(config, plugins=make_test_plugins(plugin_offering(RecordingNotifier)), clock=clock) as app:
+            assert app.monitor is not None and app.dispatcher is not None and app.store is not None
+            (sink,) = [instance.notifier for instance in app.instances]
+            assert isinstance(sink, RecordingNotifier)
+            first = await app.monitor.cycle(0)
+            world.add_replies(story, 1)  # the fifth comment: a new item the stream follows
+            fake["now"] += 60
+            second = await app.monitor.cycle(1)
+            await app.dispatcher.wait_idle()
+            assert sink.sent == []  # grouped: due an hour after it fired, on the fake clock
+            (row,) = await app.store.pending()
+            fake["now"] += 3600
+            app.dispatcher.resume()
+            (event,) = await sink.wait_for(1)
+            await app.dispatcher.wait_idle()
+            (done,) = await app.store.outbox()
+
+    assert (first.events, second.events) == (0, 1)
+    assert second.started_at.timestamp() == 1_000_060.0 and second.new_items >= 1
+    assert event.key == f"{story}:comments:5" and event.at.timestamp() == 1_000_060.0
+    assert row.created_at == 1_000_060.0 and row.next_at == 1_000_060.0 + 3600
+    assert done.status == "done" and done.id == row.id

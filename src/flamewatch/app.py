@@ -116,10 +116,14 @@ class App:
         backfill: bool = False,
         sender: bool = True,
         owner: str = "flamewatch",
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """``sender``: take the store's instance lock on entering (see :meth:`_take_lock`), so no other
-        flamewatch sends from the same store; ``owner`` says who we are in the lock (``"run"``, ``"once"``)."""
+        flamewatch sends from the same store; ``owner`` says who we are in the lock (``"run"``, ``"once"``).
+        ``clock``: the time (Unix seconds) every part reads: the cycle, the store, the dispatcher and the
+        watchlist get this one, so a test can run the whole path on a fake clock."""
         self.config = config
+        self.clock = clock
         #: ``--backfill``: a watched user's first run announces what it finds instead of only recording it.
         self.backfill = backfill
         self.sender = sender
@@ -171,7 +175,7 @@ class App:
         self.client = HNClient(
             self.session, self.api_url, timeout=cfg.hn.timeout, retries=cfg.hn.retries, max_inflight=cfg.hn.max_inflight
         )
-        self.store = await open_store(self.store_path)
+        self.store = await open_store(self.store_path, clock=self.clock)
         if _shared(self.store):
             self.role = "standby"  # nothing is sent until lead() takes the leader lock
         else:
@@ -185,6 +189,7 @@ class App:
             on_event=lambda **kw: self.plugins.notify("flamewatch_event_fired", **kw),
             on_delivery=lambda **kw: self.plugins.notify("flamewatch_delivery_done", **kw),
             may_send=self.may_send,
+            clock=self.clock,
         )
         await self.dispatcher.start()
         counter = None
@@ -201,6 +206,7 @@ class App:
             counter=counter,
             stream=self.stream,
             watchlist=watchlist,
+            clock=self.clock,
         )
 
     def rule_engine(self, rules: Sequence[Rule]) -> RuleEngine:
@@ -261,7 +267,7 @@ class App:
         bind_watchlist(self.rules, watchlist)
         if self.stream is not None and watchlist.users:
             self.stream.subscribe(watchlist.see_item)
-        await watchlist.start(self.client, time.time())
+        await watchlist.start(self.client, self.clock())
         return watchlist
 
     # --- one sender per store: a file lock (SQLite), or the leader lock of a shared (PostgreSQL) store ---

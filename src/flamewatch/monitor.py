@@ -96,16 +96,16 @@ class Monitor:
         """Run one cycle and return its statistics."""
         if self.next_pipeline is not None:
             self.pipeline, self.next_pipeline = self.next_pipeline, None
-        started = datetime.now(UTC)
-        t0 = time.perf_counter()
+        now = self.clock()
+        t0 = time.perf_counter()  # how long the cycle took: a duration, not a time of day
         before = self.client.stats.copy()
-        batch = await self.pipeline.run_cycle(CycleBatch(number, self.clock()))
+        batch = await self.pipeline.run_cycle(CycleBatch(number, now))
         self.last_results = batch.results
         after = self.client.stats
         _warn_partial(batch.results)
         return CycleStats(
             cycle=number,
-            started_at=started,
+            started_at=datetime.fromtimestamp(now, UTC),
             elapsed=time.perf_counter() - t0,
             stories=len(batch.results),
             requests=after.requests - before.requests,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ..hookcalls import isolate
 from ..errors import ConfigError
 from . import api
 from .api import Reload, Source
@@ -217,8 +218,9 @@ async def start_http(
     if (problem := listen_problem(address, settings.token is not None)) is not None:
         raise ConfigError(f"http.listen: {problem}")
     host, port = parse_listen(address)
-    recorder = StatusRecorder()
+    recorder = StatusRecorder(clock=app.clock)
     app.plugins.pm.register(recorder, name="flamewatch.http")
+    isolate(app.plugins.pm, recorder, "flamewatch.http")  # a bug here must not keep other observers from events
     token = settings.token.reveal() if settings.token is not None else None
     server = HttpServer(Source.of_app(app, recorder, watcher=watcher, reload=reload), host, port, token=token)
     try:
