@@ -176,7 +176,7 @@ async def test_two_instances_at_once_one_leads_and_a_kill_9_mid_delivery_loses_n
         "watch": {"top": 5, "period": PERIOD, "shutdown_timeout": 1.0},
         "rules": {"comment_levels": [1, 2, 3, 5, 8], "points_levels": [1, 5]},
         "delivery": {"retry_base": 0.05, "retry_cap": 0.2},
-    }, [webhook_settings(receiver, concurrency=3)])
+    }, [webhook_settings(receiver, concurrency=3, timeout=3)])  # leases lapse 3 + 5 s after a claim
     receiver.fail_next(200, count=2)  # two accepted...
     receiver.hang_next(2, after_accepting=True)  # ...two taken but never acknowledged...
     receiver.hang_next(1)  # ...one hangs unread: three in flight when the leader dies
@@ -197,7 +197,9 @@ async def test_two_instances_at_once_one_leads_and_a_kill_9_mid_delivery_loses_n
             assert await leader.exit_status(5) == -signal.SIGKILL
             await standby.wait_for_line("leading ", timeout=5)
             took_over = time.monotonic() - killed_at
-            await receiver.wait_for_deliveries(len(rows_before), timeout=15)
+            # Rows in flight at the kill are resent once their leases lapse (the dead leader's sends
+            # cannot be told from a zombie's), the others at once.
+            await receiver.wait_for_deliveries(len(rows_before), timeout=30)
             await standby.wait_for_line("cycle 1:", timeout=10)  # it runs cycles now; nothing fires again
             standby.signal(signal.SIGTERM)
             assert await standby.exit_status(10) == 0, standby.stderr
@@ -229,7 +231,8 @@ async def test_a_leader_whose_lock_connection_is_cut_stops_sending(
             "watch": {"top": 5, "period": PERIOD, "shutdown_timeout": 1.0},
             "rules": {"comment_levels": [1, 2, 3, 5, 8], "points_levels": [1, 5]},
         }
-        config_a = write_config(tmp_path / "a.toml", tables, [webhook_settings(to_a, concurrency=2)])
+        # A's two rows in flight stay leased for 5 + 5 s after the cut: then B sends them.
+        config_a = write_config(tmp_path / "a.toml", tables, [webhook_settings(to_a, concurrency=2, timeout=5)])
         config_b = write_config(tmp_path / "b.toml", tables, [webhook_settings(to_b, concurrency=2)])
         to_a.hang_next(100)  # A's sends never end: two stay in flight, the rest wait for a slot
         async with SimulatorServer(static_world()) as sim, FlamewatchProcess(*run_cmd(config_a, sim, pg_url)) as a:
@@ -243,7 +246,7 @@ async def test_a_leader_whose_lock_connection_is_cut_stops_sending(
                 await a.wait_for_line("lost the leader lock", timeout=15)
                 await b.wait_for_line("leading ", timeout=5)
                 rows = await outbox_rows(pg_url)
-                await to_b.wait_for_deliveries(len(rows), timeout=15)
+                await to_b.wait_for_deliveries(len(rows), timeout=30)
                 await a.wait_for_line("standby: waiting for pid", timeout=5)  # alive, standing by
                 sent_by_a = len(to_a.requests)
                 for proc in (b, a):

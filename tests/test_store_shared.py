@@ -99,15 +99,13 @@ async def test_a_claimed_row_is_not_taken_by_another_owner_until_its_claim_lapse
     assert await second.claim_due(T0 + 2, claim_for=60, owner="two", instance="other") == []
     # Reading is not claiming: due() and pending() still list every row, with its claim.
     assert [(d.id, d.claimed_by) for d in await first.due(T0 + 2)] == [(a, "one"), (b, "one"), (c, "two")]
-    # An owner takes its own rows again (it tracks them in flight itself), and its claim is renewed.
-    again = await first.claim_due(T0 + 30, claim_for=60, owner="one")
-    assert [(d.id, d.claimed_until) for d in again] == [(a, T0 + 90), (b, T0 + 90)]
-    assert await second.claim_due(T0 + 89, claim_for=60, owner="two") == [
-        d for d in await second.pending() if d.id == c
-    ]
-    # At T0 + 90 the claims of "one" lapse: the other process may take those rows (a crashed sender).
-    lapsed = await second.claim_due(T0 + 90, claim_for=60, owner="two")
-    assert [(d.id, d.claimed_by) for d in lapsed] == [(a, "two"), (b, "two"), (c, "two")]
+    # The lease invariant: not even its owner takes a row under a live lease (it may still be sending it).
+    assert await first.claim_due(T0 + 30, claim_for=60, owner="one") == []
+    assert await second.claim_due(T0 + 59, claim_for=60, owner="two") == []
+    # At T0 + 60 the claims of "one" lapse: the other process may take those rows (a crashed sender).
+    lapsed = await second.claim_due(T0 + 60, claim_for=60, owner="two")
+    assert [(d.id, d.claimed_by) for d in lapsed] == [(a, "two"), (b, "two")]
+    assert [d.id for d in await first.claim_due(T0 + 61, claim_for=60, owner="one")] == [c]
 
 
 async def test_every_outcome_clears_the_claim(first: Store, second: Store) -> None:
@@ -122,7 +120,8 @@ async def test_every_outcome_clears_the_claim(first: Store, second: Store) -> No
     # The retried row is free for anyone once due; the one still claimed is not.
     assert [row.id for row in await second.claim_due(T0 + 10, claim_for=60, owner="two")] == [b]
     assert await second.requeue([c], T0 + 20) == 1
-    assert [row.id for row in await second.claim_due(T0 + 20, claim_for=60, owner="two")] == [b, c]
+    # b is under the lease "two" took at T0 + 10: only c.
+    assert [row.id for row in await second.claim_due(T0 + 20, claim_for=60, owner="two")] == [c]
 
 
 async def test_released_claims_and_a_closed_store_leave_rows_free(store_location: str, second: Store) -> None:
@@ -135,8 +134,8 @@ async def test_released_claims_and_a_closed_store_leave_rows_free(store_location
     await first.claim_due(T0 + 1, claim_for=3600, owner="one")  # takes b; a is claimed by "two"
     # Closing a store gives back the claims it took: a stopped process does not hold rows for an hour.
     await first.close()
+    # (a stays under the lease "two" took at T0.)
     assert [(d.id, d.claimed_by) for d in await second.claim_due(T0 + 2, claim_for=60, owner="two")] == [
-        (a, "two"),
         (b, "two"),
     ]
 

@@ -226,6 +226,11 @@ class App:
         lock = store.instance_lock(self.owner)
         await lock.acquire(wait=False)
         self.lock = lock
+        # Holding the store's only lock proves every earlier sender is gone (a crash, kill -9): their
+        # leases on outbox rows guard sends that can no longer happen, so take those rows back now.
+        released = await store.release_claims(None)
+        if released:
+            log.info("resuming %d deliveries a stopped flamewatch had claimed", released)
 
     def store_problem(self) -> str | None:
         """One line when the store's file was removed or replaced under us (see ``Store.file_problem``)."""

@@ -10,7 +10,8 @@ The order, and why:
 
 * **lead**: only the store's one sender takes rows (a standby takes nothing);
 * **quiet hours**: inside an instance's quiet window nothing is taken, so no claim is held through it;
-* **take**: claim the due rows (a claim keeps another instance sharing the store off them);
+* **take**: lease the due rows, no more than can start now (the lease invariant, :mod:`.lease`: no
+  claim returns a row while it is being sent, by this process or another sharing the store);
 * **supersede**: of several levels of one rule on one story taken together, only the best is sent;
 * **silence**: rows a silence covers are closed unsent (checked here, at sending, so a silence added
   after a row was queued still stops it);
@@ -29,6 +30,7 @@ from ..errors import StoreError
 from ..stage import Stage
 from .attempt import Failure, attempt
 from .instance import NotifierInstance
+from .lease import lease_left
 from .outcomes import Unrecorded
 from .recording import label
 from .skipping import Skip, silenced_rows, superseded_rows
@@ -92,9 +94,12 @@ class QuietHours:
 
 
 class Take:
-    """Claim the instance's due rows (not those in flight or whose outcome is unrecorded)."""
+    """Lease the instance's due rows, as many as can start now (see :mod:`.lease`)."""
 
     name = "take"
+
+    #: Most rows one pass takes for a digest or group (they go out as one message, so no slot waits).
+    BATCH_LIMIT = 500
 
     def __init__(self, dispatcher: Dispatcher, poll: float, claim_margin: float, owner: str) -> None:
         self.d = dispatcher
@@ -104,16 +109,46 @@ class Take:
 
     async def __call__(self, batch: PumpBatch) -> PumpBatch:
         instance = batch.instance
+        # No more rows than can start now: a row waiting for a free slot would use up its lease.
+        room = self.BATCH_LIMIT if instance.batches else instance.concurrency - len(instance.inflight)
+        if room <= 0:
+            batch.wait = self.poll  # every slot busy: a finishing delivery wakes the pump
+            return batch
         claimed = await self.d.store.claim_due(
-            batch.now, instance=instance.name, claim_for=instance.timeout + self.claim_margin, owner=self.owner
+            batch.now, instance=instance.name, claim_for=instance.timeout + self.claim_margin, owner=self.owner,
+            limit=room,
         )
-        batch.rows = [r for r in claimed if r.id not in instance.inflight and r.id not in instance.held]
+        batch.rows = self._not_ours_yet(instance, claimed)
         if not batch.rows:
-            # Rows due now are all in flight, and a finishing delivery wakes the pump: only rows due later
-            # matter. One indexed query, not a scan of the pending rows (a dead endpoint may hold thousands).
-            upcoming = await self.d.store.next_due_at(instance.name, after=batch.now)
-            batch.wait = self.poll if upcoming is None else min(self.poll, max(0.0, upcoming - batch.now))
+            batch.wait = min(self.poll, await self._time_to_next(instance, batch.now))
         return batch
+
+    @staticmethod
+    def _not_ours_yet(instance: NotifierInstance, rows: list[Delivery]) -> list[Delivery]:
+        """``rows`` without those this process is sending, or sent without recording the outcome yet.
+
+        Defence in depth: by the lease invariant a claim never returns a row in flight, so one that does
+        is logged as a bug. A held row comes back once its lease lapsed while the store refused its
+        outcome (the documented exception, :mod:`.lease`); it is never sent again.
+        """
+        sending = [r.id for r in rows if r.id in instance.inflight]
+        if sending:
+            log.error("notifier %s: bug: a claim returned rows %s that this process is sending (the lease "
+                      "invariant is broken); not sending them again", instance.name, sending)
+        return [r for r in rows if r.id not in instance.inflight and r.id not in instance.held]
+
+    async def _time_to_next(self, instance: NotifierInstance, now: float) -> float:
+        """Seconds until a row falls due or a lease on a due row lapses (``poll`` when neither).
+
+        Rows due now and free were all taken, and a finishing delivery wakes the pump. What is left:
+        rows due later (one indexed query, not a scan of the pending rows: a dead endpoint may hold
+        thousands), and rows due now leased by a sender that is gone (a crashed or cut-off leader).
+        """
+        upcoming = await self.d.store.next_due_at(instance.name, after=now)
+        lapses = [r.claimed_until for r in await self.d.store.due(now, instance=instance.name, limit=100)
+                  if r.claimed_until is not None and r.claimed_until > now and r.id not in instance.inflight]
+        soonest = min([t for t in (upcoming, *lapses) if t is not None], default=None)
+        return self.poll if soonest is None else max(0.0, soonest - now)
 
 
 class _Skipping:
@@ -183,6 +218,12 @@ class Send:
     async def __call__(self, batch: DeliveryBatch) -> DeliveryBatch:
         if not self.d.may_send():
             return batch  # lost the lead since the row was taken: leave it pending
+        if lease_left(batch.rows, self.d.clock()) < batch.instance.timeout:
+            # The lease would lapse during the send (the process stalled): another claim could take the
+            # row while we send it. Leave it; it is taken again once its lease lapses.
+            log.warning("notifier %s: %s: its lease on the outbox is nearly over; sending it later",
+                        batch.instance.name, label(r.event for r in batch.rows))
+            return batch
         batch.failure = await attempt(batch.instance, [r.event for r in batch.rows],
                                       blocking_warn=self.blocking_warn, logger=log)
         batch.sent = True

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -31,6 +30,7 @@ from ..silences import Silence, SilenceList
 from ..tasks import CloseReport, TaskRegistry
 from .attempt import Failure
 from .instance import NotifierInstance
+from .lease import CLAIM_MARGIN, claim_owner
 from .membership import Membership
 from .outcomes import OutcomeBacklog
 from .policies import RetryPolicy
@@ -63,15 +63,6 @@ POLL_SECONDS = 30.0
 #: How long a pump waits after it failed to read the outbox (or hit a bug), and the first wait before
 #: writing again a delivery outcome the store could not record (see :mod:`.outcomes`).
 STORE_ERROR_BACKOFF = 5.0
-
-#: Who this flamewatch instance is when it claims outbox rows: an instance elsewhere sharing the store
-#: leaves them alone until the claim lapses. The name outlives the process on purpose: restarted after a
-#: crash (kill -9), the instance takes its unfinished rows back at once instead of waiting out its own
-#: claims. Within the process, rows in flight are told apart in memory (``NotifierInstance.inflight``).
-CLAIM_OWNER = socket.gethostname()
-
-#: A claim lasts the instance's attempt timeout plus this, the time to record the outcome.
-CLAIM_MARGIN = 30.0
 
 #: How often a dispatcher writes the silences back (the store forgets state values not written for
 #: ``history_days``; a silence may be longer).
@@ -107,6 +98,8 @@ class Dispatcher(Membership, Recording):
         #: Checked before rows are taken and before every send: False (a standby, or a leader that lost
         #: its lock) and nothing goes out; :meth:`resume` wakes the pumps when it turns True again.
         self.may_send: Callable[[], bool] = may_send or (lambda: True)
+        #: This dispatcher's name on the outbox rows it leases; never shared (see :mod:`.lease`).
+        self.owner = claim_owner()
         self._on_event = on_event
         self._on_delivery = on_delivery
         self.deliveries = TaskRegistry("deliveries")
@@ -116,7 +109,7 @@ class Dispatcher(Membership, Recording):
         self.start_failures: dict[str, BaseException] = {}
         self.stats = DispatchStats()
         #: The pump's stages and one delivery's, in order (see :func:`.pump.pump_chain`).
-        self.pump, self.delivery = pump_chain(self, poll=POLL_SECONDS, claim_margin=CLAIM_MARGIN, owner=CLAIM_OWNER,
+        self.pump, self.delivery = pump_chain(self, poll=POLL_SECONDS, claim_margin=CLAIM_MARGIN, owner=self.owner,
                                               blocking_warn=BLOCKING_WARN_SECONDS)
         #: Outcomes of sends the store could not record: their rows are never sent again by this process.
         self.backlog = OutcomeBacklog(lambda u: self.record(u.instance, u.rows, u.failure),
@@ -258,8 +251,9 @@ class Dispatcher(Membership, Recording):
             instance.wake.set()
 
     def halt(self) -> None:
-        """Cancel the deliveries in flight (``may_send`` turned False). Their rows stay pending and claimed
-        by this instance until the claim lapses; whoever sends them next uses the same key."""
+        """Cancel the deliveries in flight (``may_send`` turned False). Their rows stay pending and leased
+        until the lease lapses (a send cancelled here may have reached its receiver): whoever sends them
+        next, this instance leading again included, does so after that, with the same key."""
         self.deliveries.cancel_all()
 
     async def _wait_for_change_since(self, seen: int) -> None:

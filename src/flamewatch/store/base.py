@@ -11,7 +11,8 @@ the clock it was opened with. Every database failure raises :class:`~flamewatch.
 
 The contract is shaped so that several processes may share one store (a server database later): fired
 keys are unique in the database itself, and a process takes outbox rows with :meth:`Store.claim_due`,
-which marks them as its own for a while, so two processes do not send the same row at the same time.
+which leases them to it until their outcome is recorded (or the lease lapses), so no row is sent twice at
+once, by two processes or by one.
 """
 
 from __future__ import annotations
@@ -164,20 +165,27 @@ class Store(Protocol):
         owner: str,
         limit: int = 500,
     ) -> list[Delivery]:
-        """Take the due rows nobody else is sending, in :meth:`due`'s order, atomically.
+        """Take the due rows nobody is sending, in :meth:`due`'s order, atomically.
 
-        A pending row is taken when its ``next_at`` is at or before ``now`` and it is unclaimed, its claim
-        has lapsed (``claimed_until <= now``) or ``owner`` already holds it: ``owner`` names one flamewatch
-        instance, which tracks its own rows in flight (and, restarted under the same name after a crash,
-        takes its unfinished rows back at once). Each row taken is claimed by ``owner`` until
-        ``now + claim_for``; the returned rows carry that claim. :meth:`mark_done`, :meth:`mark_retry` and
-        :meth:`mark_dead` clear it, :meth:`release_claims` gives it back early.
+        **The lease invariant**: a row under a live lease is never returned, not even to the owner
+        holding it. A pending row is taken only when its ``next_at`` is at or before ``now`` and it has no
+        lease or its lease has lapsed (``claimed_until <= now``); the check and the new lease (``owner``,
+        until ``now + claim_for``) are one atomic step, so of two claims at once only one gets a row. A
+        lease ends only in the statement that records the row's outcome (:meth:`mark_done`,
+        :meth:`mark_retry`, :meth:`mark_dead`, :meth:`mark_skipped`), by :meth:`release_claims`, or by
+        lapsing. So while a send is under way and until its outcome is committed, no claim, by anyone,
+        returns that row: the sender takes ``claim_for`` longer than its send may last plus the time to
+        record the outcome. ``owner`` names one sender for one run of a process (never reused), so a
+        restarted process does not take back the rows of the one before it: they lapse, or the holder
+        of the store's instance lock releases them (see :meth:`release_claims`).
         """
         ...
 
-    async def release_claims(self, owner: str) -> int:
+    async def release_claims(self, owner: str | None) -> int:
         """Clear every claim ``owner`` holds on a pending row, so those rows can be taken at once (a
-        process stopping with deliveries unfinished). Returns how many rows were released."""
+        process stopping with deliveries unfinished, after they ended). ``owner=None`` clears every
+        claim: only for a process that knows every other sender is dead (the holder of a SQLite store's
+        file lock, at start). Returns how many rows were released."""
         ...
 
     async def pending(self, instance: str | None = None) -> list[Delivery]:

@@ -143,7 +143,7 @@ class SQLiteOutbox(SQLiteConnection):
         if claim_for <= 0:
             raise ValueError(f"claim_for must be more than zero seconds, got {claim_for!r}")
         until = now + claim_for
-        sql, params = self._due_query(now, instance, limit, claimable_by=owner)
+        sql, params = self._due_query(now, instance, limit, claimable=True)
         self._claim_owners.add(owner)
 
         # Reading and claiming in one IMMEDIATE transaction makes the pair atomic: no other connection
@@ -175,14 +175,15 @@ class SQLiteOutbox(SQLiteConnection):
         return deliveries
 
     def _due_query(
-        self, now: float, instance: str | None, limit: int, *, claimable_by: str | None = None
+        self, now: float, instance: str | None, limit: int, *, claimable: bool = False
     ) -> tuple[str, list[Any]]:
-        """The query for pending rows due at ``now``; with ``claimable_by``, only rows that owner may take."""
+        """The query for pending rows due at ``now``; ``claimable``: only rows without a live lease."""
         sql = f"SELECT {_DELIVERY_COLUMNS} FROM {_DELIVERY_FROM} WHERE o.status = ? AND o.next_at <= ?"
         params: list[Any] = [PENDING, now]
-        if claimable_by is not None:
-            sql += " AND (o.claimed_until IS NULL OR o.claimed_until <= ? OR o.claimed_by = ?)"
-            params += [now, claimable_by]
+        if claimable:
+            # The lease invariant (see Store.claim_due): a live lease is never taken, not even by its owner.
+            sql += " AND (o.claimed_until IS NULL OR o.claimed_until <= ?)"
+            params.append(now)
         if instance is not None:
             sql += " AND o.instance = ?"
             params.append(instance)
@@ -190,8 +191,12 @@ class SQLiteOutbox(SQLiteConnection):
         params.append(limit)
         return sql, params
 
-    async def release_claims(self, owner: str) -> int:
+    async def release_claims(self, owner: str | None) -> int:
         """See :meth:`Store.release_claims <flamewatch.store.base.Store.release_claims>`."""
+        if owner is None:
+            return await self._change(
+                f"UPDATE outbox SET {_UNCLAIM} WHERE claimed_by IS NOT NULL AND status = ?", (PENDING,)
+            )
         return await self._change(
             f"UPDATE outbox SET {_UNCLAIM} WHERE claimed_by = ? AND status = ?", (owner, PENDING)
         )

@@ -31,7 +31,8 @@ _COLUMNS = (
 )
 _FROM = "outbox AS o JOIN fired AS f ON f.key = o.event_key"
 _UNCLAIM = "claimed_by = NULL, claimed_until = NULL"
-_CLAIMABLE = "(o.claimed_until IS NULL OR o.claimed_until <= $2 OR o.claimed_by = $3)"
+# The lease invariant (see Store.claim_due): a live lease is never taken, not even by its owner.
+_CLAIMABLE = "(o.claimed_until IS NULL OR o.claimed_until <= $2)"
 
 
 class PostgresOutbox(PostgresConnection):
@@ -162,8 +163,12 @@ class PostgresOutbox(PostgresConnection):
                 raise StoreError(f"store {self.path}: outbox row {row[0]} cannot be read: {exc!r}") from exc
         return deliveries
 
-    async def release_claims(self, owner: str) -> int:
+    async def release_claims(self, owner: str | None) -> int:
         """See :meth:`Store.release_claims <flamewatch.store.base.Store.release_claims>`."""
+        if owner is None:
+            return await self._change(
+                f"UPDATE outbox SET {_UNCLAIM} WHERE claimed_by IS NOT NULL AND status = $1", (PENDING,)
+            )
         return await self._change(
             f"UPDATE outbox SET {_UNCLAIM} WHERE claimed_by = $1 AND status = $2", (owner, PENDING)
         )

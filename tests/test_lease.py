@@ -1,0 +1,128 @@
+"""The lease invariant (flamewatch.dispatch.lease): a row being sent is never claimed again, by anyone.
+
+Both stores, real ones: SQLite files and a fresh PostgreSQL schema (skipped with a reason when no server
+answers, a failure under CI=true). The race the invariant closes is made to happen every time by a store
+wrapper that holds back a delivery's outcome write while the pump claims again, and hands that claim's
+answer back only once the delivery has ended (the order a loaded machine produced by chance).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from flamewatch.app import App
+from flamewatch.config import parse_config
+from flamewatch.dispatch import Dispatcher, NotifierInstance, RetryPolicy
+from flamewatch.rules import Evaluation
+from flamewatch.store import Delivery, Store, open_store
+from flamewatch.testing import RecordingNotifier, make_event, make_test_plugins, notifier_context
+
+T0 = 1_000_000.0
+
+
+class OutcomeHeldBack:
+    """A real store whose first ``mark_done`` waits until a pump's claim has run against the store.
+
+    That claim's rows are handed back to the pump only after every delivery has ended, so the delivery
+    has already forgotten the row in memory: only the store can keep it from being sent again.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.wake: Callable[[], None] = lambda: None  # wakes the pump (set once the dispatcher exists)
+        self.idle: Callable[[], Any] = lambda: asyncio.sleep(0)  # waits until no delivery runs
+        self._outcome_started = asyncio.Event()
+        self._claimed = asyncio.Event()
+        #: What the claim made while the outcome was unwritten returned (None: no such claim yet).
+        self.claimed_meanwhile: list[int] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def mark_done(self, ids: Sequence[int], now: float) -> None:
+        if self._outcome_started.is_set():
+            await self._store.mark_done(ids, now)
+            return
+        self._outcome_started.set()
+        self.wake()
+        await self._claimed.wait()
+        await self._store.mark_done(ids, now)
+
+    async def claim_due(self, now: float, **kwargs: Any) -> list[Delivery]:
+        rows: list[Delivery] = await self._store.claim_due(now, **kwargs)
+        if self._outcome_started.is_set() and not self._claimed.is_set():
+            self.claimed_meanwhile = [r.id for r in rows]
+            self._claimed.set()
+            await self.idle()  # the outcome commits and the delivery ends before the pump sees the rows
+        return rows
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+async def test_a_row_whose_outcome_is_not_yet_written_is_never_claimed_again(
+    store_location: str, session: aiohttp.ClientSession
+) -> None:
+    async with await open_store(store_location) as real:
+        store = OutcomeHeldBack(real)
+        sink = RecordingNotifier(notifier_context(session, "sink"))
+        # Two slots: the pump has room to claim while the first delivery writes its outcome.
+        dispatcher = Dispatcher(store, [NotifierInstance.of(sink, concurrency=2)],  # type: ignore[arg-type]
+                                retry=RetryPolicy(base=0.01, cap=0.05, max_age=60.0))
+        store.wake = dispatcher.instances["sink"].wake.set
+        store.idle = dispatcher.deliveries.wait_idle
+        await dispatcher.start()
+        event = make_event()
+        await dispatcher.publish(Evaluation(announce=[event]))
+        await sink.wait_for(1)
+        await dispatcher.wait_idle()
+        await dispatcher.close(1.0)
+        assert [e.key for e in sink.sent] == [event.key]  # sent once
+        assert store.claimed_meanwhile == []  # the claim made during the outcome write left the row alone
+        assert [(d.status, d.claimed_by) for d in await real.outbox()] == [("done", None)]
+
+
+async def test_an_owner_never_takes_back_its_own_live_lease(store_location: str) -> None:
+    async with await open_store(store_location) as store:
+        await store.record_events([make_event(story_id=1), make_event(story_id=2)],
+                                  {make_event(story_id=1).key: ["hook"], make_event(story_id=2).key: ["hook"]}, T0)
+        first = await store.claim_due(T0, claim_for=60, owner="one", limit=1)
+        assert len(first) == 1
+        # Same owner, lease live: only the other row.
+        again = await store.claim_due(T0 + 1, claim_for=60, owner="one")
+        assert [d.id for d in again] != [d.id for d in first] and len(again) == 1
+        assert await store.claim_due(T0 + 59, claim_for=60, owner="one") == []
+        # Lapsed (first claim at T0 + 60): free again, for anyone.
+        assert [d.id for d in await store.claim_due(T0 + 60, claim_for=60, owner="two")] == [first[0].id]
+        # Everyone's claims cleared at once (a SQLite lock holder starting after a crash).
+        assert await store.release_claims(None) == 2
+        assert [d.claimed_by for d in await store.pending()] == [None, None]
+
+
+async def test_dispatchers_never_share_an_owner(store_location: str) -> None:
+    async with await open_store(store_location) as store:
+        owners = {Dispatcher(store, []).owner for _ in range(3)}
+    assert len(owners) == 3
+
+
+async def test_a_sqlite_sender_takes_back_the_rows_a_crashed_one_left_claimed(tmp_path: Path) -> None:
+    path = tmp_path / "fw.db"
+    async with await open_store(path) as store:
+        event = make_event()
+        await store.record_events([event], {event.key: ["sink"]}, T0)
+        # A sender killed mid-send: its lease would keep the row for the attempt timeout and more.
+        await store.claim_due(T0, claim_for=1e9, owner="host:1:dead")
+        store._claim_owners.clear()  # type: ignore[attr-defined]  # it died: nothing gives its claims back
+    config = parse_config({"store": {"path": str(path)}, "watch": {"period": 1.0}, "notifiers": []}, "fw.toml")
+    async with App(config, plugins=make_test_plugins()) as app:
+        assert app.store is not None
+        assert [d.claimed_by for d in await app.store.pending()] == [None]
