@@ -76,6 +76,9 @@ async def cmd_run(args: argparse.Namespace) -> int:
                 if http is not None:
                     http.source.watcher = watcher  # /metrics reads tick lateness from the running watcher
                 app.on_leadership_lost = watcher.stop
+                if app.role == "standby":
+                    current["watcher"] = None
+                    continue  # lost the lead before this watcher could hear of it: compete again
                 lists = ", ".join(f"{w.name} (top {w.top})" for w in config.watch.watched_lists())
                 log.info("watching %s every %gs at %s; %s; store %s (%s)", lists, config.watch.period,
                          app.api_url, plural(len(app.instances), "notifier"), app.store_label, app.role)

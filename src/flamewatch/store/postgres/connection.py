@@ -38,6 +38,9 @@ DEFAULT_SCHEMA = "flamewatch"
 DB_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    # Raised by asyncpg itself, e.g. "cannot switch to state 12; another operation is in progress" when a
+    # query meets a connection the server is ending: the connection is lost, not our bug.
+    asyncpg.InternalClientError,
     OSError,  # includes ConnectionError: refused, reset, unreachable
     TimeoutError,
 )
