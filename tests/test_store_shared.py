@@ -274,3 +274,33 @@ async def test_one_sender_per_store_file(tmp_path: Path) -> None:
     await second.acquire(wait=False)  # free again once released
     assert second.held and not first.held
     await second.release()
+
+
+async def test_one_sender_per_store_file_whatever_path_names_it(tmp_path: Path) -> None:
+    """A symlink to the store, or to its directory, names the same store: one lock, one sender."""
+    from flamewatch.errors import StoreLockedError
+    from flamewatch.store.filelock import SQLiteFileLock, lock_holder
+
+    real_dir = tmp_path / "real"
+    real_dir.mkdir()
+    real = real_dir / "fw.db"
+    real.touch()
+    (tmp_path / "link.db").symlink_to(real)
+    (tmp_path / "dirlink").symlink_to(real_dir)
+    first = SQLiteFileLock(str(real), "run")
+    await first.acquire(wait=False)
+    try:
+        for other in (tmp_path / "link.db", tmp_path / "dirlink" / "fw.db", real_dir / ".." / "real" / "fw.db"):
+            with pytest.raises(StoreLockedError, match=r"is in use by another flamewatch \(pid "):
+                await SQLiteFileLock(str(other), "once").acquire(wait=False)
+            assert lock_holder(str(other)) is not None, other
+    finally:
+        await first.release()
+    via_link = SQLiteFileLock(str(tmp_path / "link.db"), "run")
+    await via_link.acquire(wait=False)  # the other way round too
+    try:
+        with pytest.raises(StoreLockedError):
+            await SQLiteFileLock(str(real), "once").acquire(wait=False)
+    finally:
+        await via_link.release()
+    assert not (tmp_path / "link.db.lock").exists()  # the lock lives beside the real file only

@@ -14,16 +14,26 @@ from pathlib import Path
 
 from ..errors import StoreError, StoreLockedError
 
-__all__ = ["SQLiteFileLock", "lock_holder"]
+__all__ = ["SQLiteFileLock", "lock_file_of", "lock_holder"]
+
+
+def lock_file_of(store_path: str) -> Path:
+    """The lock file of the store at ``store_path``: ``<real path>.lock``.
+
+    The path is resolved first (``~``, symlinks, ``..``): ``--store link.db`` and ``--store real.db`` name
+    one store, so they must contend for one lock, or both would send. A missing target still resolves
+    (non-strict), so a symlink to a store not created yet locks the file it will create.
+    """
+    return Path(os.path.realpath(os.path.expanduser(store_path)) + ".lock")
 
 
 def lock_holder(store_path: str) -> str | None:
-    """Who holds ``<store_path>.lock`` now (its ``"pid N on host"`` line), or None when nobody does.
+    """Who holds the lock of the store at ``store_path`` now (its ``"pid N on host"`` line), or None when nobody does.
 
     A non-blocking shared ``flock`` attempt: it fails only while a sender holds its exclusive lock. (A
     sender starting in the instant we hold the shared lock would be refused; the window is microseconds.)
     """
-    path = Path(f"{store_path}.lock")
+    path = lock_file_of(store_path)
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -45,7 +55,7 @@ class SQLiteFileLock:
 
     def __init__(self, store_path: str, owner: str) -> None:
         self.store_path = store_path
-        self.path = Path(f"{store_path}.lock")
+        self.path = lock_file_of(store_path) if store_path != ":memory:" else Path(":memory:.lock")
         self.owner = owner
         self._fd: int | None = None
         self._private = False  # an in-memory store: nobody else can open it, so it is always ours
