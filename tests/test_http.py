@@ -69,7 +69,8 @@ async def test_page_escapes_a_hostile_title_and_shows_the_stories(aiohttp_client
     assert "evil.example" in html and "<svg class=\"spark\"" in html and "<polyline" in html
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
     stories = await (await client.get("/api/stories")).json()
-    assert stories[0]["title"] == HOSTILE_TITLE  # JSON carries data as it is; renderers escape
+    # JSON carries data as it is but for controls (the line break); renderers escape
+    assert stories[0]["title"] == HOSTILE_TITLE.replace("\r\n", "  ")
     assert stories[0]["domain"] == "evil.example"
     assert stories[0]["per_hour"] == 60.0  # 30 comments in half an hour
     assert stories[0]["history"] == [[NOW - 1800, 10], [NOW, 40]]
@@ -156,21 +157,29 @@ async def test_ready_needs_the_store_and_a_recent_good_cycle(aiohttp_client: Any
     assert stale.status == 503 and "more than 3 periods" in await stale.text()
 
 
-async def test_token_guards_everything_but_the_health_checks(aiohttp_client: Any, mem_store: Store) -> None:
+async def test_token_guards_every_data_endpoint_but_not_the_page_shell(aiohttp_client: Any, mem_store: Store) -> None:
     source = make_source(mem_store, Clock())
+    source.recorder.flamewatch_cycle_done(cycle(0, make_story(5, title="Secret plans", rank=1)))
     client = await client_for(aiohttp_client, source, token="s3cret")
-    for path in ("/", "/api/stories", "/api/events", "/api/outbox", "/api/cycles", "/metrics", "/fragment",
-                 "/static/page.js"):
+    for path in ("/api/stories", "/api/events", "/api/outbox", "/api/cycles", "/api/health", "/metrics",
+                 "/fragment"):
         response = await client.get(path)
         assert response.status == 401, path
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
         assert (await client.get(path, headers={"Authorization": "Bearer wrong"})).status == 401
         assert (await client.get(path, headers={"Authorization": "Bearer s3cret"})).status in (200, 204), path
-    assert (await client.post("/-/reload")).status == 401
+    # The shell and its files load without the token (a browser navigation cannot send a header); the
+    # shell holds no data: its script fetches /fragment with the token from the address's #token=.
+    shell = await client.get("/")
+    assert shell.status == 200 and 'data-version=""' in (text := await shell.text())
+    assert "Secret plans" not in text and "static/page.js" in text
+    for path in ("/static/page.js", "/static/style.css"):
+        assert (await client.get(path)).status == 200, path
+    assert (await client.post("/-/reload", json={})).status == 401
     assert (await client.get("/-/healthy")).status == 200
-    assert (await client.get("/-/ready")).status == 503  # open, and honest: no cycle yet
+    assert (await client.get("/-/ready")).status == 200  # open: a good cycle just finished
     body = await (await client.get("/", headers={"Authorization": "Bearer s3cret"})).text()
-    assert "s3cret" not in body
+    assert "Secret plans" in body and "s3cret" not in body
 
 
 def test_listen_beyond_loopback_needs_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -190,7 +199,7 @@ def test_listen_beyond_loopback_needs_a_token(monkeypatch: pytest.MonkeyPatch) -
 
 async def test_reload_calls_the_callback_and_reports_its_answer(aiohttp_client: Any) -> None:
     none = await client_for(aiohttp_client, make_source(None, Clock()))
-    missing = await none.post("/-/reload")
+    missing = await none.post("/-/reload", json={})
     assert missing.status == 503 and (await missing.json())["error"] == "reload not available"
 
     answers: list[str | None] = [None, "fw.toml: watch.top: expected a positive whole number"]
@@ -201,9 +210,9 @@ async def test_reload_calls_the_callback_and_reports_its_answer(aiohttp_client: 
         return answers[len(calls) - 1]
 
     client = await client_for(aiohttp_client, make_source(None, Clock(), reload=reload))
-    ok = await client.post("/-/reload")
+    ok = await client.post("/-/reload", json={})
     assert ok.status == 200 and await ok.json() == {"ok": True}
-    bad = await client.post("/-/reload")
+    bad = await client.post("/-/reload", json={})
     assert bad.status == 400 and "watch.top" in (await bad.json())["error"]
     assert (await client.get("/-/reload")).status == 405
 

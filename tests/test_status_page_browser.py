@@ -89,6 +89,33 @@ async def test_hostile_title_renders_as_text_and_a_new_cycle_updates_the_page(
 
 
 
+async def test_the_token_link_opens_the_page_and_a_wrong_one_says_so(tmp_path: Path, browser_page: Any) -> None:
+    """``[http] token``: ``/#token=...`` loads the shell and its script, which fetches the data with the
+    token as a header; the token never appears in a request's address."""
+    from playwright.async_api import expect
+
+    token = tmp_path / "token"
+    token.write_text("s3cret-t0ken\n")
+    world = World(seed=3, stories=5, total_comments=200)
+    async with running_face(tmp_path / "fw.db", world, top=5, token_file=token) as face:
+        await face.cycle()
+        page = browser_page
+        sent: list[tuple[str, str | None]] = []
+        page.on("request", lambda request: sent.append((request.url, request.headers.get("authorization"))))
+        await page.goto(face.url + "#token=s3cret-t0ken")
+        await expect(page.locator('tr[data-cycle="0"]')).to_have_count(1, timeout=15_000)
+        assert await page.locator("table.stories tbody tr").count() >= 3
+        await face.cycle(grow=100)  # and it keeps itself up to date
+        await expect(page.locator('tr[data-cycle="1"]')).to_have_count(1, timeout=15_000)
+        assert all("s3cret" not in url for url, _ in sent)
+        assert any(url.startswith(face.url + "fragment") and auth == "Bearer s3cret-t0ken" for url, auth in sent)
+
+        await page.goto(face.url + "#token=wrong")
+        await page.reload()  # a new fragment alone does not load the page again
+        await expect(page.locator("#waiting")).to_have_text("The token in this address is wrong.", timeout=15_000)
+        assert await page.locator("table.stories").count() == 0
+
+
 async def test_page_uses_no_outside_resources_and_has_a_dark_mode(tmp_path: Path, browser_page: Any) -> None:
     world = World(seed=2, stories=4, total_comments=100)
     async with running_face(tmp_path / "fw.db", world, top=4) as face:

@@ -512,3 +512,22 @@ async def test_statuses_are_stored_as_before(sqlite_store: Store, db_path: Path)
     conn.close()
     assert sorted(on_disk.values()) == ["dead", "done", "pending"]
     assert all(type(d.status) is DeliveryStatus for d in await store.outbox())
+
+
+async def test_backlog_counts_open_rows_per_instance_and_newest_first_reads_from_the_end(store: Store) -> None:
+    """What the status page asks on every request: counted by the database, and only the newest rows."""
+    from flamewatch.store import Backlog
+
+    assert await store.backlog() == []
+    events = [event(n) for n in range(1, 8)]
+    await store.record_events(events, {e.key: ["hook", "mail"] for e in events}, T0)
+    rows = await store.outbox()
+    mail = [r.id for r in rows if r.instance == "mail"]
+    await store.mark_dead(mail[:2], error="550")
+    await store.mark_done(mail[2:3], T0)
+    await store.mark_retry(mail[3:4], next_at=T0 - 50, error="503")
+    await store.mark_done([r.id for r in rows if r.instance == "hook"], T0)
+    assert await store.backlog() == [Backlog("mail", pending=4, dead=2, next_at=T0 - 50)]
+    newest = await store.outbox(["pending", "dead"], limit=3, newest_first=True)
+    assert [r.id for r in newest] == sorted(mail, reverse=True)[:3]
+    assert [r.id for r in await store.outbox("dead", newest_first=True)] == sorted(mail[:2], reverse=True)

@@ -39,14 +39,16 @@ class RunningFace:
 
 
 @asynccontextmanager
-async def running_face(store: Path, world: World, *, period: float = 60.0, top: int = 8) -> AsyncIterator[RunningFace]:
+async def running_face(store: Path, world: World, *, period: float = 60.0, top: int = 8,
+                       token_file: Path | None = None) -> AsyncIterator[RunningFace]:
+    """The face on the simulator; ``token_file``: a file holding the ``[http] token``."""
     async with SimulatorServer(world) as sim:
         config = parse_config({
             "hn": {"api_url": sim.base_url},
             "watch": {"top": top, "period": period},
             "rules": {"comment_levels": [10, 25, 50, 100]},
             "store": {"path": str(store)},
-            "http": {"listen": "127.0.0.1:0"},
+            "http": {"listen": "127.0.0.1:0", **({"token": {"file": str(token_file)}} if token_file else {})},
             # No notifier prints: a webhook nobody listens on keeps rows pending, with retries shown.
             "notifiers": [{"type": "webhook", "name": "hook", "url": "http://127.0.0.1:9/hook"}],
             "delivery": {"retry_base": 600},

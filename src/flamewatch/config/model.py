@@ -114,11 +114,13 @@ class HttpSettings:
     """``[http]``: the daemon's status page, API, metrics and health endpoints (see flamewatch.http).
 
     ``listen`` is ``"host:port"`` (``""`` turns the server off). Any host other than loopback needs
-    ``token``: a bearer token every request but ``/-/healthy`` and ``/-/ready`` must carry.
+    ``token``: a bearer token every request for data must carry. ``allowed_hosts``: Host names answered
+    besides loopback and the listen host (``["*"]``: any), against DNS rebinding.
     """
 
     listen: str = "127.0.0.1:8642"
     token: Secret | None = None
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,27 +1,33 @@
 """The data behind the status page and ``/api/*``: plain JSON-ready dicts, built from the recorder and
 the store on each request.
 
-Titles and other HN text go out as they are (JSON is data); whoever renders them escapes them (the page
-does so in :mod:`.page`). Nothing here reads a secret: notifier instances appear by name only.
+Titles and other HN text go out without control and bidi characters (:func:`shown`: a NUL, an escape
+sequence or a right-to-left override has nothing to show and can hide or reorder what is around it), and
+otherwise as they are (JSON is data); whoever renders them escapes them (the page does so in :mod:`.page`).
+Nothing here reads a secret: notifier instances appear by name only.
+
+Every request reads bounded data: the outbox is counted by the database (:meth:`Store.backlog`), and the
+events show at most :data:`OPEN_ROWS` of the newest open rows, however many thousands wait.
 """
 
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..events import CycleStats, Event
-from ..store import Delivery, DeliveryStatus, Store
+from ..store import Backlog, Delivery, DeliveryStatus, Store
 from .recorder import StatusRecorder
 
 if TYPE_CHECKING:
     from ..app import App
     from ..watch import Watcher
 
-__all__ = ["Reload", "Source", "cycles", "events", "health", "outbox", "stories"]
+__all__ = ["Reload", "Source", "cycles", "events", "health", "outbox", "shown", "stories"]
 
 #: ``POST /-/reload`` calls this: None when the config was re-read, else the one-line reason it was not.
 Reload = Callable[[], Awaitable[str | None]]
@@ -29,6 +35,12 @@ Reload = Callable[[], Awaitable[str | None]]
 #: How far back a sparkline looks, and at most how many points it draws.
 SPARK_WINDOW = 24 * 3600.0
 SPARK_POINTS = 60
+#: At most this many open (pending or dead) outbox rows are read per request, the newest.
+OPEN_ROWS = 200
+# Control (Cc), format (Cf: bidi marks, overrides and isolates, zero-width spaces), line and paragraph
+# separators; but the joiners, which emoji sequences and some scripts need and which move nothing.
+_UNSHOWN = frozenset({"Cc", "Cf", "Zl", "Zp"})
+_JOINERS = frozenset({"\u200c", "\u200d"})
 
 
 @dataclass
@@ -164,10 +176,31 @@ def cycles(source: Source) -> list[dict[str, Any]]:
 # --- events and the outbox ---------------------------------------------------------------------------
 
 
-async def _open_rows(store: Store | None) -> tuple[list[Delivery], list[Delivery]]:
+def shown(value: Any) -> Any:
+    """``value`` (JSON-ready: dicts, lists, strings, numbers) with every string freed of control, format
+    and separator characters; tabs and line breaks become spaces, the rest go."""
+    if isinstance(value, str):
+        if value.isprintable():  # the usual case, checked in C
+            return value
+        return "".join(" " if ch in "\t\n\r\v\f" else ch for ch in value
+                       if ch in "\t\n\r\v\f" or ch in _JOINERS or unicodedata.category(ch) not in _UNSHOWN)
+    if isinstance(value, dict):
+        return {key: shown(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [shown(item) for item in value]
+    return value
+
+
+async def _open_rows(store: Store | None) -> list[Delivery]:
+    """The newest :data:`OPEN_ROWS` pending or dead rows, newest first."""
     if store is None:
-        return [], []
-    return await store.pending(), await store.outbox(DeliveryStatus.DEAD)
+        return []
+    return await store.outbox([DeliveryStatus.PENDING, DeliveryStatus.DEAD], limit=OPEN_ROWS, newest_first=True)
+
+
+async def backlog(store: Store | None) -> list[Backlog]:
+    """Each instance's open rows, counted by the store (nothing when there is no store)."""
+    return [] if store is None else await store.backlog()
 
 
 def _row_state(row: Delivery) -> dict[str, Any]:
@@ -195,10 +228,9 @@ def _event_json(event: Event) -> dict[str, Any]:
 async def events(source: Source, limit: int = 50) -> list[dict[str, Any]]:
     """Recent events (fired here, or still open in the outbox), newest first, each with its delivery per
     instance: delivered; pending with its next retry; dead with the reason."""
-    pending, dead = await _open_rows(source.store())
     open_rows: dict[str, dict[str, Delivery]] = {}
     by_key: dict[str, Event] = {}
-    for row in [*pending, *dead]:
+    for row in reversed(await _open_rows(source.store())):  # oldest first, as the events are listed
         open_rows.setdefault(row.event.key, {})[row.instance] = row
         by_key.setdefault(row.event.key, row.event)
     outcomes: dict[str, dict[str, Any]] = {}
@@ -221,17 +253,11 @@ async def events(source: Source, limit: int = 50) -> list[dict[str, Any]]:
 
 async def outbox(source: Source) -> list[dict[str, Any]]:
     """Per notifier instance: how many rows wait, how many are dead, and when the next one is due."""
-    pending, dead = await _open_rows(source.store())
-    names = set(source.instances()) | {row.instance for row in [*pending, *dead]}
+    counted = {row.instance: row for row in await backlog(source.store())}
     out = []
-    for name in sorted(names):
-        mine = [row for row in pending if row.instance == name]
-        out.append({
-            "instance": name,
-            "pending": len(mine),
-            "dead": sum(1 for row in dead if row.instance == name),
-            "next_at": _iso(min((row.next_at for row in mine), default=None)),
-        })
+    for name in sorted(set(source.instances()) | set(counted)):
+        row = counted.get(name, Backlog(name, 0, 0, None))
+        out.append({"instance": name, "pending": row.pending, "dead": row.dead, "next_at": _iso(row.next_at)})
     return out
 
 

@@ -8,13 +8,12 @@ apps in one process apart.
 
 from __future__ import annotations
 
-from collections import Counter as Tally
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ..events import CycleStats, Event
-from ..store import Delivery
+from ..store import Backlog
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -93,13 +92,13 @@ class Metrics:
             self.tick_lateness.observe(max(0.0, value))
         self._lateness_seen = started
 
-    def outbox(self, instances: Iterable[str], pending: Iterable[Delivery], dead: Iterable[Delivery]) -> None:
-        """Set the outbox gauges (every configured instance gets a value, 0 included)."""
-        waiting = Tally(row.instance for row in pending)
-        given_up = Tally(row.instance for row in dead)
-        for name in set(instances) | set(waiting) | set(given_up):
-            self.outbox_pending.labels(name).set(waiting[name])
-            self.outbox_dead.labels(name).set(given_up[name])
+    def outbox(self, instances: Iterable[str], backlog: Iterable[Backlog]) -> None:
+        """Set the outbox gauges from the store's counts (every configured instance gets a value, 0 included)."""
+        counted = {row.instance: row for row in backlog}
+        for name in set(instances) | set(counted):
+            row = counted.get(name)
+            self.outbox_pending.labels(name).set(row.pending if row else 0)
+            self.outbox_dead.labels(name).set(row.dead if row else 0)
 
     def exposition(self) -> bytes:
         """The text exposition of every metric."""

@@ -13,7 +13,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-__all__ = ["fragment", "page", "sparkline"]
+__all__ = ["fragment", "page", "shell", "sparkline"]
 
 DASH = "\u2013"  # shown for "no value"
 
@@ -158,3 +158,10 @@ def page(data: dict[str, Any]) -> str:
     return Template(static_text("index.html")).substitute(
         version=int(data["health"]["version"]), main=fragment(data)
     )
+
+
+def shell() -> str:
+    """The page without data, for a browser that has not sent the token yet: its script reads the token
+    from the address's ``#token=`` and fetches the data with it (see :mod:`.guard`)."""
+    waiting = '<p class="empty" id="waiting">Loading\u2026</p>'
+    return Template(static_text("index.html")).substitute(version="", main=waiting)

@@ -2,14 +2,13 @@
 
 Routes: ``/`` (status page), ``/fragment`` (what the page polls), ``/static/*``, ``/api/stories``,
 ``/api/events``, ``/api/outbox``, ``/api/cycles``, ``/api/health``, ``/metrics``, ``/-/healthy``,
-``/-/ready`` and ``POST /-/reload``. With a token, every route but the two health checks needs
-``Authorization: Bearer <token>``. Handlers only read (the store, the recorder); nothing here can change
+``/-/ready`` and ``POST /-/reload``. Who may ask what (Host names, the token, reload) is :mod:`.guard`'s;
+how connections are held is :mod:`.transport`'s. Handlers only read (the store, the recorder); nothing here can change
 what flamewatch does except ``/-/reload``, which calls the callback it was given.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -20,10 +19,12 @@ from ..hookcalls import isolate
 from ..errors import ConfigError
 from . import api
 from .api import Reload, Source
+from .guard import AUTHORIZED, LOOPBACK_NAMES, allowed_host_set, middlewares
 from .listen import listen_problem, parse_listen
 from .metrics import CONTENT_TYPE
-from .page import fragment, page, static_text
+from .page import fragment, page, shell, static_text
 from .recorder import StatusRecorder
+from .transport import IDLE_TIMEOUT, AcceptErrorFilter, CappedListener, connection_cap
 
 if TYPE_CHECKING:
     from ..app import App
@@ -33,8 +34,6 @@ __all__ = ["HttpServer", "make_web_app", "start_http"]
 
 log = logging.getLogger("flamewatch.http")
 
-#: Paths anyone may ask, token or not: a load balancer or Alertmanager probe has no token.
-OPEN_PATHS = frozenset({"/-/healthy", "/-/ready"})
 STATIC_FILES = {"style.css": "text/css", "page.js": "text/javascript"}
 SECURITY_HEADERS = {
     # Only our own script and stylesheet; inline SVG needs nothing more.
@@ -49,21 +48,11 @@ SOURCE: web.AppKey[Source] = web.AppKey("source", Source)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _auth_middleware(token: str | None) -> Any:
-    expected = f"Bearer {token}".encode() if token else None
-
-    @web.middleware
-    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if expected is not None and request.path not in OPEN_PATHS:
-            given = request.headers.get("Authorization", "").encode()
-            if not hmac.compare_digest(given, expected):
-                return web.json_response({"error": "missing or wrong bearer token"}, status=401,
-                                         headers={"WWW-Authenticate": 'Bearer realm="flamewatch"'})
-        response = await handler(request)
-        response.headers.update(SECURITY_HEADERS)
-        return response
-
-    return check
+@web.middleware
+async def _security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.update(SECURITY_HEADERS)
+    return response
 
 
 async def _health_with_leader(source: Source) -> dict[str, Any]:
@@ -74,17 +63,21 @@ async def _health_with_leader(source: Source) -> dict[str, Any]:
 
 
 async def _everything(source: Source) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = api.shown({
         "health": await _health_with_leader(source),
         "stories": await api.stories(source),
         "cycles": api.cycles(source),
         "events": await api.events(source),
         "outbox": await api.outbox(source),
-    }
+    })
+    return data
 
 
 async def _page(request: web.Request) -> web.Response:
-    return web.Response(text=page(await _everything(request.app[SOURCE])), content_type="text/html")
+    if not request[AUTHORIZED]:  # the shell: its script fetches the data with the token from #token=
+        return web.Response(text=shell(), content_type="text/html", headers={"Cache-Control": "no-store"})
+    return web.Response(text=page(await _everything(request.app[SOURCE])), content_type="text/html",
+                        headers={"Cache-Control": "no-store"})
 
 
 async def _fragment(request: web.Request) -> web.Response:
@@ -106,7 +99,7 @@ async def _static(request: web.Request) -> web.Response:
 
 def _json_route(build: Callable[[Source], Awaitable[Any]]) -> Handler:
     async def handler(request: web.Request) -> web.Response:
-        return web.json_response(await build(request.app[SOURCE]), headers={"Cache-Control": "no-store"})
+        return web.json_response(api.shown(await build(request.app[SOURCE])), headers={"Cache-Control": "no-store"})
 
     return handler
 
@@ -123,10 +116,8 @@ async def _metrics(request: web.Request) -> web.Response:
     role = source.role()
     metrics.leader.clear()
     metrics.leader.labels(role).set(0 if role == "standby" else 1)
-    store = source.store()
-    if store is not None:
-        pending, dead = await api._open_rows(store)
-        metrics.outbox(source.instances(), pending, dead)
+    if (store := source.store()) is not None:
+        metrics.outbox(source.instances(), await store.backlog())
     return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
 
@@ -151,9 +142,11 @@ async def _reload(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-def make_web_app(source: Source, *, token: str | None = None) -> web.Application:
-    """The aiohttp application serving ``source`` (``token``: the bearer token required, if any)."""
-    app = web.Application(middlewares=[_auth_middleware(token)])
+def make_web_app(source: Source, *, token: str | None = None,
+                 hosts: frozenset[str] | None = LOOPBACK_NAMES) -> web.Application:
+    """The aiohttp application serving ``source`` (``token``: the bearer token required, if any;
+    ``hosts``: the Host names answered, None for any; see :mod:`.guard`)."""
+    app = web.Application(middlewares=[_security_headers, *middlewares(token, hosts)])
     app[SOURCE] = source
     app.router.add_get("/", _page)
     app.router.add_get("/fragment", _fragment)
@@ -171,35 +164,48 @@ def make_web_app(source: Source, *, token: str | None = None) -> web.Application
 
 
 class HttpServer:
-    """The HTTP face listening on ``host:port`` (port 0: any free port; see :attr:`url`)."""
+    """The HTTP face listening on ``host:port`` (port 0: any free port; see :attr:`url`).
 
-    def __init__(self, source: Source, host: str, port: int, *, token: str | None = None) -> None:
+    ``allowed_hosts``: more Host names to answer besides loopback and ``host`` (``"*"``: any);
+    ``idle_timeout`` and ``cap``: see :mod:`.transport`.
+    """
+
+    def __init__(self, source: Source, host: str, port: int, *, token: str | None = None,
+                 allowed_hosts: tuple[str, ...] = (), idle_timeout: float = IDLE_TIMEOUT,
+                 cap: int | None = None) -> None:
         self.source = source
         self.host = host
         self.port = port
-        self._runner = web.AppRunner(make_web_app(source, token=token), access_log=None, handle_signals=False)
+        app = make_web_app(source, token=token, hosts=allowed_host_set(host, allowed_hosts))
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=idle_timeout)
+        self._listener = CappedListener(self._runner, connection_cap() if cap is None else cap)
+        self._quiet_accept_errors = AcceptErrorFilter()
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/"
 
+    @property
+    def refused(self) -> int:
+        """How many connections were turned away at the cap so far."""
+        return self._listener.refused
+
     async def start(self) -> None:
         """Listen; raises :class:`ConfigError` (one line) when the address cannot be used."""
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
         try:
-            await site.start()
+            self.port = await self._listener.start(self.host, self.port)
         except OSError as exc:
             await self._runner.cleanup()
             raise ConfigError(f"http.listen: cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from None
-        bound = self._runner.addresses
-        if bound:
-            self.port = int(bound[0][1])
+        logging.getLogger("asyncio").addFilter(self._quiet_accept_errors)
 
     async def stop(self) -> None:
         """Stop listening and finish open requests (idempotent)."""
+        self._listener.close()
         await self._runner.cleanup()
+        logging.getLogger("asyncio").removeFilter(self._quiet_accept_errors)
 
 
 async def start_http(
@@ -222,7 +228,8 @@ async def start_http(
     app.plugins.pm.register(recorder, name="flamewatch.http")
     isolate(app.plugins.pm, recorder, "flamewatch.http")  # a bug here must not keep other observers from events
     token = settings.token.reveal() if settings.token is not None else None
-    server = HttpServer(Source.of_app(app, recorder, watcher=watcher, reload=reload), host, port, token=token)
+    server = HttpServer(Source.of_app(app, recorder, watcher=watcher, reload=reload), host, port, token=token,
+                        allowed_hosts=settings.allowed_hosts)
     try:
         await server.start()
     except BaseException:

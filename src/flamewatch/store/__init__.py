@@ -5,11 +5,12 @@ embedded SQLite file by default, :class:`SQLiteStore`).
 """
 
 from ..errors import StoreError
-from .base import CountSample, Delivery, DeliveryStatus, InstanceLock, Store
+from .base import Backlog, CountSample, Delivery, DeliveryStatus, InstanceLock, Store
 from .factory import open_store
 from .sqlite import SQLiteStore, default_store_path
 
 __all__ = [
+    "Backlog",
     "CountSample",
     "Delivery",
     "DeliveryStatus",

@@ -26,7 +26,7 @@ from typing import Protocol, Self
 from ..events import Event
 from ..notifier import PluginState
 
-__all__ = ["SKIPPED_REASONS", "CountSample", "Delivery", "DeliveryStatus", "InstanceLock", "Store"]
+__all__ = ["SKIPPED_REASONS", "Backlog", "CountSample", "Delivery", "DeliveryStatus", "InstanceLock", "Store"]
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -86,6 +86,17 @@ class Delivery:
             if word in SKIPPED_REASONS:
                 return word
         return str(self.status)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """One notifier instance's open outbox rows, counted (:meth:`Store.backlog`): how many are pending,
+    how many dead, and the earliest ``next_at`` among the pending ones (None when there is none)."""
+
+    instance: str
+    pending: int
+    dead: int
+    next_at: float | None
 
 
 class InstanceLock(Protocol):
@@ -224,9 +235,11 @@ class Store(Protocol):
         *,
         limit: int = 1000,
         ids: Sequence[int] | None = None,
+        newest_first: bool = False,
     ) -> list[Delivery]:
-        """Outbox rows, oldest first, at most ``limit``: only those with ``status`` (one, or any of several)
-        and only the rows ``ids`` when given, both filtered before the limit applies.
+        """Outbox rows, oldest first (newest first with ``newest_first``), at most ``limit``: only those
+        with ``status`` (one, or any of several) and only the rows ``ids`` when given, both filtered before
+        the limit applies.
 
         Raises :class:`ValueError` for a status that is not a :class:`DeliveryStatus` value.
         """
@@ -245,6 +258,11 @@ class Store(Protocol):
     async def outbox_counts(self) -> dict[str, int]:
         """How many rows have each status, keyed by :class:`DeliveryStatus`; every status is present,
         possibly with 0."""
+        ...
+
+    async def backlog(self) -> list[Backlog]:
+        """Per notifier instance with open (pending or dead) rows, those rows counted, by instance name.
+        Counted by the database: a status page asks this on every request, whatever the backlog's size."""
         ...
 
     async def purge_done(self, older_than: float) -> int:

@@ -17,7 +17,7 @@ import aiosqlite
 
 from ..errors import StoreError
 from ..events import Event
-from .base import Delivery, DeliveryStatus
+from .base import Backlog, Delivery, DeliveryStatus
 from .connection import Clock, SQLiteConnection, json_list
 from .schema import one_line
 
@@ -261,6 +261,7 @@ class SQLiteOutbox(SQLiteConnection):
         *,
         limit: int = 1000,
         ids: Sequence[int] | None = None,
+        newest_first: bool = False,
     ) -> list[Delivery]:
         """See :meth:`Store.outbox <flamewatch.store.base.Store.outbox>`."""
         sql = f"SELECT {_DELIVERY_COLUMNS} FROM {_DELIVERY_FROM} WHERE 1"
@@ -273,7 +274,7 @@ class SQLiteOutbox(SQLiteConnection):
         if ids is not None:
             sql += " AND o.id IN (SELECT value FROM json_each(?))"
             params.append(json_list(ids))
-        sql += " ORDER BY o.id LIMIT ?"
+        sql += f" ORDER BY o.id{' DESC' if newest_first else ''} LIMIT ?"
         params.append(limit)
         return self._deliveries(await self._read(sql, params))
 
@@ -300,6 +301,15 @@ class SQLiteOutbox(SQLiteConnection):
         for status, count in rows:
             counts[DeliveryStatus(status)] = count
         return counts
+
+    async def backlog(self) -> list[Backlog]:
+        """See :meth:`Store.backlog <flamewatch.store.base.Store.backlog>`."""
+        rows = await self._read(
+            "SELECT instance, SUM(status = ?), SUM(status = ?), MIN(CASE WHEN status = ? THEN next_at END) "
+            "FROM outbox WHERE status IN (?, ?) GROUP BY instance ORDER BY instance",
+            (PENDING, DEAD, PENDING, PENDING, DEAD),
+        )
+        return [Backlog(name, pending, dead, next_at) for name, pending, dead, next_at in rows]
 
     async def purge_done(self, older_than: float) -> int:
         """See :meth:`Store.purge_done <flamewatch.store.base.Store.purge_done>`."""

@@ -16,7 +16,7 @@ import asyncpg
 
 from ...errors import StoreError
 from ...events import Event
-from ..base import Delivery, DeliveryStatus
+from ..base import Backlog, Delivery, DeliveryStatus
 from ..outbox import _delivery, _status, read_events
 from ..schema import one_line
 from .connection import Conn, PgLocation, PostgresConnection
@@ -231,6 +231,7 @@ class PostgresOutbox(PostgresConnection):
         *,
         limit: int = 1000,
         ids: Sequence[int] | None = None,
+        newest_first: bool = False,
     ) -> list[Delivery]:
         """See :meth:`Store.outbox <flamewatch.store.base.Store.outbox>`."""
         conditions: list[str] = []
@@ -245,7 +246,8 @@ class PostgresOutbox(PostgresConnection):
             conditions.append(f"o.id = ANY(${len(params)}::bigint[])")
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         params.append(limit)
-        rows = await self._read(f"SELECT {_COLUMNS} FROM {_FROM}{where} ORDER BY o.id LIMIT ${len(params)}",
+        order = "o.id DESC" if newest_first else "o.id"
+        rows = await self._read(f"SELECT {_COLUMNS} FROM {_FROM}{where} ORDER BY {order} LIMIT ${len(params)}",
                                 tuple(params))
         return self._deliveries(rows)
 
@@ -270,6 +272,16 @@ class PostgresOutbox(PostgresConnection):
         for status, count in await self._read("SELECT status, count(*) FROM outbox GROUP BY status"):
             counts[DeliveryStatus(status)] = count
         return counts
+
+    async def backlog(self) -> list[Backlog]:
+        """See :meth:`Store.backlog <flamewatch.store.base.Store.backlog>`."""
+        rows = await self._read(
+            "SELECT instance, count(*) FILTER (WHERE status = $1), count(*) FILTER (WHERE status = $2), "
+            "min(next_at) FILTER (WHERE status = $1) FROM outbox WHERE status IN ($1, $2) "
+            "GROUP BY instance ORDER BY instance",
+            (PENDING, DEAD),
+        )
+        return [Backlog(name, pending, dead, next_at) for name, pending, dead, next_at in rows]
 
     async def purge_done(self, older_than: float) -> int:
         """See :meth:`Store.purge_done <flamewatch.store.base.Store.purge_done>`."""
