@@ -393,6 +393,24 @@ def test_bad_secret_references(
     assert config_error(path, builtin_plugins).startswith(f"{path}: notifiers[0] (s).webhook_url: {expected}")
 
 
+def test_a_string_or_secret_key_gives_the_secret_s_own_reason(
+    write: Callable[[str], Path], builtin_plugins: Plugins, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``url = { env = "X" }`` with X unset: the reason is the variable, not "expected one of str, Secret"."""
+    monkeypatch.delenv("FW_TEST_UNSET_URL", raising=False)
+    with pytest.raises(ConfigError) as info:
+        parse_config({"store": {"url": {"env": "FW_TEST_UNSET_URL"}}}, "fw.toml")
+    assert str(info.value) == "fw.toml: store.url: environment variable FW_TEST_UNSET_URL is not set"
+    path = write('[[notifiers]]\ntype = "webhook"\nname = "w"\nurl = { env = "FW_TEST_UNSET_URL" }\n')
+    assert config_error(path, builtin_plugins) == (
+        f"{path}: notifiers[0] (w).url: environment variable FW_TEST_UNSET_URL is not set")
+    with pytest.raises(ConfigError, match=r"store\.url: expected one of str, Secret, got 42"):
+        parse_config({"store": {"url": 42}}, "fw.toml")  # fits neither: both named
+    monkeypatch.setenv("FW_TEST_UNSET_URL", "postgresql://me@db/x")
+    assert parse_config({"store": {"url": {"env": "FW_TEST_UNSET_URL"}}}, "fw.toml").store.url is not None
+    assert parse_config({"store": {"url": "postgresql://me@db/x"}}, "fw.toml").store.url == "postgresql://me@db/x"
+
+
 def test_secret_from_a_file(write: Callable[[str], Path], builtin_plugins: Plugins, tmp_path: Path) -> None:
     (tmp_path / "hook").write_text("https://hooks.slack.com/services/T/B/fileSECRET\n")
     (resolved,) = resolve(write(slack_with(f'{{ file = "{tmp_path / "hook"}" }}')), builtin_plugins)

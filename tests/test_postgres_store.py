@@ -101,6 +101,24 @@ async def test_a_wrong_url_is_one_line_without_the_password(url: str, expected: 
     assert "s3cret" not in message and "\n" not in message
 
 
+async def test_an_unencoded_at_in_the_password_stays_in_the_password(pg_url: str) -> None:
+    """Split at the last '@' as flamewatch shows it, never '<rest of the password>@host' looked up in DNS."""
+    from flamewatch.store.postgres import parse_location
+
+    location = parse_location("postgresql://me:s3@cr@t@db.example:5433/x?schema=s")
+    assert location.display == "postgresql://me@db.example:5433/x"
+    assert location.dsn == "postgresql://me:s3%40cr%40t@db.example:5433/x"
+    assert parse_location("postgresql://me:a%40b@h/x").dsn == "postgresql://me:a%40b@h/x"  # encoded stays so
+    # The server is reached (trust authentication ignores the password) and the store opens.
+    user, rest = pg_url.split("://", 1)[1].split("@", 1)
+    async with await open_store(f"postgresql://{user.split(':')[0]}:s3@cret@{rest}") as store:
+        assert await store.outbox_counts()
+    await require_server()
+    with pytest.raises(StoreError) as info:  # a role the server refuses: its word, not a DNS error
+        await open_store(f"postgresql://nobody:s3@cret@{server_address()}")
+    assert 'role "nobody" does not exist' in str(info.value) and "s3" not in str(info.value)
+
+
 def run_check(tmp_path: Path, url: str) -> subprocess.CompletedProcess[str]:
     config = tmp_path / "fw.toml"
     config.write_text('[store]\nurl = { env = "FW_TEST_DB_URL" }\n')

@@ -345,3 +345,14 @@ async def test_header_values_can_be_secrets_and_user_agent_can_be_replaced(
     assert delivery.headers["authorization"] == "Bearer s3cr3t-token"
     assert delivery.headers["user-agent"] == "acme/1.0"
     assert "s3cr3t" not in repr(options)
+
+
+async def test_a_200_with_a_huge_header_is_a_success(receiver) -> None:
+    """A receiver's 200 OK with a 60 KB header (a big cookie) was accepted: reading its answer must not
+    fail the send (it was resent 12 times and dead-lettered). The daemon's shared session is used."""
+    from flamewatch.hn.client import make_session
+
+    receiver.fail_next(200, headers={"Set-Cookie": "s=" + "x" * 60_000, "X-Trace": "t" * 30_000})
+    async with make_session() as shared:
+        await webhook(shared, receiver.url).send(make_event())
+    assert len(receiver.deliveries) == 1 and receiver.duplicates == 0

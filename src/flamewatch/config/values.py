@@ -260,6 +260,11 @@ def read_value(value: Any, hint: Any, where: Where) -> Any:
 def _read_union(value: Any, options: list[Any], where: Where) -> Any:
     if len(options) == 1:
         return read_value(value, options[0], where)
+    # When the value's shape fits one option only (a table for ``str | Secret``), that option's own
+    # reason is the one to give: "environment variable X is not set", not "expected one of str, Secret".
+    fitting = [option for option in options if _may_fit(value, option)]
+    if len(fitting) == 1:
+        return read_value(value, fitting[0], where)
     for option in options:
         try:
             return read_value(value, option, where)
@@ -267,6 +272,27 @@ def _read_union(value: Any, options: list[Any], where: Where) -> Any:
             continue
     names = ", ".join(getattr(o, "__name__", str(o)) for o in options)
     raise where.error(f"expected one of {names}, got {show(value)}")
+
+
+def _may_fit(value: Any, hint: Any) -> bool:
+    """Whether ``value``'s TOML type is one ``hint`` reads (True when not known: then it may)."""
+    origin = typing.get_origin(hint)
+    if origin is Annotated:  # a check may read other TOML types ("5m" for a float): it may fit
+        base, *markers = typing.get_args(hint)
+        return any(isinstance(m, Check) for m in markers) or _may_fit(value, base)
+    if hint is Secret or (isinstance(hint, type) and dataclasses.is_dataclass(hint)):
+        return isinstance(value, dict)
+    if hint is str:
+        return isinstance(value, str)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint in (int, float):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if origin in (list, tuple, Sequence) or hint in (list, tuple):
+        return isinstance(value, list)
+    if origin in (dict, Mapping) or hint is dict:
+        return isinstance(value, dict)
+    return True
 
 
 def _read_list(value: Any, container: Any, args: tuple[Any, ...], where: Where) -> Any:

@@ -326,6 +326,13 @@ async def _read_body(resp: aiohttp.ClientResponse, path: str) -> bytes:
     return b"".join(chunks)
 
 
+#: The longest response header line (and status line) the shared session reads. aiohttp's default, 8 KiB,
+#: turned a receiver's "200 OK" with one big header (a 60 KB cookie, a tracing blob) into a failed send,
+#: retried until dead-lettered though every attempt had been accepted. Bounded still: a header is read
+#: into memory whole.
+MAX_HEADER_LINE = 256 * 1024
+
+
 def make_session(*, limit: int = 100) -> aiohttp.ClientSession:
     """The one aiohttp session flamewatch shares between the HN client and the notifiers."""
     connector = aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300)
@@ -333,4 +340,6 @@ def make_session(*, limit: int = 100) -> aiohttp.ClientSession:
         connector=connector,
         headers={"User-Agent": "flamewatch (+https://github.com/flamewatch/flamewatch)"},
         raise_for_status=False,
+        max_line_size=MAX_HEADER_LINE,
+        max_field_size=MAX_HEADER_LINE,
     )

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -85,8 +85,23 @@ def parse_location(url: str) -> PgLocation:
     display = f"postgresql://{user + '@' if user else ''}{where}{parts.path or '/'}"
     if not schema or not schema.replace("_", "a").isalnum() or not schema[0].isalpha() or len(schema) > 63:
         raise StoreError(f"cannot open store {display}: schema {schema!r} must be letters, digits and _")
-    dsn = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(rest), ""))
+    dsn = urlunsplit(("postgresql", _netloc(parts.netloc), parts.path, urlencode(rest), ""))
     return PgLocation(dsn=dsn, display=display, schema=schema.lower())
+
+
+def _netloc(netloc: str) -> str:
+    """``netloc`` with its user name and password percent-encoded, split at the last ``@``.
+
+    Python's parser takes the host after the last ``@``, asyncpg after the first: with an unencoded ``@``
+    in the password, flamewatch showed one host while asyncpg looked up ``<rest of the password>@host``
+    in DNS. Encoded here, both read the same host and no piece of the password leaves the process.
+    """
+    userinfo, at, hostinfo = netloc.rpartition("@")
+    if not at:
+        return netloc
+    user, colon, password = userinfo.partition(":")
+    encoded = quote(unquote(user), safe="") + (":" + quote(unquote(password), safe="") if colon else "")
+    return f"{encoded}@{hostinfo}"
 
 
 def _scheme(url: str) -> str:
