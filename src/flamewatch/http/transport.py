@@ -74,7 +74,10 @@ class CappedListener:
     async def start(self, host: str, port: int) -> int:
         """Listen; returns the bound port. Raises OSError when the address cannot be used."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._protocol, host, port, backlog=128)
+        # asyncio accepts up to ``backlog`` connections per wake-up, and a refused one keeps its descriptor
+        # until the loop's next turn: a small backlog bounds that burst too.
+        backlog = max(8, min(128, self.cap // 4))
+        self._server = await loop.create_server(self._protocol, host, port, backlog=backlog)
         return int(self._server.sockets[0].getsockname()[1])
 
     def close(self) -> None:
