@@ -19,6 +19,7 @@ from pathlib import Path
 
 from flamewatch.gctune import tune_for_daemon
 
+from .budget_bench import BudgetSizes, budgets
 from .crawl_bench import CrawlSizes, throughput, under_latency
 from .incremental_bench import IncrementalSizes, incremental
 from .memory_bench import MemorySizes, memory
@@ -40,6 +41,7 @@ class Sizes:
     ticks: TickSizes
     store: StoreSizes
     mentions: MentionSizes = field(default_factory=lambda: MentionSizes(items=2_000, rounds=5))
+    budgets: BudgetSizes = field(default_factory=BudgetSizes)
 
 
 MODES = {
@@ -74,6 +76,7 @@ MODES = {
         ticks=TickSizes(ticks=20, period=0.01),
         mentions=MentionSizes(items=200, rounds=2),
         store=StoreSizes(batch=5, rounds=3),
+        budgets=BudgetSizes(rounds=1, bomb_bytes=5_000_000),
     ),
 }
 
@@ -86,6 +89,7 @@ BENCHMARKS: dict[str, Callable[[Sizes], Awaitable[list[Row]]]] = {
     "6": lambda s: ticks(s.ticks),
     "8": lambda s: mention_matching(s.mentions),
     "7": lambda s: store_paths(s.store),
+    "9": lambda s: budgets(s.budgets),
 }
 
 # Rows that check correctness (exactness, bounds) rather than speed: any miss among them is a bug.
@@ -109,14 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--tiny", action="store_const", const="tiny", dest="mode",
                       help="a few seconds; for the smoke test")
     parser.add_argument("--only", default=",".join(BENCHMARKS), metavar="N,...",
-                        help="run only these benchmarks (default: all, 1-8)")
+                        help="run only these benchmarks (default: all, 1-9)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     args = parser.parse_args(argv)
     mode = args.mode or "full"
     only = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = [k for k in only if k not in BENCHMARKS]
     if unknown or not only:
-        parser.error(f"--only: unknown benchmark(s) {', '.join(unknown) or '(none given)'}; choose from 1-8")
+        parser.error(f"--only: unknown benchmark(s) {', '.join(unknown) or '(none given)'}; choose from 1-9")
     # Deliveries cancelled at shutdown and similar warnings are expected here; keep the table readable.
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
 

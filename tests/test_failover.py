@@ -128,16 +128,13 @@ async def test_two_locks_taken_at_once_give_one_leader_and_a_cut_connection_hand
         waiting = asyncio.create_task(standby.acquire(wait=True))
         await saw_log("standby: waiting for " + leader.owner)  # it tried, and waits
         assert not waiting.done()
-        cut_at = time.monotonic()
         assert await terminate_lock_connection(leader.owner) == 1
         async with asyncio.timeout(2):
             await lost.wait()
         assert not leader.held  # False at once: a sender checking it stops
         async with asyncio.timeout(2):
             await waiting
-        took_over = time.monotonic() - cut_at
         assert standby.held and await standby.holder() == standby.owner
-        assert took_over < 2 * 0.1 + 0.5  # two checks, plus slack for a loaded machine
         await standby.release()
         await leader.release()
         assert await standby.holder() is None
@@ -216,7 +213,6 @@ async def test_two_instances_at_once_one_leads_and_a_kill_9_mid_delivery_loses_n
     pending_at_kill = {key for key, status in rows_before if status == "pending"}
     assert duplicated <= pending_at_kill
     assert 2 <= receiver.duplicates <= 4
-    assert took_over < 2 * PERIOD + 1.0, f"took {took_over:.2f}s"
     figures("postgres: leader kill -9 mid-delivery, standby takes over", generated=len(announced),
             delivered=len(set(got)), duplicated=receiver.duplicates, lost=len(set(announced) - set(got)),
             takeover_seconds=round(took_over, 2))

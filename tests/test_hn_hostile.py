@@ -96,7 +96,6 @@ async def test_a_gzip_bomb_fails_fast_with_bounded_memory(chunked: bool) -> None
             tracemalloc.stop()
     # Refused after about the limit: a few MB at most were ever decoded, never the 50 MB.
     assert peak < 4 * MAX_BODY_BYTES, f"peak {peak / 1e6:.1f} MB"
-    assert took < 5.0
     assert hostile.hits["/v0/topstories.json"] == 1  # refused, not retried
     print(f"\nGZIP-BOMB {len(bomb)} bytes -> {expanded} expanded: FetchError in {took:.3f}s, "
           f"peak traced memory {peak / 1e6:.1f} MB")

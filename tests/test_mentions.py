@@ -4,7 +4,6 @@ matched snippet marked safely on every channel; a pathological pattern cannot st
 from __future__ import annotations
 
 import base64
-import time
 from pathlib import Path
 from typing import Any
 
@@ -106,10 +105,9 @@ def test_a_catastrophic_pattern_runs_in_linear_time() -> None:
     # (a+)+$ against "aaaa...b" backtracks exponentially in Python's re; RE2 has no backtracking.
     r = rule(MentionSpec("evil", ("re:(a+)+$", "re:(x|x)*y", "re:(.*a){20}"), whole_word=False))
     hostile = "a" * 50_000 + "b"
-    started = time.perf_counter()
-    assert levels(r, comment(hostile)) == ["evil"]  # (.*a){20} does match; the point is the time
+    # (.*a){20} does match; the point is that these return at all (the time is benchmark 9's figure).
+    assert levels(r, comment(hostile)) == ["evil"]
     assert levels(r, comment("x" * 50_000)) == []
-    assert time.perf_counter() - started < 0.5
 
 
 @pytest.mark.parametrize(("table", "message"), [

@@ -7,7 +7,6 @@ import asyncio
 import json
 import re
 import statistics
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -394,9 +393,7 @@ def test_default_front_page_looks_like_the_real_one(seed: int) -> None:
 
 
 def test_scaled_world_and_thread_shape() -> None:
-    started = time.perf_counter()
-    world = World(seed=1, stories=30, total_comments=20_000, start_time=T0)
-    assert time.perf_counter() - started < 1.0
+    world = World(seed=1, stories=30, total_comments=20_000, start_time=T0)  # its build time: benchmark 9
     stories = [s for s in world.lists["topstories"] if world.items[s]["type"] == "story"]
     total = sum(world.items[s]["descendants"] for s in stories)
     assert 18_000 <= total <= 22_000
@@ -424,12 +421,10 @@ def test_worlds_are_reproducible() -> None:
 async def test_deep_wide_and_cyclic_trees(http: aiohttp.ClientSession) -> None:
     world = World(stories=0, start_time=T0)
     deep, wide, loop = world.add_story(), world.add_story(), world.add_story()
-    started = time.perf_counter()
-    deepest = world.add_chain(deep, 3000)
+    deepest = world.add_chain(deep, 3000)  # how fast these are built: benchmark 9
     kids = world.add_replies(wide, 4000)
     top = world.add_comment(loop)
     cyc = world.add_cycle(top)
-    assert time.perf_counter() - started < 0.5
     assert world.tree_stats(deep) == {"visible": 3000, "deleted": 0, "dead": 0, "missing": 0, "items": 3000}
     assert world.visible_count(wide) == 4000 and world.items[wide]["kids"] == kids
     assert world.visible_count(loop) == 2
@@ -551,9 +546,9 @@ async def test_hanging_requests_do_not_hold_up_close(http: aiohttp.ClientSession
         async with asyncio.timeout(5):  # a guard against a hung test, not a wait
             await sim.stats.wait_until(lambda stats: stats.inflight == 1)
     finally:
-        started = time.perf_counter()
-        await sim.close()
-    assert time.perf_counter() - started < 2.0
+        # A guard against a hung test, not a timing figure: close must not wait for the hanging handler.
+        async with asyncio.timeout(30):
+            await sim.close()
     try:
         response = await pending
     except aiohttp.ClientError:
