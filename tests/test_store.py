@@ -307,6 +307,23 @@ async def test_latest_skips_partial(store: Store) -> None:
     assert await store.latest([]) == {}
 
 
+async def test_latest_breaks_ties_in_time_by_insertion_and_takes_repeated_ids(store: Store) -> None:
+    await store.add_snapshots([snap(1, T0, 10), snap(1, T0, 11)])
+    await store.add_snapshots([snap(1, T0, 12), snap(2, T0 - 1, 7)])
+    assert await store.latest([1, 1, 2]) == {1: snap(1, T0, 12), 2: snap(2, T0 - 1, 7)}
+    assert await store.latest(iter([2])) == {2: snap(2, T0 - 1, 7)}  # any iterable, read once
+
+
+async def test_histories_are_each_storys_complete_samples_in_the_window(store: Store) -> None:
+    await store.add_snapshots([snap(1, T0, 10), snap(2, T0 + 1, 3), snap(1, T0 + 60, 12, partial=True)])
+    await store.add_snapshots([snap(1, T0 + 120, 30), snap(3, T0 - 600, 1), snap(2, T0 + 1, 4)])
+    found = await store.histories([1, 2, 3, 4], since=T0)
+    assert found == {1: [snap(1, T0, 10), snap(1, T0 + 120, 30)], 2: [snap(2, T0 + 1, 3), snap(2, T0 + 1, 4)]}
+    for story_id in (1, 2):  # the same as one story's history, story by story
+        assert found[story_id] == await store.history(story_id, since=T0)
+    assert await store.histories([], since=0) == {}
+
+
 async def test_prune_snapshots(store: Store) -> None:
     await store.add_snapshots([snap(1, T0 + i, i) for i in range(10)])
     assert await store.prune_snapshots(older_than=T0 + 7) == 7

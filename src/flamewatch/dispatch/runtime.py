@@ -29,6 +29,7 @@ from ..events import Event
 from ..silences import Silence, SilenceList
 from ..tasks import CloseReport, TaskRegistry
 from .attempt import Failure
+from .firedkeys import FiredKeys
 from .instance import NotifierInstance
 from .lease import CLAIM_MARGIN, claim_owner
 from .membership import Membership
@@ -120,29 +121,37 @@ class Dispatcher(Membership, Recording):
         self._changes = 0
         #: The silences in the store as last read (:meth:`refresh_silences`, every cycle and at start).
         self.silences: list[Silence] = []
+        #: Keys seen recorded: a level a story crossed long ago, reported again each cycle, is skipped.
+        self.fired = FiredKeys()
 
     # --- events in ------------------------------------------------------------------------------
 
     async def publish(self, evaluation: Evaluation) -> list[Event]:
         """Record the evaluation's events and queue deliveries; returns the events that were new."""
+        fired = self.fired
+        announce = [e for e in evaluation.announce if e.key not in fired]
+        passed = [e for e in evaluation.passed if e.key not in fired]
+        if not announce and not passed:
+            return []
         now = self.clock()
         routes: dict[str, list[str]] = {}
-        for event in evaluation.announce:
+        for event in announce:
             routes[event.key] = [i.name for i in self.instances.values() if i.route.accepts(event)]
-        for event in evaluation.passed:
+        for event in passed:
             routes[event.key] = []  # recorded as fired so it is never announced later
         chosen = {n for names in routes.values() for n in names}
         # Digests, groups (group_wait) and quiet hours decide when a new row is first due.
         not_before = {name: self.instances[name].not_before(now) for name in chosen}
         try:
-            new = await self.store.record_events([*evaluation.announce, *evaluation.passed], routes, now, not_before)
+            new = await self.store.record_events([*announce, *passed], routes, now, not_before)
+            fired.add(routes)
         finally:
             # The write may have committed even if this task is being cancelled (a cycle timeout): wake the
             # pumps regardless, so committed rows do not wait for some unrelated event.
             for name in {n for names in routes.values() for n in names}:
                 self.instances[name].wake.set()
             await self.announce_change()
-        announce_keys = {e.key for e in evaluation.announce}
+        announce_keys = {e.key for e in announce}
         fresh = [e for e in new if e.key in announce_keys]
         for event in fresh:
             self.stats.events += 1

@@ -58,6 +58,9 @@ class Evaluate:
 
     async def _stories(self, batch: CycleBatch, errors: RuleErrors) -> None:
         span = self.rules.history_span  # the longest history window any rule asked for
+        # Every story's window in one query; a partial count would read as a drop, then a burst: none.
+        histories = {} if span is None else await self.store.histories(
+            (r.story_id for r in batch.results if not r.partial and r.story is not None), batch.now - span)
         for r in batch.results:
             if r.story is None or r.story.type not in (None, "story"):
                 continue
@@ -66,9 +69,7 @@ class Evaluate:
             batch.snapshots.append(snapshot)
             prev = batch.previous.get(r.story_id)
             growth = snapshot.comments - prev.comments if prev is not None and not r.partial else None
-            samples: list[tuple[float, int]] = []
-            if span is not None and not r.partial:  # a partial count would read as a drop, then a burst
-                samples = [(s.at, s.comments) for s in await self.store.history(r.story_id, batch.now - span)]
+            samples = [(s.at, s.comments) for s in histories.get(r.story_id, ())]
             evaluation = self.rules.evaluate(
                 snapshot, history=samples, growth=growth, source_list=batch.source_of(r.story_id), now=batch.now,
                 errors=errors,

@@ -284,7 +284,13 @@ class Store(Protocol):
         ...
 
     async def latest(self, story_ids: Iterable[int]) -> dict[int, CountSample]:
-        """The most recent complete (non-partial) sample of each story that has one."""
+        """The most recent complete (non-partial) sample of each story that has one; its cost does not
+        grow with the history kept (it runs every cycle)."""
+        ...
+
+    async def histories(self, story_ids: Iterable[int], since: float) -> dict[int, list[CountSample]]:
+        """:meth:`history` of several stories in one query (complete samples only); a story without
+        samples in the window is absent."""
         ...
 
     async def prune_snapshots(self, older_than: float) -> int:

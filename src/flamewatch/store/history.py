@@ -45,15 +45,29 @@ class SQLiteHistory(SQLiteConnection):
 
     async def latest(self, story_ids: Iterable[int]) -> dict[int, CountSample]:
         """See :meth:`Store.latest <flamewatch.store.base.Store.latest>`."""
+        # One index probe per story (snapshots_by_story ends in rowid, so "at DESC, rowid DESC" is its
+        # order): the cost stays flat as the history grows, where a window over every sample of the
+        # watched stories grew with the 7 days kept.
         rows = await self._read(
-            f"""SELECT {_SAMPLE_COLUMNS} FROM (
-                   SELECT *, ROW_NUMBER() OVER (PARTITION BY story_id ORDER BY at DESC, rowid DESC) AS n
-                   FROM snapshots
-                   WHERE partial = 0 AND story_id IN (SELECT value FROM json_each(?))
-               ) WHERE n = 1""",
+            f"""SELECT {_SAMPLE_COLUMNS} FROM snapshots WHERE rowid IN (
+                   SELECT (SELECT rowid FROM snapshots
+                           WHERE story_id = ids.value AND partial = 0 ORDER BY at DESC, rowid DESC LIMIT 1)
+                   FROM json_each(?) AS ids)""",
             (json_list(story_ids),),
         )
         return {sample.story_id: sample for sample in map(_sample, rows)}
+
+    async def histories(self, story_ids: Iterable[int], since: float) -> dict[int, list[CountSample]]:
+        """See :meth:`Store.histories <flamewatch.store.base.Store.histories>`."""
+        rows = await self._read(
+            f"SELECT {_SAMPLE_COLUMNS} FROM snapshots WHERE story_id IN (SELECT value FROM json_each(?))"
+            " AND at >= ? AND partial = 0 ORDER BY story_id, at, rowid",
+            (json_list(story_ids), since),
+        )
+        found: dict[int, list[CountSample]] = {}
+        for sample in map(_sample, rows):
+            found.setdefault(sample.story_id, []).append(sample)
+        return found
 
     async def latest_cycle_samples(self, window: float = 0.0) -> list[CountSample]:
         """The samples of the most recent cycle (partial ones too; a cycle stamps all its samples with one

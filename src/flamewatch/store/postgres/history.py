@@ -51,12 +51,27 @@ class PostgresHistory(PostgresConnection):
 
     async def latest(self, story_ids: Iterable[int]) -> dict[int, CountSample]:
         """See :meth:`Store.latest <flamewatch.store.base.Store.latest>`."""
+        # One backward probe of snapshots_by_story per story: flat as the history grows (DISTINCT ON
+        # sorted every sample of the watched stories).
         rows = await self._read(
-            f"SELECT DISTINCT ON (story_id) {_SAMPLE_COLUMNS} FROM snapshots"
-            " WHERE NOT partial AND story_id = ANY($1::bigint[]) ORDER BY story_id, at DESC, id DESC",
-            (list(story_ids),),
+            f"SELECT s.* FROM unnest($1::bigint[]) AS ids(id) CROSS JOIN LATERAL ("
+            f" SELECT {_SAMPLE_COLUMNS} FROM snapshots WHERE story_id = ids.id AND NOT partial"
+            " ORDER BY at DESC, id DESC LIMIT 1) AS s",
+            (list(dict.fromkeys(story_ids)),),
         )
         return {sample.story_id: sample for sample in map(_sample, rows)}
+
+    async def histories(self, story_ids: Iterable[int], since: float) -> dict[int, list[CountSample]]:
+        """See :meth:`Store.histories <flamewatch.store.base.Store.histories>`."""
+        rows = await self._read(
+            f"SELECT {_SAMPLE_COLUMNS} FROM snapshots WHERE story_id = ANY($1::bigint[]) AND at >= $2"
+            " AND NOT partial ORDER BY story_id, at, id",
+            (list(story_ids), since),
+        )
+        found: dict[int, list[CountSample]] = {}
+        for sample in map(_sample, rows):
+            found.setdefault(sample.story_id, []).append(sample)
+        return found
 
     async def prune_snapshots(self, older_than: float) -> int:
         """See :meth:`Store.prune_snapshots <flamewatch.store.base.Store.prune_snapshots>`."""

@@ -1,0 +1,78 @@
+"""What a cycle asks of the store grows with what changed, not with what was fired before (issue 23).
+
+The statements are read from SQLite's own trace of the store's connection, on a real App counting a
+simulated front page: no stand-in store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flamewatch.app import App
+from flamewatch.config import parse_config
+from flamewatch.dispatch.firedkeys import FiredKeys
+from flamewatch.rules import Evaluation
+from flamewatch.simulator import SimulatorServer, World
+from flamewatch.store import SQLiteStore
+from flamewatch.testing import RecordingNotifier, make_event, make_test_plugins, plugin_offering
+
+
+def settings(sim: SimulatorServer, store: Path) -> dict[str, object]:
+    return {
+        "hn": {"api_url": sim.base_url, "retries": 0},
+        "watch": {"top": 5},
+        "rules": {"comment_levels": [1, 2, 3, 5, 8], "points_levels": [1, 2]},
+        "store": {"path": str(store)},
+        "notifiers": [{"type": "recording"}],
+    }
+
+
+async def test_a_quiet_cycle_writes_its_samples_and_nothing_for_levels_fired_before(tmp_path: Path) -> None:
+    world = World(seed=4, stories=5, total_comments=300)  # static: every level fires in the first cycle
+    async with SimulatorServer(world) as sim:
+        config = parse_config(settings(sim, tmp_path / "fw.db"), "costs.toml")
+        async with App(config, plugins=make_test_plugins(plugin_offering(RecordingNotifier))) as app:
+            assert app.monitor is not None and app.dispatcher is not None
+            first = await app.monitor.cycle(0)
+            assert first.events > 5  # levels of several stories fired
+            await app.dispatcher.wait_idle()  # their deliveries' own writes are done
+
+            store = app.monitor.store
+            assert isinstance(store, SQLiteStore)
+            statements: list[str] = []
+            await store._live().set_trace_callback(statements.append)
+            quiet = await app.monitor.cycle(1)
+            await store._live().set_trace_callback(None)
+
+    assert quiet.events == 0
+    writes = [s for s in statements if s.lstrip().split()[0].upper() in {"INSERT", "UPDATE", "DELETE"}]
+    samples = [w for w in writes if w.lstrip().startswith("INSERT INTO snapshots")]
+    assert len(samples) == quiet.stories  # this cycle's samples (executemany traces a row each)
+    # No fired key inserted again, no event encoded again, no outbox row touched by the cycle.
+    assert not any("fired" in w or "outbox" in w for w in writes), writes
+    assert not any("ROW_NUMBER" in s for s in statements)  # the latest sample is no sort of the history
+
+
+async def test_a_new_level_is_still_recorded_once_and_a_known_one_skipped(tmp_path: Path) -> None:
+    world = World(seed=4, stories=3, total_comments=100)
+    async with SimulatorServer(world) as sim:
+        config = parse_config(settings(sim, tmp_path / "fw.db"), "costs.toml")
+        async with App(config, plugins=make_test_plugins(plugin_offering(RecordingNotifier))) as app:
+            dispatcher = app.dispatcher
+            assert dispatcher is not None and app.store is not None
+            one, two = make_event(story_id=1, level=10), make_event(story_id=1, level=20)
+            assert [e.key for e in await dispatcher.publish(Evaluation(announce=[one]))] == [one.key]
+            assert one.key in dispatcher.fired
+            # The known key costs nothing; the new one beside it is recorded and announced as before.
+            assert [e.key for e in await dispatcher.publish(Evaluation(announce=[one, two]))] == [two.key]
+            assert await app.store.fired_keys([1]) == {one.key, two.key}
+            # A second dispatcher on the same store (a restart) knows nothing yet: the store still refuses.
+            dispatcher.fired = FiredKeys()
+            assert await dispatcher.publish(Evaluation(announce=[one, two])) == []
+
+
+def test_remembered_keys_are_bounded_and_the_oldest_go_first() -> None:
+    keys = FiredKeys(limit=10)
+    keys.add(f"k{i}" for i in range(8))
+    keys.add(["k8", "k9", "k10"])
+    assert len(keys) == 5 and "k10" in keys and "k6" in keys and "k5" not in keys
