@@ -26,6 +26,7 @@ from flamewatch import Item, ItemContext
 from flamewatch.hn.text import html_to_text
 from flamewatch.rules.mentions import MentionRule, MentionSpec
 
+from .mention_real import long_item, mention_specs, realistic_items, reference_matches
 from .report import Row, check, spread
 
 SECTION = "8 mentions"
@@ -145,4 +146,43 @@ async def mention_matching(sizes: MentionSizes) -> list[Row]:
                  f"spread {spread(heavy)}"),
         check(SECTION, "match mismatches vs planted", abs(found - planted) + abs(found_worst - worst_planted), "",
               at_most=0, note=f"{found} matches in the stream, {found_worst} in the worst case"),
+        *_realistic(sizes),
+    ]
+
+
+def _realistic(sizes: MentionSizes) -> list[Row]:
+    """100 mentions of real terms (python, rust, go, ai...) over prose full of words that hold them."""
+    rng = random.Random(23)
+    specs = mention_specs()
+    rule = MentionRule(MentionRule.Options(mentions=tuple(specs)))
+    ctx = ItemContext(now=0.0)
+    stream = realistic_items(rng, sizes.items)
+    dense = realistic_items(rng, max(20, sizes.items // 10), dense=True)
+    longest = long_item(rng)
+    wrong = sum({m.level for m in rule.observe_item(item, ctx)} != reference_matches(specs, item)
+                for item in [*stream, *dense, longest])
+    hits = sum(bool(rule.observe_item(item, ctx)) for item in stream)
+
+    def observe(item: Item) -> object:
+        return rule.observe_item(item, ctx)
+
+    def text_only(item: Item) -> object:
+        return html_to_text(item.text or item.title or "")
+
+    base = _per_item_us(text_only, stream, sizes.rounds)
+    mixed = _per_item_us(observe, stream, sizes.rounds)
+    packed = _per_item_us(observe, dense, sizes.rounds)
+    one = _per_item_us(observe, [longest], sizes.rounds * 10)
+    note = f"{len(stream)} items x {sizes.rounds} rounds, {hits / len(stream):.0%} hit; spread {{}}"
+    return [
+        Row(SECTION, "real terms: HTML to text alone", statistics.median(base), "us/item",
+            note=note.format(spread(base))),
+        check(SECTION, f"real terms: {RULES} mentions, HN-like stream", statistics.median(mixed), "us/item",
+              at_most=100.0, note=note.format(spread(mixed))),
+        Row(SECTION, "real terms: every sentence names one", statistics.median(packed), "us/item",
+            note=f"{len(dense)} items; spread {spread(packed)}"),
+        check(SECTION, f"real terms: a {len(longest.text or ''):,}-character comment", max(one) / 1000, "ms",
+              at_most=5.0, note=f"the worst of {len(one)} rounds; median {statistics.median(one) / 1000:.2f} ms"),
+        check(SECTION, "real terms: mismatches vs a plain re reading", wrong, "", at_most=0,
+              note=f"{len(stream) + len(dense) + 1} items"),
     ]

@@ -17,7 +17,8 @@ from flamewatch.app import App
 from flamewatch.config import ConfigError, parse_config
 from flamewatch.marks import render_marked
 from flamewatch.notifiers.console import ConsoleNotifier
-from flamewatch.rules.mentions import MentionRule, MentionSpec, snippet_around
+from flamewatch.rules.mentions import MAX_SCANNED_BYTES, MentionRule, MentionSpec, snippet_around
+from flamewatch.rules.termmatch import MAX_REJECTED
 from flamewatch.simulator import SimulatorServer, World
 from flamewatch.testing import RecordingNotifier, make_event, make_test_plugins, plugin_offering
 
@@ -74,6 +75,33 @@ def test_scopes_and_filters() -> None:
     assert levels(r, story("A release", "https://www.github.com/a/b")) == ["site", "on-gh"]
     assert levels(r, story("A release", "https://gitlab.com/a/b")) == []
     assert levels(r, Item(30, type="comment", text="sqlite moderation", by="dang", deleted=True)) == []
+
+
+def test_a_longer_term_is_found_where_a_shorter_one_starts_the_same_word() -> None:
+    # The search used to stop at "go" inside "golang", reject it as not a whole word, and move past.
+    r = rule(MentionSpec("go", ("go", "golang")), MentionSpec("ai", ("ai",)))
+    assert levels(r, comment("We rewrote it in golang last year")) == ["go"]
+    assert levels(r, comment("He said it again, plainly")) == []  # "ai" inside words, many times
+    assert levels(r, comment("AI: again, said the maintainer")) == ["ai"]
+
+
+def test_whole_words_in_any_script_and_under_case_folding() -> None:
+    r = rule(MentionSpec("na", ("na",)), MentionSpec("ok", ("ok",)), MentionSpec("rust", ("rust",)))
+    assert levels(r, comment("naïve")) == []  # "ï" is a letter: "na" is inside a word
+    assert levels(r, comment("éna")) == []
+    assert levels(r, comment("«na» — rust")) == ["na", "rust"]  # punctuation of any script is a boundary
+    assert levels(r, comment("o\u212a then")) == ["ok"]  # the Kelvin sign folds to k, and ends the word
+    assert levels(r, comment("o\u212ay")) == []
+
+
+def test_one_item_has_a_bounded_cost() -> None:
+    # Only the first MAX_SCANNED_BYTES of a text are searched; a search gives up after MAX_REJECTED
+    # matches that were not whole words (a regex term can match inside words everywhere).
+    far = "word " * (MAX_SCANNED_BYTES // 5) + "rust"
+    assert levels(rule(MentionSpec("rust", ("rust",))), comment(far)) == []
+    crowded = "ba " * (MAX_REJECTED + 1) + "a"
+    assert levels(rule(MentionSpec("a", ("re:a",))), comment(crowded)) == []
+    assert levels(rule(MentionSpec("a", ("re:a",))), comment("ba " * (MAX_REJECTED - 1) + "a")) == ["a"]
 
 
 def test_the_match_carries_a_marked_snippet_and_its_key() -> None:
