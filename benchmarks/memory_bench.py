@@ -71,4 +71,27 @@ async def memory(sizes: MemorySizes) -> list[Row]:
         Row(section, f"{sizes.chain_depth:,}-deep chain: time", chain["elapsed"], "s",
             note=f"depth reached {chain['depth']:,}, {chain['comments']:,} comments, partial={chain['partial']}"),
         check(section, "deep chain fully counted", abs(chain["comments"] - sizes.chain_depth), "off", at_most=0),
+        *await _once_rows(sizes, mb(idle), limit),
     ]
+
+
+async def _once_rows(sizes: MemorySizes, idle_mb: float, limit: float) -> list[Row]:
+    """``flamewatch once``'s path with default settings: a story of only top-level replies, and a chain."""
+    section = "5 memory/depth"
+    # updates.json bounded as HN's is (a few hundred ids), not listing the 50,000 new ones.
+    async with SimProcess(stories=0, comments=None, updates_limit=500) as sim:
+        await sim.control("flat", top=sizes.comments, total=sizes.comments)
+        flat = await probe("once", sim.base_url, "1")
+    async with SimProcess(stories=0, comments=None, updates_limit=500) as sim:
+        await sim.control("chain", depth=sizes.chain_depth)
+        chain = await probe("once", sim.base_url, "1")
+    rows = []
+    for name, got, want in [(f"once, {sizes.comments:,} top-level replies", flat, sizes.comments),
+                            (f"once, a {sizes.chain_depth:,}-deep chain", chain, sizes.chain_depth)]:
+        peak = (got["hwm_kb"] or got["maxrss_kb"]) / 1024
+        rows.append(check(section, f"peak RSS, {name}", peak, "MB", at_most=limit,
+                          note=f"+{peak - idle_mb:.1f} MB over idle; {got['fetches']:,} requests in "
+                               f"{got['elapsed']:.1f}s; depth {got['depth']:,}"))
+        rows.append(check(section, f"{name}: fully counted (defaults)", abs(got["comments"] - want), "off",
+                          at_most=0, note=f"{got['comments']:,} counted, partial={got['partial']}"))
+    return rows

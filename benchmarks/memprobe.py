@@ -3,6 +3,10 @@
     python -m benchmarks.memprobe idle
     python -m benchmarks.memprobe count <base_url> <story_id>
     python -m benchmarks.memprobe incremental <base_url> <story_id>
+    python -m benchmarks.memprobe once <base_url> <top>
+
+``once`` is the path ``flamewatch once`` runs (App, IncrementalCounter, store and events, default settings)
+over the first ``top`` stories of the list.
 
 Prints one JSON line: ``maxrss_kb`` (``ru_maxrss``, kilobytes on Linux), ``hwm_kb`` (``VmHWM``, see
 :func:`vm_hwm_kb`), ``elapsed`` seconds of the
@@ -15,9 +19,13 @@ import asyncio
 import json
 import resource
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
+from flamewatch.app import App
+from flamewatch.config import parse_config
 from flamewatch.crawl import count_story
 from flamewatch.incremental import IncrementalCounter
 from flamewatch.hn import HNClient, make_session
@@ -36,6 +44,22 @@ async def _count(mode: str, base_url: str, story_id: int) -> dict[str, Any]:
         elapsed = time.perf_counter() - started
     return {"elapsed": elapsed, "comments": result.comments, "fetches": result.fetches,
             "depth": result.max_depth_seen, "partial": result.partial}
+
+
+async def _once(base_url: str, top: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as home:
+        config = parse_config({"hn": {"api_url": base_url}, "watch": {"top": top},
+                               "store": {"path": str(Path(home) / "fw.db")}}, "memprobe")
+        async with App(config) as app:
+            assert app.monitor is not None and app.dispatcher is not None
+            started = time.perf_counter()
+            stats = await app.monitor.cycle(0)
+            await app.dispatcher.wait_idle()
+            elapsed = time.perf_counter() - started
+            results = app.monitor.last_results
+    return {"elapsed": elapsed, "comments": sum(r.comments for r in results), "fetches": stats.requests,
+            "depth": max((r.max_depth_seen for r in results), default=0),
+            "partial": any(r.partial for r in results)}
 
 
 def vm_hwm_kb() -> int | None:
@@ -61,8 +85,11 @@ def main(argv: list[str]) -> int:
         out: dict[str, Any] = {}
     elif mode in ("count", "incremental") and len(argv) == 3:
         out = asyncio.run(_count(mode, argv[1], int(argv[2])))
+    elif mode == "once" and len(argv) == 3:
+        out = asyncio.run(_once(argv[1], int(argv[2])))
     else:
-        print("usage: python -m benchmarks.memprobe idle | count|incremental <base_url> <story_id>", file=sys.stderr)
+        print("usage: python -m benchmarks.memprobe idle | count|incremental <base_url> <story_id>"
+              " | once <base_url> <top>", file=sys.stderr)
         return 2
     out["maxrss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out["hwm_kb"] = vm_hwm_kb()

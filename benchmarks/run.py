@@ -25,6 +25,7 @@ from .incremental_bench import IncrementalSizes, incremental
 from .memory_bench import MemorySizes, memory
 from .mention_bench import MentionSizes, mention_matching
 from .notifier_bench import NotifierSizes, slow_notifier
+from .path_bench import PathSizes, users_path
 from .report import Row, machine, render, to_json
 from .store_bench import StoreSizes, store_paths
 from .tick_bench import TickSizes, ticks
@@ -42,6 +43,7 @@ class Sizes:
     store: StoreSizes
     mentions: MentionSizes = field(default_factory=lambda: MentionSizes(items=2_000, rounds=5))
     budgets: BudgetSizes = field(default_factory=BudgetSizes)
+    path: PathSizes = field(default_factory=PathSizes)
 
 
 MODES = {
@@ -51,7 +53,7 @@ MODES = {
         latency=0.02,
         incremental=IncrementalSizes(stories=30, comments=20_000, cycles=30),
         notifier=NotifierSizes(stories=30, comments=5_000, trials=4),
-        memory=MemorySizes(comments=50_000, chain_depth=10_000),
+        memory=MemorySizes(comments=50_000, chain_depth=50_000),
         ticks=TickSizes(ticks=200),
         store=StoreSizes(batch=50, rounds=40),
     ),
@@ -61,9 +63,10 @@ MODES = {
         latency=0.02,
         incremental=IncrementalSizes(stories=30, comments=8_000, cycles=8),
         notifier=NotifierSizes(stories=30, comments=2_000, trials=2),
-        memory=MemorySizes(comments=50_000, chain_depth=10_000),
+        memory=MemorySizes(comments=50_000, chain_depth=50_000),
         ticks=TickSizes(ticks=100),
         store=StoreSizes(batch=50, rounds=15),
+        path=PathSizes(scaling=(30, 100, 500), rounds=3, quiet_cycles=9, callgrind=(30,)),
     ),
     # For the smoke test: every code path, tiny worlds, a few seconds. The figures mean nothing.
     "tiny": Sizes(
@@ -77,6 +80,7 @@ MODES = {
         mentions=MentionSizes(items=200, rounds=2),
         store=StoreSizes(batch=5, rounds=3),
         budgets=BudgetSizes(rounds=1, bomb_bytes=5_000_000),
+        path=PathSizes(scaling=(5,), comments_per_story=20, rounds=1, quiet_cycles=2, days=0.05, callgrind=()),
     ),
 }
 
@@ -90,6 +94,7 @@ BENCHMARKS: dict[str, Callable[[Sizes], Awaitable[list[Row]]]] = {
     "8": lambda s: mention_matching(s.mentions),
     "7": lambda s: store_paths(s.store),
     "9": lambda s: budgets(s.budgets),
+    "10": lambda s: users_path(s.path),
 }
 
 # Rows that check correctness (exactness, bounds) rather than speed: any miss among them is a bug.
@@ -113,14 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--tiny", action="store_const", const="tiny", dest="mode",
                       help="a few seconds; for the smoke test")
     parser.add_argument("--only", default=",".join(BENCHMARKS), metavar="N,...",
-                        help="run only these benchmarks (default: all, 1-9)")
+                        help="run only these benchmarks (default: all, 1-10)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     args = parser.parse_args(argv)
     mode = args.mode or "full"
     only = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = [k for k in only if k not in BENCHMARKS]
     if unknown or not only:
-        parser.error(f"--only: unknown benchmark(s) {', '.join(unknown) or '(none given)'}; choose from 1-9")
+        parser.error(f"--only: unknown benchmark(s) {', '.join(unknown) or '(none given)'}; choose from 1-10")
     # Deliveries cancelled at shutdown and similar warnings are expected here; keep the table readable.
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
 

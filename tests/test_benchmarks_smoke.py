@@ -28,7 +28,7 @@ def test_tiny_suite_prints_the_table_and_its_correctness_checks_hold(tmp_path: P
     rows = {(r["section"], r["name"]): r for r in report["rows"]}
     assert {r["section"] for r in report["rows"]} == {
         "1 full crawl", "2 latency", "3 incremental", "4 slow notifier", "5 memory/depth", "6 ticks", "7 store",
-        "8 mentions", "9 budgets",
+        "8 mentions", "9 budgets", "10 users' path",
     }
     # Mention matching finds exactly the planted mentions, and the baseline was measured in the same run.
     assert rows[("8 mentions", "match mismatches vs planted")]["value"] == 0
@@ -46,6 +46,12 @@ def test_tiny_suite_prints_the_table_and_its_correctness_checks_hold(tmp_path: P
     for key in [("1 full crawl", "count == simulator truth"), ("5 memory/depth", "deep chain fully counted"),
                 ("5 memory/depth", "count == truth (big story, both ways)")]:
         assert rows[key]["value"] == 0, key
+    # Defaults count a deep chain and a flat story exactly on the users' path (`once`).
+    for key in [("5 memory/depth", "once, 1,000 top-level replies: fully counted (defaults)"),
+                ("5 memory/depth", "once, a 300-deep chain: fully counted (defaults)"),
+                ("8 mentions", "real terms: mismatches vs a plain re reading")]:
+        assert rows[key]["value"] == 0, key
+    assert rows[("10 users' path", "quiet cycle CPU, fresh store")]["value"] > 0
     assert report["machine"]["cpus"] >= 1
 
 

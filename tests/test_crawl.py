@@ -40,6 +40,14 @@ async def test_deep_reply_chain_has_no_recursion_limit() -> None:
     assert result["max_depth"] == 3000 and result["partial"] is False
 
 
+def test_by_default_depth_is_bounded_only_by_the_item_cap() -> None:
+    # A 50,000-deep chain is exact with the defaults (benchmark 5 counts one and measures its memory).
+    from flamewatch.config.model import CrawlSettings
+
+    settings = CrawlSettings()
+    assert settings.max_depth >= settings.max_items >= 50_000
+
+
 async def test_wide_story_with_4000_direct_replies() -> None:
     world = empty_world()
     story = world.add_story("wide")

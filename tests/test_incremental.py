@@ -261,3 +261,42 @@ async def test_a_missing_item_is_retried_then_skipped_with_a_count(world: World)
         batch = await f.stream.poll()
         assert batch.skipped == 1 and batch.pending == 0 and hole not in {i.id for i in batch.new}
 
+
+
+async def test_replies_attach_in_place_and_leaves_share_one_node() -> None:
+    # Issue 23: attaching a reply copied its parent's whole kid tuple (737 us at 50,000 top-level kids).
+    world = World(seed=3, stories=0)
+    story = world.add_story("wide")
+    world.add_replies(story, 200)
+    async with following(world) as f:
+        await f.cycle([story])
+        nodes = f.counter._stories[story].nodes
+        leaves = {id(nodes[k]) for k in nodes if k != story}
+        assert len(leaves) == 1  # 200 visible leaves, one shared node
+        world.add_replies(story, 3)
+        await f.stream.poll()
+        kids = nodes[story].kids
+        assert isinstance(kids, list) and len(kids) == 203  # copied once into a list...
+        world.add_replies(story, 40)
+        await f.stream.poll()
+        assert nodes[story].kids is kids and len(kids) == 243  # ...then appended in place
+        assert comments(await f.cycle([story], poll=False)) == truth(world, [story])
+        assert f.counter.stats.grown == 1  # added to the last count: the 243-node tree was not walked
+        deep = world.add_chain(kids[-1], 3)  # replies to replies (and to a new one): still added, exact
+        assert comments(await f.cycle([story])) == truth(world, [story]) and f.counter.stats.grown == 2
+        assert f.counter._stories[story].result is not None
+        assert f.counter._stories[story].result.max_depth_seen == 4 and deep in nodes
+
+
+async def test_growth_the_stream_cannot_explain_is_walked(world: World) -> None:
+    async with following(world) as f:
+        ids = world.lists["topstories"][:3]
+        await f.cycle(ids)
+        for step in range(4):
+            world.grow(n_comments=30)
+            assert comments(await f.cycle(ids)) == truth(world, ids), f"step {step}"
+        grown = f.counter.stats.grown
+        assert grown > 0
+        world.add_replies(ids[0], 2)  # the story lists replies the stream has not delivered: walk
+        assert comments(await f.cycle(ids, poll=False)) == truth(world, ids)
+        assert f.counter.stats.grown == grown

@@ -8,10 +8,12 @@ deliveries within ``watch.shutdown_timeout`` and closes everything, so nothing o
 from __future__ import annotations
 
 import asyncio
+import sys
 import logging
 import os
 import socket
 import time
+from typing import TYPE_CHECKING, TypeGuard
 from collections.abc import Callable, Sequence
 
 import aiohttp
@@ -32,6 +34,10 @@ from .hn import HNClient, make_session
 from .store import InstanceLock, Store, StoreError, open_store
 from .store.factory import configured_location, describe_location
 from .tasks import CloseReport
+
+
+if TYPE_CHECKING:
+    from .store.postgres import PostgresStore
 
 log = logging.getLogger("flamewatch.app")
 
@@ -295,10 +301,8 @@ class App:
         """Become the one instance that runs cycles and sends. A shared (PostgreSQL) store: take its leader
         lock, waiting as a standby while another instance holds it (``wait=False``: raise
         :class:`~flamewatch.errors.StoreLockedError` instead). Any other store: its lock is already held."""
-        from .store.postgres import PostgresStore
-
         assert self.store is not None and self.dispatcher is not None
-        if not isinstance(self.store, PostgresStore):
+        if not _shared(self.store):
             return
         if self.lock is None:
             # A standby tries, and a leader checks its lock connection, a few times a period: takeover
@@ -344,10 +348,9 @@ class App:
                 await self.session.close()
 
 
-def _shared(store: Store | None) -> bool:
+def _shared(store: Store | None) -> TypeGuard[PostgresStore]:
     """Whether ``store`` may be shared by several instances (one leader sends; the others stand by)."""
-    if store is None:
-        return False
-    from .store.postgres import PostgresStore
-
-    return isinstance(store, PostgresStore)
+    # Only a PostgreSQL store is shared, and one exists only once its module was loaded: a SQLite user
+    # never pays for importing asyncpg (about 4 MB) just to be told so.
+    postgres = sys.modules.get("flamewatch.store.postgres")
+    return store is not None and postgres is not None and isinstance(store, postgres.PostgresStore)

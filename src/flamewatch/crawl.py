@@ -26,8 +26,11 @@ from .walkpool import pool_for
 
 log = logging.getLogger("flamewatch.crawl")
 
-DEFAULT_MAX_DEPTH = 20_000
 DEFAULT_MAX_ITEMS = 200_000
+#: The walk keeps no frame per level, so depth costs no more than breadth: by default only the item cap
+#: bounds it, and a 50,000-deep chain is counted exactly (each level is a round trip, so a deep chain is
+#: slow; the cycle's timeout bounds that).
+DEFAULT_MAX_DEPTH = DEFAULT_MAX_ITEMS
 
 
 @dataclass
@@ -100,10 +103,25 @@ def status_of(item: Item) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    """What the incremental cache remembers of one fetched item: its status and its kids."""
+    """What the incremental cache remembers of one fetched item: its status and its kids (a tuple as
+    fetched; a list once the stream has attached new replies to it, appended in place)."""
 
     status: int
-    kids: tuple[int, ...]
+    kids: Sequence[int]
+
+
+_LEAVES: dict[int, Node] = {}
+
+
+def cache_node(status: int, kids: tuple[int, ...]) -> Node:
+    """The cache's node for an item; most comments are leaves, and every leaf of one status is one
+    shared object (nodes are never changed in place), which keeps a 50,000-leaf tree ~3 MB smaller."""
+    if kids:
+        return Node(status, kids)
+    leaf = _LEAVES.get(status)
+    if leaf is None:
+        leaf = _LEAVES[status] = Node(status, ())
+    return leaf
 
 
 class StoryCrawl:
@@ -135,6 +153,8 @@ class StoryCrawl:
         self.cache = cache
         self.refresh = refresh
         self.result = CrawlResult(story_id)
+        #: Ids fetched and written to the cache (with a cache only): what a recount added or changed.
+        self.fetched: list[int] = []
         self._seen: set[int] = set()
         self._pool = pool_for(client)
         self._outstanding = 0  # kids handed to the pool and not yet done with
@@ -233,10 +253,11 @@ class StoryCrawl:
             result.invalid += bad
             self._note(f"item {item_id}: {bad} kid id(s) of the wrong type ignored")
         if self.cache is not None:
-            self.cache[item_id] = Node(status, kids)
+            self.cache[item_id] = cache_node(status, kids)
+            self.fetched.append(item_id)
         return kids
 
-    def _descend(self, parent: int, kids: tuple[int, ...], depth: int) -> None:
+    def _descend(self, parent: int, kids: Sequence[int], depth: int) -> None:
         """Queue the kids of ``parent`` for fetching; cached ones are walked here, in a plain loop."""
         if not kids:
             return
@@ -247,7 +268,7 @@ class StoryCrawl:
                 self._queue(kids, depth + 1)
             return
         result, cache, refresh = self.result, self.cache, self.refresh
-        stack: list[tuple[int, tuple[int, ...], int]] = [(parent, kids, depth)]
+        stack: list[tuple[int, Sequence[int], int]] = [(parent, kids, depth)]
         while stack:
             item_id, item_kids, item_depth = stack.pop()
             if not item_kids:
@@ -267,7 +288,7 @@ class StoryCrawl:
             if to_fetch:
                 self._queue(to_fetch, item_depth + 1)
 
-    def _cap_depth(self, item_id: int, kids: tuple[int, ...]) -> None:
+    def _cap_depth(self, item_id: int, kids: Sequence[int]) -> None:
         self.result.skipped += len(kids)
         self._note(f"item {item_id}: depth cap {self.max_depth} reached, {len(kids)} kid(s) not visited")
 

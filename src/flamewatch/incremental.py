@@ -29,7 +29,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 
-from .crawl import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS, CrawlResult, Node, StoryCrawl, status_of
+from .crawl import (DEAD, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS, DELETED, VISIBLE, CrawlResult, Node, StoryCrawl,
+                    cache_node, status_of)
 from .hn import FetchError, HNClient, Item
 
 log = logging.getLogger("flamewatch.incremental")
@@ -40,8 +41,24 @@ SETTLE_CYCLES = 3
 
 
 @dataclass
+class _Growth:
+    """What the stream attached to one tree since its last count: enough to add it to the count without
+    walking the tree, when nothing else moved."""
+
+    counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # attached items by cache status
+    #: Depths of the items attached since the last walk, where known (a reply to a comment from the walk
+    #: has an unknown one), and the deepest of them: kept until the next walk.
+    depths: dict[int, int] = field(default_factory=dict)
+    deepest: int = 0
+    waiting: set[int] = field(default_factory=set)  # kids of attached items that were not attached yet
+    clean: bool = True  # no attached item had malformed kids (else: walk, which counts them)
+
+
+@dataclass
 class _StoryCache:
     nodes: dict[int, Node] = field(default_factory=dict)
+    growth: _Growth = field(default_factory=_Growth)
+    depth_bound: int = 0  # no node is deeper than this (the last walk's deepest, plus one per attach since)
     result: CrawlResult | None = None
     kids: tuple[int, ...] = ()
     descendants: int | None = None
@@ -58,6 +75,7 @@ class CounterStats:
     full_crawls: int = 0
     heals: int = 0
     attached: int = 0  # new comments hung into a watched tree from the stream
+    grown: int = 0  # counts that added the attached comments to the last one, walking nothing
     refetched: int = 0  # items re-fetched because updates.json named them
     overflows: int = 0  # cycles whose updates list did not overlap the previous one
 
@@ -104,12 +122,27 @@ class IncrementalCounter:
         parent_node = cache.nodes.get(parent)
         if parent_node is None:
             return
-        if item.id not in parent_node.kids:
-            cache.nodes[parent] = Node(parent_node.status, (*parent_node.kids, item.id))
-        cache.nodes[item.id] = Node(status_of(item), item.kids)
+        kids = parent_node.kids
+        if type(kids) is list:  # made below by an earlier reply, so the cache's own: O(1) for each reply
+            kids.append(item.id)
+        elif item.id not in kids:  # kids as fetched (a reply HN listed but answered null for is there)
+            cache.nodes[parent] = Node(parent_node.status, [*kids, item.id])
+        status = status_of(item)
+        cache.nodes[item.id] = cache_node(status, item.kids)
         self._owner[item.id] = story_id
         cache.attached = True
         self.stats.attached += 1
+        grown = cache.growth
+        grown.counts[status] += 1
+        grown.clean = grown.clean and not item.bad_kids
+        grown.waiting.discard(item.id)
+        if item.kids:  # replies already there come later in the stream (larger ids); until then, unknown
+            grown.waiting.update(kid for kid in item.kids if kid not in cache.nodes)
+        cache.depth_bound += 1
+        depth = 1 if parent == story_id else grown.depths.get(parent, -1) + 1
+        if depth > 0:  # a reply to an older comment: its depth is unknown (and bounded by depth_bound)
+            grown.depths[item.id] = depth
+            grown.deepest = max(grown.deepest, depth)
 
     def forget_all(self) -> None:
         """Drop every cached tree, so each watched story is walked again (after a gap in the stream)."""
@@ -170,6 +203,12 @@ class IncrementalCounter:
             if not self._needs_heal(cache, last.comments, descendants):
                 return replace(last, story=story, fetches=1, errors=[])
             result = await self._heal(story_id, story, cache, last.comments)
+        elif last is not None and usable and not refresh and (grown := self._grown(story, cache, last)) is not None:
+            # Only replies from the stream changed the tree: their counts are added, nothing is walked.
+            result = grown
+            self.stats.grown += 1
+            if self._needs_heal(cache, result.comments, descendants):
+                result = await self._heal(story_id, story, cache, result.comments)
         else:
             self.stats.refetched += len(refresh)
             result = await self._walk(story_id, story, cache, refresh if usable else None)
@@ -182,7 +221,27 @@ class IncrementalCounter:
         cache.kids = story.kids
         cache.descendants = descendants
         cache.attached = False
+        cache.growth = _Growth(depths=cache.growth.depths, deepest=cache.growth.deepest)
         return result
+
+    def _grown(self, story: Item, cache: _StoryCache, last: CrawlResult) -> CrawlResult | None:
+        """The last count plus what the stream attached, when that is all that changed; else None.
+
+        It is: every kid of an attached item was attached too, the story lists exactly the top-level kids
+        the cache holds, and neither cap can have been reached. ``max_depth_seen`` then counts the attached
+        replies whose depth is known (a reply to an older comment may be one level deeper)."""
+        grown = cache.growth
+        node = cache.nodes.get(story.id)
+        if grown.waiting or not grown.clean or node is None or cache.depth_bound >= self.max_depth:
+            return None
+        if len(cache.nodes) > self.max_items or len(story.kids) != len(node.kids):
+            return None
+        if story.kids != node.kids and set(story.kids) != set(node.kids):
+            return None
+        counts = grown.counts
+        return replace(last, story=story, comments=last.comments + counts[VISIBLE],
+                       deleted=last.deleted + counts[DELETED], dead=last.dead + counts[DEAD],
+                       max_depth_seen=max(last.max_depth_seen, grown.deepest), fetches=0, errors=[])
 
     async def _heal(self, story_id: int, story: Item, cache: _StoryCache, counted: int) -> CrawlResult:
         """The cache missed a change: one full crawl of this story only."""
@@ -221,8 +280,10 @@ class IncrementalCounter:
         )
         result = await crawl.run(story)
         owner = self._owner
-        for item_id in cache.nodes:
+        for item_id in cache.nodes if refresh is None else crawl.fetched:  # a recount: its new items only
             owner[item_id] = story_id
+        cache.depth_bound = result.max_depth_seen
+        cache.growth = _Growth()
         return result
 
     def _evict(self, story_id: int) -> None:

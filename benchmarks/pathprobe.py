@@ -1,0 +1,62 @@
+"""One contender of benchmark 10 in a process of its own, for instruction counts under callgrind.
+
+    python -m benchmarks.pathprobe once <base_url> <top> [--idle]
+    python -m benchmarks.pathprobe bare <base_url> <ids_file> [--idle]
+
+``once`` opens an App with default settings and a fresh store, runs one cycle and waits for its
+deliveries; ``bare`` runs the bare 32-worker loop over the ids in ``ids_file`` (JSON). With ``--idle``
+the same process does everything but the work (imports, App or session opened and closed), so the
+difference between the two counts is the work's own. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from flamewatch.app import App
+
+from .baselines import bare_workers
+from .path_bench import app_config
+
+
+async def _once(base_url: str, top: int, idle: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as home:
+        async with App(app_config(base_url, top, Path(home))) as app:
+            assert app.monitor is not None and app.dispatcher is not None
+            if idle:
+                return {"requests": 0}
+            stats = await app.monitor.cycle(1)
+            await app.dispatcher.wait_idle()
+    return {"requests": stats.requests}
+
+
+async def _bare(base_url: str, ids: list[int], idle: bool) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as session:
+        if idle:
+            return {"requests": 0}
+        return {"requests": await bare_workers(session, base_url, ids, 32)}
+
+
+def main(argv: list[str]) -> int:
+    idle = "--idle" in argv
+    args = [a for a in argv if a != "--idle"]
+    if len(args) == 3 and args[0] == "once":
+        out = asyncio.run(_once(args[1], int(args[2]), idle))
+    elif len(args) == 3 and args[0] == "bare":
+        out = asyncio.run(_bare(args[1], json.loads(Path(args[2]).read_text()), idle))
+    else:
+        print(__doc__.strip().splitlines()[2], file=sys.stderr)
+        return 2
+    print(json.dumps(out), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
