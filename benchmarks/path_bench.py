@@ -59,11 +59,12 @@ class PathSizes:
     period: float = 60.0
     updates_limit: int = 500
     callgrind: tuple[int, ...] = (30, 100)  # watched-set sizes measured in instructions
+    first_count_comments: int = 300  # a story's comments for the first-count rows (HN's top 30: ~300)
 
 
-def app_config(base_url: str, top: int, home: Path) -> Any:
+def app_config(base_url: str, top: int, home: Path, **crawl: Any) -> Any:
     """The defaults a user gets, with no notifier (delivery is benchmark 4's subject)."""
-    return parse_config({"hn": {"api_url": base_url}, "watch": {"top": top},
+    return parse_config({"hn": {"api_url": base_url}, "watch": {"top": top}, "crawl": crawl,
                          "store": {"path": str(home / "fw.db")}, "notifiers": []}, "benchmark")
 
 
@@ -220,6 +221,44 @@ async def instruction_rows(sizes: PathSizes) -> list[Row]:
     return rows
 
 
+async def _first_counts(sim: SimProcess, top: int, **crawl: Any) -> tuple[float, int, int, dict[int, int]]:
+    """Wall seconds, requests (server-counted) and trees kept of a fresh App's first cycle; its counts."""
+    with tempfile.TemporaryDirectory() as home:
+        async with App(app_config(sim.base_url, top, Path(home), **crawl)) as app:
+            assert app.monitor is not None
+            await sim.control("reset")
+            started = time.perf_counter()
+            await app.monitor.cycle(1)
+            elapsed = time.perf_counter() - started
+            counter = app.monitor.parts.counter
+            kept = counter.stats.bootstrapped if counter is not None else 0
+            counts = {r.story_id: r.comments for r in app.monitor.last_results}
+    return elapsed, (await sim.control("stats"))["requests"], kept, counts
+
+
+async def first_counts(sizes: PathSizes) -> list[Row]:
+    """The first exact counts of an HN-sized front page (30 stories, ~300 comments each), walked and from
+    trees (``[crawl] tree_bootstrap``, the simulator's search API, which leaves out dead comments and the
+    replies under them, as HN's does)."""
+    top = 30
+    async with SimProcess(stories=top, comments=top * sizes.first_count_comments,
+                          updates_limit=sizes.updates_limit) as sim:
+        truth = {int(k): v for k, v in (await sim.control("truth")).items()}
+        walk_s, walk_req, _, walked = await _first_counts(sim, top)
+        tree_s, tree_req, kept, treed = await _first_counts(
+            sim, top, tree_bootstrap=True, tree_url=sim.base_url.removesuffix("/v0") + "/api/v1")
+    wrong = sum(walked.get(s) != n for s, n in truth.items()) + sum(treed.get(s) != n for s, n in truth.items())
+    return [
+        check(SECTION, f"first counts of {top} stories, trees on: requests", tree_req, "req", at_most=60,
+              note=f"{kept} of {top} trees kept (the others disagreed with descendants and were walked); "
+                   f"walking all: {walk_req:,}"),
+        check(SECTION, f"first counts of {top} stories, trees on: time", tree_s, "s", at_most=1.0,
+              note=f"loopback; walking all: {walk_s:.2f} s"),
+        check(SECTION, "first counts, both ways: mismatches vs truth", wrong, "", at_most=0,
+              note=f"{sum(truth.values()):,} comments"),
+    ]
+
+
 async def users_path(sizes: PathSizes) -> list[Row]:
     rows = [await _scaling_row(sizes, stories) for stories in sizes.scaling]
-    return rows + await instruction_rows(sizes) + await long_life(sizes)
+    return rows + await instruction_rows(sizes) + await long_life(sizes) + await first_counts(sizes)

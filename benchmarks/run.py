@@ -80,7 +80,8 @@ MODES = {
         mentions=MentionSizes(items=200, rounds=2),
         store=StoreSizes(batch=5, rounds=3),
         budgets=BudgetSizes(rounds=1, bomb_bytes=5_000_000),
-        path=PathSizes(scaling=(5,), comments_per_story=20, rounds=1, quiet_cycles=2, days=0.05, callgrind=()),
+        path=PathSizes(scaling=(5,), comments_per_story=20, rounds=1, quiet_cycles=2, days=0.05, callgrind=(),
+                      first_count_comments=20),
     ),
 }
 

@@ -22,6 +22,7 @@ from .config import Config, NotifierSettings, check_route_rules, configure_rules
 from .dispatch import Dispatcher, NotifierInstance, RetryPolicy
 from .dispatch.recording import while_held
 from .errors import ConfigError, PermanentDeliveryError, PluginError
+from .bootstrap import TreeSource
 from .incremental import IncrementalCounter
 from .stream import STREAM_STATE, ItemStream
 from .monitor import Monitor
@@ -200,7 +201,10 @@ class App:
         await self.dispatcher.start()
         counter = None
         if cfg.crawl.incremental:
-            counter = IncrementalCounter(self.client, max_depth=cfg.crawl.max_depth, max_items=cfg.crawl.max_items)
+            trees = None if not cfg.crawl.tree_bootstrap else TreeSource(
+                self.client, cfg.crawl.tree_url, max_items=cfg.crawl.max_items)
+            counter = IncrementalCounter(self.client, max_depth=cfg.crawl.max_depth, max_items=cfg.crawl.max_items,
+                                         trees=trees)
         self.stream = self._make_stream(counter)
         watchlist = await self._make_watchlist()
         self.monitor = Monitor(

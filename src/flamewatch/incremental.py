@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 
 from .crawl import (DEAD, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS, DELETED, VISIBLE, CrawlResult, Node, StoryCrawl,
                     cache_node, status_of)
+from .bootstrap import TreeSource
 from .hn import FetchError, HNClient, Item
 
 log = logging.getLogger("flamewatch.incremental")
@@ -76,6 +77,7 @@ class CounterStats:
     heals: int = 0
     attached: int = 0  # new comments hung into a watched tree from the stream
     grown: int = 0  # counts that added the attached comments to the last one, walking nothing
+    bootstrapped: int = 0  # first counts taken from a whole tree in one answer (flamewatch.bootstrap)
     refetched: int = 0  # items re-fetched because updates.json named them
     overflows: int = 0  # cycles whose updates list did not overlap the previous one
 
@@ -84,11 +86,14 @@ class IncrementalCounter:
     """Counts stories like :func:`~flamewatch.crawl.count_story`, fetching only what changed."""
 
     def __init__(
-        self, client: HNClient, *, max_depth: int = DEFAULT_MAX_DEPTH, max_items: int = DEFAULT_MAX_ITEMS
+        self, client: HNClient, *, max_depth: int = DEFAULT_MAX_DEPTH, max_items: int = DEFAULT_MAX_ITEMS,
+        trees: TreeSource | None = None,
     ) -> None:
+        """``trees``: where a story's first count may come from in one request (:mod:`flamewatch.bootstrap`)."""
         self.client = client
         self.max_depth = max_depth
         self.max_items = max_items
+        self.trees = trees
         self.stats = CounterStats()
         self._stories: dict[int, _StoryCache] = {}
         self._owner: dict[int, int] = {}  # item id -> the watched story whose tree holds it
@@ -211,7 +216,8 @@ class IncrementalCounter:
                 result = await self._heal(story_id, story, cache, result.comments)
         else:
             self.stats.refetched += len(refresh)
-            result = await self._walk(story_id, story, cache, refresh if usable else None)
+            booted = await self._bootstrap(story, cache) if last is None else None
+            result = booted or await self._walk(story_id, story, cache, refresh if usable else None)
             if usable and not result.partial and self._needs_heal(cache, result.comments, descendants):
                 walked = result.fetches
                 result = await self._heal(story_id, story, cache, result.comments)
@@ -242,6 +248,29 @@ class IncrementalCounter:
         return replace(last, story=story, comments=last.comments + counts[VISIBLE],
                        deleted=last.deleted + counts[DELETED], dead=last.dead + counts[DEAD],
                        max_depth_seen=max(last.max_depth_seen, grown.deepest), fetches=0, errors=[])
+
+    async def _bootstrap(self, story: Item, cache: _StoryCache) -> CrawlResult | None:
+        """A first count from the story's whole tree in one answer, when configured and it checks out."""
+        if self.trees is None:
+            return None
+        tree = await self.trees.tree(story)
+        if tree is None or tree.max_depth >= self.max_depth:
+            return None
+        # The tree is the cache; a walk over it fetches only what it lacks (the search API leaves out
+        # dead comments: the official story item still lists those at the top level). Kept only if the
+        # count then equals HN's own figure; else the caller walks the whole tree afresh.
+        cache.nodes = tree.nodes
+        for item_id in tree.nodes:
+            self._owner[item_id] = story.id
+        result = await self._walk(story.id, story, cache, set())
+        if result.partial or result.comments != story.descendants:
+            self.trees.refused += 1
+            log.debug("story %d: its tree counts %d, descendants says %s: walking it", story.id, result.comments,
+                      story.descendants)
+            return None
+        self.trees.accepted += 1
+        self.stats.bootstrapped += 1
+        return result
 
     async def _heal(self, story_id: int, story: Item, cache: _StoryCache, counted: int) -> CrawlResult:
         """The cache missed a change: one full crawl of this story only."""

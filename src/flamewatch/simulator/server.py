@@ -28,6 +28,7 @@ from aiohttp import web
 
 from .lists import LIST_NAMES
 from .sse import StreamFaults, StreamHub, wants_stream
+from .searchapi import add_search_api
 from .world import World
 
 __all__ = ["Faults", "SimStats", "SimulatorServer", "make_app"]
@@ -253,6 +254,7 @@ def make_app(
         return _json_response(body)
 
     app.router.add_get("/v0/{tail:.+}", handle)
+    add_search_api(app, lambda a: a[WORLD_KEY])  # a story's tree in one answer (the search API's shape)
     return app
 
 
