@@ -76,3 +76,25 @@ def test_remembered_keys_are_bounded_and_the_oldest_go_first() -> None:
     keys.add(f"k{i}" for i in range(8))
     keys.add(["k8", "k9", "k10"])
     assert len(keys) == 5 and "k10" in keys and "k6" in keys and "k5" not in keys
+
+
+async def test_history_windows_kept_in_memory_equal_the_stores_own(tmp_path: Path) -> None:
+    from flamewatch.crawl import CrawlResult
+    from flamewatch.hn import Item
+    from flamewatch.pipeline.history import HistoryWindows
+    from flamewatch.store import CountSample, open_store
+
+    span = 300.0
+    async with await open_store(str(tmp_path / "fw.db")) as store:
+        await store.add_snapshots([CountSample(1, 1000.0 + t, t, 0, t, False) for t in range(0, 600, 60)])
+        windows = HistoryWindows(store)
+        for cycle in range(12):
+            now = 1600.0 + 60 * cycle
+            watched = [1, 2] if cycle % 5 != 4 else [2]  # story 1 leaves the list for a cycle, then returns
+            results = [CrawlResult(s, story=Item(s, type="story"), comments=cycle * s,
+                                   failed=int(cycle % 3 == 2 and s == 2)) for s in watched]  # some partial
+            await store.add_snapshots([CountSample(r.story_id, now, r.comments, 0, None, r.partial) for r in results])
+            got = await windows.windows(results, now, span)
+            complete = [r.story_id for r in results if not r.partial]
+            expected = await store.histories(complete, now - span)
+            assert got == {s: [(x.at, x.comments) for x in expected.get(s, [])] for s in complete}, cycle

@@ -19,6 +19,7 @@ from ..hn.text import excerpt
 from ..rules import Evaluation, ItemContext, RuleEngine
 from ..rules.engine import RuleErrors
 from .batch import CycleBatch
+from .history import HistoryWindows
 
 if TYPE_CHECKING:
     from ..people import Watchlist
@@ -47,6 +48,7 @@ class Evaluate:
         self.first_list = first_list  # a snapshot's ``rank`` is its rank on this list
         self.stream = stream
         self.watchlist = watchlist
+        self.windows = HistoryWindows(store)  # the rules' history windows, read once, then kept
 
     async def __call__(self, batch: CycleBatch) -> CycleBatch:
         errors = self.rules.errors()
@@ -58,9 +60,7 @@ class Evaluate:
 
     async def _stories(self, batch: CycleBatch, errors: RuleErrors) -> None:
         span = self.rules.history_span  # the longest history window any rule asked for
-        # Every story's window in one query; a partial count would read as a drop, then a burst: none.
-        histories = {} if span is None else await self.store.histories(
-            (r.story_id for r in batch.results if not r.partial and r.story is not None), batch.now - span)
+        histories = {} if span is None else await self.windows.windows(batch.results, batch.now, span)
         for r in batch.results:
             if r.story is None or r.story.type not in (None, "story"):
                 continue
@@ -69,7 +69,7 @@ class Evaluate:
             batch.snapshots.append(snapshot)
             prev = batch.previous.get(r.story_id)
             growth = snapshot.comments - prev.comments if prev is not None and not r.partial else None
-            samples = [(s.at, s.comments) for s in histories.get(r.story_id, ())]
+            samples = histories.get(r.story_id, [])
             evaluation = self.rules.evaluate(
                 snapshot, history=samples, growth=growth, source_list=batch.source_of(r.story_id), now=batch.now,
                 errors=errors,

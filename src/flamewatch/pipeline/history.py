@@ -1,0 +1,56 @@
+"""The history windows the rules read, kept in memory between cycles.
+
+Rules such as ``velocity`` read each story's samples over their longest window (an hour: 60 samples a
+story at a 60 s period). Reading them from the store every cycle costs work in proportion to the window
+for every story, every cycle; here they are read once per story (when it is first watched, or after a
+reload changes the window) and then kept: each cycle appends the sample the collect stage just stored
+and drops what fell out of the window. A partial count's sample is never part of a window (it would
+read as a drop, then a burst), as in the store's own ``histories``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ..crawl import CrawlResult
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+__all__ = ["HistoryWindows"]
+
+
+class HistoryWindows:
+    """Each watched story's complete samples within ``span`` seconds, as ``(time, comments)``, oldest first."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.span: float | None = None
+        self._samples: dict[int, deque[tuple[float, int]]] = {}
+
+    async def windows(
+        self, results: Sequence[CrawlResult], now: float, span: float
+    ) -> dict[int, list[tuple[float, int]]]:
+        """The windows of this cycle's complete counts (their samples are in the store already)."""
+        if span != self.span:
+            self._samples, self.span = {}, span
+        counted = {r.story_id: r.comments for r in results
+                   if r.story is not None and r.story.type in (None, "story") and not r.partial}
+        known = self._samples
+        new = [s for s in counted if s not in known]
+        if new:
+            loaded = await self.store.histories(new, now - span)
+            for story_id in new:
+                known[story_id] = deque((s.at, s.comments) for s in loaded.get(story_id, ()))
+        for story_id, comments in counted.items():
+            samples = known[story_id]
+            if story_id not in new:
+                samples.append((now, comments))
+            while samples and samples[0][0] < now - span:
+                samples.popleft()
+        watched = {r.story_id for r in results}
+        for story_id in [s for s in known if s not in watched]:  # left the watched lists
+            del known[story_id]
+        return {story_id: list(known[story_id]) for story_id in counted}
