@@ -151,7 +151,7 @@ async def end_sessions(admin: asyncpg.Connection, pid: int) -> int:
 
 
 async def faults(instances: list[Instance], admin: asyncpg.Connection, rng: random.Random,
-                 until: float, log: list[tuple[float, str]]) -> None:
+                 until: float, log: list[tuple[float, str]], bad_exits: list[str]) -> None:
     """Hit the instances with a seeded fault every 4-10 s until ``until``; each hit one is restarted."""
     while time.monotonic() + 4 < until:
         await asyncio.sleep(rng.uniform(4.0, 10.0))
@@ -166,7 +166,9 @@ async def faults(instances: list[Instance], admin: asyncpg.Connection, rng: rand
             await end_sessions(admin, target.pid)
             continue
         log.append((time.monotonic(), f"{kind} {target.name}"))
-        await target.stop(signal.SIGKILL if kind.startswith("kill9") else signal.SIGTERM)
+        status = await target.stop(signal.SIGKILL if kind.startswith("kill9") else signal.SIGTERM)
+        if kind == "churn" and status not in (0, None):
+            bad_exits.append(f"{target.name}: {status}")  # SIGTERM must stop it cleanly
         await asyncio.sleep(rng.uniform(0.5, 3.0))
         await target.start()
 
@@ -180,7 +182,9 @@ async def grow(world: World, n: int, until: float) -> None:
 async def outbox(url: str, schema: str) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(url)
     try:
-        return list(await conn.fetch(f'SELECT event_key, status FROM "{schema}".outbox WHERE instance = $1', "hook"))
+        return list(await conn.fetch(
+            f'SELECT event_key, status, last_error FROM "{schema}".outbox WHERE instance = $1', "hook"
+        ))
     finally:
         await conn.close()
 
@@ -192,6 +196,13 @@ async def drain(url: str, schema: str, limit: float) -> None:
         if not any(r["status"] == "pending" for r in await outbox(SERVER, schema)):
             return
         await asyncio.sleep(1.0)
+
+
+def _skipped(row: asyncpg.Record) -> bool:
+    """Whether an outbox row was closed without sending (superseded or silenced), in either schema form."""
+    reason = (row["last_error"] or "").split(":", 1)[0]
+    return row["status"] in ("superseded", "silenced") or (row["status"] == "done" and reason in
+                                                           ("superseded", "silenced"))
 
 
 def classify(receiver: Receiver, fault_log: list[tuple[float, str]]) -> tuple[int, int, list[str]]:
@@ -223,6 +234,7 @@ async def soak(args: argparse.Namespace) -> int:
     world = World(seed=args.seed, stories=30, total_comments=3000)
     admin = await asyncpg.connect(SERVER)
     fault_log: list[tuple[float, str]] = []
+    bad_exits: list[str] = []
     started = time.monotonic()
     until = started + args.minutes * 60
     try:
@@ -234,7 +246,7 @@ async def soak(args: argparse.Namespace) -> int:
                 await instance.start()
             jobs = [grow(world, args.grow, until)]
             if args.faults == "all":
-                jobs.append(faults(instances, admin, rng, until, fault_log))
+                jobs.append(faults(instances, admin, rng, until, fault_log, bad_exits))
             await asyncio.gather(*jobs)
             for instance in instances:  # both up for the drain
                 if instance.pid is None:
@@ -248,7 +260,9 @@ async def soak(args: argparse.Namespace) -> int:
         if not args.keep:
             await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await admin.close()
-    keys = {r["event_key"] for r in rows}
+    # Rows closed unsent by design (a higher level taken with them, a silence) are not alerts to deliver.
+    skipped = {r["event_key"] for r in rows if _skipped(r)}
+    keys = {r["event_key"] for r in rows} - skipped
     arrived = set(receiver.key_of.values())
     ids_per_key: dict[str, set[str]] = defaultdict(set)
     for msg_id, key in receiver.key_of.items():
@@ -260,8 +274,10 @@ async def soak(args: argparse.Namespace) -> int:
         "generated": len(keys), "delivered": len(keys & arrived), "lost": len(keys - arrived),
         "duplicated": explained + unexplained, "duplicated_fault_in_flight": explained,
         "duplicated_no_fault": unexplained, "keys_with_two_ids": sum(len(v) > 1 for v in ids_per_key.values()),
-        "dead": sum(r["status"] == "dead" for r in rows), "pending": sum(r["status"] == "pending" for r in rows),
-        "final_exit_statuses": statuses, "logs": str(logdir) if args.keep else None,
+        "skipped_by_design": len(skipped), "dead": sum(r["status"] == "dead" for r in rows),
+        "pending": sum(r["status"] == "pending" for r in rows),
+        "final_exit_statuses": statuses,
+        "churn_bad_exits": bad_exits, "logs": str(logdir) if args.keep else None,
     }
     print(f"SOAK {json.dumps(figures)}")
     print(f"generated {figures['generated']} / delivered {figures['delivered']} / duplicated "
@@ -269,7 +285,7 @@ async def soak(args: argparse.Namespace) -> int:
           f"lost {figures['lost']}; faults {len(fault_log)}")
     if odd:
         print(f"duplicates with no fault in flight: {odd[:20]}")
-    return 1 if figures["lost"] or unexplained or figures["pending"] else 0
+    return 1 if figures["lost"] or unexplained or figures["pending"] or figures["churn_bad_exits"] else 0
 
 
 def main() -> int:
