@@ -115,7 +115,9 @@ def _write(path: Path, api_url: str, lists: str) -> None:
                     f'[rules]\ncomment_levels = []\npoints_levels = []\n{lists}')
 
 
-async def test_a_reload_changing_the_watched_lists_counts_them_from_the_next_cycle(tmp_path: Path) -> None:
+async def test_a_reload_changing_the_watched_lists_counts_them_from_the_next_cycle(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     world = World(seed=7, stories=0)
     top = world.add_story("On the front page", top=True)
     ask = world.add_story("Ask HN: only on the ask list", top=False)
@@ -125,14 +127,19 @@ async def test_a_reload_changing_the_watched_lists_counts_them_from_the_next_cyc
         async with App(load_config(str(path)), plugins=make_test_plugins()) as app:
             assert app.monitor is not None
             before = await app.monitor.cycle(0)
-            _write(path, sim.base_url, '[[watch.lists]]\nname = "topstories"\ntop = 5\n'
+            _write(path, sim.base_url, '[watch]\nperiod = 90\ncycle_timeout = 60\n'
+                                       '[[watch.lists]]\nname = "topstories"\ntop = 5\n'
                                        '[[watch.lists]]\nname = "askstories"\ntop = 5\n')
-            assert await app.reload() is None
+            with caplog.at_level(logging.INFO, logger="flamewatch.reload"):
+                assert await app.reload() is None
             after = await app.monitor.cycle(1)
 
     assert {s.id for s in before.counted} == {top}
     assert {s.id for s in after.counted} == {top, ask}
     assert {s.id: s.lists for s in after.counted}[ask] == {"askstories": 1}
+    (line,) = [r.getMessage() for r in caplog.records if "config reloaded" in r.getMessage()]
+    assert "rules and lists (topstories top 5, askstories top 5) apply from the next cycle" in line, line
+    assert line.endswith("; restart to apply watch.period, watch.cycle_timeout"), line
 
 
 async def test_a_new_comment_reaches_a_notifier_on_the_apps_fake_clock(tmp_path: Path) -> None:

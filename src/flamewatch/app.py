@@ -18,18 +18,25 @@ from collections.abc import Callable, Sequence
 
 import aiohttp
 
-from .config import Config, NotifierSettings, check_route_rules, configure_rules, notifier_options
-from .dispatch import Dispatcher, NotifierInstance, RetryPolicy
+from .assembly import (  # re-exported: `from flamewatch.app import resolve_rules` keeps working
+    bind_watchlist,
+    load_plugins,
+    open_notifier,
+    resolve_notifier,
+    resolve_notifiers,
+    resolve_rules,
+)
+from .config import Config
+from .dispatch import Dispatcher, RetryPolicy
 from .dispatch.recording import while_held
-from .errors import ConfigError, PermanentDeliveryError, PluginError
+from .errors import PermanentDeliveryError
 from .bootstrap import TreeSource
 from .incremental import IncrementalCounter
 from .stream import STREAM_STATE, ItemStream
 from .monitor import Monitor
 from .pipeline import PipelineSettings
-from .notifier import Notifier, NotifierContext
 from .people import FOLLOWS_STATE, Watchlist
-from .plugins import Plugins, make_plugin_manager
+from .plugins import Plugins
 from .rules import Rule, RuleEngine
 from .hn import HNClient, make_session
 from .store import InstanceLock, Store, StoreError, open_store
@@ -42,72 +49,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("flamewatch.app")
 
-
-def load_plugins(config: Config) -> Plugins:
-    """The plugin manager for ``config`` (built-ins and third-party by entry point, plus plugin dirs)."""
-    return make_plugin_manager(
-        load_entry_points=config.plugins.entry_points,
-        plugin_dirs=config.plugins.dirs,
-        disabled=config.plugins.disable,
-    )
-
-
-def resolve_rules(config: Config, plugins: Plugins) -> list[Rule]:
-    """The loaded rule types configured from the ``[rules]`` table (ConfigError for a bad key)."""
-    try:
-        rule_types = plugins.rule_types()
-    except PluginError as exc:
-        raise ConfigError(f"{config.source}: {exc}") from exc
-    return configure_rules(config, list(rule_types.values()))
-
-
-def resolve_notifiers(config: Config, plugins: Plugins) -> list[NotifierInstance]:
-    """The notifier instances of every enabled ``[[notifiers]]`` table, not yet open.
-
-    Each table's type is looked up and its options checked here, so every config mistake is a
-    :class:`ConfigError` before anything opens.
-    """
-    try:
-        types = plugins.notifier_types()
-        rule_names = list(plugins.rule_types())
-    except PluginError as exc:
-        raise ConfigError(f"{config.source}: {exc}") from exc
-    check_route_rules(config, rule_names)
-    return [resolve_notifier(config, settings, types, plugins) for settings in config.notifiers if settings.enabled]
-
-
-def resolve_notifier(
-    config: Config, settings: NotifierSettings, types: dict[str, type[Notifier]], plugins: Plugins
-) -> NotifierInstance:
-    """The instance of one ``[[notifiers]]`` table: its type looked up, its options checked (ConfigError)."""
-    notifier_type = types.get(settings.type)
-    if notifier_type is None:
-        available = ", ".join(sorted(types)) or "none"
-        hint = ""
-        if any(settings.type in e for e in plugins.errors):
-            hint = " (its plugin failed to load, see above)"
-        raise ConfigError(
-            f"{config.source}: {settings.where}.type: unknown notifier type {settings.type!r}{hint} "
-            f"(available: {available})"
-        )
-    options = notifier_options(config, settings, notifier_type)
-    return NotifierInstance.from_settings(settings, notifier_type, options, default_timeout=config.delivery.timeout)
-
-
-def open_notifier(instance: NotifierInstance, session: aiohttp.ClientSession, store: Store) -> None:
-    """Create ``instance``'s notifier object with the shared session and its state in ``store``."""
-    name = instance.name
-    instance.open(NotifierContext(
-        name=name, session=session, state=store.state_for(name), log=logging.getLogger(f"flamewatch.notifier.{name}")
-    ))
-
-
-def bind_watchlist(rules: Sequence[Rule], watchlist: Watchlist) -> None:
-    """Hand the watched users and threads to the rules that read them (rank, reply: ``bind_watchlist``)."""
-    for rule in rules:
-        bind = getattr(rule, "bind_watchlist", None)
-        if callable(bind):
-            bind(watchlist)
+__all__ = ["App", "bind_watchlist", "load_plugins", "open_notifier", "resolve_notifier", "resolve_notifiers",
+           "resolve_rules"]
 
 
 class App:
