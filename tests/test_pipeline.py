@@ -34,6 +34,11 @@ async def test_the_builder_lists_the_whole_chain_in_order(tmp_path: Path) -> Non
         )
         # The dispatcher's pumps run the very stages the pipeline lists (one list, not a copy).
         assert app.dispatcher is not None and pipeline.pump is app.dispatcher.pump
+    # The README's "What it does" diagram is this chain.
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    diagram = readme.split("## What it does", 1)[1].split("```", 2)[1]
+    for part in (pipeline.cycle, pipeline.pump, pipeline.delivery):
+        assert " ─► ".join(stage.name for stage in part) in diagram, part
 
 
 class BrokenRule(Rule):
