@@ -14,6 +14,8 @@ from flamewatch.config import load_config, parse_config
 from flamewatch.simulator import SimulatorServer, World
 from flamewatch.testing import RecordingNotifier, make_test_plugins, plugin_offering
 
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
 CHAIN = [
     "collect", "evaluate", "record",
     "lead", "quiet hours", "take", "supersede", "silence", "group",
@@ -35,8 +37,7 @@ async def test_the_builder_lists_the_whole_chain_in_order(tmp_path: Path) -> Non
         # The dispatcher's pumps run the very stages the pipeline lists (one list, not a copy).
         assert app.dispatcher is not None and pipeline.pump is app.dispatcher.pump
     # The README's "What it does" diagram is this chain.
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    diagram = readme.split("## What it does", 1)[1].split("```", 2)[1]
+    diagram = README.split("## What it does", 1)[1].split("```", 2)[1]
     for part in (pipeline.cycle, pipeline.pump, pipeline.delivery):
         assert " ─► ".join(stage.name for stage in part) in diagram, part
 
