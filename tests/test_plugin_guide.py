@@ -94,6 +94,7 @@ async def test_guide_plugin_delivers_real_events(tmp_path: Path, ntfy: tuple[Fak
     topic, body, headers = fake.posts[0]
     assert topic == "hn-alerts"
     assert "reached 5 comments" in body
+    assert "\r" not in body and "\n" not in body  # the title's CR/LF, flattened by flamewatch.text
     assert headers["Click"] == f"https://news.ycombinator.com/item?id={story}"
 
 

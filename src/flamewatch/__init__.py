@@ -14,6 +14,7 @@ This module is the public plugin API, and only that: what a notifier or rule plu
 
 A rule plugin subclasses :class:`Rule` and returns it from ``flamewatch_rule_types``; ``Options`` fields of
 both kinds may use the annotated setting types (``Duration``, ``PositiveInt``, ``Levels``, ``Secret``...).
+:mod:`flamewatch.text` cleans untrusted HN text for any channel (``flatten``, ``safe_link``, ...).
 """
 
 import pluggy
@@ -35,6 +36,7 @@ from .notifier import (
     raise_for_http_status,
 )
 from .rules.base import Evaluation, ItemContext, ItemMatch, Rule, RuleContext, comments_per_hour
+from . import text  # cleaning untrusted HN text for any channel: ``from flamewatch.text import flatten``
 
 #: Marks a plugin's hook implementations (``@hookimpl def flamewatch_notifier_types(): ...``).
 hookimpl = pluggy.HookimplMarker("flamewatch")
@@ -75,4 +77,5 @@ __all__ = [
     "not_timed",
     "parse_retry_after",
     "raise_for_http_status",
+    "text",
 ]

@@ -25,6 +25,7 @@ from ..plugins import Plugins
 from ..store import Delivery, DeliveryStatus
 from ..hn import make_session
 from .common import EXIT_CONFIG, CliError, config_from_args, first_line, log
+from ..text import printable
 
 # --- plugins / notify-test / outbox ---------------------------------------------------------
 
@@ -268,8 +269,8 @@ def _print_listing(
         print("outbox: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     for row in rows:
         when = datetime.fromtimestamp(row.next_at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        error = f"  last error: {_printable(row.last_error)}" if row.last_error else ""
-        print(f"  #{row.id} {row.shown_status:7} {_printable(row.instance):16} {_printable(row.event.key):28} "
+        error = f"  last error: {printable(row.last_error)}" if row.last_error else ""
+        print(f"  #{row.id} {row.shown_status:7} {printable(row.instance):16} {printable(row.event.key):28} "
               f"attempts {row.attempts} next {when}{error}")
     for row_id in missing:
         print(f"  #{row_id}: no such outbox row")
@@ -285,11 +286,6 @@ def _row_json(row: Delivery) -> dict[str, object]:
         "created_at": row.created_at, "next_at": row.next_at, "last_error": row.last_error,
         "claimed_by": row.claimed_by, "claimed_until": row.claimed_until,
     }
-
-
-def _printable(text: str) -> str:
-    """``text`` safe for a terminal: an error body from a server must not send escape sequences."""
-    return "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
 
 
 def _store_exists(path: str) -> bool:

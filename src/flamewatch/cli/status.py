@@ -22,6 +22,7 @@ from ..store import DeliveryStatus
 from ..store.filelock import lock_holder
 from ..store.sqlite import SQLiteStore
 from .common import EXIT_CONFIG, CliError, config_from_args
+from ..text import printable
 
 __all__ = ["cmd_status", "gather_status"]
 
@@ -111,10 +112,6 @@ def _iso(at: float | None) -> str | None:
     return None if at is None else datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
 
 
-def _printable(text: str, width: int = 70) -> str:
-    return "".join(ch if ch.isprintable() else " " for ch in text)[:width]
-
-
 def render(status: dict[str, Any]) -> str:
     """The status as a few lines of plain text."""
     lines = [f"store: {status['store']}"]
@@ -145,8 +142,8 @@ def render(status: dict[str, Any]) -> str:
         for s in status["stories"]:
             count = f"{s['comments']}+" if s["partial"] else str(s["comments"])
             rank = f"{s['rank']:>3}." if s.get("rank") else "   -"
-            title = _printable(s["title"]) if s.get("title") else "(title: ask the daemon)"
+            title = printable(s["title"], 70) if s.get("title") else "(title: ask the daemon)"
             lines.append(f"{rank} {s['id']:>9} {count:>6} comments {s['points']:>5} points  {title}")
             if s.get("levels"):  # every kind: comments, rank, replies, mentions...
-                lines.append(f"{'':14}levels fired: {_printable(', '.join(s['levels']), 200)}")
+                lines.append(f"{'':14}levels fired: {printable(', '.join(s['levels']), 200)}")
     return "\n".join(lines)

@@ -1,14 +1,14 @@
 """The status page: HTML drawn on the server from the :mod:`.api` data, sparklines included.
 
 Every piece of text from HN (titles, domains, wording) and every error string goes through
-:func:`html.escape`; the sparkline SVG is built from numbers only. The page (``static/index.html``) holds
-one ``<main>``; ``static/page.js`` polls ``/fragment?since=<version>`` and swaps the main part in when
-something changed, so the page updates itself without a reload.
+:func:`flamewatch.text.escape_html`; the sparkline SVG is built from numbers only. The page
+(``static/index.html``) holds one ``<main>``; ``static/page.js`` polls ``/fragment?since=<version>`` and
+swaps the main part in when something changed, so the page updates itself without a reload.
 """
 
 from __future__ import annotations
 
-from html import escape
+from ..text import escape_html
 from importlib import resources
 from string import Template
 from typing import Any
@@ -19,7 +19,7 @@ DASH = "\u2013"  # shown for "no value"
 
 
 def _e(value: object) -> str:
-    return escape(str(value), quote=True)
+    return escape_html(value)  # everything shown went through here: HN text is untrusted (flamewatch.text)
 
 
 def sparkline(history: list[list[float]], width: int = 120, height: int = 24) -> str:

@@ -15,7 +15,7 @@ from ..crawl import CrawlResult
 from ..events import Event, StorySnapshot, Subject
 from ..hn import Item
 from ..hn.item import on_domain
-from ..hn.text import excerpt
+from ..text import excerpt
 from ..rules import Evaluation, ItemContext, RuleEngine
 from ..rules.engine import RuleErrors
 from .batch import CycleBatch

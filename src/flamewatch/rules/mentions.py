@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from flamewatch import LevelOrder, Item, ItemContext, ItemMatch, Rule, Wording, hookimpl
 from flamewatch.hn.item import domain_of, on_domain
-from flamewatch.hn.text import html_to_text
+from flamewatch.text import html_to_text
 
 from .termmatch import TermPrograms, as_characters, compile_terms, find_spans
 

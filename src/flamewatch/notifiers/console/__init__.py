@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 from flamewatch import Event, Notifier, hookimpl
 from flamewatch.marks import PLAIN_MARKS, render_marked
+from flamewatch.text import inline, printable
 
 
-def _printable(text: str) -> str:
-    # HN text is untrusted: drop control characters so a title cannot rewrite the terminal.
-    return "".join(ch if ch.isprintable() else " " for ch in text)
+def _piece(text: str) -> str:
+    # A piece of a snippet next to a mark keeps its spaces; nothing that could rewrite the terminal.
+    return "".join(ch if ch.isprintable() else " " for ch in inline(text))
 
 
 class ConsoleNotifier(Notifier):
@@ -39,12 +40,12 @@ class ConsoleNotifier(Notifier):
     @staticmethod
     def format(event: Event) -> str:
         """The line printed for ``event``."""
-        line = f"ALERT {_printable(event.describe())} {event.story.hn_url}"
+        line = f"ALERT {printable(event.describe())} {event.story.hn_url}"
         wording = event.wording
         if wording.snippet:  # a mention: the matched words between »…«
-            line += f" “{render_marked(wording.snippet, wording.marks, _printable, *PLAIN_MARKS)}”"
+            line += f" “{render_marked(wording.snippet, wording.marks, _piece, *PLAIN_MARKS)}”"
         elif event.subject is not None:  # a reply: quote it (one line, shortened)
-            text = " ".join(_printable(event.subject.excerpt).split())
+            text = " ".join(printable(event.subject.excerpt).split())
             text = text if len(text) <= 200 else text[:199] + "…"
             line += f"\n      > {text} ({event.subject.hn_url})"
         return line

@@ -4,7 +4,7 @@ Everything from Hacker News (titles, authors, URLs) is untrusted:
 
 * nothing from HN reaches a header without :func:`header_text` (control characters and line breaks
   become spaces), and the ``email`` package encodes non-ASCII, so a title cannot add a header;
-* every HN string in the HTML part goes through :func:`html.escape`, and only ``http(s)`` URLs
+* every HN string in the HTML part goes through :func:`flamewatch.text.escape_html`, and only ``http(s)`` URLs
   become links;
 * the plain-text part shows titles as they are, minus control characters.
 """
@@ -12,8 +12,6 @@ Everything from Hacker News (titles, authors, URLs) is untrusted:
 from __future__ import annotations
 
 import hashlib
-import html
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +22,8 @@ from urllib.parse import urlsplit
 
 from flamewatch import Event, StorySnapshot
 from flamewatch.marks import PLAIN_MARKS, render_marked
+from flamewatch.text import escape_html, flatten, inline
+from flamewatch.text import safe_link as text_safe_link
 
 # Longest title kept in a Subject line; longer ones end with an ellipsis.
 SUBJECT_TITLE_MAX = 120
@@ -31,10 +31,6 @@ SUBJECT_TITLE_MAX = 120
 # week-long digest can hold thousands of events (X-Flamewatch-Event-Count always has the total).
 DIGEST_HEADER_KEYS_MAX = 100
 
-# Characters that must never reach a header or break a line: C0/C1 controls (CR, LF, TAB, ESC...),
-# Unicode line and paragraph separators, and format characters such as bidi overrides, which can
-# make a subject read differently from what it says.
-_UNSAFE_CATEGORIES = ("Cc", "Cf", "Zl", "Zp")
 
 
 @dataclass(frozen=True)
@@ -52,9 +48,8 @@ class MailSettings:
 
 
 def one_line(text: str) -> str:
-    """``text`` with control/format characters and line breaks turned into single spaces."""
-    cleaned = "".join(" " if unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch for ch in text)
-    return " ".join(cleaned.split())
+    """``text`` on one line, safe for a header or a line of the body (:func:`flamewatch.text.flatten`)."""
+    return flatten(text)
 
 
 def header_text(text: str, limit: int | None = None) -> str:
@@ -72,19 +67,8 @@ def header_text(text: str, limit: int | None = None) -> str:
 
 
 def safe_link(url: str | None) -> str | None:
-    """``url`` if it is an absolute http(s) URL without control characters, else None.
-
-    HN URLs are untrusted; a ``javascript:`` or ``data:`` link must never become clickable.
-    """
-    if not url or one_line(url) != url.strip():
-        return None
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return url.strip()
+    """``url`` if it may become a link in a message (:func:`flamewatch.text.safe_link`), else None."""
+    return text_safe_link(url)
 
 
 def what_happened(event: Event) -> str:
@@ -95,7 +79,7 @@ def what_happened(event: Event) -> str:
 def plain_snippet(event: Event) -> str:
     """The event's quoted snippet (a mention) on one line, marks as »…«; "" when it has none."""
     wording = event.wording
-    return render_marked(wording.snippet, wording.marks, _inline, *PLAIN_MARKS) if wording.snippet else ""
+    return render_marked(wording.snippet, wording.marks, inline, *PLAIN_MARKS) if wording.snippet else ""
 
 
 def html_snippet(event: Event) -> str:
@@ -103,12 +87,7 @@ def html_snippet(event: Event) -> str:
     wording = event.wording
     if not wording.snippet:
         return ""
-    return render_marked(wording.snippet, wording.marks, lambda t: _E(_inline(t)), "<mark>", "</mark>")
-
-
-def _inline(text: str) -> str:
-    """A piece of a snippet with unsafe characters as spaces, not trimmed (it sits next to a mark)."""
-    return "".join(" " if unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch for ch in text)
+    return render_marked(wording.snippet, wording.marks, lambda t: _E(inline(t)), "<mark>", "</mark>")
 
 
 def _comments(story: StorySnapshot) -> str:
@@ -233,7 +212,7 @@ def _plain_footer(settings: MailSettings) -> str:
 
 # --- HTML ------------------------------------------------------------------------------------------
 
-_E = html.escape  # every untrusted string in the HTML part goes through this (quote=True by default)
+_E = escape_html  # every untrusted string in the HTML part goes through this (flamewatch.text)
 
 _TABLE = 'style="border-collapse:collapse;font-family:Arial,Helvetica,sans-serif;font-size:14px"'
 _TH = 'style="text-align:left;padding:6px 10px;border-bottom:2px solid #ccc;background:#f6f6ef"'

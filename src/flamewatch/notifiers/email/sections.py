@@ -7,14 +7,14 @@ line for the plain part and HTML-escaped for the HTML part, like every other HN 
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 
 from flamewatch import Event
+from flamewatch.text import escape_html
 
 from .compose import one_line, safe_link
 
-_E = html.escape
+_E = escape_html
 
 #: Longest excerpt shown in an email (characters of plain text).
 EXCERPT_MAX = 1000

@@ -12,15 +12,14 @@ This module does no I/O, so it is easy to test on its own.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from flamewatch import Event
 from flamewatch.marks import render_marked
+from flamewatch.text import flatten, inline, safe_link
 
 # Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks): 50 blocks a message,
 # 150 characters of plain_text in a header, 3,000 in a section text, 2,000 in a section field.
@@ -61,19 +60,6 @@ DIGEST_METADATA_TYPE = "flamewatch_digest"
 # --- escaping -------------------------------------------------------------------------------------
 
 
-def flatten(text: str) -> str:
-    """``text`` on one line: control characters, CR/LF and other line breaks become single spaces, and
-    format characters (bidi overrides and isolates, zero-width spaces and joiners) are dropped."""
-    # Cc covers CR, LF, tab, ESC, NUL...; Zl/Zp are U+2028/U+2029, which Slack would render as breaks.
-    # Cf, as the email notifier does: a bidi override makes a title read differently from what it says,
-    # and zero-width characters hide a mention or a link text inside a harmless-looking word.
-    cleaned = "".join(
-        "" if (category := unicodedata.category(ch)) == "Cf" else " " if category in ("Cc", "Zl", "Zp") else ch
-        for ch in text
-    )
-    return " ".join(cleaned.split())
-
-
 def escape(text: str) -> str:
     """``text`` flattened to one line and made inert in mrkdwn (``&``, ``<``, ``>`` as entities)."""
     return "".join(_ESCAPES.get(ch, ch) for ch in flatten(text))
@@ -111,27 +97,14 @@ def plain_clip(text: str, limit: int) -> str:
 def safe_url(url: str | None) -> str | None:
     """``url`` ready to sit inside ``<url|label>``, or None when it must not become a link.
 
-    Only absolute http(s) URLs with a host qualify. Characters that would end or split the link
-    (``|``, ``<``, ``>``), whitespace and control characters are percent-encoded; ``&`` is written as
-    ``&amp;``, which Slack decodes back, so query strings keep working.
+    :func:`flamewatch.text.safe_link` decides (absolute http(s) with a host; whitespace and controls
+    percent-encoded); then the characters that would end or split a Slack link (``|``, ``<``, ``>``) are
+    percent-encoded too, and ``&`` is written as ``&amp;``, which Slack decodes back, so query strings work.
     """
-    if not url:
+    safe = safe_link(url)
+    if safe is None:
         return None
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    out: list[str] = []
-    for ch in url.strip():
-        if ch == "&":
-            out.append("&amp;")
-        elif ch in "|<>" or ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
-            out.append("".join(f"%{b:02X}" for b in ch.encode("utf-8")))
-        else:
-            out.append(ch)
-    result = "".join(out)
+    result = "".join("&amp;" if ch == "&" else f"%{ord(ch):02X}" if ch in "|<>" else ch for ch in safe)
     # Checked after encoding, which can make a URL several times longer.
     return result if len(result) <= URL_LIMIT else None
 
@@ -176,13 +149,7 @@ def snippet_line(event: Event) -> str:
 
 def _escape_piece(text: str) -> str:
     """:func:`escape` without trimming: a piece of a snippet keeps the spaces next to its marks."""
-    # Controls and line breaks become spaces; format characters (bidi overrides, zero-width) go, as in
-    # flatten(): they could reorder or hide what is around them.
-    return "".join(
-        "" if (kind := unicodedata.category(ch)) == "Cf" else " " if kind in ("Cc", "Zl", "Zp")
-        else _ESCAPES.get(ch, ch)
-        for ch in text
-    )
+    return "".join(_ESCAPES.get(ch, ch) for ch in inline(text))
 
 
 def _comments(event: Event) -> str:
