@@ -114,10 +114,15 @@ def clip(text: str, limit: int) -> str:
     return flat[: max(0, limit - len(ELLIPSIS))].rstrip() + ELLIPSIS
 
 
-def printable(text: str, width: int | None = None) -> str:
+def printable(text: str, width: int | None = None, *, replacement: str = " ") -> str:
     """``text`` for a terminal, on one line: nothing unprintable (an escape sequence in a title or a
-    server's error body must not move the cursor or recolour the screen); cut to ``width`` when given."""
-    shown = " ".join("".join(ch if ch.isprintable() else " " for ch in inline(text)).split())
+    server's error body must not move the cursor or recolour the screen). Format characters go; other
+    unprintable ones become ``replacement`` (``"\ufffd"`` shows that something was there); cut to
+    ``width`` when given."""
+    shown = "".join(
+        "" if unicodedata.category(ch) == "Cf" else ch if ch.isprintable() else replacement for ch in text
+    )
+    shown = " ".join(shown.split())
     return shown if width is None else shown[:width]
 
 

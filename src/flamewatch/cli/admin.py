@@ -27,6 +27,9 @@ from ..hn import make_session
 from .common import EXIT_CONFIG, CliError, config_from_args, first_line, log
 from ..text import printable
 
+#: What stands for an unprintable character of an error body: it shows that something was there.
+SHOWN_UNPRINTABLE = "\ufffd"
+
 # --- plugins / notify-test / outbox ---------------------------------------------------------
 
 
@@ -269,7 +272,7 @@ def _print_listing(
         print("outbox: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     for row in rows:
         when = datetime.fromtimestamp(row.next_at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        error = f"  last error: {printable(row.last_error)}" if row.last_error else ""
+        error = f"  last error: {printable(row.last_error, replacement=SHOWN_UNPRINTABLE)}" if row.last_error else ""
         print(f"  #{row.id} {row.shown_status:7} {printable(row.instance):16} {printable(row.event.key):28} "
               f"attempts {row.attempts} next {when}{error}")
     for row_id in missing:
