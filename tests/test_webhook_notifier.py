@@ -356,3 +356,9 @@ async def test_a_200_with_a_huge_header_is_a_success(receiver) -> None:
     async with make_session() as shared:
         await webhook(shared, receiver.url).send(make_event())
     assert len(receiver.deliveries) == 1 and receiver.duplicates == 0
+    # Beyond the limit the answer cannot be read: retried, and said so without the header's text.
+    receiver.fail_next(200, headers={"Set-Cookie": "s=SECRETCOOKIE" + "x" * 300_000})
+    async with make_session() as shared:
+        with pytest.raises(DeliveryError, match=r"its answer could not be read \(a header over 256 KiB") as info:
+            await webhook(shared, receiver.url).send(make_event(title="another"))
+    assert info.value.retryable and "SECRETCOOKIE" not in str(info.value)

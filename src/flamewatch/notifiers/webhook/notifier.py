@@ -31,6 +31,7 @@ from flamewatch import (
     raise_for_http_status,
 )
 
+from ...hn.client import MAX_HEADER_LINE
 from . import payload
 from .signing import SecretFormatError, message_id, parse_secrets, webhook_headers
 
@@ -236,6 +237,11 @@ class WebhookNotifier(Notifier):
             # asyncio's "Connect call failed (...)" text names the address; the errno says why.
             reason = os.strerror(error.errno) if error.errno else (error.strerror or type(error).__name__)
             raise DeliveryError(f"{self._target}: cannot connect ({reason})") from None
+        except aiohttp.ClientResponseError:
+            # The answer's head could not be parsed (a header line over the session's limit, or not HTTP).
+            # Its text is not shown: it is the receiver's, and may hold a cookie or a token.
+            raise DeliveryError(f"{self._target}: its answer could not be read (a header over "
+                                f"{MAX_HEADER_LINE // 1024} KiB, or not HTTP)") from None
         except aiohttp.ClientError as exc:
             raise DeliveryError(f"{self._target}: request failed ({type(exc).__name__})") from None
 
