@@ -335,3 +335,46 @@ async def test_people_rules_still_fire_after_a_config_reload(tmp_path: Path) -> 
             place_on_list(world, mine, 1)
             keys = {e.key for e in await run_cycle(app, 1)}
     assert keys == {f"reply:{reply}", f"rank:{mine}:topstories:entered", f"rank:{mine}:10"}
+
+
+async def test_the_first_run_is_silent_for_old_and_not_recent_stories_already_listed(tmp_path: Path) -> None:
+    # Issue 22 item 7: a watched user's story older than follow_quiet, or beyond their 30 newest items, is
+    # not followed from `submitted`, but it is counted anyway when it is on a watched list: its rank and
+    # levels at the first run are what it already reached, recorded, not announced.
+    import time
+
+    world = World(seed=5, stories=0, start_time=int(time.time()) - 5 * 86400)
+    old = world.add_story("My story from last week", by="you", rank=0)
+    world.add_replies(old, 4)
+    world.now = int(time.time())
+    buried = world.add_story("My story buried under my comments", by="you", rank=1)
+    world.add_replies(buried, 4)
+    elsewhere = world.add_story("Someone else's thread", top=False)
+    for _ in range(31):
+        world.add_comment(elsewhere, by="you")
+    async with SimulatorServer(world) as sim:
+        config = config_for(sim, tmp_path, top=30, users=[{"name": "you", "rank_levels": [10, 1]}])
+        async with App(config, plugins=plugins()) as app:
+            assert await run_cycle(app, 0) == []
+            assert await run_cycle(app, 1) == []
+            # What happens after the first run is news again.
+            place_on_list(world, buried, 1)
+            assert [e.key for e in await run_cycle(app, 2)] == [f"rank:{buried}:1"]
+
+
+async def test_unfollow_takes_the_comment_id_that_follow_took(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = World(seed=5, stories=0)
+    story = world.add_story("Not on any list", top=False)
+    comment = world.add_comment(world.add_comment(story))
+    async with SimulatorServer(world) as sim:
+        store = str(tmp_path / "fw.db")
+        assert await cli("follow", str(comment), "--store", store, "--api-url", sim.base_url) == 0
+        capsys.readouterr()
+        assert await cli("unfollow", str(comment), "--store", store, "--api-url", sim.base_url) == 0
+        assert f"item {comment} is a comment: no longer following its story {story}" in capsys.readouterr().out
+        assert await cli("follow", "--list", "--store", store) == 0
+        assert capsys.readouterr().out.strip() == "no threads followed"
+        assert await cli("unfollow", str(comment), "--store", store, "--api-url", sim.base_url) == 1
+        assert f"{comment} is not followed" in capsys.readouterr().err

@@ -63,6 +63,9 @@ class WatchedUser:
     items: OrderedDict[int, None] = field(default_factory=OrderedDict)  # bounded, oldest first
     stories: set[int] = field(default_factory=set)
     silent: set[int] = field(default_factory=set)  # stories whose current levels are recorded, not announced
+    #: The user's first run: every story of theirs counted in it is silent, not only those in ``silent``
+    #: (one older than ``follow_quiet`` or beyond their newest items is counted when it is on a list).
+    first_run: bool = False
     known: bool = True  # False when HN has no such user
 
     def add_item(self, item_id: int) -> None:
@@ -139,9 +142,13 @@ class Watchlist:
                 return user
         return None
 
-    def is_silent(self, story_id: int) -> bool:
-        """Whether this story's levels this cycle are to be recorded only (a user's first run)."""
-        return any(story_id in user.silent for user in self.users.values())
+    def is_silent(self, story_id: int, by: str | None = None) -> bool:
+        """Whether this story's levels this cycle are to be recorded only: it is one of a watched user's
+        stories (``by`` them) and this is that user's first run."""
+        return any(
+            story_id in user.silent or (user.first_run and by is not None and by == user.settings.name)
+            for user in self.users.values()
+        )
 
     def see_item(self, item: Item) -> None:
         """A new item from the stream: a watched user's comment is remembered, their story followed."""
@@ -163,6 +170,7 @@ class Watchlist:
 
     async def _start_user(self, client: HNClient, user: WatchedUser, now: float, *, first: bool) -> None:
         name = user.settings.name
+        user.first_run = first
         try:
             profile = await client.user(name)
         except FetchError as exc:
@@ -271,6 +279,7 @@ class Watchlist:
                 await self._end(story_id, story)
         for user in self.users.values():
             user.silent.clear()  # only a user's first cycle is silent
+            user.first_run = False
         await self._save_activity()
 
     async def _end(self, item_id: int, story: Item | None) -> None:

@@ -186,9 +186,11 @@ def build_parser() -> Parser:
     p.add_argument("--store", help="store file (overrides store.path)")
 
     p = _command(sub, "unfollow", "stop following a thread",
-                 "A running daemon stops counting it at its next cycle.", "flamewatch unfollow 8863")
+                 "A running daemon stops counting it at its next cycle. A comment id unfollows its story, "
+                 "as 'follow' followed it.", "flamewatch unfollow 8863")
     p.add_argument("target", help="item id or HN URL")
     p.add_argument("--store", help="store file (overrides store.path)")
+    p.add_argument("--api-url", help="HN API base URL (overrides hn.api_url), to find a comment's story")
     return parser
 
 

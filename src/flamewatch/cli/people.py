@@ -79,13 +79,34 @@ async def cmd_unfollow(args: argparse.Namespace) -> int:
     async with await open_store(_store_path(config, args)) as store:
         state = store.state_for(FOLLOWS_STATE)
         requests = await read_requests(state)
+        followed = item_id
         if item_id not in requests:
-            extra = " (it is in the config's [watch] follow: remove it there)" if item_id in config.watch.follow else ""
-            raise CliError(f"{item_id} is not followed{extra}")
-        del requests[item_id]
+            # `follow COMMENT_ID` stored the comment's story: find it the same way.
+            followed = await _story_followed(config, args, item_id, requests)
+        del requests[followed]
         await write_requests(state, requests)
-    print(f"no longer following {item_id}")
+    if followed != item_id:
+        print(f"item {item_id} is a comment: no longer following its story {followed}")
+    else:
+        print(f"no longer following {item_id}")
     return 0
+
+
+async def _story_followed(config: Config, args: argparse.Namespace, item_id: int,
+                          requests: dict[int, float | None]) -> int:
+    """The followed story ``item_id`` (a comment) belongs to; CliError naming why when there is none."""
+    extra = " (it is in the config's [watch] follow: remove it there)" if item_id in config.watch.follow else ""
+    if not requests:
+        raise CliError(f"{item_id} is not followed{extra}")
+    async with make_session() as session:
+        client = HNClient(session, args.api_url or config.hn.api_url, timeout=config.hn.timeout, retries=1)
+        try:
+            story = await story_of(client, item_id)
+        except FetchError as exc:
+            raise CliError(f"{item_id} is not followed, and its story could not be looked up now ({exc})") from None
+    if story is None or story.id == item_id or story.id not in requests:
+        raise CliError(f"{item_id} is not followed{extra}")
+    return story.id
 
 
 async def _list(config: Config, args: argparse.Namespace) -> int:

@@ -74,7 +74,7 @@ class Evaluate:
                 snapshot, history=samples, growth=growth, source_list=batch.source_of(r.story_id), now=batch.now,
                 errors=errors,
             )
-            if self.watchlist is not None and self.watchlist.is_silent(r.story_id):
+            if self.watchlist is not None and self.watchlist.is_silent(r.story_id, snapshot.by):
                 # A watched user's first run: record what their stories already reached, announce nothing.
                 evaluation = Evaluation(passed=evaluation.announce + evaluation.passed)
             batch.evaluations.append(evaluation)
