@@ -186,3 +186,42 @@ async def _two_cycles(sim: SimulatorServer, hostile: Hostile, tmp_path: Path, ca
     assert any(w.startswith("topstories unavailable (topstories.json: ") for w in warnings), warnings
     assert any(w.startswith("updates.json unavailable (") and "limit" in w for w in warnings), warnings
     assert any(w.startswith("maxitem.json unavailable (") and "another origin" in w for w in warnings), warnings
+
+
+async def test_a_maxitem_jumping_absurdly_far_costs_one_page_a_poll_and_loses_no_real_item() -> None:
+    from flamewatch import MemoryState
+    from flamewatch.stream import BACKWARDS_POLLS, MAX_PENDING, ItemStream
+
+    world = World(seed=3, stories=3, total_comments=50)
+    sim = SimulatorServer(world)
+    hostile = Hostile(sim)
+    await sim.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = HNClient(session, sim.base_url, timeout=2.0, retries=0)
+            stream = ItemStream(client, MemoryState(), max_gap=100)
+            seen: list[int] = []
+            stream.subscribe(lambda item: seen.append(item.id))
+            await stream.poll()
+            first_new = world.maxitem + 1
+            world.grow(n_comments=5)
+            new = list(range(first_new, world.maxitem + 1))
+
+            async def absurd(request: web.Request) -> web.StreamResponse:
+                return web.json_response(world.maxitem + 10**9)
+
+            hostile.answers["/v0/maxitem.json"] = absurd
+            batches = [await stream.poll() for _ in range(3)]
+            assert all(b.fetched <= 100 + MAX_PENDING and b.behind > 10**8 for b in batches)
+            assert new and set(new) <= set(seen) and seen == sorted(seen)  # the real new items, in the first page
+            # HN comes back to its senses: trusted again from its own maxitem, and followed from there.
+            del hostile.answers["/v0/maxitem.json"]
+            for _ in range(BACKWARDS_POLLS):
+                await stream.poll()
+            assert stream.cursor == world.maxitem
+            first_later = world.maxitem + 1
+            world.grow(n_comments=3)
+            await stream.poll()
+            assert seen[-1] == world.maxitem and set(range(first_later, world.maxitem + 1)) <= set(seen)
+    finally:
+        await sim.close()

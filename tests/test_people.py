@@ -378,3 +378,27 @@ async def test_unfollow_takes_the_comment_id_that_follow_took(
         assert capsys.readouterr().out.strip() == "no threads followed"
         assert await cli("unfollow", str(comment), "--store", store, "--api-url", sim.base_url) == 1
         assert f"{comment} is not followed" in capsys.readouterr().err
+
+
+async def test_a_reply_inside_a_gap_over_the_stream_cap_is_alerted_over_the_next_cycles(tmp_path: Path) -> None:
+    # Issue 22 item 5: maxitem jumped past the stream's cap (a long downtime): the gap is walked in pages.
+    world = World(seed=5, stories=0)
+    mine = world.add_story("My story", by="you", top=False)
+    elsewhere = world.add_story("Busy thread elsewhere")
+    async with SimulatorServer(world) as sim:
+        config = parse_config({
+            "hn": {"api_url": sim.base_url},
+            "watch": {"users": [{"name": "you"}]},
+            "stream": {"max_gap": 40},
+            "store": {"path": str(tmp_path / "fw.db")},
+            "notifiers": [{"type": "recording", "name": "sink"}],
+        }, "people.toml")
+        async with App(config, plugins=plugins()) as app:
+            assert await run_cycle(app, 0) == []
+            for _ in range(30):
+                world.add_comment(elsewhere)
+            reply = world.add_comment(mine, by="critic", text="late but here")
+            for _ in range(100):
+                world.add_comment(elsewhere)
+            keys = [e.key for n in range(1, 5) for e in await run_cycle(app, n)]
+    assert f"reply:{reply}" in keys and keys.count(f"reply:{reply}") == 1

@@ -92,8 +92,10 @@ class CrawlResult:
         }
 
 
-# Status codes kept in the incremental cache (small ints keep a 50,000-node cache compact).
-VISIBLE, DELETED, DEAD = 0, 1, 2
+# Status codes kept in the incremental cache (small ints keep a 50,000-node cache compact). MISSING is an
+# id HN answered ``null`` for: kept, so a tree full of nulls is not asked for them again every cycle (a
+# full walk, or updates.json naming the id, asks again).
+VISIBLE, DELETED, DEAD, MISSING = 0, 1, 2, 3
 
 
 def status_of(item: Item) -> int:
@@ -195,7 +197,7 @@ class StoryCrawl:
         if item is None:
             self.result.missing += 1
             if self.cache is not None:
-                self.cache.pop(item_id, None)
+                self.cache[item_id] = cache_node(MISSING, ())
         else:
             kids = self._record(item_id, item, depth)
             if kids:  # most comments are leaves: skip the walk machinery for them
@@ -297,6 +299,8 @@ class StoryCrawl:
             self.result.comments += 1
         elif status == DELETED:
             self.result.deleted += 1
+        elif status == MISSING:
+            self.result.missing += 1
         else:
             self.result.dead += 1
 

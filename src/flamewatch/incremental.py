@@ -19,7 +19,10 @@ kid the cache does not know). If the count is *below* the story's ``descendants`
 and the story heals with one full crawl at once. Above it is normal while a thread grows (HN's figure
 lags), so that heals only once ``descendants`` has stayed the same for :data:`SETTLE_CYCLES` cycles with us
 still above it (a missed deletion). Either way at most once per ``descendants`` value, and only the story
-that disagrees is re-walked.
+that disagrees is re-walked. A shortfall no larger than the tree's ``null`` items is what those items
+explain (HN counts comments it does not serve): a walk would find the same, so such a story is walked
+again at most once every :data:`EXPLAINED_HEAL_EVERY` cycles, however often ``descendants`` moves. The
+``null`` items themselves are kept in the cache, so recounts do not ask for them again.
 
 Stories that leave the watched list are evicted, so the cache is bounded by the list's size.
 """
@@ -29,8 +32,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 
-from .crawl import (DEAD, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS, DELETED, VISIBLE, CrawlResult, Node, StoryCrawl,
-                    cache_node, status_of)
+from .crawl import (DEAD, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS, DELETED, MISSING, VISIBLE, CrawlResult, Node,
+                    StoryCrawl, cache_node, status_of)
 from .bootstrap import TreeSource
 from .hn import FetchError, HNClient, Item
 
@@ -39,6 +42,10 @@ log = logging.getLogger("flamewatch.incremental")
 #: How many cycles our count may stay above an unchanging ``descendants`` before we suspect a missed
 #: deletion rather than HN's usual lag, and heal with a full crawl.
 SETTLE_CYCLES = 3
+
+#: The fewest cycles between two full walks of a story whose shortfall its ``null`` items explain (a
+#: hostile or broken thread of 100,000 null kids would otherwise cost 100,000 requests every cycle).
+EXPLAINED_HEAL_EVERY = 30
 
 
 @dataclass
@@ -64,6 +71,7 @@ class _StoryCache:
     kids: tuple[int, ...] = ()
     descendants: int | None = None
     healed_for: int | None = None
+    walked_at: int | None = None  # the cycle of the last full walk
     above: int | None = None  # the descendants value our count was last seen above, and since which cycle
     above_since: int = 0
     attached: bool = False  # the stream added items since the last count
@@ -122,10 +130,13 @@ class IncrementalCounter:
             return
         story_id = self._owner.get(parent)
         cache = self._stories.get(story_id) if story_id is not None else None
-        if cache is None or story_id is None or item.id in cache.nodes:
+        if cache is None or story_id is None:
+            return
+        known = cache.nodes.get(item.id)
+        if known is not None and known.status != MISSING:  # an id HN answered null for may come later
             return
         parent_node = cache.nodes.get(parent)
-        if parent_node is None:
+        if parent_node is None or parent_node.status == MISSING:
             return
         kids = parent_node.kids
         if type(kids) is list:  # made below by an earlier reply, so the cache's own: O(1) for each reply
@@ -139,7 +150,8 @@ class IncrementalCounter:
         self.stats.attached += 1
         grown = cache.growth
         grown.counts[status] += 1
-        grown.clean = grown.clean and not item.bad_kids
+        # A null counted as missing that arrived after all: recounting from the cache sets both figures right.
+        grown.clean = grown.clean and not item.bad_kids and known is None
         grown.waiting.discard(item.id)
         if item.kids:  # replies already there come later in the stream (larger ids); until then, unknown
             grown.waiting.update(kid for kid in item.kids if kid not in cache.nodes)
@@ -205,20 +217,20 @@ class IncrementalCounter:
         refresh = {i for i in self._refresh if i in cache.nodes and i != story_id} if usable else set()
         if last is not None and usable and story.kids == cache.kids and not refresh and not cache.attached:
             # Nothing in this tree moved: the last count stands.
-            if not self._needs_heal(cache, last.comments, descendants):
+            if not self._needs_heal(cache, last.comments, descendants, last.missing):
                 return replace(last, story=story, fetches=1, errors=[])
             result = await self._heal(story_id, story, cache, last.comments)
         elif last is not None and usable and not refresh and (grown := self._grown(story, cache, last)) is not None:
             # Only replies from the stream changed the tree: their counts are added, nothing is walked.
             result = grown
             self.stats.grown += 1
-            if self._needs_heal(cache, result.comments, descendants):
+            if self._needs_heal(cache, result.comments, descendants, result.missing):
                 result = await self._heal(story_id, story, cache, result.comments)
         else:
             self.stats.refetched += len(refresh)
             booted = await self._bootstrap(story, cache) if last is None else None
             result = booted or await self._walk(story_id, story, cache, refresh if usable else None)
-            if usable and not result.partial and self._needs_heal(cache, result.comments, descendants):
+            if usable and not result.partial and self._needs_heal(cache, result.comments, descendants, result.missing):
                 walked = result.fetches
                 result = await self._heal(story_id, story, cache, result.comments)
                 result.fetches += walked
@@ -280,11 +292,14 @@ class IncrementalCounter:
                  story_id, counted, story.descendants)
         return await self._walk(story_id, story, cache, None)
 
-    def _needs_heal(self, cache: _StoryCache, comments: int, descendants: int | None) -> bool:
+    def _needs_heal(self, cache: _StoryCache, comments: int, descendants: int | None, missing: int) -> bool:
         """Whether a count from the cache disagrees with HN's ``descendants`` in a way lag cannot explain."""
         if descendants is None or cache.healed_for == descendants:
             return False
         if comments < descendants:
+            if descendants - comments <= missing and cache.walked_at is not None:
+                # The null items may be the comments HN counts: walking again finds the same nulls.
+                return self._cycle - cache.walked_at >= EXPLAINED_HEAL_EVERY
             return True  # HN knows of comments the cache does not: an addition was missed
         if comments == descendants:
             cache.above = None
@@ -299,6 +314,7 @@ class IncrementalCounter:
             # Full crawl into a fresh node map: items that left the tree must not linger.
             self.stats.full_crawls += 1
             cache.nodes = {}
+            cache.walked_at = self._cycle
         crawl = StoryCrawl(
             self.client,
             story_id,

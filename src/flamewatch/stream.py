@@ -9,13 +9,18 @@ through the ``flamewatch_new_item`` hook; replies and mentions build on it.
 The cursor (and the few ids to try again) is kept in the store, so a restart resumes with no gap and no
 repeat. What a broken or hostile API can do is bounded:
 
-* a range over ``max_gap`` ids (a long downtime, or ``maxitem`` jumping absurdly far) is not fetched: the
-  stream says so once, moves its cursor to the top, and reports the gap so the caller re-walks the watched
-  stories instead;
+* one poll fetches at most ``max_gap`` ids. A longer range (a long downtime, or ``maxitem`` jumping far)
+  is walked in pages of that size over the following polls, oldest first, so no item is skipped (a reply
+  to a watched user in the middle of it is still seen, late). The stream says so once and reports the gap,
+  so the caller re-walks the watched stories meanwhile. A ``maxitem`` that jumped absurdly far costs one
+  page a poll, never more, and the real new items (just above the cursor) come in the first page;
 * a ``maxitem`` that goes backwards fetches nothing; if it stays below the cursor for
   :data:`BACKWARDS_POLLS` polls, the API is trusted again from there;
-* a ``null`` (an id HN has not published yet, or a failed fetch) is tried again on the next polls, at most
-  ``retries`` times, then skipped and counted.
+* a failed fetch, or a ``null`` among the newest :data:`RETRY_WINDOW` ids (one HN has not published yet),
+  is tried again on the next polls, at most ``retries`` times, then skipped and counted; a ``null`` further
+  down is an item HN does not have. At most :data:`MAX_PENDING` ids wait to be tried again: when a poll
+  would need more, the cursor stops before the first one that does not fit, and the next poll fetches
+  from there.
 """
 
 from __future__ import annotations
@@ -34,8 +39,14 @@ from .notifier import PluginState
 
 log = logging.getLogger("flamewatch.stream")
 
-#: The most ids one poll fetches; beyond it the stream skips to the top (about 44 hours of all of HN).
+#: The most ids one poll fetches (about 44 hours of all of HN); a longer range is walked over several polls.
 DEFAULT_MAX_GAP = 20_000
+
+#: A ``null`` among this many ids below ``maxitem`` may not be published yet, so it is tried again.
+RETRY_WINDOW = 1_000
+
+#: The most ids waiting to be tried again (they are kept in the store with the cursor).
+MAX_PENDING = 1_000
 
 #: How many later polls a missing or failed id is tried again before it is skipped.
 DEFAULT_RETRIES = 3
@@ -63,9 +74,10 @@ class StreamBatch:
 
     ``items`` are the new items delivered to subscribers, in ascending id order (ids retried from an
     earlier poll come first). ``fetched`` counts item requests; ``pending`` the ids to try again later;
-    ``skipped`` the ids given up on this poll; ``gap`` how many ids were not fetched because the range was
-    over the cap (the caller should re-walk what it watches), and ``first_poll`` is true when there was no
-    cursor yet (nothing to follow: the watched stories are walked anyway).
+    ``skipped`` the ids given up on this poll; ``behind`` how many ids up to ``top`` are left for the next
+    polls; ``gap`` is set (to the range's size) on the poll where the stream fell behind by more than one
+    page (the caller should re-walk what it watches, as the page's items arrive late), and ``first_poll``
+    is true when there was no cursor yet (nothing to follow: the watched stories are walked anyway).
     """
 
     top: int | None = None
@@ -74,6 +86,7 @@ class StreamBatch:
     pending: int = 0
     skipped: int = 0
     gap: int = 0
+    behind: int = 0
     first_poll: bool = False
 
     @property
@@ -101,6 +114,7 @@ class ItemStream:
         self._subscribers: list[Subscriber] = []
         self._loaded = False
         self._backwards = 0
+        self._behind = 0  # ids left for later polls after the last one
         self.skipped_total = 0
         self._threads: OrderedDict[int, int] = OrderedDict()  # item id -> its story's id (recent items)
         self._roots: OrderedDict[int, Item] = OrderedDict()  # story id -> the story item, as last fetched
@@ -142,50 +156,17 @@ class ItemStream:
             self.cursor = top
             await self._save()
             return batch
-        start = self.cursor + 1
-        if top < self.cursor:
-            self._backwards += 1
-            if self._backwards < BACKWARDS_POLLS:
-                log.warning("stream: maxitem went backwards (%d < %d); waiting for it to come back", top, self.cursor)
-                start = top + 1  # fetch nothing new; retries still run below
-            else:
-                log.warning("stream: maxitem stayed below our cursor for %d polls; following from #%d",
-                            self._backwards, top)
-                self._backwards = 0
-                self.cursor = top
-                start = top + 1
-        else:
-            self._backwards = 0
-        if top - start + 1 > self.max_gap:
-            batch.gap = top - start + 1
-            log.warning(
-                "stream: %d new items since the last poll (over the cap of %d): not fetching them; following "
-                "from #%d and re-walking the watched stories instead", batch.gap, self.max_gap, top,
-            )
-            start = top + 1
-        ids = sorted(self._retry) + list(range(start, top + 1))
-        found = await self._fetch(ids)
+        start = self._start(top)
+        end = self._page_end(start, top, batch)
+        ids = sorted(self._retry) + list(range(start, end + 1))
+        found, failed = await self._fetch(ids)
         batch.fetched = len(ids)
-        items: list[Item] = []
-        for item_id in ids:
-            item = found.get(item_id)
-            if item is not None:
-                self._retry.pop(item_id, None)
-                items.append(item)
-                continue
-            attempts = self._retry.get(item_id, 0) + 1
-            if attempts > self.retries:
-                self._retry.pop(item_id, None)
-                batch.skipped += 1
-            else:
-                self._retry[item_id] = attempts
-        if batch.skipped:
-            self.skipped_total += batch.skipped
-            log.warning("stream: %d item(s) still missing after %d tries, skipped", batch.skipped, self.retries + 1)
-        batch.pending = len(self._retry)
-        batch.items = items
-        if top >= self.cursor:
-            self.cursor = top
+        items, stop = self._settle(ids, found, failed, top, batch)
+        if stop is not None:
+            end = stop - 1  # the next poll fetches again from the first id that could not wait
+            log.warning("stream: more than %d items to try again; fetching from #%d next poll", MAX_PENDING, stop)
+        if end >= self.cursor:
+            self.cursor = end
         for item in items:
             self._remember(item)
         for item in items:
@@ -193,6 +174,74 @@ class ItemStream:
                 subscriber(item)
         await self._save()
         return batch
+
+    def _start(self, top: int) -> int:
+        """The first new id to fetch, given ``maxitem``; a ``maxitem`` below the cursor fetches nothing."""
+        assert self.cursor is not None
+        if top >= self.cursor:
+            self._backwards = 0
+            return self.cursor + 1
+        self._backwards += 1
+        if self._backwards < BACKWARDS_POLLS:
+            log.warning("stream: maxitem went backwards (%d < %d); waiting for it to come back", top, self.cursor)
+        else:
+            log.warning("stream: maxitem stayed below our cursor for %d polls; following from #%d",
+                        self._backwards, top)
+            self._backwards = 0
+            self.cursor = top
+        return top + 1  # fetch nothing new; retries still run
+
+    def _page_end(self, start: int, top: int, batch: StreamBatch) -> int:
+        """The last id this poll fetches: ``top``, or the end of one page when the range is longer."""
+        size = top - start + 1
+        end = top if size <= self.max_gap else start + self.max_gap - 1
+        batch.behind = top - end
+        if batch.behind and not self._behind:
+            batch.gap = size
+            log.warning(
+                "stream: %d new items since the last poll (over the page of %d): fetching them a page a poll, "
+                "oldest first, over the next %d polls; the watched stories are walked again meanwhile",
+                size, self.max_gap, -(-batch.behind // self.max_gap),
+            )
+        elif self._behind and not batch.behind:
+            log.info("stream: caught up with maxitem #%d", top)
+        self._behind = batch.behind
+        return end
+
+    def _settle(
+        self, ids: list[int], found: dict[int, Item], failed: set[int], top: int, batch: StreamBatch
+    ) -> tuple[list[Item], int | None]:
+        """Sort this poll's answers into items, ids to try again and ids skipped.
+
+        Returns the items and, when more ids would wait than :data:`MAX_PENDING` allows, the first new id
+        that did not fit (it and everything after it are left for the next poll).
+        """
+        items: list[Item] = []
+        stop: int | None = None
+        for item_id in ids:
+            item = found.get(item_id)
+            if item is not None:
+                self._retry.pop(item_id, None)
+                items.append(item)
+                continue
+            attempts = self._retry.get(item_id, 0) + 1
+            if attempts > self.retries or (item_id not in failed and item_id <= top - RETRY_WINDOW):
+                self._retry.pop(item_id, None)
+                batch.skipped += 1
+            elif item_id in self._retry or len(self._retry) < MAX_PENDING:
+                self._retry[item_id] = attempts
+            else:
+                stop = item_id
+                break
+        if stop is not None:
+            items = [item for item in items if item.id < stop]
+        if batch.skipped:
+            self.skipped_total += batch.skipped
+            log.warning("stream: %d item(s) missing on HN or still failing after %d tries, skipped",
+                        batch.skipped, self.retries + 1)
+        batch.pending = len(self._retry)
+        batch.items = items
+        return items, stop
 
     async def thread_of(self, item: Item) -> Item | None:
         """The story ``item`` belongs to (itself for a story), following its parent chain.
@@ -267,23 +316,28 @@ class ItemStream:
         top: int = value
         return top
 
-    async def _fetch(self, ids: list[int]) -> dict[int, Item | None]:
-        """Fetch ``ids`` with as many workers as the client allows in flight; a failure counts as missing."""
-        found: dict[int, Item | None] = {}
+    async def _fetch(self, ids: list[int]) -> tuple[dict[int, Item], set[int]]:
+        """Fetch ``ids`` with as many workers as the client allows in flight: the items found (a ``null``
+        is absent) and the ids whose fetch failed."""
+        found: dict[int, Item] = {}
+        failed: set[int] = set()
         queue = iter(ids)
 
         async def worker() -> None:
             for item_id in queue:
                 try:
-                    found[item_id] = await self.client.item(item_id)
+                    item = await self.client.item(item_id)
                 except FetchError as exc:
                     log.debug("stream: item %d: %s (will try again)", item_id, exc)
-                    found[item_id] = None
+                    failed.add(item_id)
+                    continue
+                if item is not None:
+                    found[item_id] = item
 
         workers = min(len(ids), self.client.max_inflight)
         if workers:
             await asyncio.gather(*(worker() for _ in range(workers)))
-        return found
+        return found, failed
 
     async def _save(self) -> None:
         value: dict[str, Any] = {"cursor": self.cursor, "retry": {str(k): v for k, v in self._retry.items()}}

@@ -88,7 +88,7 @@ class StreamSettings:
     """``[stream]``: following every new item on HN (new comments join the watched trees from it)."""
 
     enabled: bool = True
-    max_gap: PositiveInt = DEFAULT_MAX_GAP  # more new items than this since the last poll: skip, re-walk
+    max_gap: PositiveInt = DEFAULT_MAX_GAP  # the most new items one poll fetches (more: a page a poll)
     retries: NonNegativeInt = DEFAULT_RETRIES  # polls that retry a missing item before skipping it
 
 
