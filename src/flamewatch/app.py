@@ -32,6 +32,8 @@ from .dispatch.recording import while_held
 from .errors import PermanentDeliveryError
 from .bootstrap import TreeSource
 from .incremental import IncrementalCounter
+from .live import LiveDriver
+from .hn.livesource import LiveSource
 from .stream import STREAM_STATE, ItemStream
 from .monitor import Monitor
 from .pipeline import PipelineSettings
@@ -67,11 +69,13 @@ class App:
         sender: bool = True,
         owner: str = "flamewatch",
         clock: Callable[[], float] = time.time,
+        live: bool = False,
     ) -> None:
         """``sender``: take the store's instance lock on entering (see :meth:`_take_lock`), so no other
         flamewatch sends from the same store; ``owner`` says who we are in the lock (``"run"``, ``"once"``).
         ``clock``: the time (Unix seconds) every part reads: the cycle, the store, the dispatcher and the
-        watchlist get this one, so a test can run the whole path on a fake clock."""
+        watchlist get this one, so a test can run the whole path on a fake clock. ``live``: follow HN's
+        event stream between cycles when ``[watch] live`` allows (``run``, ``demo``)."""
         self.config = config
         self.clock = clock
         #: ``--backfill``: a watched user's first run announces what it finds instead of only recording it.
@@ -94,6 +98,9 @@ class App:
         self.monitor: Monitor | None = None
         self.stream: ItemStream | None = None
         self.client: HNClient | None = None
+        self.live = live and config.watch.live
+        #: Live mode's driver while it runs (its ``source`` says live or polling, and since when).
+        self.live_driver: LiveDriver | None = None
         self.close_report: CloseReport | None = None
         #: Seconds running deliveries get to finish when the block is left. ``run`` lowers it to what is
         #: left of ``watch.shutdown_timeout`` after the last cycle, so the whole stop stays within it.
@@ -161,6 +168,10 @@ class App:
             watchlist=watchlist,
             clock=self.clock,
         )
+        if self.live and self.stream is not None:
+            source = LiveSource(self.session, self.api_url)
+            self.live_driver = LiveDriver(self.monitor, source, active=lambda: self.role != "standby")
+            self.live_driver.start()
 
     def rule_engine(self, rules: Sequence[Rule]) -> RuleEngine:
         """The engine running ``rules``, knowing each one's plugin (named when a rule raises)."""
@@ -274,6 +285,8 @@ class App:
 
     async def _close(self, grace: float) -> None:
         try:
+            if self.live_driver is not None:
+                await self.live_driver.close()
             if self.dispatcher is not None:
                 self.close_report = await self.dispatcher.close(grace)
             await self.plugins.runner.drain(grace)  # async observers of the last events and cycle

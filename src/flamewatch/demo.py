@@ -69,7 +69,7 @@ async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7
         print(f"  alerts fire when a thread crosses {', '.join(map(str, DEMO_LEVELS))} comments (lowered for the "
               "demo; a real config starts at 50) and print below", flush=True)
         config = parse_config(demo_config(sim.base_url, period, (followed,)), "<demo config>")
-        async with App(config, owner="demo") as app:
+        async with App(config, owner="demo", live=True) as app:
             assert app.monitor is not None and app.dispatcher is not None
             from .watch import Watcher
 

@@ -161,6 +161,10 @@ class IncrementalCounter:
             grown.depths[item.id] = depth
             grown.deepest = max(grown.deepest, depth)
 
+    def owner_of(self, item_id: int) -> int | None:
+        """The watched story whose cached tree holds ``item_id``, if any."""
+        return self._owner.get(item_id)
+
     def forget_all(self) -> None:
         """Drop every cached tree, so each watched story is walked again (after a gap in the stream)."""
         self._stories.clear()

@@ -22,6 +22,7 @@ from .people import Watchlist
 from .pipeline import (
     HOUSEKEEPING_EVERY,
     CycleBatch,
+    Guards,
     Parts,
     Pipeline,
     PipelineSettings,
@@ -66,7 +67,8 @@ class Monitor:
                            settings=settings or PipelineSettings(), counter=counter, stream=stream,
                            watchlist=watchlist)
         self._last_lists: dict[str, list[int]] = {}  # each list's ids as last fetched, across rebuilds
-        self.pipeline: Pipeline = build_pipeline(self.parts, last_lists=self._last_lists)
+        self._guards = Guards()  # a cycle and live batches share the stream's cursor and the counter
+        self.pipeline: Pipeline = build_pipeline(self.parts, last_lists=self._last_lists, guards=self._guards)
         #: A pipeline a reload built; it replaces :attr:`pipeline` when the next cycle begins.
         self.next_pipeline: Pipeline | None = None
         self.last_results: list[CrawlResult] = []
@@ -85,7 +87,7 @@ class Monitor:
         """Build the pipeline again with new rules or settings (a reload); the next cycle runs it."""
         changes = {k: v for k, v in (("rules", rules), ("settings", settings)) if v is not None}
         self.parts = Parts(**{**self.parts.__dict__, **changes})
-        self.next_pipeline = build_pipeline(self.parts, last_lists=self._last_lists)
+        self.next_pipeline = build_pipeline(self.parts, last_lists=self._last_lists, guards=self._guards)
         return self.next_pipeline
 
     async def housekeep(self) -> None:
@@ -117,6 +119,22 @@ class Monitor:
             counted=tuple(batch.snapshots),
             rule_errors=tuple(sorted(batch.rule_errors.items())),
         )
+
+
+    async def live_items(self) -> set[int]:
+        """Live mode, when ``maxitem`` moved: fetch the new items now and run the item rules on them.
+
+        Returns the watched stories whose trees the new items joined (their story rules are due again).
+        """
+        batch = await self.pipeline.run_live(CycleBatch(-1, self.clock(), live=True))
+        return batch.touched
+
+    async def live_recount(self, story_ids: list[int]) -> int:
+        """Live mode: count ``story_ids`` again and run their story rules now; returns the events fired."""
+        if not story_ids:
+            return 0
+        batch = await self.pipeline.run_live(CycleBatch(-1, self.clock(), ids=list(story_ids), live=True))
+        return batch.events
 
 
 def _warn_partial(results: Sequence[CrawlResult]) -> None:

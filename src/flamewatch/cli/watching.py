@@ -32,7 +32,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
     if args.period is not None:  # a positive, finite duration (checked by the parser)
         config = _with_watch(config, period=args.period)
     store_gone: list[str] = []
-    async with App(config, store_path=args.store, api_url=args.api_url, backfill=args.backfill, owner="run") as app:
+    async with App(config, store_path=args.store, api_url=args.api_url, backfill=args.backfill, owner="run",
+                   live=True) as app:
         assert app.monitor is not None
         refused = app.permanent_start_failures()
         if refused:

@@ -64,6 +64,9 @@ class WatchSettings:
     follow: tuple[PositiveInt, ...] = ()  # story (or comment) ids counted every cycle
     follow_quiet: Duration = 2 * 86400.0  # a followed thread with no new comment for this long is dropped
     users: tuple[WatchUser, ...] = ()
+    #: Follow HN's event stream between cycles (seconds, not a period, to an alert); polling covers
+    #: whenever the stream is refused or down.
+    live: bool = True
 
     def watched_lists(self) -> tuple[WatchList, ...]:
         """The lists counted each cycle: ``[[watch.lists]]``, or else the single ``list``/``top``."""

@@ -61,6 +61,8 @@ class Source:
     #: This instance's role ("single", "leader" or "standby") and who leads a shared store, if known.
     role: Callable[[], str] = field(default=lambda: "single")
     leader: Callable[[], Awaitable[str | None]] | None = None
+    #: How new items arrive: ("live", since) over the event stream, ("polling", since) by the cycles alone.
+    mode: Callable[[], tuple[str, float | None]] = field(default=lambda: ("polling", None))
 
     @classmethod
     def of_app(cls, app: App, recorder: StatusRecorder, *, watcher: Watcher | None = None,
@@ -76,7 +78,16 @@ class Source:
             clock=recorder.clock,
             role=lambda: getattr(app, "role", "single"),
             leader=lambda: _leader_of(app),
+            mode=lambda: _mode_of(app),
         )
+
+
+def _mode_of(app: App) -> tuple[str, float | None]:
+    """Live or polling, and since when (unix time; None: since the start, live mode is off)."""
+    driver = getattr(app, "live_driver", None)
+    if driver is None:
+        return "polling", None
+    return driver.source.mode, driver.source.since
 
 
 def _iso(at: float | datetime | None) -> str | None:
@@ -278,9 +289,12 @@ def health(source: Source) -> dict[str, Any]:
     ready, why = recorder.ready(source.period(), source.store() is not None)
     if role == "standby":
         ready, why = False, "standby: another instance leads this store"
+    mode, since = source.mode()
     return {
         "healthy": True,
         "role": role,
+        "mode": mode,
+        "mode_since": _iso(since if since is not None else source.recorder.started_at),
         "ready": ready,
         "reason": why,
         "last_success": _iso(recorder.last_success),

@@ -22,6 +22,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _LATENESS_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5)
+#: Live mode puts alerts within a second or two; polling within a period (a minute by default) or more.
+_ALERT_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900)
 
 
 class Metrics:
@@ -55,6 +57,11 @@ class Metrics:
                                   "Unix time the last successful cycle ended", registry=r)
         self.leader = Gauge("flamewatch_leader", "1 while this instance sends (single, or the leader of a "
                             "shared store), 0 while it stands by", ["role"], registry=r)
+        self.alert_latency = Histogram(
+            "flamewatch_alert_latency_seconds",
+            "From the event's firing (since=seen: flamewatch saw the item, or the count crossing a level) or the "
+            "item's own HN time (since=hn: replies, mentions) to its delivery's success, by rule",
+            ["rule", "since"], buckets=_ALERT_BUCKETS, registry=r)
         self._skipped_seen = 0
         self._lateness_seen = 0
 
@@ -80,6 +87,12 @@ class Metrics:
 
     def delivery_done(self, instance: str, ok: bool) -> None:
         self.deliveries.labels(instance, "delivered" if ok else "failed").inc()
+
+    def alert_delivered(self, event: Event, now: float) -> None:
+        """Observe how long after it was seen (and after its HN time, when it has one) an alert got through."""
+        self.alert_latency.labels(event.rule, "seen").observe(max(0.0, now - event.at.timestamp()))
+        if event.subject is not None and event.subject.time is not None:
+            self.alert_latency.labels(event.rule, "hn").observe(max(0.0, now - event.subject.time))
 
     def ticks_started(self, started: int, lateness: Iterable[float]) -> None:
         """Observe the lateness of the cycles started since the last call (``started`` is the running

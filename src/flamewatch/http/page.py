@@ -133,8 +133,12 @@ def _health(h: dict[str, Any]) -> str:
     word = "Ready" if h["ready"] else "Not ready"
     last = _time(h["last_success"]) if h["last_success"] else "never"
     role = f' · {_e(h["role"])}' if h.get("role", "single") != "single" else ""
+    mode = ""
+    if "mode" in h:
+        since = _time(h["mode_since"]) if h.get("mode_since") else "the start"
+        mode = f' · <span id="mode">{_e(h["mode"])} since {since} (UTC)</span>'
     return (f'<div class="health {state}" id="health"><strong>{word}</strong>{role} · {_e(h["reason"])} · '
-            f'last good cycle {last} (UTC) · every {h["period"]:g}s · up {h["uptime"]:.0f}s</div>')
+            f'last good cycle {last} (UTC) · every {h["period"]:g}s{mode} · up {h["uptime"]:.0f}s</div>')
 
 
 def fragment(data: dict[str, Any]) -> str:

@@ -89,6 +89,8 @@ class StatusRecorder:
     def flamewatch_delivery_done(self, event: Event, notifier: str, ok: bool, error: str | None) -> None:
         """Remember the outcome of the latest attempt for (event, instance), and count it."""
         self.metrics.delivery_done(notifier, ok)
+        if ok:
+            self.metrics.alert_delivered(event, self.clock())
         recent = self._by_key.get(event.key)
         if recent is not None:
             before = recent.deliveries.get(notifier)

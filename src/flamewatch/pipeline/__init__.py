@@ -3,6 +3,7 @@
 From a new comment on HN to a message in a channel, an alert meets these stages, in this order::
 
     cycle (every tick):   collect → evaluate → record
+    live (between ticks): collect (live) → evaluate → record    (HN's event stream: flamewatch.live)
     pump (per notifier):  lead → quiet hours → take → supersede → silence → group
     delivery (per message, a tracked task):  send → record outcome
 
@@ -22,6 +23,8 @@ from typing import TYPE_CHECKING
 from ..stage import Stage
 from .batch import CycleBatch, PipelineSettings
 from .collect import Collect, ListMemory
+from .guards import Guards
+from .live import LiveCollect
 from .evaluate import Evaluate, snapshot_of, story_snapshot
 from .record import HOUSEKEEPING_EVERY, Record, housekeep
 
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HOUSEKEEPING_EVERY",
     "CycleBatch",
+    "Guards",
     "Parts",
     "Pipeline",
     "PipelineSettings",
@@ -65,11 +69,14 @@ class Parts:
 
 @dataclass(frozen=True)
 class Pipeline:
-    """The alert path, in order: the cycle's stages, each pump's, then each delivery's."""
+    """The alert path, in order: the cycle's stages, each pump's, then each delivery's.
+
+    ``live`` is the cycle's chain with collect's second input (HN's event stream) first."""
 
     cycle: Sequence[Stage[CycleBatch]]
     pump: Sequence[Stage[PumpBatch]]
     delivery: Sequence[Stage[DeliveryBatch]]
+    live: Sequence[Stage[CycleBatch]] = ()
 
     def chain(self) -> list[str]:
         """Every stage's name, in the order an alert meets them."""
@@ -89,25 +96,45 @@ class Pipeline:
             batch = await stage(batch)
         return batch
 
+    async def run_live(self, batch: CycleBatch) -> CycleBatch:
+        """Pass one live batch (``batch.live``) through the live chain."""
+        for stage in self.live:
+            batch = await stage(batch)
+        return batch
 
-def build_pipeline(parts: Parts, *, last_lists: ListMemory | None = None) -> Pipeline:
+
+def build_pipeline(parts: Parts, *, last_lists: ListMemory | None = None, guards: Guards | None = None) -> Pipeline:
     """The whole alert path for ``parts``, stage by stage, in order.
 
     ``last_lists`` is each watched list's last fetched ids (kept across rebuilds, so a list that fails
-    right after a reload still falls back to what it was).
+    right after a reload still falls back to what it was); ``guards`` the locks a cycle shares with live
+    batches (kept across rebuilds too).
     """
+    lists = last_lists if last_lists is not None else {}
+    guards = guards if guards is not None else Guards()
+    item_rules = bool(parts.rules.item_rules)
+    evaluate = Evaluate(parts.store, parts.rules, first_list=parts.settings.watched_lists()[0][0],
+                        stream=parts.stream, watchlist=parts.watchlist)
+    record = Record(parts.store, parts.dispatcher, watchlist=parts.watchlist,
+                    history_seconds=parts.settings.history_seconds)
     return Pipeline(
         cycle=(
             Collect(parts.client, parts.store, parts.dispatcher, parts.settings, counter=parts.counter,
-                    stream=parts.stream, watchlist=parts.watchlist, item_rules=bool(parts.rules.item_rules),
-                    last_lists=last_lists if last_lists is not None else {}),
-            Evaluate(parts.store, parts.rules, first_list=parts.settings.watched_lists()[0][0],
-                     stream=parts.stream, watchlist=parts.watchlist),
-            Record(parts.store, parts.dispatcher, watchlist=parts.watchlist,
-                   history_seconds=parts.settings.history_seconds),
+                    stream=parts.stream, watchlist=parts.watchlist, item_rules=item_rules, last_lists=lists,
+                    guards=guards),
+            evaluate,
+            record,
         ),
         # The pump's stages (lead → quiet hours → take → supersede → silence → group) and one delivery's
         # (send → record outcome) are the dispatcher's: flamewatch.dispatch.pump.pump_chain lists them.
         pump=parts.dispatcher.pump,
         delivery=parts.dispatcher.delivery,
+        # Collect's second input: new items the moment HN's event stream says maxitem moved, and a recount
+        # of the stories they joined; then the same evaluate and record (flamewatch.live drives it).
+        live=(
+            LiveCollect(parts.store, counter=parts.counter, stream=parts.stream, item_rules=item_rules,
+                        last_lists=lists, guards=guards),
+            evaluate,
+            record,
+        ),
     )

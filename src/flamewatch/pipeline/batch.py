@@ -68,6 +68,10 @@ class CycleBatch:
     events: int = 0  #: new events recorded
     #: Rule name -> how many stories or items it raised on this cycle (it was skipped for those).
     rule_errors: dict[str, int] = field(default_factory=dict)
+    #: A live batch (between cycles, from HN's event stream): new items now, or a recount of ``ids``.
+    live: bool = False
+    #: Live: the watched stories the new items joined (their story rules are due again).
+    touched: set[int] = field(default_factory=set)
 
     def source_of(self, story_id: int) -> str:
         """The list an event about ``story_id`` names: the first watched list it is on, else "followed"."""

@@ -16,6 +16,7 @@ from ..crawl import CrawlResult, count_story
 from ..hn import FetchError
 from ..store import CountSample
 from .batch import CycleBatch, PipelineSettings
+from .guards import Guards
 
 if TYPE_CHECKING:
     from ..dispatch import Dispatcher
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("flamewatch.monitor")
 
-__all__ = ["Collect", "ListMemory"]
+__all__ = ["Collect", "Guards", "ListMemory", "store_counts"]
 
 #: What the last successful fetch of each list gave: name -> ids (kept across cycles and rebuilds).
 ListMemory = dict[str, list[int]]
@@ -50,6 +51,7 @@ class Collect:
         watchlist: Watchlist | None,
         item_rules: bool,
         last_lists: ListMemory,
+        guards: Guards | None = None,
     ) -> None:
         self.client = client
         self.store = store
@@ -60,12 +62,20 @@ class Collect:
         self.watchlist = watchlist
         self.item_rules = item_rules  # whether any active rule reads new items (else they are not kept)
         self.last_lists = last_lists
+        self.guards = guards if guards is not None else Guards()
 
     async def __call__(self, batch: CycleBatch) -> CycleBatch:
         await self._story_ids(batch)
         # `flamewatch silence add` from another process applies from this cycle on (the pump reads them).
         await self.dispatcher.refresh_silences()
-        await self._follow_stream(batch)
+        async with self.guards.stream:  # live mode polls the same cursor between cycles
+            await self._follow_stream(batch)
+        async with self.guards.count:  # ...and recounts the stories new comments joined
+            await self._count_all(batch)
+        await store_counts(self.store, batch)
+        return batch
+
+    async def _count_all(self, batch: CycleBatch) -> None:
         if self.counter is not None:
             await self.counter.begin_cycle(batch.ids)
         outcomes = await asyncio.gather(*(self._count(i) for i in batch.ids), return_exceptions=True)
@@ -77,8 +87,6 @@ class Collect:
                 batch.results.append(CrawlResult(story_id, failed=1, errors=[str(outcome)]))
             else:
                 batch.results.append(outcome)
-        await self._store_counts(batch)
-        return batch
 
     async def _count(self, story_id: int) -> CrawlResult:
         if self.counter is not None:
@@ -126,13 +134,14 @@ class Collect:
             backfill = self.watchlist.take_backfill() if self.watchlist is not None else []
             batch.new_items = [*backfill, *polled.new]
 
-    async def _store_counts(self, batch: CycleBatch) -> None:
-        """Keep each story's count as history (the rules read it); the counts before are kept aside."""
-        counted = [r for r in batch.results if r.story is not None and r.story.type in (None, "story")]
-        if not counted:
-            return
-        batch.previous = await self.store.latest(r.story_id for r in counted)
-        await self.store.add_snapshots([
-            CountSample(r.story_id, batch.now, r.comments, r.story.score or 0, r.story.descendants, r.partial)
-            for r in counted if r.story is not None
-        ])
+
+async def store_counts(store: Store, batch: CycleBatch) -> None:
+    """Keep each story's count as history (the rules read it); the counts before are kept aside."""
+    counted = [r for r in batch.results if r.story is not None and r.story.type in (None, "story")]
+    if not counted:
+        return
+    batch.previous = await store.latest(r.story_id for r in counted)
+    await store.add_snapshots([
+        CountSample(r.story_id, batch.now, r.comments, r.story.score or 0, r.story.descendants, r.partial)
+        for r in counted if r.story is not None
+    ])

@@ -46,6 +46,8 @@ class Record:
             merged.extend(evaluation)
         if merged.announce or merged.passed:
             batch.events += len(await self.dispatcher.publish(merged))
+        if batch.live:
+            return batch  # the followed threads' activity and housekeeping are the cycle's
         if self.watchlist is not None:
             await self.watchlist.after_counts(
                 ((r.story_id, r.story, r.comments) for r in batch.results if r.story is not None or not r.errors),

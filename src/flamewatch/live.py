@@ -1,0 +1,111 @@
+"""Live mode: act on HN's event stream between the periodic cycles.
+
+When the live source (:class:`~flamewatch.hn.livesource.LiveSource`) reports that ``maxitem`` moved, the
+driver has the monitor fetch the new items at once and run the item rules (mentions, replies, follows) on
+them; new comments join the watched trees as they arrive. The stories those comments joined are counted
+again from their cached trees and their story rules evaluated, debounced by ``debounce`` seconds so that
+a burst of comments costs one recount per story, and a level fires when the comment crossing it arrives.
+
+The periodic cycle stays as it was: it reconciles what the stream cannot see (points, edits, deletions,
+lists) and, whenever the stream is down or refused, it is the polling that covers for it. Both share the
+monitor's stream cursor under its lock, so an item is never handled twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from .hn.livesource import MAXITEM, LiveSource
+
+__all__ = ["DEFAULT_DEBOUNCE", "LiveDriver", "LiveTarget"]
+
+log = logging.getLogger("flamewatch.live")
+
+#: How long touched stories wait to be recounted, so a burst of comments is one recount per story.
+DEFAULT_DEBOUNCE = 0.25
+
+
+class LiveTarget(Protocol):
+    """What the driver asks of the monitor."""
+
+    async def live_items(self) -> set[int]:
+        """Fetch and handle the new items; return the watched stories they joined."""
+        ...
+
+    async def live_recount(self, story_ids: list[int]) -> int:
+        """Count these stories again and run their story rules; return the events fired."""
+        ...
+
+
+class LiveDriver:
+    """Run the monitor's live steps on every ``maxitem`` change until :meth:`close`.
+
+    ``active()`` is asked before each step: a standby instance of a shared store must not move the cursor.
+    """
+
+    def __init__(self, target: LiveTarget, source: LiveSource, *, debounce: float = DEFAULT_DEBOUNCE,
+                 active: Callable[[], bool] = lambda: True) -> None:
+        self.target = target
+        self.source = source
+        self.debounce = debounce
+        self.active = active
+        self.steps = 0
+        self.recounts = 0
+        self.failures = 0
+        self._touched: set[int] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._flush: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Open the source's streams and start following them."""
+        self.source.start()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self.run(), name="live driver")
+
+    async def close(self) -> None:
+        """Stop following; a pending recount is dropped (the next cycle counts those stories anyway)."""
+        for task in (self._task, self._flush):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    if (current := asyncio.current_task()) is not None and current.cancelling():
+                        raise
+        self._task = self._flush = None
+        await self.source.close()
+
+    async def run(self) -> None:
+        """Wait for changes and handle each coalesced batch of them."""
+        while True:
+            changed = await self.source.changes()
+            if MAXITEM in changed and self.active():
+                await self._step()
+
+    async def _step(self) -> None:
+        self.steps += 1
+        try:
+            touched = await self.target.live_items()
+        except Exception as exc:  # a store or rule failure: the cycle retries from the same cursor
+            self.failures += 1
+            log.error("live: handling new items failed (%s: %s); the next cycle picks them up",
+                      type(exc).__name__, exc)
+            return
+        if touched:
+            self._touched |= touched
+            if self._flush is None or self._flush.done():
+                self._flush = asyncio.get_running_loop().create_task(self._recount(), name="live recount")
+
+    async def _recount(self) -> None:
+        await asyncio.sleep(self.debounce)
+        ids, self._touched = sorted(self._touched), set()
+        self.recounts += 1
+        try:
+            await self.target.live_recount(ids)
+        except Exception as exc:
+            self.failures += 1
+            log.error("live: recounting %d stories failed (%s: %s); the next cycle counts them",
+                      len(ids), type(exc).__name__, exc)

@@ -1,0 +1,96 @@
+"""Collect's second input: live mode's batches, between the cycles (see :mod:`flamewatch.live`).
+
+A live batch (``CycleBatch.live``) is collected here instead of by :class:`~.collect.Collect`, then goes
+through the same evaluate and record stages as a cycle's. Two kinds:
+
+* **new items** (no ``ids``): ``maxitem`` moved, so the stream is polled now; the new items go to the item
+  rules, their comments join the watched trees, and ``touched`` names the watched stories they joined;
+* **recount** (``ids`` set): those stories are counted again (from their cached trees: one request per
+  story) and stored as history, so their story rules see the comment that crossed a level.
+
+:class:`Guards` keep a live batch and a cycle apart where they share state: one poll of the stream at a
+time (its cursor), one counting pass at a time (the counter's trees). Evaluating and recording need no
+guard: a key fires once in the store whoever records it first.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from ..hn import FetchError
+from .batch import CycleBatch
+from .collect import ListMemory, store_counts
+from .guards import Guards
+
+if TYPE_CHECKING:
+    from ..incremental import IncrementalCounter
+    from ..store import Store
+    from ..stream import ItemStream
+
+log = logging.getLogger("flamewatch.live")
+
+__all__ = ["Guards", "LiveCollect"]
+
+
+class LiveCollect:
+    """The live batches' source: new items now, or a recount of the stories they touched."""
+
+    name = "collect (live)"
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        counter: IncrementalCounter | None,
+        stream: ItemStream | None,
+        item_rules: bool,
+        last_lists: ListMemory,
+        guards: Guards,
+    ) -> None:
+        self.store = store
+        self.counter = counter
+        self.stream = stream
+        self.item_rules = item_rules
+        self.last_lists = last_lists
+        self.guards = guards
+
+    async def __call__(self, batch: CycleBatch) -> CycleBatch:
+        for name, ids in self.last_lists.items():  # ranks as the last cycle saw them (events name the list)
+            for position, story_id in enumerate(ids, 1):
+                batch.ranks.setdefault(story_id, {})[name] = position
+        if batch.ids:
+            await self._recount(batch)
+        else:
+            await self._new_items(batch)
+        return batch
+
+    async def _new_items(self, batch: CycleBatch) -> None:
+        if self.stream is None:
+            return
+        async with self.guards.stream:
+            try:
+                polled = await self.stream.poll()
+            except FetchError as exc:  # the cursor stays put: the next poll (live or cycle) covers these
+                log.info("live: maxitem.json unavailable (%s)", exc)
+                return
+        if polled.gap and self.counter is not None:
+            self.counter.forget_all()
+        batch.streamed = len(polled.new)
+        if self.item_rules:
+            batch.new_items = list(polled.new)
+        if self.counter is not None:
+            owner_of = self.counter.owner_of
+            batch.touched = {s for item in polled.new if (s := owner_of(item.id)) is not None}
+
+    async def _recount(self, batch: CycleBatch) -> None:
+        if self.counter is None:
+            return
+        async with self.guards.count:
+            for story_id in batch.ids:
+                try:
+                    batch.results.append(await self.counter.count(story_id))
+                except Exception as exc:  # a broken story must not cost the others their levels
+                    log.warning("live: story %d: recount failed (%s: %s); the next cycle counts it",
+                                story_id, type(exc).__name__, exc)
+        await store_counts(self.store, batch)

@@ -1,0 +1,102 @@
+"""Live mode end to end: a mention, a reply and a comment level reach a signed webhook with no cycle run.
+
+One cycle establishes the watched trees; after that every alert below comes from HN's event stream alone
+(the simulator's), fetched and evaluated on arrival. The health endpoint data says live, then polling when
+the stream is refused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fakes.webhook_receiver import FakeWebhookReceiver
+
+from flamewatch.app import App
+from flamewatch.config import parse_config
+from flamewatch.http import api
+from flamewatch.http.recorder import StatusRecorder
+from flamewatch.live import LiveDriver
+from flamewatch.simulator import SimulatorServer, World
+
+
+def live_config(sim: SimulatorServer, receiver: FakeWebhookReceiver, tmp_path: Path, *, live: bool = True) -> Any:
+    return parse_config({
+        "hn": {"api_url": sim.base_url, "timeout": 5.0},
+        "watch": {"top": 5, "users": [{"name": "you", "front_page": False}], "live": live},
+        "rules": {"comment_levels": [10], "points_levels": [],
+                  "mentions": [{"name": "rust", "terms": ["rustacean"]}]},
+        "store": {"path": str(tmp_path / "fw.db")},
+        "delivery": {"retry_base": 0.01},
+        "notifiers": [{"name": "hook", "type": "webhook", "url": receiver.url, "secret": {"env": "FW_LIVE_SECRET"}}],
+    }, "live.toml")
+
+
+async def wait_mode(driver: LiveDriver, mode: str) -> None:
+    """Wait for the source's mode (through its maxitem stream: the driver is the one reading changes())."""
+    await driver.source.maxitem_stream.wait_until(lambda: driver.source.mode == mode)
+
+
+async def test_alerts_arrive_from_the_stream_alone(tmp_path: Path, secret: str, receiver: FakeWebhookReceiver,
+                                                  monkeypatch: Any) -> None:
+    monkeypatch.setenv("FW_LIVE_SECRET", secret)
+    world = World(seed=3, stories=0)
+    story = world.add_story("A quiet thread", score=5)
+    mine = world.add_story("Show HN: my project", by="you", score=3)
+    world.add_replies(story, 8)
+    async with SimulatorServer(world) as sim, App(live_config(sim, receiver, tmp_path), live=True) as app:
+        assert app.monitor is not None and app.live_driver is not None
+        await app.monitor.cycle(0)  # the watched trees, once; no cycle runs after this one
+        await wait_mode(app.live_driver, "live")
+        health = api.health(api.Source.of_app(app, StatusRecorder()))
+        assert health["mode"] == "live" and health["mode_since"]
+
+        mention = world.add_comment(story, text="Any rustacean here?")
+        reply = world.add_comment(mine, by="fan", text="Nice work")
+        sim.streams.poke()
+        await receiver.wait_for_deliveries(2, timeout=10)
+        world.add_replies(story, 2)  # the 9th and 10th comments: the level of 10 is crossed now
+        sim.streams.poke()
+        await receiver.wait_for_deliveries(3, timeout=10)
+
+        sim.faults.stream.refuse = True
+        sim.streams.drop_all()
+        await wait_mode(app.live_driver, "polling")
+        health = api.health(api.Source.of_app(app, StatusRecorder()))
+        assert health["mode"] == "polling"
+        await app.dispatcher.wait_idle()  # type: ignore[union-attr]
+    keys = sorted(d.body["data"]["key"] for d in receiver.deliveries)
+    assert keys == sorted([f"{story}:comments:10", f"mention:rust:{mention}", f"reply:{reply}"])
+
+
+async def test_live_off_runs_no_stream(tmp_path: Path, secret: str, receiver: FakeWebhookReceiver,
+                                       monkeypatch: Any) -> None:
+    monkeypatch.setenv("FW_LIVE_SECRET", secret)
+    world = World(seed=3, stories=2)
+    async with SimulatorServer(world) as sim:
+        async with App(live_config(sim, receiver, tmp_path, live=False), live=True) as app:
+            assert app.live_driver is None
+            health = api.health(api.Source.of_app(app, StatusRecorder()))
+            assert health["mode"] == "polling"
+        assert sim.streams.stats.connections == 0
+
+
+def test_the_alert_latency_histogram_counts_from_seen_and_from_hn_time() -> None:
+    from datetime import UTC, datetime
+
+    from flamewatch.events import Event, StorySnapshot, Subject
+    from flamewatch.http.metrics import Metrics
+
+    metrics = Metrics()
+    story = StorySnapshot(id=1, title="t", comments=3, score=1)
+    seen = datetime.fromtimestamp(1_000.0, UTC)
+    metrics.alert_delivered(Event(key="reply:2", rule="reply", level=1, value=1, story=story, at=seen,
+                                  subject=Subject(id=2, type="comment", time=999)), now=1_000.5)
+    metrics.alert_delivered(Event(key="1:comments:3", rule="comments", level=3, value=3, story=story, at=seen),
+                            now=1_001.5)
+    text = metrics.exposition().decode()
+    assert 'flamewatch_alert_latency_seconds_bucket{le="0.5",rule="reply",since="seen"} 1.0' in text
+    assert 'flamewatch_alert_latency_seconds_bucket{le="1.0",rule="reply",since="hn"} 0.0' in text
+    assert 'flamewatch_alert_latency_seconds_bucket{le="2.0",rule="reply",since="hn"} 1.0' in text
+    assert 'flamewatch_alert_latency_seconds_count{rule="comments",since="seen"} 1.0' in text
+    assert 'rule="comments",since="hn"' not in text  # a level has no HN time of its own
