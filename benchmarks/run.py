@@ -22,6 +22,7 @@ from flamewatch.gctune import tune_for_daemon
 from .budget_bench import BudgetSizes, budgets
 from .crawl_bench import CrawlSizes, throughput, under_latency
 from .incremental_bench import IncrementalSizes, incremental
+from .live_bench import LiveSizes, live_mode
 from .memory_bench import MemorySizes, memory
 from .mention_bench import MentionSizes, mention_matching
 from .notifier_bench import NotifierSizes, slow_notifier
@@ -44,6 +45,7 @@ class Sizes:
     mentions: MentionSizes = field(default_factory=lambda: MentionSizes(items=2_000, rounds=5))
     budgets: BudgetSizes = field(default_factory=BudgetSizes)
     path: PathSizes = field(default_factory=PathSizes)
+    live: LiveSizes = field(default_factory=lambda: LiveSizes(samples=40))
 
 
 MODES = {
@@ -67,6 +69,7 @@ MODES = {
         ticks=TickSizes(ticks=100),
         store=StoreSizes(batch=50, rounds=15),
         path=PathSizes(scaling=(30, 100, 500), rounds=3, quiet_cycles=9, callgrind=(30,)),
+        live=LiveSizes(samples=10, idle=30.0),
     ),
     # For the smoke test: every code path, tiny worlds, a few seconds. The figures mean nothing.
     "tiny": Sizes(
@@ -82,6 +85,7 @@ MODES = {
         budgets=BudgetSizes(rounds=1, bomb_bytes=5_000_000),
         path=PathSizes(scaling=(5,), comments_per_story=20, rounds=1, quiet_cycles=2, days=0.05, callgrind=(),
                       first_count_comments=20),
+        live=LiveSizes(samples=2, pool=10, idle=2.0, burst=200, burst_stories=5, latencies=(0.0,), poll_wait=5.0),
     ),
 }
 
@@ -96,6 +100,7 @@ BENCHMARKS: dict[str, Callable[[Sizes], Awaitable[list[Row]]]] = {
     "7": lambda s: store_paths(s.store),
     "9": lambda s: budgets(s.budgets),
     "10": lambda s: users_path(s.path),
+    "11": lambda s: live_mode(s.live),
 }
 
 # Rows that check correctness (exactness, bounds) rather than speed: any miss among them is a bug.
@@ -119,14 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--tiny", action="store_const", const="tiny", dest="mode",
                       help="a few seconds; for the smoke test")
     parser.add_argument("--only", default=",".join(BENCHMARKS), metavar="N,...",
-                        help="run only these benchmarks (default: all, 1-10)")
+                        help="run only these benchmarks (default: all, 1-11)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     args = parser.parse_args(argv)
     mode = args.mode or "full"
     only = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = [k for k in only if k not in BENCHMARKS]
     if unknown or not only:
-        parser.error(f"--only: unknown benchmark(s) {', '.join(unknown) or '(none given)'}; choose from 1-10")
+        parser.error(f"--only: unknown benchmark(s) {', '.join(unknown) or '(none given)'}; choose from 1-11")
     # Deliveries cancelled at shutdown and similar warnings are expected here; keep the table readable.
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
 

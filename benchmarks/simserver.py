@@ -16,7 +16,8 @@ Besides the HN API under ``/v0`` the process serves ``/bench/<command>`` (GET, J
 * ``truth`` -- the true visible comment count of every story on ``topstories``;
 * ``grow?n=N`` -- one ``World.grow(N)`` step; answers how many items changed;
 * ``latency?seconds=S`` -- set the simulated per-request latency;
-* ``chain?depth=D`` -- add a story holding one reply chain ``D`` deep; answers its id.
+* ``chain?depth=D`` -- add a story holding one reply chain ``D`` deep; answers its id;
+* ``live/...`` -- the live-mode benchmark's routes (:mod:`benchmarks.live_routes`).
 
 Run it directly with ``python -m benchmarks.simserver --stories 30 --comments 20000``; it prints one JSON
 line with the base URL once it is listening, then serves until its stdin closes (so it can never outlive
@@ -41,6 +42,7 @@ from aiohttp import web
 
 from flamewatch.simulator import SimulatorServer, World
 
+from .live_routes import add_live_routes
 from .precisewait import PreciseWait
 
 
@@ -157,6 +159,7 @@ async def serve(stories: int, comments: int | None, seed: int, updates_limit: in
     wait.start()
     server = SimulatorServer(world, wait=wait)
     add_control_routes(server)
+    add_live_routes(server)
     try:
         async with server:
             print(json.dumps({"base_url": server.base_url, "pid": os.getpid()}), flush=True)

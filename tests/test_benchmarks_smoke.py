@@ -17,7 +17,7 @@ def test_tiny_suite_prints_the_table_and_its_correctness_checks_hold(tmp_path: P
     out_json = tmp_path / "figures.json"
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--tiny", "--json", str(out_json)],
-        check=False, cwd=ROOT, capture_output=True, text=True, timeout=60,
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=180,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "flamewatch benchmarks (tiny)" in proc.stdout
@@ -28,8 +28,12 @@ def test_tiny_suite_prints_the_table_and_its_correctness_checks_hold(tmp_path: P
     rows = {(r["section"], r["name"]): r for r in report["rows"]}
     assert {r["section"] for r in report["rows"]} == {
         "1 full crawl", "2 latency", "3 incremental", "4 slow notifier", "5 memory/depth", "6 ticks", "7 store",
-        "8 mentions", "9 budgets", "10 users' path",
+        "8 mentions", "9 budgets", "10 users' path", "11 live",
     }
+    # Live mode: every burst item seen once and every count exact through the stream drops.
+    assert rows[("11 live", "burst items seen != once (mismatches)")]["value"] == 0
+    assert rows[("11 live", "burst count == truth (mismatches)")]["value"] == 0
+    assert rows[("11 live", "burst stream drops survived")]["value"] >= 3
     # Mention matching finds exactly the planted mentions, and the baseline was measured in the same run.
     assert rows[("8 mentions", "match mismatches vs planted")]["value"] == 0
     assert rows[("8 mentions", "baseline: HTML to text + substring")]["value"] > 0

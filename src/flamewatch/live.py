@@ -59,6 +59,11 @@ class LiveDriver:
         self._task: asyncio.Task[None] | None = None
         self._flush: asyncio.Task[None] | None = None
 
+    @property
+    def idle(self) -> bool:
+        """Whether no recount is waiting or running (everything seen so far is evaluated)."""
+        return not self._touched and (self._flush is None or self._flush.done())
+
     def start(self) -> None:
         """Open the source's streams and start following them."""
         self.source.start()
