@@ -45,7 +45,7 @@ class Sizes:
     mentions: MentionSizes = field(default_factory=lambda: MentionSizes(items=2_000, rounds=5))
     budgets: BudgetSizes = field(default_factory=BudgetSizes)
     path: PathSizes = field(default_factory=PathSizes)
-    live: LiveSizes = field(default_factory=lambda: LiveSizes(samples=40))
+    live: LiveSizes = field(default_factory=lambda: LiveSizes(samples=40, idle=600.0))
 
 
 MODES = {

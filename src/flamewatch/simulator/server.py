@@ -126,7 +126,12 @@ _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def _track(request: web.Request, handler: _Handler) -> web.StreamResponse:
-    """Count requests, the in-flight high-water mark and answer statuses."""
+    """Count requests, the in-flight high-water mark and answer statuses.
+
+    Event-stream requests are left out (the stream hub counts them): one stays open for as long as its
+    client listens, which would make every in-flight figure and request count read differently."""
+    if wants_stream(request):
+        return await handler(request)
     stats = request.app[STATS_KEY]
     stats.requests += 1
     stats.inflight += 1
@@ -219,7 +224,6 @@ def make_app(
     async def handle(request: web.Request) -> web.StreamResponse:
         faults = app[FAULTS_KEY]
         if wants_stream(request) and (name := _stream_name(request.match_info["tail"])) is not None:
-            app[STATS_KEY].other_requests += 1
             return await app[HUB_KEY].handle(request, name)
         if faults.latency > 0:
             # Measured on the process clock, not the loop's: uvloop's loop clock moves in whole
