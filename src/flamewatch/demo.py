@@ -61,11 +61,12 @@ async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7
     followed = world.add_story("Ask HN: What are you following this week?", top=False, text="Curious.")
     # A little latency, as over a real network, so bounded concurrency is visible in the summary.
     # The demo prints its own cycle lines; the store's migrations and the stream's start are noise here.
-    for name in ("flamewatch.watch", "flamewatch.store", "flamewatch.stream"):
+    for name in ("flamewatch.watch", "flamewatch.store", "flamewatch.stream", "flamewatch.hn.live"):
         logging.getLogger(name).setLevel(logging.WARNING)
     async with SimulatorServer(world, Faults(latency=0.002)) as sim:
         print(f"flamewatch demo: simulated Hacker News at {sim.base_url}; watching the top 15 stories every "
-              f"{period:g}s for {duration:g}s, user \"you\" and one followed thread", flush=True)
+              f"{period:g}s for {duration:g}s, user \"you\" and one followed thread; live: new items arrive over "
+              "the API's event stream between cycles", flush=True)
         print(f"  alerts fire when a thread crosses {', '.join(map(str, DEMO_LEVELS))} comments (lowered for the "
               "demo; a real config starts at 50) and print below", flush=True)
         config = parse_config(demo_config(sim.base_url, period, (followed,)), "<demo config>")
