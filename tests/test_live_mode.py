@@ -100,3 +100,14 @@ def test_the_alert_latency_histogram_counts_from_seen_and_from_hn_time() -> None
     assert 'flamewatch_alert_latency_seconds_bucket{le="2.0",rule="reply",since="hn"} 1.0' in text
     assert 'flamewatch_alert_latency_seconds_count{rule="comments",since="seen"} 1.0' in text
     assert 'rule="comments",since="hn"' not in text  # a level has no HN time of its own
+
+
+def test_the_status_page_says_live_or_polling_and_since_when() -> None:
+    from flamewatch.http.page import _health
+
+    health = {"ready": True, "reason": "ok", "last_success": None, "period": 60.0, "uptime": 5.0, "role": "single",
+              "mode": "live", "mode_since": "2026-12-06T11:00:00+00:00"}
+    html = _health(health)
+    assert '<span id="mode">live since <time datetime="2026-12-06T11:00:00+00:00"' in html
+    assert ">11:00:00</time> (UTC)</span>" in html
+    assert 'id="mode">polling since' in _health({**health, "mode": "polling"})
