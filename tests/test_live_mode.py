@@ -7,6 +7,8 @@ the stream is refused.
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +113,41 @@ def test_the_status_page_says_live_or_polling_and_since_when() -> None:
     assert '<span id="mode">live since <time datetime="2026-12-06T11:00:00+00:00"' in html
     assert ">11:00:00</time> (UTC)</span>" in html
     assert 'id="mode">polling since' in _health({**health, "mode": "polling"})
+
+
+async def test_a_live_app_counts_a_burst_exactly_through_stream_drops(tmp_path: Path) -> None:
+    world = World(seed=4, stories=0)
+    stories = [world.add_story(f"Story {i}") for i in range(10)]
+    for story in stories:
+        world.add_replies(story, 3)
+    async with SimulatorServer(world) as sim:
+        config = parse_config({
+            "hn": {"api_url": sim.base_url}, "watch": {"top": 10},
+            "rules": {"comment_levels": [], "points_levels": []},
+            "store": {"path": str(tmp_path / "fw.db")}, "notifiers": [],
+        }, "burst.toml")
+        async with App(config, live=True) as app:
+            assert app.monitor is not None and app.stream is not None and app.store is not None
+            driver = app.live_driver
+            assert driver is not None
+            seen: Counter[int] = Counter()
+            app.stream.subscribe(lambda item: seen.update((item.id,)))
+            await app.monitor.cycle(0)  # the only cycle: everything after it comes over the stream
+            await wait_mode(driver, "live")
+            first = world.maxitem + 1
+            stream = driver.source.maxitem_stream
+            for step in range(20):
+                for k in range(25):
+                    world.add_comment(stories[(step * 25 + k) % len(stories)])
+                sim.streams.poke()
+                if step in (5, 10, 15):  # three drops in the middle of the burst, each of a new connection
+                    connected = step // 5  # the first connection, then one per drop so far
+                    await stream.wait_until(lambda n=connected: stream.stats.connects == n)  # type: ignore[misc]
+                    assert sim.streams.drop_all() == 1
+                await asyncio.sleep(0)  # the burst leaves the loop a turn between its steps
+            async with asyncio.timeout(30):  # a guard against a hang, not a wait
+                await driver.settled(world.maxitem)
+            counts = {s: c.comments for s, c in (await app.store.latest(stories)).items()}
+    assert [i for i in range(first, world.maxitem + 1) if seen[i] != 1] == []  # no gap, no repeat
+    assert counts == {s: world.visible_count(s) for s in stories}
+    assert driver.source.maxitem_stream.stats.drops == 3

@@ -219,6 +219,7 @@ class IncrementalCounter:
         descendants = story.descendants
         usable = last is not None and not last.partial
         refresh = {i for i in self._refresh if i in cache.nodes and i != story_id} if usable else set()
+        seen = sum(cache.growth.counts)  # what was attached when this count decided how to count
         if last is not None and usable and story.kids == cache.kids and not refresh and not cache.attached:
             # Nothing in this tree moved: the last count stands.
             if not self._needs_heal(cache, last.comments, descendants, last.missing):
@@ -242,8 +243,11 @@ class IncrementalCounter:
         cache.result = result
         cache.kids = story.kids
         cache.descendants = descendants
-        cache.attached = False
-        cache.growth = _Growth(depths=cache.growth.depths, deepest=cache.growth.deepest)
+        # Live mode attaches while a walk awaits: what came after the decision may be missing from this
+        # count, so the story stays due and its next count walks (from the cache) instead of adding.
+        late = sum(cache.growth.counts) != seen
+        cache.attached = late
+        cache.growth = _Growth(depths=cache.growth.depths, deepest=cache.growth.deepest, clean=not late)
         return result
 
     def _grown(self, story: Item, cache: _StoryCache, last: CrawlResult) -> CrawlResult | None:

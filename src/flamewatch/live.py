@@ -56,6 +56,8 @@ class LiveDriver:
         self.recounts = 0
         self.failures = 0
         self._touched: set[int] = set()
+        self._handled: int | None = None  # the maxitem the last finished step handled
+        self._waiters: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
         self._flush: asyncio.Task[None] | None = None
 
@@ -63,6 +65,19 @@ class LiveDriver:
     def idle(self) -> bool:
         """Whether no recount is waiting or running (everything seen so far is evaluated)."""
         return not self._touched and (self._flush is None or self._flush.done())
+
+    async def settled(self, maxitem: int) -> None:
+        """Wait until a step has handled ``maxitem`` (or more) and every recount it caused is done."""
+        while self._handled is None or self._handled < maxitem or not self.idle:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
+
+    def _notify(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def start(self) -> None:
         """Open the source's streams and start following them."""
@@ -92,6 +107,7 @@ class LiveDriver:
 
     async def _step(self) -> None:
         self.steps += 1
+        target = self.source.maxitem
         try:
             touched = await self.target.live_items()
         except Exception as exc:  # a store or rule failure: the cycle retries from the same cursor
@@ -103,14 +119,20 @@ class LiveDriver:
             self._touched |= touched
             if self._flush is None or self._flush.done():
                 self._flush = asyncio.get_running_loop().create_task(self._recount(), name="live recount")
+        self._handled = target
+        self._notify()
 
     async def _recount(self) -> None:
-        await asyncio.sleep(self.debounce)
-        ids, self._touched = sorted(self._touched), set()
-        self.recounts += 1
-        try:
-            await self.target.live_recount(ids)
-        except Exception as exc:
-            self.failures += 1
-            log.error("live: recounting %d stories failed (%s: %s); the next cycle counts them",
-                      len(ids), type(exc).__name__, exc)
+        # Stories touched while a recount runs are not lost: this task goes round again for them.
+        while self._touched:
+            await asyncio.sleep(self.debounce)
+            ids, self._touched = sorted(self._touched), set()
+            self.recounts += 1
+            try:
+                await self.target.live_recount(ids)
+            except Exception as exc:
+                self.failures += 1
+                log.error("live: recounting %d stories failed (%s: %s); the next cycle counts them",
+                          len(ids), type(exc).__name__, exc)
+        self._flush = None  # done: idle as soon as this task ends, even before the loop sees it end
+        self._notify()
