@@ -26,7 +26,7 @@ MENTION = "Is any rustacean around?"
 
 async def _connected(server: SimulatorServer, within: float = 10.0) -> None:
     deadline = time.monotonic() + within
-    while server.streams.stats.open == 0 and time.monotonic() < deadline:
+    while server.streams.stats.open == 0 and time.monotonic() < deadline:  # noqa: ASYNC110 - no event to wait on
         await asyncio.sleep(0.005)
 
 

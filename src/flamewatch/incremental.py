@@ -75,6 +75,7 @@ class _StoryCache:
     above: int | None = None  # the descendants value our count was last seen above, and since which cycle
     above_since: int = 0
     attached: bool = False  # the stream added items since the last count
+    attaches: int = 0  # items the stream ever added (a count notes it, to see those added while it awaited)
 
 
 @dataclass
@@ -147,6 +148,7 @@ class IncrementalCounter:
         cache.nodes[item.id] = cache_node(status, item.kids)
         self._owner[item.id] = story_id
         cache.attached = True
+        cache.attaches += 1
         self.stats.attached += 1
         grown = cache.growth
         grown.counts[status] += 1
@@ -219,7 +221,7 @@ class IncrementalCounter:
         descendants = story.descendants
         usable = last is not None and not last.partial
         refresh = {i for i in self._refresh if i in cache.nodes and i != story_id} if usable else set()
-        seen = sum(cache.growth.counts)  # what was attached when this count decided how to count
+        seen = cache.attaches  # what was attached when this count decided how to count
         if last is not None and usable and story.kids == cache.kids and not refresh and not cache.attached:
             # Nothing in this tree moved: the last count stands.
             if not self._needs_heal(cache, last.comments, descendants, last.missing):
@@ -245,7 +247,7 @@ class IncrementalCounter:
         cache.descendants = descendants
         # Live mode attaches while a walk awaits: what came after the decision may be missing from this
         # count, so the story stays due and its next count walks (from the cache) instead of adding.
-        late = sum(cache.growth.counts) != seen
+        late = cache.attaches != seen
         cache.attached = late
         cache.growth = _Growth(depths=cache.growth.depths, deepest=cache.growth.deepest, clean=not late)
         return result
