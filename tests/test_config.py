@@ -228,9 +228,10 @@ def test_default_names_collide_too(write: Callable[[str], Path]) -> None:
     assert "notifiers[1] (console).name: notifier name 'console' is already used" in config_error(path)
 
 
-def test_unknown_notifier_type_lists_the_available_ones(write: Callable[[str], Path], builtin_plugins: Plugins) -> None:
+def test_unknown_notifier_type_lists_the_available_ones(write: Callable[[str], Path]) -> None:
     path = write('[[notifiers]]\ntype = "slak"\n')
-    assert config_error(path, builtin_plugins) == (
+    # The built-ins only: plugins installed from plugins/ (CI does) would lengthen the list.
+    assert config_error(path, make_plugin_manager(load_entry_points=False)) == (
         f"{path}: notifiers[0] (slak).type: unknown notifier type 'slak' (available: console, email, slack, webhook)"
     )
 

@@ -253,7 +253,8 @@ def test_observers_get_only_the_arguments_they_ask_for() -> None:
 def test_disable_skips_an_entry_point_plugin() -> None:
     plugins = make_plugin_manager(disabled=["slack"])
     assert "slack" not in {i.name for i in plugins.infos}
-    assert set(plugins.notifier_types()) == BUILTINS - {"slack"}
+    types = set(plugins.notifier_types())  # plugins installed from plugins/ (CI does) may add their own
+    assert "slack" not in types and types >= BUILTINS - {"slack"}
     assert plugins.errors == []
 
 
