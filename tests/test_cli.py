@@ -113,7 +113,7 @@ BAD_CONFIGS = [
         ("[watch\n", "line 1, column"),
         # Without entry points, so plugins installed from plugins/ (CI does) do not change the list.
         ('[plugins]\nentry_points = false\n[[notifiers]]\ntype = "pager"\n',
-         "notifiers[0] (pager).type: unknown notifier type 'pager' (available: console, email, slack, webhook)"),
+         "notifiers[0] (pager).type: unknown notifier type 'pager' (available: console, email, feed, slack, webhook)"),
         ('[[notifiers]]\ntype = "webhook"\nurl = "http://x"\nsecret = "whsec_plain"\n',
          "notifiers[0] (webhook).secret: secrets are not written in the config file"),
         ('[[notifiers]]\ntype = "webhook"\nurl = "http://x"\nsecret = { env = "FW_UNSET_SECRET" }\n',

@@ -24,6 +24,7 @@ SECRETS = {
     "SLACK_BOT_TOKEN": "xoxb-botSECRETtoken",
     "SMTP_PASSWORD": "smtpSECRETpassword",
     "FLAMEWATCH_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    "FLAMEWATCH_FEED_TOKEN": "feedSECRETtoken0123456789",
 }
 
 
@@ -82,7 +83,7 @@ def test_no_file_gives_defaults_with_a_console_notifier() -> None:
 def test_example_config_is_valid_and_uses_every_shipped_type(secrets_env: None, builtin_plugins: Plugins) -> None:
     config = load_config(EXAMPLE)
     resolved = resolve_notifiers(config, builtin_plugins)
-    assert {r.settings.type for r in resolved} == {"console", "slack", "email", "webhook"}
+    assert {r.settings.type for r in resolved} == {"console", "slack", "email", "webhook", "feed"}
     by_name = {r.settings.name: r for r in resolved}
     assert by_name["hn-slack"].options.webhook_url is not None  # slack, webhook mode
     assert by_name["team-slack"].options.token is not None  # slack, bot mode
@@ -232,7 +233,8 @@ def test_unknown_notifier_type_lists_the_available_ones(write: Callable[[str], P
     path = write('[[notifiers]]\ntype = "slak"\n')
     # The built-ins only: plugins installed from plugins/ (CI does) would lengthen the list.
     assert config_error(path, make_plugin_manager(load_entry_points=False)) == (
-        f"{path}: notifiers[0] (slak).type: unknown notifier type 'slak' (available: console, email, slack, webhook)"
+        f"{path}: notifiers[0] (slak).type: unknown notifier type 'slak' "
+        "(available: console, email, feed, slack, webhook)"
     )
 
 

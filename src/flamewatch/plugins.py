@@ -51,6 +51,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("slack", "flamewatch.notifiers.slack"),
     ("email", "flamewatch.notifiers.email"),
     ("webhook", "flamewatch.notifiers.webhook"),
+    ("feed", "flamewatch.notifiers.feed"),
     ("comments", "flamewatch.rules.comments"),
     ("points", "flamewatch.rules.points"),
     ("velocity", "flamewatch.rules.velocity"),

@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-__all__ = ["AUTHORIZED", "LOOPBACK_NAMES", "OPEN_PATHS", "allowed_host_set", "host_name", "middlewares"]
+__all__ = ["AUTHORIZED", "FEED_PREFIX", "LOOPBACK_NAMES", "OPEN_PATHS", "allowed_host_set", "host_name",
+           "middlewares"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -30,6 +31,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OPEN_PATHS = frozenset({"/-/healthy", "/-/ready"})
 #: Paths served without the token, so a browser can load the page before its script adds the header.
 SHELL_PATHS = frozenset({"/", "/static/page.js", "/static/style.css"})
+#: Feeds are not behind the token: a feed reader sends no headers, so each feed checks its own token, given
+#: in its URL (:mod:`.feeds`).
+FEED_PREFIX = "/feeds/"
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 #: Set on a request that carried the right token (or needed none): ``/`` draws its data only then.
 AUTHORIZED: web.RequestKey[bool] = web.RequestKey("authorized", bool)
@@ -88,7 +92,8 @@ def middlewares(token: str | None, hosts: frozenset[str] | None) -> list[Any]:
     async def check_token(request: web.Request, handler: Handler) -> web.StreamResponse:
         given = request.headers.get("Authorization", "").encode()
         request[AUTHORIZED] = expected is None or hmac.compare_digest(given, expected)
-        if not request[AUTHORIZED] and request.path not in OPEN_PATHS | SHELL_PATHS:
+        if not request[AUTHORIZED] and request.path not in OPEN_PATHS | SHELL_PATHS \
+                and not request.path.startswith(FEED_PREFIX):
             return web.json_response({"error": "missing or wrong bearer token"}, status=401,
                                      headers={"WWW-Authenticate": 'Bearer realm="flamewatch"'})
         return await handler(request)

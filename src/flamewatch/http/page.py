@@ -141,6 +141,15 @@ def _health(h: dict[str, Any]) -> str:
             f'last good cycle {last} (UTC) · every {h["period"]:g}s{mode} · up {h["uptime"]:.0f}s</div>')
 
 
+def _feeds(feeds: list[dict[str, str]]) -> str:
+    """The feeds and their links (each needs its ``?token=``, which the page never shows)."""
+    if not feeds:
+        return ""
+    items = "".join(f'<li>{_e(f["name"])}: <a href="{_e(f["atom"])}">Atom</a> · <a href="{_e(f["json"])}">JSON Feed</a>'
+                    "</li>" for f in feeds)
+    return f'<h2>Feeds</h2><ul class="feeds">{items}</ul><p class="note">add ?token=… (the feed\'s own token)</p>'
+
+
 def fragment(data: dict[str, Any]) -> str:
     """The ``<main>`` contents for ``data`` (keys: health, stories, cycles, events, outbox)."""
     return (
@@ -148,7 +157,7 @@ def fragment(data: dict[str, Any]) -> str:
         + '<section><h2>Watched stories</h2>' + _stories(data["stories"]) + "</section>"
         + '<div class="columns"><section><h2>Recent events</h2>' + _events(data["events"]) + "</section>"
         + '<section><h2>Last cycles</h2>' + _cycles(data["cycles"]) + "<h2>Outbox</h2>"
-        + _outbox(data["outbox"]) + "</section></div>"
+        + _outbox(data["outbox"]) + _feeds(data.get("feeds") or []) + "</section></div>"
     )
 
 

@@ -2,7 +2,8 @@
 
 Routes: ``/`` (status page), ``/fragment`` (what the page polls), ``/static/*``, ``/api/stories``,
 ``/api/events``, ``/api/outbox``, ``/api/cycles``, ``/api/health``, ``/metrics``, ``/-/healthy``,
-``/-/ready`` and ``POST /-/reload``. Who may ask what (Host names, the token, reload) is :mod:`.guard`'s;
+``/-/ready``, ``POST /-/reload`` and the feeds (``/feeds/<name>.atom`` and ``.json``, :mod:`.feeds`, behind
+their own tokens). Who may ask what (Host names, the token, reload) is :mod:`.guard`'s;
 how connections are held is :mod:`.transport`'s. Handlers only read (the store, the recorder); nothing here can change
 what flamewatch does except ``/-/reload``, which calls the callback it was given.
 """
@@ -19,6 +20,7 @@ from ..hookcalls import isolate
 from ..errors import ConfigError
 from . import api
 from .api import Reload, Source
+from .feeds import FEEDS, Feeds, add_feed_routes, feeds_of, listing
 from .guard import AUTHORIZED, LOOPBACK_NAMES, allowed_host_set, middlewares
 from .listen import listen_problem, parse_listen
 from .metrics import CONTENT_TYPE
@@ -73,10 +75,17 @@ async def _everything(source: Source) -> dict[str, Any]:
     return data
 
 
+async def _with_feeds(request: web.Request) -> dict[str, Any]:
+    """:func:`_everything` and the feeds' names and paths (never their tokens), for the page."""
+    data = await _everything(request.app[SOURCE])
+    data["feeds"] = listing(request.app.get(FEEDS))
+    return data
+
+
 async def _page(request: web.Request) -> web.Response:
     if not request[AUTHORIZED]:  # the shell: its script fetches the data with the token from #token=
         return web.Response(text=shell(), content_type="text/html", headers={"Cache-Control": "no-store"})
-    return web.Response(text=page(await _everything(request.app[SOURCE])), content_type="text/html",
+    return web.Response(text=page(await _with_feeds(request)), content_type="text/html",
                         headers={"Cache-Control": "no-store"})
 
 
@@ -85,7 +94,7 @@ async def _fragment(request: web.Request) -> web.Response:
     version = source.recorder.version
     if request.query.get("since") == str(version):
         return web.Response(status=204)
-    html = fragment(await _everything(source))
+    html = fragment(await _with_feeds(request))
     return web.Response(text=html, content_type="text/html", headers={"X-Flamewatch-Version": str(version),
                                                                        "Cache-Control": "no-store"})
 
@@ -143,11 +152,13 @@ async def _reload(request: web.Request) -> web.Response:
 
 
 def make_web_app(source: Source, *, token: str | None = None,
-                 hosts: frozenset[str] | None = LOOPBACK_NAMES) -> web.Application:
+                 hosts: frozenset[str] | None = LOOPBACK_NAMES, feeds: Feeds | None = None) -> web.Application:
     """The aiohttp application serving ``source`` (``token``: the bearer token required, if any;
-    ``hosts``: the Host names answered, None for any; see :mod:`.guard`)."""
+    ``hosts``: the Host names answered, None for any; see :mod:`.guard`; ``feeds``: the feeds to serve)."""
     app = web.Application(middlewares=[_security_headers, *middlewares(token, hosts)])
     app[SOURCE] = source
+    if feeds is not None:
+        add_feed_routes(app, feeds)
     app.router.add_get("/", _page)
     app.router.add_get("/fragment", _fragment)
     app.router.add_get("/static/{name}", _static)
@@ -172,11 +183,11 @@ class HttpServer:
 
     def __init__(self, source: Source, host: str, port: int, *, token: str | None = None,
                  allowed_hosts: tuple[str, ...] = (), idle_timeout: float = IDLE_TIMEOUT,
-                 cap: int | None = None) -> None:
+                 cap: int | None = None, feeds: Feeds | None = None) -> None:
         self.source = source
         self.host = host
         self.port = port
-        app = make_web_app(source, token=token, hosts=allowed_host_set(host, allowed_hosts))
+        app = make_web_app(source, token=token, hosts=allowed_host_set(host, allowed_hosts), feeds=feeds)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=idle_timeout)
         self._listener = CappedListener(self._runner, connection_cap() if cap is None else cap)
         self._quiet_accept_errors = AcceptErrorFilter()
@@ -229,7 +240,7 @@ async def start_http(
     isolate(app.plugins.pm, recorder, "flamewatch.http")  # a bug here must not keep other observers from events
     token = settings.token.reveal() if settings.token is not None else None
     server = HttpServer(Source.of_app(app, recorder, watcher=watcher, reload=reload), host, port, token=token,
-                        allowed_hosts=settings.allowed_hosts)
+                        allowed_hosts=settings.allowed_hosts, feeds=feeds_of(app))
     try:
         await server.start()
     except BaseException:
