@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -21,7 +22,11 @@ from .plugins import Plugins, make_plugin_manager
 from .rules import Rule
 from .store import Store
 
-__all__ = ["bind_watchlist", "load_plugins", "open_notifier", "resolve_notifier", "resolve_notifiers", "resolve_rules"]
+if TYPE_CHECKING:
+    from .templates import MessageTemplate
+
+__all__ = ["bind_watchlist", "load_plugins", "open_notifier", "resolve_notifier", "resolve_notifiers", "resolve_rules",
+           "template_of"]
 
 
 def load_plugins(config: Config) -> Plugins:
@@ -72,14 +77,35 @@ def resolve_notifier(
             f"(available: {available})"
         )
     options = notifier_options(config, settings, notifier_type)
+    if settings.template is not None:
+        template_of(settings, notifier_type, config.source)  # a mistake in it is a ConfigError now, at check
     return NotifierInstance.from_settings(settings, notifier_type, options, default_timeout=config.delivery.timeout)
+
+
+def template_of(settings: NotifierSettings | None, notifier_type: type[Notifier],
+                source: str = "config") -> MessageTemplate | None:
+    """The compiled ``template`` of a ``[[notifiers]]`` table, or None; ConfigError naming the instance and
+    the template's line when it cannot be used."""
+    if settings is None or settings.template is None:
+        return None
+    where = f"{source}: {settings.where}.template"
+    fmt = notifier_type.template_format
+    if fmt is None:
+        raise ConfigError(f"{where}: type {settings.type!r} takes no template")
+    from .templates import TemplateProblem, compile_template  # jinja2 only for an instance with a template
+
+    try:
+        return compile_template(settings.template, fmt)
+    except TemplateProblem as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def open_notifier(instance: NotifierInstance, session: aiohttp.ClientSession, store: Store) -> None:
     """Create ``instance``'s notifier object with the shared session and its state in ``store``."""
     name = instance.name
     instance.open(NotifierContext(
-        name=name, session=session, state=store.state_for(name), log=logging.getLogger(f"flamewatch.notifier.{name}")
+        name=name, session=session, state=store.state_for(name), log=logging.getLogger(f"flamewatch.notifier.{name}"),
+        template=template_of(instance.settings, instance.notifier_type),
     ))
 
 

@@ -24,12 +24,15 @@ import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import aiohttp
 
 from .errors import DeliveryError, PermanentDeliveryError
 from .events import Event
+
+if TYPE_CHECKING:  # jinja2 is imported only by an instance that has a template
+    from .templates import MessageTemplate
 
 
 #: The longest wait a server may ask for: a hostile or broken ``Retry-After: 1e999`` must not park a
@@ -208,12 +211,16 @@ class NotifierContext:
 
     ``name`` is the instance's name from config; ``session`` is the shared aiohttp session (do not close it);
     ``state`` persists small values across restarts; ``log`` is a logger named after the instance.
+    ``template`` is the instance's message template (config ``template = "..."``) when the type declares a
+    :attr:`Notifier.template_format` and the user wrote one: send ``template.render(event)`` (already
+    escaped for that format; None when it failed) instead of the built-in wording. None otherwise.
     """
 
     name: str
     session: aiohttp.ClientSession
     state: PluginState = dataclasses.field(default_factory=MemoryState)
     log: logging.Logger = dataclasses.field(default_factory=lambda: logging.getLogger("flamewatch.notifier"))
+    template: MessageTemplate | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +245,9 @@ class Notifier:
     type_name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     Options: ClassVar[type] = NoOptions
+    #: The format a ``template`` of this type renders to (``"text"``, ``"html"``, ``"markdown"``,
+    #: ``"mrkdwn"``), which decides how values are escaped; None: the type takes no template.
+    template_format: ClassVar[str | None] = None
 
     def __init__(self, ctx: NotifierContext, options: Any) -> None:
         self.ctx = ctx

@@ -132,3 +132,20 @@ async def test_a_429_gives_retry_after_and_holds_the_webhook(
 def test_options_are_checked() -> None:
     with pytest.raises(ValueError, match="thread_id: expected the thread's numeric id"):
         DiscordOptions(webhook_url=Secret(env="X"), thread_id="general")
+
+
+async def test_a_template_becomes_the_embed_text_markdown_escaped(
+    session: aiohttp.ClientSession, discord: FakeDiscord
+) -> None:
+    from flamewatch.templates import compile_template
+
+    notifier = discord_notifier(session)
+    notifier.ctx.template = compile_template("**{{ story.title }}** · [thread]({{ story.hn_url | url }})", "markdown")
+    await notifier.send(make_event(title=HOSTILE))
+    [message] = discord.messages
+    description = message.payload["embeds"][0]["description"]
+    assert message.pings == [] and description.startswith("**\\@everyone")
+    shown = message.shown
+    assert "[free money](https://evil.example)" in shown.text  # the title's link stayed text
+    assert ("https://news.ycombinator.com/item?id=8863", "thread") in shown.links
+    assert not any(url.startswith("https://evil") for url, _ in shown.links)

@@ -163,3 +163,18 @@ def test_options_check_the_chat_id() -> None:
         TelegramOptions(token=Secret(env="X"), chat_id="my group")
     assert TelegramOptions(token=Secret(env="X"), chat_id="-100123").chat == -100123
     assert dataclasses.replace(TelegramOptions(token=Secret(env="X"), chat_id="@hn_alerts")).is_group
+
+
+async def test_a_template_is_sent_with_its_values_html_escaped(
+    session: aiohttp.ClientSession, tg: FakeTelegram
+) -> None:
+    from flamewatch.templates import compile_template
+
+    notifier = telegram(session, tg)
+    notifier.ctx.template = compile_template(
+        '🔥 <b>{{ story.title }}</b>\n<a href="{{ story.hn_url }}">{{ story.comments }} comments</a>', "html")
+    await notifier.send(make_event(title=HOSTILE, comments=530))
+    [message] = tg.messages  # the fake parsed it: the title's markup could not break the HTML
+    assert message.text.startswith("🔥 <!channel> @everyone @here *bold* _it_ `code` <b>tags</b>")
+    assert message.text.endswith("\n530 comments") and invisible_or_control(message.text) == []
+    assert message.links == [("https://news.ycombinator.com/item?id=8863", "530 comments")]

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from ..config import Config
 from ..app import load_plugins, resolve_notifiers
+from ..assembly import template_of
 from ..dispatch import NotifierInstance
 from ..eventkeys import sample_key
 from ..events import Event, StorySnapshot
@@ -161,7 +162,8 @@ async def _try_send(r: NotifierInstance, session: object, event: Event, deadline
 
     assert isinstance(session, aiohttp.ClientSession)
     try:
-        notifier = r.notifier_type(NotifierContext(name=r.name, session=session), r.options)
+        notifier = r.notifier_type(NotifierContext(name=r.name, session=session,
+                                                   template=template_of(r.settings, r.notifier_type)), r.options)
     except Exception as exc:
         return False, f"cannot create the notifier: {type(exc).__name__}: {first_line(exc)}"
     try:

@@ -161,6 +161,7 @@ class NotifierSettings:
     quiet_hours: tuple[dtime, dtime] | None = None  # "22:00-07:00", read by load.py
     timezone: str | None = None  # an IANA zone for quiet_hours; None: the machine's local time
     group_wait: Duration | None = None
+    template: str | None = None  # a Jinja2 template of the message (types with a template_format)
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -168,6 +169,7 @@ class NotifierSettings:
 CORE_NOTIFIER_KEYS = (
     "name", "type", "enabled", "rules", "min_comments", "min_points", "min_level", "lists", "keywords",
     "users", "digest", "digest_at", "timeout", "concurrency", "quiet_hours", "timezone", "group_wait",
+    "template",
 )
 
 #: The ``[[notifiers]]`` tables used when the file has none.

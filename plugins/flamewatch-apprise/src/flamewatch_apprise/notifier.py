@@ -90,6 +90,7 @@ class AppriseNotifier(Notifier):
     type_name = "apprise"
     description = "sends through Apprise to any of its 100+ services (a list of Apprise URLs)"
     Options: ClassVar[type] = AppriseOptions
+    template_format = "text"  # a template's values are cleaned to plain text; Apprise escapes per service
 
     options: AppriseOptions
 
@@ -131,8 +132,10 @@ class AppriseNotifier(Notifier):
 
     async def send(self, event: Event) -> None:
         """Send ``event`` to every URL that has not taken it yet."""
+        template = getattr(self.ctx, "template", None)  # None on flamewatch releases before templates
+        rendered = template.render(event) if template is not None else None
         await self._deliver(event.key, clean(event.story.title or f"Story {event.story.id}", MAX_TITLE),
-                            body_of(event))
+                            rendered[:MAX_BODY] if rendered else body_of(event))
 
     async def send_digest(self, events: Sequence[Event]) -> None:
         """Send one message listing ``events`` to every URL that has not taken this digest yet."""

@@ -28,7 +28,7 @@ from flamewatch import (
     parse_retry_after,
 )
 
-from .format import digest_payloads, event_embed, message
+from .format import MAX_DESCRIPTION, digest_payloads, event_embed, message
 from .pacing import webhook_pacer
 
 #: Discord's error code for a message that no longer exists (deleted): the live count posts anew.
@@ -62,6 +62,7 @@ class DiscordNotifier(Notifier):
     type_name = "discord"
     description = "posts embeds to a Discord channel or thread through an incoming webhook"
     Options: ClassVar[type] = DiscordOptions
+    template_format = "markdown"  # a template's values are markdown-escaped; it becomes the embed's text
 
     options: DiscordOptions
 
@@ -75,7 +76,11 @@ class DiscordNotifier(Notifier):
 
     async def send(self, event: Event) -> None:
         """Post ``event`` (with ``live_count``, edit the story's earlier message when there is one)."""
-        payload = message([event_embed(event)], username=self.options.username)
+        embed = event_embed(event)
+        template = getattr(self.ctx, "template", None)  # None on flamewatch releases before templates
+        if template is not None and (rendered := template.render(event)):
+            embed["description"] = rendered[:MAX_DESCRIPTION]
+        payload = message([embed], username=self.options.username)
         if not self.options.live_count:
             await self._request("POST", payload)
             return

@@ -123,6 +123,7 @@ class NtfyNotifier(Notifier):
     type_name = "ntfy"
     description = "push notifications through ntfy (priority by level, tags, click to the thread)"
     Options: ClassVar[type] = NtfyOptions
+    template_format = "markdown"  # a template's values are markdown-escaped; it becomes the message
 
     options: NtfyOptions
 
@@ -143,8 +144,11 @@ class NtfyNotifier(Notifier):
     def payload(self, event: Event) -> dict[str, Any]:
         """The JSON published for ``event``."""
         emoji = event.wording.emoji if _TAG.fullmatch(event.wording.emoji) else "bell"
+        template = getattr(self.ctx, "template", None)  # None on flamewatch releases before templates
+        rendered = template.render(event) if template is not None else None
+        text = rendered[:MAX_MESSAGE_BYTES // 4] if rendered else message_text(event, markdown=self.options.markdown)
         return {"topic": self.options.topic, "title": clean(event.story.title or f"Story {event.story.id}")[:250],
-                "message": message_text(event, markdown=self.options.markdown), "priority": self.priority_of(event),
+                "message": text, "priority": self.priority_of(event),
                 "tags": [emoji, *self.options.tags], "click": event.story.hn_url, "markdown": self.options.markdown}
 
     async def send(self, event: Event) -> None:

@@ -18,7 +18,7 @@ import aiohttp
 
 from flamewatch import DeliveryError, Event, Notifier, NotifierContext, PermanentDeliveryError
 
-from .format import digest_messages, event_message
+from .format import MAX_MESSAGE, digest_messages, event_message
 from .options import TelegramOptions
 from .pacing import ChatPacer, chat_pacer
 
@@ -70,6 +70,7 @@ class TelegramNotifier(Notifier):
     type_name = "telegram"
     description = "sends HTML messages to a Telegram chat, group, channel or forum topic (Bot API)"
     Options: ClassVar[type] = TelegramOptions
+    template_format = "html"  # a template's values are HTML-escaped, as Telegram's HTML mode needs
 
     options: TelegramOptions
 
@@ -98,7 +99,13 @@ class TelegramNotifier(Notifier):
         if self.options.live_count:
             await self._send_live(event)
         else:
-            await self._send_message(event_message(event))
+            await self._send_message(self._text(event))
+
+    def _text(self, event: Event) -> str:
+        """The instance's ``template`` rendered (within Telegram's limit), or the built-in message."""
+        template = getattr(self.ctx, "template", None)  # None on flamewatch releases before templates
+        rendered = template.render(event) if template is not None else None
+        return rendered[:MAX_MESSAGE] if rendered else event_message(event)
 
     async def send_digest(self, events: Sequence[Event]) -> None:
         """Send a digest, as several messages when it is longer than Telegram allows.
@@ -124,7 +131,7 @@ class TelegramNotifier(Notifier):
     async def _send_live_locked(self, event: Event) -> None:
         key = f"live:{event.story.id}"
         where = await self.ctx.state.get(key)
-        text = event_message(event)
+        text = self._text(event)
         if isinstance(where, dict) and isinstance(where.get("message_id"), int):
             shown = where.get("comments")
             if isinstance(shown, int) and event.story.comments < shown:

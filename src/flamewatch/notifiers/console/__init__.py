@@ -21,6 +21,7 @@ class ConsoleNotifier(Notifier):
 
     type_name = "console"
     description = "prints one line per event to stderr (or stdout)"
+    template_format = "text"
 
     @dataclass(frozen=True)
     class Options:
@@ -51,8 +52,9 @@ class ConsoleNotifier(Notifier):
         return line
 
     async def send(self, event: Event) -> None:
-        """Print the line for ``event``."""
-        self._write(self.format(event))
+        """Print the line for ``event`` (the instance's ``template``, when it has one)."""
+        rendered = self.ctx.template.render(event) if self.ctx.template is not None else None
+        self._write(f"ALERT {printable(rendered)}" if rendered else self.format(event))
 
     async def send_digest(self, events: Sequence[Event]) -> None:
         """Print a ``DIGEST`` header line and one indented line per event."""
