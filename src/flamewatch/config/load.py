@@ -259,6 +259,13 @@ def notifier_options(config: Config, settings: NotifierSettings, notifier_type: 
     if (settings.digest or settings.digest_at or settings.group_wait) and not notifier_type.supports_digest():
         key = "digest" if settings.digest else "digest_at" if settings.digest_at else "group_wait"
         raise at.key(key).error(f"notifier type {settings.type!r} does not support digests")
+    if settings.max_per_hour is not None:
+        if not notifier_type.supports_digest():
+            raise at.key("max_per_hour").error(f"notifier type {settings.type!r} does not support digests "
+                                               "(past the cap, the rest goes out as one digest)")
+        if settings.digest or settings.digest_at or settings.group_wait:
+            raise at.key("max_per_hour").error("not with digest, digest_at or group_wait (they already send "
+                                               "one message per batch)")
     try:
         field_hints(options_cls)
     except Exception as exc:

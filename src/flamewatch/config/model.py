@@ -162,6 +162,7 @@ class NotifierSettings:
     timezone: str | None = None  # an IANA zone for quiet_hours; None: the machine's local time
     group_wait: Duration | None = None
     template: str | None = None  # a Jinja2 template of the message (types with a template_format)
+    max_per_hour: PositiveInt | None = None  # flood cap: past it, the rest waits for one digest
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -169,7 +170,7 @@ class NotifierSettings:
 CORE_NOTIFIER_KEYS = (
     "name", "type", "enabled", "rules", "min_comments", "min_points", "min_level", "lists", "keywords",
     "users", "digest", "digest_at", "timeout", "concurrency", "quiet_hours", "timezone", "group_wait",
-    "template",
+    "template", "max_per_hour",
 )
 
 #: The ``[[notifiers]]`` tables used when the file has none.

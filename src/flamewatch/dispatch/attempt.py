@@ -42,7 +42,8 @@ async def attempt(
         async with asyncio.timeout(instance.timeout) as timeout:
             with _paused_by_pacing(timeout):
                 # A digest always goes as one; a group (group_wait) of a single event is an ordinary message.
-                if instance.digest is not None or (instance.batches and len(events) > 1):
+                # Several events for an instance that does not batch: the rows its flood cap held.
+                if instance.digest is not None or len(events) > 1:
                     send = instance.notifier.send_digest(events)
                 else:
                     send = instance.notifier.send(events[0])

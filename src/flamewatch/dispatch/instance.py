@@ -8,6 +8,7 @@ the store keys its outbox rows and state by the instance's name (column ``instan
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ class NotifierInstance:
     settings: NotifierSettings | None = field(default=None, repr=False)  #: its config table (None: built in code)
     quiet: QuietHours | None = None  #: a daily window with no sends (``quiet_hours``)
     group_wait: float | None = None  #: seconds events gather before going out together (``group_wait``)
+    max_per_hour: int | None = None  #: the flood cap (``max_per_hour``); past it, one digest
 
     def __post_init__(self) -> None:
         self._notifier: Notifier | None = None
@@ -53,6 +55,8 @@ class NotifierInstance:
         self.wake = asyncio.Event()  # set when this instance's pump should look at the outbox again
         self.slots = asyncio.Semaphore(self.concurrency)
         self.group_until = 0.0  # when the open group (``group_wait``) goes out; 0: no group open
+        self.sent_times: deque[float] = deque()  # when the messages of the last hour went (max_per_hour)
+        self.flood_until = 0.0  # when the rows held by the flood cap go out as one digest; 0: not flooded
 
     @property
     def batches(self) -> bool:
@@ -102,6 +106,7 @@ class NotifierInstance:
             quiet=(QuietHours(settings.quiet_hours[0], settings.quiet_hours[1], settings.timezone)
                    if settings.quiet_hours else None),
             group_wait=settings.group_wait,
+            max_per_hour=settings.max_per_hour,
         )
 
     @classmethod
@@ -151,4 +156,5 @@ class NotifierInstance:
         when = self.digest.describe() if self.digest else "immediately"
         if self.group_wait is not None and self.digest is None:
             when = f"grouped within {self.group_wait:g}s"
-        return f"{self.route.describe()}, {when}" + (f", {self.quiet.describe()}" if self.quiet else "")
+        cap = f", at most {self.max_per_hour} an hour, then one digest" if self.max_per_hour else ""
+        return f"{self.route.describe()}, {when}{cap}" + (f", {self.quiet.describe()}" if self.quiet else "")

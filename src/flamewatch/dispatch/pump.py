@@ -16,6 +16,8 @@ The order, and why:
 * **silence**: rows a silence covers are closed unsent (checked here, at sending, so a silence added
   after a row was queued still stops it);
 * **group**: a digest or a ``group_wait`` instance sends its rows as one message, others one per row;
+* **flood cap**: an instance with ``max_per_hour`` sends at most that many messages in any hour; past
+  it, the rest is held (due again when the hour's first message is an hour old) and goes out as one digest;
 * then per message, in a tracked task: **send** (through the plugin, with its timeout) and **record
   outcome** (done, retry later, dead letter; the ``flamewatch_delivery_done`` hook).
 """
@@ -206,6 +208,46 @@ class Group:
         return batch
 
 
+class FloodCap:
+    """At most ``max_per_hour`` messages an hour per instance; past it, the rest waits for one digest.
+
+    The rows over the cap are put back in the outbox, due when the hour's first message is an hour old
+    (``last_error`` says so, and counts as an attempt); when they fall due, every row taken then goes as
+    one digest, and counting starts again. The count is kept in memory: a restart starts it afresh.
+    """
+
+    name = "flood cap"
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.d = dispatcher
+
+    async def __call__(self, batch: PumpBatch) -> PumpBatch:
+        instance, cap = batch.instance, batch.instance.max_per_hour
+        if cap is None or instance.batches or not batch.messages:
+            return batch
+        sent = instance.sent_times
+        while sent and sent[0] <= batch.now - 3600.0:
+            sent.popleft()
+        if instance.flood_until and batch.now >= instance.flood_until:
+            batch.messages = [[row for message in batch.messages for row in message]]  # the held rows, at once
+            instance.flood_until = 0.0
+            sent.clear()
+            sent.append(batch.now)
+            return batch
+        room = 0 if instance.flood_until else max(0, cap - len(sent))
+        keep, held = batch.messages[:room], batch.messages[room:]
+        sent.extend([batch.now] * len(keep))
+        if held:
+            instance.flood_until = instance.flood_until or sent[0] + 3600.0
+            ids = [row.id for message in held for row in message]
+            await self.d.store.mark_retry(ids, next_at=instance.flood_until,
+                                          error=f"flood cap: over {cap} an hour, held for one digest")
+            log.info("notifier %s: over %d messages an hour; %d held for one digest", instance.name, cap, len(ids))
+            await self.d.announce_change()
+        batch.messages = keep
+        return batch
+
+
 class Send:
     """One attempt through the plugin, within the instance's timeout."""
 
@@ -268,6 +310,7 @@ def pump_chain(
         Supersede(dispatcher),
         Silence(dispatcher),
         Group(),
+        FloodCap(dispatcher),
     )
     delivery: tuple[Stage[DeliveryBatch], ...] = (
         Send(dispatcher, blocking_warn),
