@@ -60,8 +60,8 @@ class NotifierInstance:
 
     @property
     def batches(self) -> bool:
-        """Whether due rows go out together as one message (a digest, or a group)."""
-        return self.digest is not None or self.group_wait is not None
+        """Whether due rows go out together as one message (a digest, a group, or what the flood cap holds)."""
+        return self.digest is not None or self.group_wait is not None or self.flood_until > 0
 
     def not_before(self, now: float) -> float:
         """When an event published at ``now`` may first be sent: the digest's send time, the open group's

@@ -212,8 +212,10 @@ class FloodCap:
     """At most ``max_per_hour`` messages an hour per instance; past it, the rest waits for one digest.
 
     The rows over the cap are put back in the outbox, due when the hour's first message is an hour old
-    (``last_error`` says so, and counts as an attempt); when they fall due, every row taken then goes as
-    one digest, and counting starts again. The count is kept in memory: a restart starts it afresh.
+    (``last_error`` says so, and counts as an attempt). Meanwhile the instance batches (take and group
+    treat it like a digest), so whatever comes is held with them; when they fall due, every row taken
+    then goes as one digest, and counting starts again. The count is kept in memory: a restart starts it
+    afresh.
     """
 
     name = "flood cap"
@@ -223,7 +225,7 @@ class FloodCap:
 
     async def __call__(self, batch: PumpBatch) -> PumpBatch:
         instance, cap = batch.instance, batch.instance.max_per_hour
-        if cap is None or instance.batches or not batch.messages:
+        if cap is None or instance.digest is not None or instance.group_wait is not None or not batch.messages:
             return batch
         sent = instance.sent_times
         while sent and sent[0] <= batch.now - 3600.0:
