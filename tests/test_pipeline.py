@@ -18,7 +18,7 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 CHAIN = [
     "collect", "evaluate", "record",
-    "lead", "quiet hours", "take", "supersede", "silence", "group",
+    "lead", "quiet hours", "take", "supersede", "silence", "group", "flood cap",
     "send", "record outcome",
 ]
 
@@ -32,7 +32,7 @@ async def test_the_builder_lists_the_whole_chain_in_order(tmp_path: Path) -> Non
         assert pipeline.chain() == CHAIN
         assert pipeline.describe() == (
             "collect → evaluate → record ⇒ pump: lead → quiet hours → take → supersede → silence → group"
-            " ⇒ delivery: send → record outcome"
+            " → flood cap ⇒ delivery: send → record outcome"
         )
         # The dispatcher's pumps run the very stages the pipeline lists (one list, not a copy).
         assert app.dispatcher is not None and pipeline.pump is app.dispatcher.pump

@@ -4,7 +4,7 @@ From a new comment on HN to a message in a channel, an alert meets these stages,
 
     cycle (every tick):   collect → evaluate → record
     live (between ticks): collect (live) → evaluate → record    (HN's event stream: flamewatch.live)
-    pump (per notifier):  lead → quiet hours → take → supersede → silence → group
+    pump (per notifier):  lead → quiet hours → take → supersede → silence → group → flood cap
     delivery (per message, a tracked task):  send → record outcome
 
 Every stage is a small object behind one typed interface (:class:`flamewatch.stage.Stage`): it takes a
@@ -125,8 +125,8 @@ def build_pipeline(parts: Parts, *, last_lists: ListMemory | None = None, guards
             evaluate,
             record,
         ),
-        # The pump's stages (lead → quiet hours → take → supersede → silence → group) and one delivery's
-        # (send → record outcome) are the dispatcher's: flamewatch.dispatch.pump.pump_chain lists them.
+        # The pump's stages (lead → quiet hours → take → supersede → silence → group → flood cap) and one
+        # delivery's (send → record outcome) are the dispatcher's: flamewatch.dispatch.pump.pump_chain lists them.
         pump=parts.dispatcher.pump,
         delivery=parts.dispatcher.delivery,
         # Collect's second input: new items the moment HN's event stream says maxitem moved, and a recount
