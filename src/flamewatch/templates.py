@@ -21,16 +21,15 @@ Links go through the ``url`` filter (http(s) only, encoded rather than escaped, 
 from __future__ import annotations
 
 import logging
-import unicodedata
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from .events import Event, StorySnapshot, Subject
+from .text import flatten, safe_link
 
 __all__ = ["FORMATS", "MessageTemplate", "TemplateProblem", "Url", "compile_template", "url_filter"]
 
@@ -43,11 +42,7 @@ MAX_RENDERED = 20_000
 
 
 def _clean(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return " ".join("".join(
-        "" if (kind := unicodedata.category(ch)) == "Cf" else " " if kind in ("Cc", "Zl", "Zp") else ch
-        for ch in text
-    ).split())
+    return flatten("" if value is None else str(value))
 
 
 def _html(value: Any) -> Any:
@@ -67,15 +62,10 @@ def url_filter(value: Any) -> Url:
     is not escaped again (except as HTML attribute text in ``html``, and ``&`` in ``mrkdwn``): instead,
     whatever could end or disguise a link (brackets, quotes, spaces, control characters) is percent-encoded.
     """
-    text = "" if value is None else str(value).strip()
-    try:
-        parts = urlsplit(text)
-    except ValueError:
+    link = safe_link("" if value is None else str(value))
+    if link is None:
         return Url("")
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return Url("")
-    return Url("".join("".join(f"%{b:02X}" for b in ch.encode()) if ch in "()[]<>\"'`|\\" or ch.isspace()
-                       or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in text))
+    return Url("".join(f"%{ord(ch):02X}" if ch in "()[]<>\"'`|\\" else ch for ch in link))
 
 
 def _markdown(value: Any) -> str:

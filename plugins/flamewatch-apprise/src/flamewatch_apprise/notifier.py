@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import logging
 import re
-import unicodedata
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import Any, ClassVar
 import apprise
 
 from flamewatch import DeliveryError, Event, Notifier, NotifierContext, PermanentDeliveryError, Secret
+from flamewatch.text import clip
 
 # Apprise imports the stdlib's deprecated imghdr when it loads its services (for PGP mail); Python 3.11
 # warns about that on every first import. Imported once here with the warning silenced, it never warns
@@ -54,12 +54,9 @@ class AppriseOptions:
 
 
 def clean(text: str, limit: int) -> str:
-    """``text`` on one line, without control or format (bidi, zero-width) characters, at most ``limit`` long."""
-    flat = " ".join("".join(
-        "" if (kind := unicodedata.category(ch)) == "Cf" else " " if kind in ("Cc", "Zl", "Zp") else ch
-        for ch in text
-    ).split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+    """``text`` on one line, without control or format (bidi, zero-width) characters, at most ``limit`` long
+    (flamewatch's shared cleaning of HN text)."""
+    return clip(text, limit)
 
 
 def body_of(event: Event) -> str:

@@ -13,13 +13,12 @@ across all embeds of a message.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from flamewatch import Event
 from flamewatch.marks import render_marked
+from flamewatch.text import flatten, inline, safe_link
 
 MAX_CONTENT = 2000
 MAX_EMBEDS = 10
@@ -40,37 +39,20 @@ _DEFAULT_COLOUR = 0x95A5A6
 NO_MENTIONS: dict[str, Any] = {"parse": []}
 
 
-def _clean(text: str) -> str:
-    """Control characters and line breaks as spaces, format (bidi, zero-width) characters dropped."""
-    return "".join(
-        "" if (kind := unicodedata.category(ch)) == "Cf" else " " if kind in ("Cc", "Zl", "Zp") else ch
-        for ch in text
-    )
-
-
 def escape(text: str, limit: int | None = None, *, keep_ends: bool = False) -> str:
     """``text`` on one line, clipped to ``limit`` characters (before escaping), markdown made literal."""
-    flat = _clean(text) if keep_ends else " ".join(_clean(text).split())
+    flat = inline(text) if keep_ends else flatten(text)
     if limit is not None and len(flat) > limit:
         flat = flat[: limit - 1].rstrip() + ELLIPSIS
     return "".join("\\" + ch if ch in _MARKDOWN else ch for ch in flat)
 
 
 def safe_url(url: str | None) -> str | None:
-    """``url`` when it is an absolute http(s) URL Discord can link safely (special characters encoded)."""
-    if not url:
+    """``url`` when it is an absolute http(s) URL Discord can link safely (brackets and quotes encoded)."""
+    link = safe_link(url)  # flamewatch's check: http(s) with a host, whitespace and controls encoded
+    if link is None:
         return None
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    encoded = "".join(
-        "".join(f"%{b:02X}" for b in ch.encode()) if ch in "()<>[]\"' " or ch.isspace()
-        or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch
-        for ch in url.strip()
-    )
+    encoded = "".join(f"%{ord(ch):02X}" if ch in "()<>[]\"'" else ch for ch in link)
     return encoded if len(encoded) <= URL_LIMIT else None
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -30,6 +29,7 @@ from flamewatch import (
     parse_retry_after,
 )
 from flamewatch.marks import render_marked
+from flamewatch.text import flatten, inline
 
 from .pacing import Bucket, server_bucket
 
@@ -75,13 +75,9 @@ class NtfyOptions:
                 raise ValueError(f"tags: {tag!r} is not an ntfy tag (lower-case letters, digits, _ + -)")
 
 
-def clean(text: str) -> str:
-    """``text`` on one line without control characters (as spaces) and format characters (bidi, zero-width)."""
-    cleaned = "".join(
-        "" if (kind := unicodedata.category(ch)) == "Cf" else " " if kind in ("Cc", "Zl", "Zp") else ch
-        for ch in text
-    )
-    return " ".join(cleaned.split())
+#: ``text`` on one line without control characters (as spaces) and format characters (bidi, zero-width):
+#: flamewatch's shared cleaning of HN text.
+clean = flatten
 
 
 def md_escape(text: str, limit: int = 1000) -> str:
@@ -93,8 +89,7 @@ def md_escape(text: str, limit: int = 1000) -> str:
 
 
 def _md_piece(text: str) -> str:
-    return "".join("\\" + ch if ch in _MARKDOWN else " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp")
-                   else "" if unicodedata.category(ch) == "Cf" else ch for ch in text)
+    return "".join("\\" + ch if ch in _MARKDOWN else ch for ch in inline(text))
 
 
 def message_text(event: Event, *, markdown: bool) -> str:

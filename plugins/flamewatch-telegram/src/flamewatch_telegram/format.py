@@ -2,9 +2,10 @@
 
 Titles, authors, URLs and comment excerpts come from Hacker News and are untrusted. In HTML mode ``<``,
 ``>``, ``&`` (and ``"`` inside an attribute) are markup: every HN string goes through :func:`escape`,
-which also drops control and bidi characters and puts the text on one line, and every URL through
-:func:`safe_url` before it becomes an ``href``. The tags are ours. Telegram refuses a message over 4,096
-characters, so titles and quotes are clipped and a digest is split into several messages.
+which first cleans it with flamewatch's shared text module (:func:`flamewatch.text.flatten`: one line,
+no control or bidi characters), and every URL through :func:`safe_url` (on
+:func:`flamewatch.text.safe_link`) before it becomes an ``href``. The tags are ours. Telegram refuses a
+message over 4,096 characters, so titles and quotes are clipped and a digest is split into several messages.
 
 This module does no I/O.
 """
@@ -12,12 +13,11 @@ This module does no I/O.
 from __future__ import annotations
 
 import html
-import unicodedata
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
 from flamewatch import Event
 from flamewatch.marks import render_marked
+from flamewatch.text import flatten, inline, safe_link
 
 #: Telegram's limit on a message's text (counted after entities are parsed; we count the HTML, stricter).
 MAX_MESSAGE = 4096
@@ -31,19 +31,6 @@ _EMOJI = {"speech_balloon": "💬", "arrow_up": "⬆️", "fire": "🔥", "mag":
           "trophy": "🏆", "leftwards_arrow_with_hook": "↩️", "eyes": "👀", "raising_hand": "🙋"}
 
 
-def flatten(text: str) -> str:
-    """``text`` on one line: control characters and line breaks become spaces, format characters go.
-
-    Format characters (Cf) are bidi overrides and isolates and zero-width joiners: they make a title
-    read differently from what it says, or hide a word inside another.
-    """
-    cleaned = "".join(
-        "" if (kind := unicodedata.category(ch)) == "Cf" else " " if kind in ("Cc", "Zl", "Zp") else ch
-        for ch in text
-    )
-    return " ".join(cleaned.split())
-
-
 def escape(text: str, limit: int | None = None) -> str:
     """``text`` flattened, clipped to ``limit`` characters (before escaping) and made inert in HTML."""
     flat = flatten(text)
@@ -54,27 +41,15 @@ def escape(text: str, limit: int | None = None) -> str:
 
 def _escape_piece(text: str) -> str:
     """:func:`escape` keeping the spaces at the ends (a piece of a snippet sits next to a mark)."""
-    return html.escape("".join(
-        "" if (kind := unicodedata.category(ch)) == "Cf" else " " if kind in ("Cc", "Zl", "Zp") else ch
-        for ch in text
-    ), quote=True)
+    return html.escape(inline(text), quote=True)
 
 
 def safe_url(url: str | None) -> str | None:
     """``url`` ready for an ``href="..."``, or None when it must not become a link (not http(s), too long)."""
-    if not url:
+    link = safe_link(url)  # flamewatch's check: http(s) with a host, whitespace and controls encoded
+    if link is None:
         return None
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    encoded = "".join(
-        "".join(f"%{b:02X}" for b in ch.encode()) if ch in "\"'<>" or ch.isspace()
-        or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch
-        for ch in url.strip()
-    )
+    encoded = "".join(f"%{ord(ch):02X}" if ch in "\"'<>" else ch for ch in link)
     return html.escape(encoded, quote=True) if len(encoded) <= URL_LIMIT else None
 
 

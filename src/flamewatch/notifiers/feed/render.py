@@ -9,13 +9,13 @@ escaped by the XML writer or JSON encoder; only http(s) story URLs become links,
 from __future__ import annotations
 
 import json
-import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from flamewatch import Event
+from flamewatch.text import flatten, safe_link
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 HN_HOME = "https://news.ycombinator.com/"
@@ -24,11 +24,9 @@ JSON_FEED_TYPE = "application/feed+json; charset=utf-8"
 
 
 def clean(text: str) -> str:
-    """``text`` on one line, without control or format (bidi, zero-width) characters."""
-    return " ".join("".join(
-        "" if (kind := unicodedata.category(ch)) == "Cf" else " " if kind in ("Cc", "Zl", "Zp", "Cs") else ch
-        for ch in text
-    ).split())
+    """``text`` on one line, without control or format (bidi, zero-width) characters, nor surrogates (which
+    XML cannot carry): flamewatch's shared :func:`~flamewatch.text.flatten`, then that."""
+    return "".join(ch for ch in flatten(text) if not 0xD800 <= ord(ch) <= 0xDFFF)
 
 
 def entry_id(event: Event) -> str:
@@ -43,13 +41,7 @@ def feed_id(name: str) -> str:
 
 def story_link(event: Event) -> str:
     """The story's own link when it is a plain http(s) URL, else its discussion page."""
-    url = (event.story.url or "").strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return event.story.hn_url
-    ok = parts.scheme in ("http", "https") and parts.hostname and url.isprintable() and " " not in url
-    return url if ok else event.story.hn_url
+    return safe_link(event.story.url) or event.story.hn_url
 
 
 def entry_title(event: Event) -> str:
