@@ -18,8 +18,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from .crawl import DELETED, VISIBLE, CrawlResult, Node, cache_node
-from .hn import HNClient, Item
+from .crawl import DELETED, VISIBLE, CrawlResult, Node, cache_node, status_of
+from .hn import FetchError, HNClient, Item
 from .hn.item import is_item_id
 
 __all__ = ["MAX_TREE_BYTES", "Tree", "TreeSource", "parse_tree"]
@@ -28,6 +28,12 @@ log = logging.getLogger("flamewatch.bootstrap")
 
 #: The largest tree answer read (HN's biggest threads, a few thousand comments, are a few MB).
 MAX_TREE_BYTES = 32 * 1024 * 1024
+
+#: How many comments of a story the search API lists at once (its own cap), and the most parents a
+#: mend fetches (a thread with more dead comments than this is walked instead).
+MAX_LISTED = 1000
+MAX_MENDED = 200
+MAX_PAGES = 20
 
 
 @dataclass
@@ -105,16 +111,97 @@ class TreeSource:
             async with self.client.session.get(url, timeout=self.client.timeout, allow_redirects=False) as resp:
                 if resp.status != 200 or (resp.content_length or 0) > MAX_TREE_BYTES:
                     return self._refuse(story, f"HTTP {resp.status}, {resp.content_length} bytes")
-                body = await resp.content.read(MAX_TREE_BYTES + 1)
-            tree = parse_tree(orjson.loads(body), story.id, self.max_items) if len(body) <= MAX_TREE_BYTES else None
+                body = await _read_capped(resp)
+            tree = parse_tree(orjson.loads(body), story.id, self.max_items) if body is not None else None
         except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError, RecursionError) as exc:
             return self._refuse(story, type(exc).__name__)
         if tree is None:
             return self._refuse(story, "not a sound tree")
         return tree
 
+    async def mend(self, story: Item, nodes: dict[int, Node]) -> list[int]:
+        """Hang back into ``nodes`` the dead comments the tree left out together with their live replies.
+
+        The search API's per-story comment list (``search_by_date?tags=comment,story_<id>``) still holds
+        those replies, with their ``parent_id``: each parent the
+        tree lacks is fetched from the official API (and its own parents, up to one the tree holds) and
+        listed under that one. A walk over ``nodes`` then fetches the replies themselves. Returns the ids
+        added (empty: nothing to mend, or the list could not be read).
+        """
+        hits = await self._comments(story)
+        if hits is None:
+            return []
+        missing = {h.get("parent_id") for h in hits if isinstance(h, dict)} - nodes.keys()
+        added: list[int] = []
+        for parent in sorted(p for p in missing if isinstance(p, int) and is_item_id(p))[:MAX_MENDED]:
+            added += await self._hang(parent, nodes)
+        return added
+
+    async def _comments(self, story: Item) -> list[dict[str, Any]] | None:
+        """Every comment the search API lists for ``story``, newest first, a page of :data:`MAX_LISTED`
+        at a time (it lists no more than that for one query, so each page asks for older ones)."""
+        url = f"{self.base_url}/search_by_date"
+        found: dict[str, dict[str, Any]] = {}
+        before: int | None = None
+        for _ in range(MAX_PAGES):
+            params = {"tags": f"comment,story_{story.id}", "hitsPerPage": str(MAX_LISTED)}
+            if before is not None:  # "<=": comments made in the same second as the last page's oldest
+                params["numericFilters"] = f"created_at_i<={before}"
+            self.client.stats.requests += 1
+            try:
+                async with self.client.session.get(url, params=params, timeout=self.client.timeout,
+                                                   allow_redirects=False) as resp:
+                    body = await _read_capped(resp) if resp.status == 200 else None
+                hits = orjson.loads(body).get("hits") if body is not None else None
+            except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError, AttributeError) as exc:
+                log.debug("story %d: no comment list (%s)", story.id, type(exc).__name__)
+                return None
+            if not isinstance(hits, list):
+                return None
+            fresh = [h for h in hits if isinstance(h, dict) and str(h.get("objectID")) not in found]
+            found.update((str(h.get("objectID")), h) for h in fresh)
+            times = [h.get("created_at_i") for h in hits if isinstance(h, dict)]
+            if len(hits) < MAX_LISTED or not fresh or not all(isinstance(t, int) for t in times):
+                break
+            before = min(t for t in times if isinstance(t, int))
+        return list(found.values())
+
+    async def _hang(self, item_id: int, nodes: dict[int, Node]) -> list[int]:
+        """Fetch ``item_id`` and the ancestors the tree lacks, and list each under its parent."""
+        added: list[int] = []
+        for _ in range(MAX_MENDED):
+            if item_id in nodes:
+                break
+            try:
+                item = await self.client.item(item_id)
+            except FetchError:
+                return added
+            if item is None or item.parent is None:
+                return added
+            nodes[item_id] = cache_node(status_of(item), item.kids)
+            added.append(item_id)
+            parent = nodes.get(item.parent)
+            if parent is not None:
+                if item_id not in parent.kids:
+                    nodes[item.parent] = Node(parent.status, (*parent.kids, item_id))
+                break
+            item_id = item.parent
+        return added
+
     def _refuse(self, story: Item, why: str) -> Tree | None:
         """Count and log a refusal; always None (the story is walked)."""
         self.refused += 1
         log.debug("story %d: no tree from %s (%s): walking it", story.id, self.base_url, why)
         return None
+
+
+async def _read_capped(resp: aiohttp.ClientResponse) -> bytes | None:
+    """The whole body, or None once it grows past :data:`MAX_TREE_BYTES` (read no further)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > MAX_TREE_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

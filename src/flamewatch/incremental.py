@@ -285,6 +285,13 @@ class IncrementalCounter:
         for item_id in tree.nodes:
             self._owner[item_id] = story.id
         result = await self._walk(story.id, story, cache, set())
+        if not result.partial and story.descendants is not None and result.comments < story.descendants:
+            # Live replies under dead comments are missing from the tree: hang those back, walk again.
+            walked = result.fetches
+            for item_id in await self.trees.mend(story, cache.nodes):
+                self._owner[item_id] = story.id
+            result = await self._walk(story.id, story, cache, set())
+            result.fetches += walked
         if result.partial or result.comments != story.descendants:
             self.trees.refused += 1
             log.debug("story %d: its tree counts %d, descendants says %s: walking it", story.id, result.comments,

@@ -1,5 +1,6 @@
 """The simulator's ``/api/v1/items/<id>``: a story's whole tree in one answer, in the shape of HN's
-search API (hn.algolia.com), which flamewatch can use to bootstrap a first count (``[crawl] tree_url``).
+search API (hn.algolia.com), which flamewatch can use to bootstrap a first count (``[crawl] tree_url``);
+and ``/api/v1/search_by_date?tags=comment,story_<id>``, the story's comments as a flat list.
 
 Like that API it nests ``children`` under each item, gives a deleted comment with ``author`` and
 ``text`` null, and leaves out dead comments with everything under them; the official API's
@@ -39,6 +40,28 @@ def tree_of(world: World, story_id: int) -> dict[str, Any] | None:
     return root
 
 
+def comments_of(world: World, story_id: int, limit: int) -> list[dict[str, Any]]:
+    """The search API's hits for ``tags=comment,story_<id>``: every live comment of the story, the
+    replies under a dead one included (they are ordinary comments), newest first, at most ``limit``."""
+    hits = []
+    stack = [story_id]
+    seen = {story_id}
+    while stack:
+        item = world.items.get(stack.pop())
+        for kid in (item.get("kids") or ()) if isinstance(item, dict) else ():
+            child = world.items.get(kid) if isinstance(kid, int) else None
+            if not isinstance(child, dict) or kid in seen:
+                continue
+            seen.add(kid)
+            stack.append(kid)
+            if not child.get("dead") and not child.get("deleted"):
+                hits.append({"objectID": str(kid), "parent_id": child.get("parent"), "story_id": story_id,
+                             "author": child.get("by"), "comment_text": child.get("text"),
+                             "created_at_i": child.get("time")})
+    hits.sort(key=lambda h: (h["created_at_i"] or 0, str(h["objectID"]).zfill(20)), reverse=True)
+    return hits[:limit]
+
+
 def _entry(item: dict[str, Any]) -> dict[str, Any]:
     deleted = bool(item.get("deleted"))
     return {"id": item["id"], "type": item.get("type"), "author": None if deleted else item.get("by"),
@@ -57,4 +80,19 @@ def add_search_api(app: web.Application, world_of: Any) -> None:
             return web.json_response({"status": 404, "error": "Not Found"}, status=404)
         return web.Response(body=json.dumps(tree, separators=(",", ":")).encode(), content_type="application/json")
 
+    async def search_by_date(request: web.Request) -> web.Response:
+        tags = request.query.get("tags", "").split(",")
+        story = next((t[6:] for t in tags if t.startswith("story_")), "")
+        if "comment" not in tags or not story.isascii() or not story.isdigit():
+            return web.json_response({"status": 400, "error": "only tags=comment,story_<id> is simulated"}, status=400)
+        limit = min(1000, int(request.query.get("hitsPerPage", "20") or 20))
+        hits = comments_of(world_of(app), int(story), 1_000_000)
+        numeric = request.query.get("numericFilters", "")
+        if numeric.startswith("created_at_i<="):
+            before = int(numeric.removeprefix("created_at_i<="))
+            hits = [h for h in hits if (h["created_at_i"] or 0) <= before]
+        hits = hits[:limit]
+        return web.json_response({"hits": hits, "nbHits": len(hits), "page": 0, "nbPages": 1, "hitsPerPage": limit})
+
     app.router.add_get("/api/v1/items/{id}", items)
+    app.router.add_get("/api/v1/search_by_date", search_by_date)
