@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from flamewatch.app import App
+from flamewatch.gctune import tune_for_daemon
 
 from .baselines import bare_workers
 from .path_bench import app_config
@@ -45,6 +46,7 @@ async def _bare(base_url: str, ids: list[int], idle: bool) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    tune_for_daemon()  # as `flamewatch once` does once start-up is over (the bare loop gets it too)
     idle = "--idle" in argv
     args = [a for a in argv if a != "--idle"]
     if len(args) == 3 and args[0] == "once":
