@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from ..config import Config
-from ..http.listen import parse_listen
+from ..config.listen import parse_listen
 from ..store.factory import configured_location, describe_location
 from ..store import DeliveryStatus
 from ..store.filelock import lock_holder

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..errors import ConfigError
 from ..hn import STORY_LISTS
-from ..http.listen import listen_problem
+from .listen import listen_problem
 from ..notifier import Notifier, warn_if_exposed
 from .model import CORE_NOTIFIER_KEYS, DEFAULT_NOTIFIERS, SECTIONS, Config, NotifierSettings
 from .values import Where, build, field_hints, parse_time_of_day, read_dataclass, read_fields, read_value, show

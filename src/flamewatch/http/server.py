@@ -22,7 +22,7 @@ from . import api
 from .api import Reload, Source
 from .feeds import FEEDS, Feeds, add_feed_routes, feeds_of, listing
 from .guard import AUTHORIZED, LOOPBACK_NAMES, allowed_host_set, middlewares
-from .listen import listen_problem, parse_listen
+from ..config.listen import listen_problem, parse_listen
 from .metrics import CONTENT_TYPE
 from .page import fragment, page, shell, static_text
 from .recorder import StatusRecorder
