@@ -213,46 +213,12 @@ def make_plugin_manager(
     for obj in extra:
         name = getattr(obj, "__name__", None) or type(obj).__name__
         _register(plugins, obj, name, "object")
-
     if defaults:
-        for name, module_name in DEFAULT_PLUGINS:
-            seen.add(name)
-            if name in skip or pm.has_plugin(name):
-                continue
-            _register(plugins, importlib.import_module(module_name), name, f"built-in {module_name}")
-
+        _load_defaults(plugins, skip, seen)
     if load_entry_points:
-        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            seen.add(ep.name)
-            if ep.name in skip or pm.has_plugin(ep.name):
-                continue
-            try:
-                module = ep.load()
-            except Exception as exc:
-                plugins._error(f"plugin {ep.name}: cannot import {ep.value}: {type(exc).__name__}: {exc}")
-                continue
-            _register(plugins, module, ep.name, f"entry point {ep.value}")
-
+        _load_entry_points(plugins, skip, seen)
     for directory in plugin_dirs:
-        path = Path(directory).expanduser()
-        if not path.is_dir():
-            plugins._error(f"plugins directory {path} does not exist")
-            continue
-        if (unsafe := unsafe_permissions(path)) is not None:
-            plugins._error(f"plugins directory {path} is not loaded: {unsafe}")
-            continue
-        for file in sorted(path.glob("*.py")):
-            if file.name.startswith("_"):
-                continue
-            seen.add(file.stem)
-            if file.stem in skip:
-                continue
-            if (unsafe := unsafe_permissions(file)) is not None:
-                plugins._error(f"plugin {file.stem}: {file} is not loaded: {unsafe}")
-                continue
-            module = _import_file(plugins, file)
-            if module is not None:
-                _register(plugins, module, file.stem, f"file {file}")
+        _load_directory(plugins, Path(directory).expanduser(), skip, seen)
 
     seen.update(info.name for info in plugins.infos)
     # Only meaningful when entry points were scanned: otherwise most plugin names are simply not looked at.
@@ -260,6 +226,51 @@ def make_plugin_manager(
         for name in sorted(skip - seen):
             plugins._error(f"[plugins] disable: there is no plugin named {name!r} (found: {', '.join(sorted(seen))})")
     return plugins
+
+
+def _load_defaults(plugins: Plugins, skip: set[str], seen: set[str]) -> None:
+    """The built-in plugins of :data:`DEFAULT_PLUGINS` not disabled and not already registered."""
+    for name, module_name in DEFAULT_PLUGINS:
+        seen.add(name)
+        if name in skip or plugins.pm.has_plugin(name):
+            continue
+        _register(plugins, importlib.import_module(module_name), name, f"built-in {module_name}")
+
+
+def _load_entry_points(plugins: Plugins, skip: set[str], seen: set[str]) -> None:
+    """Third-party plugins from the ``flamewatch`` entry point group, by name."""
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        seen.add(ep.name)
+        if ep.name in skip or plugins.pm.has_plugin(ep.name):
+            continue
+        try:
+            module = ep.load()
+        except Exception as exc:
+            plugins._error(f"plugin {ep.name}: cannot import {ep.value}: {type(exc).__name__}: {exc}")
+            continue
+        _register(plugins, module, ep.name, f"entry point {ep.value}")
+
+
+def _load_directory(plugins: Plugins, path: Path, skip: set[str], seen: set[str]) -> None:
+    """The ``.py`` files of one plugin directory (not those starting with ``_``), if it is safe to run them."""
+    if not path.is_dir():
+        plugins._error(f"plugins directory {path} does not exist")
+        return
+    if (unsafe := unsafe_permissions(path)) is not None:
+        plugins._error(f"plugins directory {path} is not loaded: {unsafe}")
+        return
+    for file in sorted(path.glob("*.py")):
+        if file.name.startswith("_"):
+            continue
+        seen.add(file.stem)
+        if file.stem in skip:
+            continue
+        if (unsafe := unsafe_permissions(file)) is not None:
+            plugins._error(f"plugin {file.stem}: {file} is not loaded: {unsafe}")
+            continue
+        module = _import_file(plugins, file)
+        if module is not None:
+            _register(plugins, module, file.stem, f"file {file}")
 
 
 def unsafe_permissions(path: Path) -> str | None:

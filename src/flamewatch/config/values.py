@@ -29,38 +29,9 @@ from typing import Annotated, Any, TypeVar
 
 from ..errors import ConfigError
 from ..notifier import Secret
+from .where import Where as Where, show as show  # re-exported: callers of the engine name places with it
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Where:
-    """Where a value sits, for error messages: the file and the key path (``rules.velocity[0].level``)."""
-
-    file: str
-    path: str = ""
-
-    def key(self, name: str) -> Where:
-        """The place of key ``name`` inside this table."""
-        return Where(self.file, f"{self.path}.{name}" if self.path else name)
-
-    def index(self, i: int) -> Where:
-        """The place of element ``i`` of this list."""
-        return Where(self.file, f"{self.path}[{i}]")
-
-    def error(self, message: str) -> ConfigError:
-        """A one-line ConfigError about the value here."""
-        return ConfigError(f"{self.file}: {self.path}: {message}" if self.path else f"{self.file}: {message}")
-
-
-def show(value: Any) -> str:
-    """A short rendering of a user's value for an error message (tables and lists are not dumped)."""
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "a list"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 # --- markers ---------------------------------------------------------------------------------------
@@ -223,14 +194,7 @@ def read_value(value: Any, hint: Any, where: Where) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin is Annotated:
-        base, *markers = args
-        checks = [m for m in markers if isinstance(m, Check)]
-        if not checks:
-            return read_value(value, base, where)
-        result = checks[0].read(value, base, where)
-        for extra in checks[1:]:
-            result = extra.check(result, where)
-        return result
+        return _read_annotated(value, args, where)
     if origin in (typing.Union, types.UnionType):
         return _read_union(value, [a for a in args if a is not type(None)], where)
     if hint is Any:
@@ -245,6 +209,23 @@ def read_value(value: Any, hint: Any, where: Where) -> Any:
         if value not in args:
             raise where.error(f"expected one of {', '.join(map(repr, args))}, got {show(value)}")
         return value
+    return _read_container(value, hint, origin, args, where)
+
+
+def _read_annotated(value: Any, args: tuple[Any, ...], where: Where) -> Any:
+    """An ``Annotated[base, Check...]`` value: the first check reads it, the others check the result."""
+    base, *markers = args
+    checks = [m for m in markers if isinstance(m, Check)]
+    if not checks:
+        return read_value(value, base, where)
+    result = checks[0].read(value, base, where)
+    for extra in checks[1:]:
+        result = extra.check(result, where)
+    return result
+
+
+def _read_container(value: Any, hint: Any, origin: Any, args: tuple[Any, ...], where: Where) -> Any:
+    """A dataclass (a table), a list or tuple, or a dict."""
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return read_dataclass(hint, value, where)
     if origin in (list, tuple, Sequence) or hint in (list, tuple):

@@ -134,11 +134,7 @@ class Dispatcher(Membership, Recording):
         if not announce and not passed:
             return []
         now = self.clock()
-        routes: dict[str, list[str]] = {}
-        for event in announce:
-            routes[event.key] = [i.name for i in self.instances.values() if i.route.accepts(event)]
-        for event in passed:
-            routes[event.key] = []  # recorded as fired so it is never announced later
+        routes = self._routes(announce, passed)
         chosen = {n for names in routes.values() for n in names}
         # Digests, groups (group_wait) and quiet hours decide when a new row is first due.
         not_before = {name: self.instances[name].not_before(now) for name in chosen}
@@ -148,16 +144,30 @@ class Dispatcher(Membership, Recording):
         finally:
             # The write may have committed even if this task is being cancelled (a cycle timeout): wake the
             # pumps regardless, so committed rows do not wait for some unrelated event.
-            for name in {n for names in routes.values() for n in names}:
+            for name in chosen:
                 self.instances[name].wake.set()
             await self.announce_change()
         announce_keys = {e.key for e in announce}
         fresh = [e for e in new if e.key in announce_keys]
+        self._fired(fresh)
+        return fresh
+
+    def _routes(self, announce: Sequence[Event], passed: Sequence[Event]) -> dict[str, list[str]]:
+        """Event key -> the instances whose route takes it; a passed event goes nowhere (it is recorded as
+        fired so it is never announced later)."""
+        routes: dict[str, list[str]] = {}
+        for event in announce:
+            routes[event.key] = [i.name for i in self.instances.values() if i.route.accepts(event)]
+        for event in passed:
+            routes[event.key] = []
+        return routes
+
+    def _fired(self, fresh: Sequence[Event]) -> None:
+        """Count the new events and tell the ``flamewatch_event_fired`` observers."""
         for event in fresh:
             self.stats.events += 1
             if self._on_event is not None:
                 self._on_event(event=event)
-        return fresh
 
     # --- lifecycle ------------------------------------------------------------------------------
 

@@ -183,48 +183,10 @@ class HNClient:
         # Built pre-encoded: our paths are plain ASCII, and skipping yarl's re-parsing and normalising
         # of every URL is a measurable share of a request's CPU cost on a 30,000-item crawl.
         url = URL(f"{self.base_url}/{path}", encoded=True)
-        stats, slots = self.stats, self._slots
         attempt = 0
         while True:
-            if slots.free:  # never true while others wait: a freed slot goes to a waiter first
-                slots.free -= 1
-            else:
-                await slots.wait()
-            stats.requests += 1
-            stats.inflight += 1
-            if stats.inflight > stats.max_inflight_seen:
-                stats.max_inflight_seen = stats.inflight
-            failure: str | None = None
-            try:
-                async with self.session.get(url, timeout=self.timeout, allow_redirects=False) as resp:
-                    length = resp.content_length
-                    if (resp.status == 200 and length is not None and length <= MAX_BODY_BYTES
-                            and "Content-Encoding" not in resp.headers):
-                        body: bytes | URL = await resp.read()
-                    else:
-                        body = await self._unusual(resp, url, path)
-                if not isinstance(body, bytes):  # a redirect within the origin: follow it, on this slot
-                    body = await self._follow(body, path)
-            except _Retryable as exc:
-                failure = str(exc)
-            except FetchError:
-                stats.failures += 1
-                raise
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                reason = type(exc).__name__ if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
-                failure = " ".join(reason.split())[:300]
-            except Exception as exc:
-                # Whatever else a hostile answer can make the HTTP stack raise (a ValueError from a header
-                # it cannot parse...) is this fetch failing, never the cycle: the caller's fallbacks
-                # (the previous list, no updates) only catch FetchError.
-                log.debug("%s: unexpected client error", path, exc_info=True)
-                stats.failures += 1
-                raise FetchError(f"{path}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
-            finally:
-                stats.inflight -= 1
-                slots.give()  # before decoding: the slot is for the exchange, and another fetch may wait
+            body, failure = await self._exchange(url, path)
             if failure is None:
-                assert isinstance(body, bytes)  # narrowed for mypy: a redirect was followed above
                 try:
                     data = _decode(body)
                 except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON, hostile or broken
@@ -235,13 +197,55 @@ class HNClient:
                     return self._item(path, item_id, data)
             # This attempt failed in a way another may fix.
             if attempt >= self.retries:
-                stats.failures += 1
+                self.stats.failures += 1
                 raise FetchError(f"{path}: {failure} (after {attempt + 1} attempts)") from None
             # Full jitter spreads retries out so a hiccup does not become a thundering herd.
             delay = random.uniform(0, self.backoff * (2**attempt))
             attempt += 1
-            stats.retries += 1
+            self.stats.retries += 1
             await asyncio.sleep(delay)
+
+    async def _exchange(self, url: URL, path: str) -> tuple[bytes, str | None]:
+        """One request on one slot: ``(body, None)``, or ``(b"", why)`` when another attempt may do better;
+        a failure no retry can fix raises FetchError."""
+        stats, slots = self.stats, self._slots
+        if slots.free:  # never true while others wait: a freed slot goes to a waiter first
+            slots.free -= 1
+        else:
+            await slots.wait()
+        stats.requests += 1
+        stats.inflight += 1
+        if stats.inflight > stats.max_inflight_seen:
+            stats.max_inflight_seen = stats.inflight
+        try:
+            async with self.session.get(url, timeout=self.timeout, allow_redirects=False) as resp:
+                length = resp.content_length
+                if (resp.status == 200 and length is not None and length <= MAX_BODY_BYTES
+                        and "Content-Encoding" not in resp.headers):
+                    body: bytes | URL = await resp.read()
+                else:
+                    body = await self._unusual(resp, url, path)
+            if not isinstance(body, bytes):  # a redirect within the origin: follow it, on this slot
+                body = await self._follow(body, path)
+            return body, None
+        except _Retryable as exc:
+            return b"", str(exc)
+        except FetchError:
+            stats.failures += 1
+            raise
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            reason = type(exc).__name__ if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+            return b"", " ".join(reason.split())[:300]
+        except Exception as exc:
+            # Whatever else a hostile answer can make the HTTP stack raise (a ValueError from a header
+            # it cannot parse...) is this fetch failing, never the cycle: the caller's fallbacks
+            # (the previous list, no updates) only catch FetchError.
+            log.debug("%s: unexpected client error", path, exc_info=True)
+            stats.failures += 1
+            raise FetchError(f"{path}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
+        finally:
+            stats.inflight -= 1
+            slots.give()  # before decoding: the slot is for the exchange, and another fetch may wait
 
     def _item(self, path: str, item_id: int, data: Any) -> Item:
         if type(data) is not dict:

@@ -13,6 +13,7 @@ import os
 import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
+from typing import Any
 
 import aiosmtplib
 
@@ -71,70 +72,18 @@ class EmailNotifier(Notifier):
 
     async def deliver(self, message: EmailMessage) -> None:
         """Send ``message`` to the configured recipients (only them, whatever its headers say)."""
-        opts = self.options
         password = self._reveal_password()
         try:
-            # aiosmtplib's timeout applies to each socket operation; this one bounds the whole send.
-            async with asyncio.timeout(opts.smtp_timeout):
-                refused, _ = await aiosmtplib.send(
-                    message,
-                    sender=opts.sender_address.addr_spec,
-                    recipients=[a.addr_spec for a in opts.recipient_addresses],
-                    hostname=opts.host,
-                    port=opts.effective_port,
-                    username=opts.username,
-                    password=password,
-                    use_tls=opts.security == "tls",
-                    start_tls=opts.security == "starttls",
-                    validate_certs=opts.validate_certs,
-                    cert_bundle=self._cert_bundle,
-                    timeout=opts.smtp_timeout,
-                )
-        except aiosmtplib.SMTPAuthenticationError as exc:
-            # from None: the cause is the server's reply to AUTH, which may echo the credentials (in base64,
-            # which _clean cannot spot); the message keeps only the cleaned reply.
-            raise PermanentDeliveryError(
-                f"{self._target} refused the login for user {opts.username!r}: {self._reply(exc, password)}"
-            ) from None
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            replies = "; ".join(f"{r.recipient}: {self._reply(r, password)}" for r in exc.recipients)
-            message_text = f"{self._target} refused every recipient ({replies})"
-            # A 4xx refusal (greylisting, a full mailbox queue) may pass later; 5xx will not.
-            if any(400 <= r.code < 500 for r in exc.recipients):
-                raise DeliveryError(message_text) from exc
-            raise PermanentDeliveryError(message_text) from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            message_text = f"{self._target} answered {self._reply(exc, password)}"
-            if 400 <= exc.code < 500:
-                raise DeliveryError(message_text) from exc
-            raise PermanentDeliveryError(message_text) from exc
-        except (aiosmtplib.SMTPTimeoutError, TimeoutError) as exc:
-            raise DeliveryError(f"{self._target} did not answer within {opts.smtp_timeout:g}s") from exc
-        except aiosmtplib.SMTPNotSupported as exc:
-            # e.g. STARTTLS required by config but not offered: retrying the same server cannot help.
-            raise PermanentDeliveryError(f"{self._target}: {self._clean(str(exc), password)}") from exc
-        except ssl.SSLCertVerificationError as exc:
-            raise PermanentDeliveryError(self._cert_error(exc)) from exc
-        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected) as exc:
-            cause = exc.__cause__ or exc.__context__
-            if isinstance(cause, ssl.SSLCertVerificationError):
-                raise PermanentDeliveryError(self._cert_error(cause)) from exc
-            raise DeliveryError(f"{self._target}: {self._clean(str(exc), password)}") from exc
-        except aiosmtplib.SMTPException as exc:
-            if type(exc) is aiosmtplib.SMTPException and "STARTTLS extension not supported" in str(exc):
-                # aiosmtplib's "STARTTLS extension not supported": we refuse to send in clear text, and
-                # retrying the same server will not make it offer TLS.
-                raise PermanentDeliveryError(
-                    f"{self._target} does not offer STARTTLS; use security = \"tls\" for an implicit-TLS port"
-                    " (465), or \"none\" only for a trusted relay"
-                ) from exc
-            raise DeliveryError(f"{self._target}: {self._clean(str(exc) or type(exc).__name__, password)}") from exc
-        except OSError as exc:
-            raise DeliveryError(f"{self._target}: {self._clean(str(exc) or type(exc).__name__, password)}") from exc
-        except ValueError as exc:
-            # aiosmtplib's own address checks. The options were validated already, so this is an address
-            # our check let through and the library did not: the same send can never succeed.
-            raise PermanentDeliveryError(f"{self._target}: {self._clean(str(exc), password)}") from exc
+            refused = await self._send(message, password)
+        except Exception as exc:
+            failure = self._reply_failure(exc, password) or self._link_failure(exc, password)
+            if failure is None:
+                raise
+            if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+                # from None: the cause is the server's reply to AUTH, which may echo the credentials (in
+                # base64, which _clean cannot spot); the message keeps only the cleaned reply.
+                raise failure from None
+            raise failure from exc
         if refused:
             # Some recipients took it: do not fail (a retry would mail the others again), but say who not.
             self.ctx.log.warning(
@@ -143,6 +92,73 @@ class EmailNotifier(Notifier):
                 self._target,
                 "; ".join(f"{rcpt}: {self._reply(resp, password)}" for rcpt, resp in refused.items()),
             )
+
+    async def _send(self, message: EmailMessage, password: str | None) -> dict[str, Any]:
+        """One SMTP exchange; returns the recipients refused (the others took the message)."""
+        opts = self.options
+        # aiosmtplib's timeout applies to each socket operation; this one bounds the whole send.
+        async with asyncio.timeout(opts.smtp_timeout):
+            refused, _ = await aiosmtplib.send(
+                message,
+                sender=opts.sender_address.addr_spec,
+                recipients=[a.addr_spec for a in opts.recipient_addresses],
+                hostname=opts.host,
+                port=opts.effective_port,
+                username=opts.username,
+                password=password,
+                use_tls=opts.security == "tls",
+                start_tls=opts.security == "starttls",
+                validate_certs=opts.validate_certs,
+                cert_bundle=self._cert_bundle,
+                timeout=opts.smtp_timeout,
+            )
+        return dict(refused)
+
+    def _reply_failure(self, exc: Exception, password: str | None) -> DeliveryError | None:
+        """What an SMTP reply refusing the login, the recipients or the message means (None: not one)."""
+        if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+            return PermanentDeliveryError(
+                f"{self._target} refused the login for user {self.options.username!r}: {self._reply(exc, password)}"
+            )
+        if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+            replies = "; ".join(f"{r.recipient}: {self._reply(r, password)}" for r in exc.recipients)
+            text = f"{self._target} refused every recipient ({replies})"
+            # A 4xx refusal (greylisting, a full mailbox queue) may pass later; 5xx will not.
+            retry = any(400 <= r.code < 500 for r in exc.recipients)
+            return DeliveryError(text) if retry else PermanentDeliveryError(text)
+        if isinstance(exc, aiosmtplib.SMTPResponseException):
+            text = f"{self._target} answered {self._reply(exc, password)}"
+            return DeliveryError(text) if 400 <= exc.code < 500 else PermanentDeliveryError(text)
+        return None
+
+    def _link_failure(self, exc: Exception, password: str | None) -> DeliveryError | None:
+        """What a failure to reach or talk to the server means (None: not one of those)."""
+        if isinstance(exc, (aiosmtplib.SMTPTimeoutError, TimeoutError)):
+            return DeliveryError(f"{self._target} did not answer within {self.options.smtp_timeout:g}s")
+        if isinstance(exc, aiosmtplib.SMTPNotSupported):
+            # e.g. STARTTLS required by config but not offered: retrying the same server cannot help.
+            return PermanentDeliveryError(f"{self._target}: {self._clean(str(exc), password)}")
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return PermanentDeliveryError(self._cert_error(exc))
+        if isinstance(exc, (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected)):
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                return PermanentDeliveryError(self._cert_error(cause))
+            return DeliveryError(f"{self._target}: {self._clean(str(exc), password)}")
+        if type(exc) is aiosmtplib.SMTPException and "STARTTLS extension not supported" in str(exc):
+            # aiosmtplib's "STARTTLS extension not supported": we refuse to send in clear text, and
+            # retrying the same server will not make it offer TLS.
+            return PermanentDeliveryError(
+                f"{self._target} does not offer STARTTLS; use security = \"tls\" for an implicit-TLS port"
+                " (465), or \"none\" only for a trusted relay"
+            )
+        if isinstance(exc, (aiosmtplib.SMTPException, OSError)):
+            return DeliveryError(f"{self._target}: {self._clean(str(exc) or type(exc).__name__, password)}")
+        if isinstance(exc, ValueError):
+            # aiosmtplib's own address checks. The options were validated already, so this is an address
+            # our check let through and the library did not: the same send can never succeed.
+            return PermanentDeliveryError(f"{self._target}: {self._clean(str(exc), password)}")
+        return None
 
     def _reveal_password(self) -> str | None:
         if self.options.password is None:

@@ -83,6 +83,19 @@ class EmailOptions:
     list_unsubscribe: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        self._check_server()
+        self._check_addresses()
+        self._check_login()
+        if _has_control(self.subject_prefix):
+            raise ValueError("subject_prefix: must not contain control characters or line breaks")
+        if self.ca_file is not None:
+            self._check_ca_file(self.ca_file)
+        if self.list_unsubscribe is not None:
+            for uri in self.list_unsubscribe.split(","):
+                if not _UNSUBSCRIBE_URI.fullmatch(uri.strip().strip("<>")):
+                    raise ValueError(f"list_unsubscribe: {uri.strip()!r} is not a mailto: or https:// URI")
+
+    def _check_server(self) -> None:
         host = self.host.strip()
         if not host or _has_control(host) or any(ch.isspace() for ch in host):
             raise ValueError(f"host: {self.host!r} is not a host name")
@@ -90,32 +103,32 @@ class EmailOptions:
             raise ValueError(f"security: {self.security!r} must be one of " + ", ".join(map(repr, DEFAULT_PORTS)))
         if self.port is not None and not 1 <= self.port <= 65535:
             raise ValueError(f"port: {self.port} is not a TCP port (1-65535)")
+        if not self.smtp_timeout > 0:
+            raise ValueError(f"smtp_timeout: {self.smtp_timeout} must be more than 0 seconds")
+
+    def _check_addresses(self) -> None:
         parse_mailbox(self.sender, "sender")
         if not self.to:
             raise ValueError("to: needs at least one address")
         for address in self.to:
             parse_mailbox(address, "to")
+
+    def _check_login(self) -> None:
         if self.password is not None and not self.username:
             raise ValueError("password: set username too (the SMTP login name)")
         if self.username is not None and (not self.username or _has_control(self.username)):
             raise ValueError("username: must be a non-empty name without control characters")
-        if _has_control(self.subject_prefix):
-            raise ValueError("subject_prefix: must not contain control characters or line breaks")
-        if not self.smtp_timeout > 0:
-            raise ValueError(f"smtp_timeout: {self.smtp_timeout} must be more than 0 seconds")
-        if self.ca_file is not None:
-            if not self.ca_file.strip():
-                raise ValueError("ca_file: must be a path to a PEM file")
-            # Load it now: a missing or broken CA file is a config mistake, not something to retry for a day.
-            try:
-                ssl.create_default_context(cafile=os.path.expanduser(self.ca_file))
-            except (OSError, ssl.SSLError) as exc:
-                reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or type(exc).__name__
-                raise ValueError(f"ca_file: cannot load {self.ca_file!r} as PEM certificates: {reason}") from exc
-        if self.list_unsubscribe is not None:
-            for uri in self.list_unsubscribe.split(","):
-                if not _UNSUBSCRIBE_URI.fullmatch(uri.strip().strip("<>")):
-                    raise ValueError(f"list_unsubscribe: {uri.strip()!r} is not a mailto: or https:// URI")
+
+    @staticmethod
+    def _check_ca_file(ca_file: str) -> None:
+        if not ca_file.strip():
+            raise ValueError("ca_file: must be a path to a PEM file")
+        # Load it now: a missing or broken CA file is a config mistake, not something to retry for a day.
+        try:
+            ssl.create_default_context(cafile=os.path.expanduser(ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or type(exc).__name__
+            raise ValueError(f"ca_file: cannot load {ca_file!r} as PEM certificates: {reason}") from exc
 
     @property
     def effective_port(self) -> int:
