@@ -67,6 +67,55 @@ lists = ["newstories"]
     assert "sekrit" not in run.err and "not-base64" not in run.err
 
 
+async def test_check_lists_every_mistake_in_the_main_sections_one_line_each(cli) -> None:
+    # Issue 22 item 8: a file with many mistakes gave one line; every one is listed, naming file and key.
+    config = """
+bogus = 1
+[watch]
+top = "thirty"
+period = "soon"
+lizt = "topstories"
+[hn]
+timeout = -1
+[store]
+history_days = "a week"
+[[watch.lists]]
+name = "topstories"
+top = "x"
+[[notifiers]]
+type = "console"
+digest = "often"
+[[notifiers]]
+name = "x y"
+type = "console"
+"""
+    run = await cli("check", config=config)
+    assert (run.code, run.out) == (2, ""), run.err
+    lines = run.err.splitlines()
+    keys = ["watch.top", "watch.period", "watch.lizt", "hn.timeout", "store.history_days", "watch.lists[0].top",
+            "notifiers[0].digest", "notifiers[1].name", "bogus"]
+    assert len(lines) == len(keys), run.err
+    for key in keys:
+        assert sum(f"flamewatch.toml: {key}: " in line for line in lines) == 1, (key, run.err)
+    # Once the main sections read well, the [rules] table and the notifiers' own options list every
+    # mistake too, with the rest of check's findings.
+    run = await cli("check", config="""
+[rules]
+comment_levels = [10, "x"]
+comment_levelz = 5
+points_levels = "many"
+[[notifiers]]
+type = "webhook"
+urll = "http://127.0.0.1:9/"
+timeoutt = 3
+""")
+    assert run.code == 2, run.err
+    for key in ("rules.comment_levels[1]", "rules.comment_levelz", "rules.points_levels", "(webhook).urll",
+                "(webhook).timeoutt", "(webhook).url: missing"):
+        assert key in run.err, (key, run.err)
+    assert len(run.err.splitlines()) == 6, run.err
+
+
 async def test_check_accepts_a_good_config(cli) -> None:
     run = await cli("check", config='[[notifiers]]\ntype = "console"\nlists = ["topstories"]\n')
     assert run.code == 0, run.err
@@ -346,3 +395,44 @@ async def test_demo_says_what_its_levels_are_and_ends_with_next_steps(cli) -> No
     assert "alerts fire when a thread crosses 10, 25, 50" in run.out and "lowered for the demo" in run.out
     summary, steps = run.out.split("\nnext steps:\n")
     assert "summary: " in summary and "flamewatch init" in steps and "flamewatch run" in steps
+
+
+async def test_demo_takes_a_free_port_when_8642_is_taken_and_prints_it(cli) -> None:
+    import re
+    import socket
+
+    holder = socket.socket()
+    try:
+        try:
+            holder.bind(("127.0.0.1", 8642))
+            holder.listen()
+        except OSError:
+            pass  # taken already (a daemon, another demo): just as good for this test
+        run = await cli("demo", "--duration", "1", "--period", "0.5")
+    finally:
+        holder.close()
+    assert run.code == 0, run.err
+    assert "8642" in run.out and "taking a free port instead" in run.out, run.out
+    (port,) = re.findall(r"status page: http://127\.0\.0\.1:(\d+)/", run.out)
+    assert int(port) != 8642
+
+
+async def test_check_finds_a_port_in_use_and_a_read_only_store_file_as_run_would(cli, tmp_path: Path) -> None:
+    import socket
+
+    from flamewatch.store import open_store
+
+    store = tmp_path / "fw.db"
+    async with await open_store(store):
+        pass
+    store.chmod(0o444)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = await cli("check", config=f'[http]\nlisten = "127.0.0.1:{port}"\n[store]\npath = "{store}"\n')
+    assert (run.code, run.out) == (2, ""), run.err
+    lines = run.err.splitlines()
+    assert len(lines) == 2, run.err
+    assert f"http.listen: cannot listen on 127.0.0.1:{port}: " in lines[1], run.err
+    assert f"store.path: {store}: the file is read-only (mode -r--r--r--)" in lines[0], run.err

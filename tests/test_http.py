@@ -135,6 +135,9 @@ async def test_cycles_newest_first_with_failures(aiohttp_client: Any) -> None:
     assert [c["cycle"] for c in cycles] == [1, 0]
     assert cycles[0]["failed"] == "timed out after 300s" and cycles[0]["skipped_ticks"] == 2
     assert cycles[1]["requests"] == 12 and cycles[1]["elapsed"] == 0.4
+    # The figure is a running total (issue 22 item 8): the page must not label it as this cycle's own.
+    html = await (await client.get("/")).text()
+    assert "Ticks skipped (total)" in html and ">Skipped ticks<" not in html
 
 
 async def test_ready_needs_the_store_and_a_recent_good_cycle(aiohttp_client: Any, mem_store: Store) -> None:

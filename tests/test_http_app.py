@@ -73,10 +73,13 @@ async def test_status_reads_the_store_and_the_daemon(tmp_path: Path) -> None:
     # The daemon is gone: the store alone still tells the counts of the last cycle.
     alone = await gather_status(config, http=f"127.0.0.1:{closed_port()}")
     assert alone["daemon"]["answering"] is False and alone["held_by"] is None
-    assert "daemon: none holds the store" in render(alone)
+    text = render(alone)
+    assert alone["running"] is False and "daemon: not running" in text
     assert sorted(s["id"] for s in alone["stories"]) == sorted(s["id"] for s in status["stories"])
     assert all("title" not in s for s in alone["stories"])
-    assert "api: not answering" in render(alone)
+    assert "api: not answering" in text
+    # Issue 22 item 8: no placeholder on every line, one note instead.
+    assert "ask the daemon" not in text and text.count("titles and ranks only while") == 1
 
 
 async def test_status_cli_json_and_a_missing_store(tmp_path: Path) -> None:
@@ -87,9 +90,10 @@ async def test_status_cli_json_and_a_missing_store(tmp_path: Path) -> None:
         sys.executable, "-m", "flamewatch", "status", "--json", "--store", str(store), "--http",
         f"127.0.0.1:{closed_port()}", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
-    assert proc.returncode == 0, err
+    assert proc.returncode == 1, err  # no daemon runs: said in the JSON, and by the status
     status = json.loads(out)
     assert status["stories"] == [] and status["outbox"]["pending"] == 0 and status["daemon"]["answering"] is False
+    assert status["running"] is False
     missing = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "flamewatch", "status", "--store", str(tmp_path / "none.db"),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)

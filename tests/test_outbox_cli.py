@@ -86,10 +86,27 @@ async def test_json_listing(busy_store: tuple[Path, dict[str, list[int]]]) -> No
     assert [r["last_error"] for r in dead["rows"]] == ["HTTP 401 from receiver \x1b[31mred\x1b[0m"] * 2
     assert dead["truncated"] is False
     changed = json.loads(await outbox(path, "retry", "--json", "--id", str(ids["dead"][0])))
-    assert changed == {"action": "retry", "changed": 1}
+    assert changed == {"action": "retry", "changed": 1, "missing_ids": []}
 
 
 async def test_json_listing_of_a_store_not_created_yet(tmp_path: Path) -> None:
     listing = json.loads(await outbox(tmp_path / "none.db", "--json"))
     assert listing["rows"] == [] and listing["counts"] == {"dead": 0, "done": 0, "pending": 0}
     assert not (tmp_path / "none.db").exists()
+
+
+@pytest.mark.parametrize("action", ["retry", "drop"])
+async def test_retry_or_drop_of_a_missing_row_names_it_and_fails(
+    busy_store: tuple[Path, dict[str, list[int]]], action: str
+) -> None:
+    # Issue 22 item 8: "0 deliveries queued" and exit 0 hid a mistyped id.
+    path, ids = busy_store
+    proc = await asyncio.create_subprocess_exec(
+        *FLAMEWATCH, "-c", os.devnull, "outbox", action, "--store", str(path), "--id", "999999", "--id",
+        str(ids["dead"][1]), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 1
+    assert out.decode().splitlines() == [f"1 deliveries {'queued for retry' if action == 'retry' else 'dropped'}"]
+    (line,) = err.decode().splitlines()
+    assert line.startswith("flamewatch: error: no such outbox row: #999999")

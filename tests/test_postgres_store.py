@@ -7,6 +7,7 @@ failure under CI=true), each in a schema of its own.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -133,7 +134,33 @@ async def test_check_connects_to_the_store_url_and_a_wrong_password_is_one_line(
     assert ok.returncode == 0, ok.stderr
     assert "store: postgresql://" in ok.stdout and "no leader running" in ok.stdout
     bad = run_check(tmp_path, f"postgresql://nobody:hunter2@{server_address()}")
-    assert bad.returncode == 1
+    assert bad.returncode == 2  # a configuration mistake (README): the URL's user or password is wrong
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("flamewatch: error: cannot open store postgresql://nobody@")
     assert "hunter2" not in bad.stderr + bad.stdout
+    # No such database: a mistake in the URL too. A server that does not answer is a runtime failure (1).
+    host = server_address().split("/")[0]
+    assert run_check(tmp_path, f"postgresql://{host}/no_such_database_here").returncode == 2
+    down = run_check(tmp_path, "postgresql://127.0.0.1:9/test")
+    assert down.returncode == 1 and len(down.stderr.strip().splitlines()) == 1, down.stderr
+
+
+async def test_once_beside_a_leader_is_refused_in_one_line_with_the_readme_status(tmp_path: Path, pg_url: str) -> None:
+    async with await open_store(pg_url) as store:
+        assert isinstance(store, PostgresStore)
+        lock = store.instance_lock("pid 1 on elsewhere")
+        await lock.acquire(wait=False)
+        try:
+            config = tmp_path / "fw.toml"
+            config.write_text('[store]\nurl = { env = "FW_TEST_DB_URL" }\n')
+            config.chmod(0o600)
+            env = {**os.environ, "FW_TEST_DB_URL": pg_url}
+            once = await asyncio.to_thread(
+                subprocess.run, [sys.executable, "-m", "flamewatch", "-c", str(config), "once", "--api-url",
+                                 "http://127.0.0.1:9/v0"], check=False, capture_output=True, text=True, timeout=60,
+                env=env)
+        finally:
+            await lock.release()
+    assert once.returncode == 2, once.stderr
+    (line,) = once.stderr.strip().splitlines()
+    assert "is led by another" in line and "pid 1 on elsewhere" in line

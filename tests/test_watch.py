@@ -44,15 +44,19 @@ async def test_ticks_are_on_absolute_deadlines_without_drift() -> None:
     assert list(watcher.tick_lateness) == [0.0] * 6
 
 
-async def test_overrunning_cycle_skips_ticks_and_never_overlaps() -> None:
+async def test_overrunning_cycle_skips_ticks_and_never_overlaps(caplog: pytest.LogCaptureFixture) -> None:
     cycle = Recorder(duration=25.0)  # longer than two periods
     done: list[CycleStats] = []
     watcher = Watcher(cycle, 10.0, max_cycles=3, on_done=done.append)
-    await watcher.run()
+    with caplog.at_level(logging.INFO, logger="flamewatch.watch"):
+        await watcher.run()
     # Ticks at 10 and 20 come while cycle 0 runs: skipped, and the next cycle starts on the grid at 30.
     assert cycle.starts == [0.0, 30.0, 60.0]
     assert watcher.skipped_ticks == 4
     assert [s.skipped_ticks for s in done] == [2, 4, 4]
+    # A running total: the cycle line says so rather than reading as this cycle's own skips.
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("cycle 2: ")]
+    assert len(lines) == 1 and lines[0].endswith("(4 ticks skipped so far)"), lines
 
 
 async def test_failing_cycle_is_logged_and_the_watcher_goes_on(caplog: pytest.LogCaptureFixture) -> None:

@@ -16,9 +16,11 @@ import sys
 import time
 
 from .app import App
-from .config import parse_config
-from .http.server import start_http, stop_http
+from .config import ConfigError, parse_config
+from .http.listen import parse_listen
+from .http.server import HttpServer, start_http, stop_http
 from .simulator import Faults, SimulatorServer, World, place_on_list, reply_to_user
+from .watch import Watcher
 
 log = logging.getLogger("flamewatch.demo")
 
@@ -72,7 +74,6 @@ async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7
         config = parse_config(demo_config(sim.base_url, period, (followed,)), "<demo config>")
         async with App(config, owner="demo", live=True) as app:
             assert app.monitor is not None and app.dispatcher is not None
-            from .watch import Watcher
 
             cycles: list[str] = []
 
@@ -93,7 +94,7 @@ async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7
                 print(f"  {cycles[-1]} (then the simulated threads grew: {len(growth)} items changed)", flush=True)
 
             watcher = Watcher(app.monitor.cycle, period, cycle_timeout=period * 5, on_done=on_done)
-            server = await start_http(app, listen=http, watcher=watcher)
+            server = await _serve(app, http, watcher)
             if server is not None:
                 print(f"status page: {server.url} (also {server.url}metrics and {server.url}api/stories)", flush=True)
             started = time.monotonic()
@@ -118,6 +119,19 @@ async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7
             print(NEXT_STEPS, flush=True)
     sys.stdout.flush()
     return 0
+
+
+async def _serve(app: App, http: str | None, watcher: Watcher) -> HttpServer | None:
+    """The status page at ``http``; at the default address, a free port when that one is taken (a demo
+    must not fail because a daemon, or another demo, already serves there)."""
+    try:
+        return await start_http(app, listen=http, watcher=watcher)
+    except ConfigError as exc:
+        if http is not None:  # an address the user chose: theirs to change
+            raise
+        host, _ = parse_listen(app.config.http.listen)
+        print(f"note: {str(exc).removeprefix('http.listen: ')}; taking a free port instead", flush=True)
+        return await start_http(app, listen=f"[{host}]:0" if ":" in host else f"{host}:0", watcher=watcher)
 
 
 def _n(count: int, word: str, many: str | None = None) -> str:

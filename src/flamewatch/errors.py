@@ -8,13 +8,28 @@ secret).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class FlamewatchError(Exception):
     """Base of every error flamewatch raises on purpose (as opposed to a bug)."""
 
 
 class ConfigError(FlamewatchError):
-    """A config mistake, already phrased as one line: ``<file>: <key>: <what is wrong>``."""
+    """A config mistake, already phrased as one line: ``<file>: <key>: <what is wrong>``.
+
+    Reading a file goes on past the first mistake, so one error may carry several: :attr:`problems` has
+    every line (the message is the first), and the CLI prints them all.
+    """
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems: tuple[str, ...] = tuple(problems) or (message,)
+
+    @classmethod
+    def of(cls, problems: Sequence[str]) -> ConfigError:
+        """One error carrying every line of ``problems`` (at least one)."""
+        return cls(problems[0], problems)
 
 
 class PluginError(FlamewatchError):
@@ -27,6 +42,13 @@ class FetchError(FlamewatchError):
 
 class StoreError(FlamewatchError):
     """The store cannot be opened, read or written (the message names the store and the reason)."""
+
+
+class StoreSetupError(StoreError):
+    """The store cannot work as configured: a URL or path that cannot be used, a login the server refuses,
+    a database that does not exist, a read-only file, a schema that is not flamewatch's or is newer. A setup
+    mistake, which the CLI reports like a config one (exit status 2); a server that is down or a disk that
+    fails is a plain :class:`StoreError` (exit status 1)."""
 
 
 class StoreLockedError(StoreError):

@@ -133,7 +133,8 @@ class Watcher:
         else:
             stats = dataclasses.replace(task.result(), skipped_ticks=self.skipped_ticks)
             log.info(
-                "cycle %d: %d stories in %.2fs, %d requests, %d errors, %d partial, %d events, %d skipped ticks",
+                "cycle %d: %d stories in %.2fs, %d requests, %d errors, %d partial, %d events "
+                "(%d ticks skipped so far)",
                 stats.cycle, stats.stories, stats.elapsed, stats.requests, stats.errors, stats.partial,
                 stats.events, stats.skipped_ticks,
             )

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Sequence
 
 from ..config import ConfigError
-from ..errors import PluginError, StoreLockedError
+from ..errors import PluginError, StoreLockedError, StoreSetupError
 from ..gctune import tune_for_daemon
 from ..store import StoreError
 from .admin import cmd_notify_test, cmd_outbox, cmd_plugins
@@ -56,11 +56,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
-    except (ConfigError, PluginError) as exc:
+    except ConfigError as exc:
+        for problem in exc.problems:  # a file read on past its first mistake: every one, one line each
+            print_error(problem)
+        return EXIT_CONFIG
+    except PluginError as exc:
         print_error(str(exc))
         return EXIT_CONFIG
-    except StoreLockedError as exc:
-        print_error(str(exc))  # another flamewatch sends from this store: a setup mistake, like a config one
+    except (StoreLockedError, StoreSetupError) as exc:
+        # Another flamewatch sends from this store, or the store cannot work as configured (a wrong
+        # password, a read-only file): setup mistakes, like config ones. A server that is down is not.
+        print_error(str(exc))
         return EXIT_CONFIG
     except (CliError, StoreError) as exc:
         print_error(str(exc))

@@ -222,13 +222,20 @@ async def cmd_outbox(args: argparse.Namespace) -> int:
     # retry/drop only change rows; the running daemon (the store's one sender) sends them.
     async with await open_store(path, read_only=args.action == "list") as store:
         if args.action in ("retry", "drop"):
+            # An id that names no row is a mistake to say, not "0 queued": the others are still changed.
+            found = await store.outbox(None, limit=len(args.ids) + 1, ids=args.ids) if args.ids else []
+            missing = sorted(set(args.ids or ()) - {r.id for r in found})
             if args.action == "retry":
                 count = await store.requeue(args.ids, time.time())
                 said = f"{count} deliveries queued for retry"
             else:
                 count = await store.drop(args.ids)
                 said = f"{count} deliveries dropped"
-            print(json.dumps({"action": args.action, "changed": count}) if args.json else said)
+            print(json.dumps({"action": args.action, "changed": count, "missing_ids": missing})
+                  if args.json else said)
+            if missing:
+                raise CliError(f"no such outbox row: {', '.join(f'#{i}' for i in missing)} (see 'flamewatch outbox "
+                               "--status all')")
             return 0
         statuses = _listed_statuses(args)
         # One row more than shown, to know whether the listing is cut.

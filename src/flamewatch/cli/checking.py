@@ -3,8 +3,8 @@
 The config file itself is read first (a file that does not parse stops there: nothing after it can be
 trusted). Then, independently of one another: the plugins (a missing directory, a file that does not
 import, a ``disable`` naming no plugin), the rules, each enabled notifier's options, each notifier's
-own start-up check (a secret of the wrong shape, a bad token), the store path, and notifier routes that
-can never match. ``run`` performs the same start-up checks and refuses to start on a permanent failure.
+own start-up check (a secret of the wrong shape, a bad token), the store path (a read-only file), the
+status page's address (a port in use), and notifier routes that can never match. ``run`` performs the same start-up checks and refuses to start on a permanent failure.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import logging
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,10 @@ from ..hn import make_session
 from ..notifier import Notifier, NotifierContext
 from ..plugins import Plugins
 from ..rules import Rule
+from ..http.listen import parse_listen
 from ..store import default_store_path
+from ..store.filelock import lock_holder
+from ..store.sqlite import read_only_problem
 from .common import EXIT_CONFIG, config_from_args, first_line, print_error
 
 
@@ -39,6 +43,7 @@ class CheckResult:
     rules: list[Rule] = field(default_factory=list)
     instances: list[NotifierInstance] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def check_config(config: Config) -> CheckResult:
@@ -66,19 +71,20 @@ def check_config(config: Config) -> CheckResult:
     try:
         result.rules = resolve_rules(config, plugins)
     except ConfigError as exc:
-        result.problems.append(first_line(exc))
+        result.problems += exc.problems
     try:
         check_route_rules(config, list(rule_types))
     except ConfigError as exc:
-        result.problems.append(first_line(exc))
+        result.problems += exc.problems
     for settings in config.notifiers:
         if not settings.enabled:
             continue
         try:
             result.instances.append(resolve_notifier(config, settings, types, plugins))
         except ConfigError as exc:
-            result.problems.append(first_line(exc))
+            result.problems += exc.problems
     result.problems.extend(_store_problems(config))
+    _check_listen(config, result)
     result.problems.extend(never_matching_routes(config, result.rules))
     return result
 
@@ -93,7 +99,38 @@ def _store_problems(config: Config) -> list[str]:
     parent = next((p for p in [file.parent, *file.parent.parents] if p.exists()), None)
     if parent is not None and (not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK)):
         return [f"{config.source}: store.path: cannot create {path}: {parent} is not a writable directory"]
-    return []
+    try:
+        read_only = read_only_problem(file)  # run refuses such a file at start: say so now
+    except OSError:
+        return []  # no file yet (it is created), or one run will name the problem with
+    return [f"{config.source}: store.path: {path}: {read_only}"] if read_only is not None else []
+
+
+def _check_listen(config: Config, result: CheckResult) -> None:
+    """``run`` cannot serve its status page on an address in use: a problem, unless a running flamewatch
+    on this store is probably the one listening there (then only a warning)."""
+    listen = config.http.listen
+    if not listen:
+        return
+    try:
+        host, port = parse_listen(listen)
+    except ValueError:
+        return  # already one line from the config reader
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+            probe.bind(infos[0][4])
+    except OSError as exc:
+        line = f"{config.source}: http.listen: cannot listen on {listen}: {exc.strerror or exc}"
+        path = config.store.path or str(default_store_path())
+        holder = lock_holder(str(Path(path).expanduser())) if "://" not in path and path != ":memory:" else None
+        if holder is not None:
+            result.warnings.append(f"{line} (the running flamewatch, {holder}, probably serves there)")
+        else:
+            result.problems.append(line)
 
 
 def never_matching_routes(config: Config, rules: list[Rule]) -> list[str]:
@@ -157,6 +194,7 @@ async def cmd_check(args: argparse.Namespace) -> int:
     result = check_config(config)
     start_problems, warnings = await check_starts(result.instances)
     problems = result.problems + start_problems
+    warnings = result.warnings + warnings
     if problems:
         for problem in problems:
             print_error(problem)

@@ -31,14 +31,15 @@ API_TIMEOUT = 2.0
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
-    """Print the status (``--json``: one JSON object). Exit 0, or 1 when the store cannot be read."""
+    """Print the status (``--json``: one JSON object). Exit 0 while a daemon runs; 1 when none does (no
+    process holds the store and no API answers), or when the store cannot be read."""
     config = config_from_args(args)
     status = await gather_status(config, store_path=args.store, http=args.http)
     if args.json:
         print(json.dumps(status, indent=2))
     else:
         print(render(status))
-    return 0
+    return 0 if status["running"] else 1
 
 
 async def gather_status(config: Config, *, store_path: str | None = None, http: str | None = None) -> dict[str, Any]:
@@ -69,6 +70,7 @@ async def gather_status(config: Config, *, store_path: str | None = None, http: 
         for s in sorted(samples, key=lambda s: -s.comments)
     ]
     status["daemon"] = await _ask_daemon(config, http)
+    status["running"] = status["held_by"] is not None or status["daemon"]["answering"]
     daemon_stories = status["daemon"].get("stories")
     if daemon_stories:  # the daemon knows ranks and titles; the store only counts
         status["stories"] = [{"rank": s["rank"], "id": s["id"], "title": s["title"], "comments": s["comments"],
@@ -116,8 +118,11 @@ def render(status: dict[str, Any]) -> str:
     """The status as a few lines of plain text."""
     lines = [f"store: {status['store']}"]
     holder = status["held_by"]
-    lines.append(f"daemon: holds the store ({holder})" if holder else "daemon: none holds the store")
     daemon = status["daemon"]
+    if not status["running"]:
+        lines.append("daemon: not running (no flamewatch holds the store; its API does not answer)")
+    else:
+        lines.append(f"daemon: holds the store ({holder})" if holder else "daemon: none holds the store")
     if daemon["answering"]:
         health = daemon["health"]
         word = "ready" if health["ready"] else f"not ready ({health['reason']})"
@@ -138,12 +143,15 @@ def render(status: dict[str, Any]) -> str:
     summary = f"outbox: {box['pending']} pending, {box['dead']} dead, {box['done']} done"
     lines.append(summary + (f" ({per})" if per else ""))
     if status["stories"]:
-        lines.append(f"watched stories ({len(status['stories'])}):")
+        # Titles and ranks come from the daemon's API only: said once, not on every line.
+        titled = any(s.get("title") for s in status["stories"])
+        note = "" if titled else "; titles and ranks only while the daemon's API answers"
+        lines.append(f"watched stories as last counted ({len(status['stories'])}{note}):")
         for s in status["stories"]:
             count = f"{s['comments']}+" if s["partial"] else str(s["comments"])
             rank = f"{s['rank']:>3}." if s.get("rank") else "   -"
-            title = printable(s["title"], 70) if s.get("title") else "(title: ask the daemon)"
-            lines.append(f"{rank} {s['id']:>9} {count:>6} comments {s['points']:>5} points  {title}")
+            title = printable(s["title"], 70) if s.get("title") else ""
+            lines.append(f"{rank} {s['id']:>9} {count:>6} comments {s['points']:>5} points  {title}".rstrip())
             if s.get("levels"):  # every kind: comments, rank, replies, mentions...
                 lines.append(f"{'':14}levels fired: {printable(', '.join(s['levels']), 200)}")
     return "\n".join(lines)

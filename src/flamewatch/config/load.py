@@ -125,38 +125,62 @@ def _toml_error(exc: tomllib.TOMLDecodeError) -> str:
 
 
 def parse_config(data: dict[str, Any], file: str) -> Config:
-    """Validate an already-parsed TOML document (see :func:`load_config`)."""
+    """Validate an already-parsed TOML document (see :func:`load_config`).
+
+    Every section is read even when an earlier one has mistakes, so one ConfigError carries them all.
+    """
     top = Where(file)
-    sections = {name: read_dataclass(cls, data.get(name, {}), top.key(name)) for name, cls in SECTIONS.items()}
-    plugins = sections["plugins"]
-    sections["plugins"] = dataclasses.replace(plugins, dirs=tuple(_relative_to(file, d) for d in plugins.dirs))
-    http = sections["http"]
-    if (problem := listen_problem(http.listen, http.token is not None)) is not None:
-        raise top.key("http").key("listen").error(problem)
+    problems: list[str] = []
+    sections: dict[str, Any] = {}
+    for name, cls in SECTIONS.items():
+        try:
+            sections[name] = read_dataclass(cls, data.get(name, {}), top.key(name))
+        except ConfigError as exc:
+            problems += exc.problems
+    if (plugins := sections.get("plugins")) is not None:
+        sections["plugins"] = dataclasses.replace(plugins, dirs=tuple(_relative_to(file, d) for d in plugins.dirs))
+    http = sections.get("http")
+    if http is not None and (problem := listen_problem(http.listen, http.token is not None)) is not None:
+        problems.append(str(top.key("http").key("listen").error(problem)))
 
     rules = data.get("rules", {})
     if not isinstance(rules, dict):
-        raise top.key("rules").error(f"expected a table, got {show(rules)}")
+        problems.append(str(top.key("rules").error(f"expected a table, got {show(rules)}")))
 
-    raw = data.get("notifiers", list(DEFAULT_NOTIFIERS))
+    notifiers = _notifiers(file, data.get("notifiers", list(DEFAULT_NOTIFIERS)), problems)
+    if "watch" in sections:
+        try:
+            _check_route_users(file, notifiers, sections["watch"].users)
+        except ConfigError as exc:
+            problems += exc.problems
+    known = [*SECTIONS, "rules", "notifiers"]
+    for key in sorted(set(data) - set(known)):
+        problems.append(str(top.key(key).error(f"unknown key (known keys here: {', '.join(sorted(known))})")))
+    if problems:
+        raise ConfigError.of(problems)
+    return Config(file, rules=dict(rules), notifiers=notifiers, **sections)
+
+
+def _notifiers(file: str, raw: Any, problems: list[str]) -> tuple[NotifierSettings, ...]:
+    """The ``[[notifiers]]`` tables that read well; the mistakes of every table go to ``problems``."""
     if not isinstance(raw, list):
-        raise top.key("notifiers").error("expected an array of tables ([[notifiers]])")
-    notifiers = tuple(_notifier(file, i, table) for i, table in enumerate(raw))
+        problems.append(str(Where(file, "notifiers").error("expected an array of tables ([[notifiers]])")))
+        return ()
+    notifiers: list[NotifierSettings] = []
+    for i, table in enumerate(raw):
+        try:
+            notifiers.append(_notifier(file, i, table))
+        except ConfigError as exc:
+            problems += exc.problems
     first_use: dict[str, NotifierSettings] = {}
     for n in notifiers:
         if n.name in first_use:
-            raise ConfigError(
+            problems.append(
                 f"{file}: {n.where}.name: notifier name {n.name!r} is already used by {first_use[n.name].where}; "
                 "give each [[notifiers]] table a unique name"
             )
-        first_use[n.name] = n
-
-    _check_route_users(file, notifiers, sections["watch"].users)
-    known = [*SECTIONS, "rules", "notifiers"]
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise top.key(unknown[0]).error(f"unknown key (known keys here: {', '.join(sorted(known))})")
-    return Config(file, rules=dict(rules), notifiers=notifiers, **sections)
+        first_use.setdefault(n.name, n)
+    return tuple(notifiers)
 
 
 def _relative_to(config_file: str, directory: str) -> str:
@@ -248,8 +272,14 @@ def _check_names(at: Where, key: str, chosen: Iterable[str] | None, allowed: Ite
 def check_route_rules(config: Config, rule_names: Iterable[str]) -> None:
     """Check every notifier's ``rules = [...]`` filter against the loaded rules' names (ConfigError)."""
     names = list(rule_names)
+    problems: list[str] = []
     for index, settings in enumerate(config.notifiers):
-        _check_names(Where(config.source, f"notifiers[{index}]"), "rules", settings.rules, names)
+        try:
+            _check_names(Where(config.source, f"notifiers[{index}]"), "rules", settings.rules, names)
+        except ConfigError as exc:
+            problems += exc.problems
+    if problems:
+        raise ConfigError.of(problems)
 
 
 def notifier_options(config: Config, settings: NotifierSettings, notifier_type: type[Notifier]) -> Any:

@@ -37,18 +37,19 @@ def configure_rules(config: Config, rule_types: Sequence[type[Rule]]) -> list[Ru
             ) from exc
         for f in dataclasses.fields(rule_type.Options):
             owner.setdefault(f.name, rule_type)
-    unknown = sorted(set(config.rules) - set(owner))
-    if unknown:
-        raise at.key(unknown[0]).error(f"unknown key (known keys here: {', '.join(sorted(owner)) or 'none'})")
+    problems = [str(at.key(key).error(f"unknown key (known keys here: {', '.join(sorted(owner)) or 'none'})"))
+                for key in sorted(set(config.rules) - set(owner))]
     rules = []
-    for rule_type in rule_types:
-        mine = {key: value for key, value in config.rules.items() if owner[key] is rule_type}
-        values, _ = read_fields(rule_type.Options, mine, at, missing_note=f"required by rule {rule_type.name!r}")
+    for rule_type in rule_types:  # every rule's mistakes, not only the first rule's
+        mine = {key: value for key, value in config.rules.items() if owner.get(key) is rule_type}
         try:
+            values, _ = read_fields(rule_type.Options, mine, at, missing_note=f"required by rule {rule_type.name!r}")
             options = build(rule_type.Options, values, at)
             rules.append(rule_type(options))
-        except ConfigError:
-            raise
+        except ConfigError as exc:
+            problems += exc.problems
         except Exception as exc:  # plugin code may raise anything; still one line
-            raise at.error(f"rule {rule_type.name!r} failed to start ({type(exc).__name__}: {exc})") from exc
+            problems.append(str(at.error(f"rule {rule_type.name!r} failed to start ({type(exc).__name__}: {exc})")))
+    if problems:
+        raise ConfigError.of(problems)
     return rules

@@ -284,7 +284,15 @@ def _read_list(value: Any, container: Any, args: tuple[Any, ...], where: Where) 
         if isinstance(item, type) and dataclasses.is_dataclass(item):
             raise where.error(f"expected an array of tables ([[{where.path}]])")
         raise where.error(f"expected a list, got {show(value)}")
-    items = [read_value(v, item, where.index(i)) for i, v in enumerate(value)]
+    items = []
+    problems: list[str] = []
+    for i, v in enumerate(value):  # every element's mistakes, not only the first's
+        try:
+            items.append(read_value(v, item, where.index(i)))
+        except ConfigError as exc:
+            problems += exc.problems
+    if problems:
+        raise ConfigError.of(problems)
     return tuple(items) if container is tuple else items
 
 
@@ -348,23 +356,33 @@ def read_fields(
     an error, unless ``keep_unknown`` (then it is returned, unread). A required field that is absent is
     reported as ``missing``, with the field's ``metadata["missing"]`` or else ``missing_note`` in
     brackets. Fields left out of ``values`` take their dataclass default when the caller builds ``cls``:
-    defaults are written only there.
+    defaults are written only there. Every mistake in the table is reported (one :class:`ConfigError`
+    carrying them all), not only the first.
     """
     if not isinstance(table, dict):
         raise where.error(f"expected a table, got {show(table)}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name not in skip}
     hints = field_hints(cls)
-    values = {name: read_value(table[name], hints[name], where.key(name)) for name in fields if name in table}
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for name in fields:
+        if name in table:
+            try:
+                values[name] = read_value(table[name], hints[name], where.key(name))
+            except ConfigError as exc:
+                problems += exc.problems
     unknown = {k: v for k, v in table.items() if k not in fields}
     if unknown and not keep_unknown:
-        key = sorted(unknown)[0]
-        if unknown_message is not None:
-            raise where.key(key).error(unknown_message(list(fields)))
-        raise where.key(key).error(f"unknown key (known keys here: {', '.join(sorted(fields)) or 'none'})")
+        for key in sorted(unknown):
+            message = unknown_message(list(fields)) if unknown_message is not None else (
+                f"unknown key (known keys here: {', '.join(sorted(fields)) or 'none'})")
+            problems.append(str(where.key(key).error(message)))
     for name, f in fields.items():
-        if name not in values and _required(f):
+        if name not in table and _required(f):
             note = f.metadata.get("missing", missing_note)
-            raise where.key(name).error(f"missing ({note})" if note else "missing")
+            problems.append(str(where.key(name).error(f"missing ({note})" if note else "missing")))
+    if problems:
+        raise ConfigError.of(problems)
     return values, unknown
 
 

@@ -88,7 +88,8 @@ def _cycles(cycles: list[dict[str, Any]]) -> str:
             f'<td class="num">{c["errors"]}</td><td class="num">{c["skipped_ticks"]}</td><td>{outcome}</td></tr>'
         )
     return ('<table><thead><tr><th>Cycle</th><th>Started (UTC)</th><th>Took</th><th>Requests</th><th>Errors</th>'
-            '<th>Skipped ticks</th><th>Outcome</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>")
+            '<th title="ticks skipped since start because a cycle overran its period">Ticks skipped (total)</th>'
+            '<th>Outcome</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>")
 
 
 def _delivery(d: dict[str, Any]) -> str:

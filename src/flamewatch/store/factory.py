@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..config.model import StoreSettings
-from ..errors import StoreError
+from ..errors import StoreSetupError
 from ..notifier import Secret
 from .base import Store
 from .connection import Clock
@@ -37,7 +37,7 @@ async def open_store(
             from .postgres import PostgresStore  # asyncpg is loaded only for a server store
 
             return await PostgresStore.open(location, clock=clock)
-        raise StoreError(f"cannot open store {scheme[:20]}://...: no store backend for {scheme[:20]!r} URLs")
+        raise StoreSetupError(f"cannot open store {scheme[:20]}://...: no store backend for {scheme[:20]!r} URLs")
     return await SQLiteStore.open(location, clock=clock, busy_timeout=busy_timeout, read_only=read_only)
 
 
@@ -51,7 +51,7 @@ def configured_location(settings: StoreSettings, override: str | None = None) ->
         try:
             url = url.reveal()
         except LookupError as exc:
-            raise StoreError(f"[store] url: {exc}") from None
+            raise StoreSetupError(f"[store] url: {exc}") from None
     return url or settings.path or str(default_store_path())
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from ..errors import StoreError
+from ..errors import StoreError, StoreSetupError
 
 __all__ = [
     "APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "check_current", "configure", "migrate", "prepare_directory",
@@ -109,11 +109,11 @@ def prepare_directory(file: Path) -> None:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StoreError(f"cannot open store {file}: {reason(exc)} (creating {parent})") from exc
+        raise StoreSetupError(f"cannot open store {file}: {reason(exc)} (creating {parent})") from exc
     if file.is_dir():
-        raise StoreError(f"cannot open store {file}: it is a directory")
+        raise StoreSetupError(f"cannot open store {file}: it is a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise StoreError(f"cannot open store {file}: permission denied (directory {parent} is not writable)")
+        raise StoreSetupError(f"cannot open store {file}: permission denied (directory {parent} is not writable)")
 
 
 async def configure(conn: aiosqlite.Connection, *, in_memory: bool, busy_timeout: float) -> None:
@@ -146,14 +146,14 @@ async def migrate(conn: aiosqlite.Connection, name: str) -> None:
             version = await _pragma_int(conn, "user_version")
             app_id = await _pragma_int(conn, "application_id")
             if version > SCHEMA_VERSION:
-                raise StoreError(
+                raise StoreSetupError(
                     f"cannot open store {name}: its schema version {version} is newer than this flamewatch "
                     f"supports ({SCHEMA_VERSION}); upgrade flamewatch or use another store path"
                 )
             if app_id not in (0, APPLICATION_ID) or (version > 0 and app_id != APPLICATION_ID):
-                raise StoreError(f"cannot open store {name}: not a flamewatch store")
+                raise StoreSetupError(f"cannot open store {name}: not a flamewatch store")
             if version == 0 and app_id == 0 and await _has_tables(conn):
-                raise StoreError(f"cannot open store {name}: not a flamewatch store (it already has tables)")
+                raise StoreSetupError(f"cannot open store {name}: not a flamewatch store (it already has tables)")
             if version == SCHEMA_VERSION:
                 await conn.execute("COMMIT")
                 return
@@ -177,9 +177,9 @@ async def check_current(conn: aiosqlite.Connection, name: str) -> None:
     version = await _pragma_int(conn, "user_version")
     app_id = await _pragma_int(conn, "application_id")
     if app_id != APPLICATION_ID or version == 0:
-        raise StoreError(f"cannot open store {name}: not a flamewatch store")
+        raise StoreSetupError(f"cannot open store {name}: not a flamewatch store")
     if version > SCHEMA_VERSION:
-        raise StoreError(f"cannot open store {name}: its schema version {version} is newer than this flamewatch "
+        raise StoreSetupError(f"cannot open store {name}: its schema version {version} is newer than this flamewatch "
                          f"supports ({SCHEMA_VERSION}); upgrade flamewatch")
     if version < SCHEMA_VERSION:
         raise StoreError(f"cannot open store {name} read-only: its schema version {version} is older than this "

@@ -23,7 +23,7 @@ from pathlib import Path
 import aiosqlite
 
 from .filelock import SQLiteFileLock
-from ..errors import StoreError
+from ..errors import StoreError, StoreSetupError
 from .connection import Clock
 from .history import SQLiteHistory
 from .outbox import SQLiteOutbox
@@ -177,18 +177,27 @@ def _prepared_location(path: str | Path) -> str:
     file = Path(path).expanduser()
     prepare_directory(file)
     try:
-        info = file.stat()
-        read_only_fs = bool(os.statvfs(file).f_flag & os.ST_RDONLY)
+        read_only = read_only_problem(file)
     except FileNotFoundError:
         return str(file)
     except OSError as exc:
         raise StoreError(f"cannot open store {file}: {reason(exc)}") from exc
+    if read_only is not None:
+        raise StoreSetupError(f"cannot open store {file}: {read_only}")
+    return str(file)
+
+
+def read_only_problem(file: Path) -> str | None:
+    """Why the existing store ``file`` cannot be written (one line), or None; OSError when it cannot be
+    looked at (FileNotFoundError when there is none). ``flamewatch check`` asks it too."""
+    info = file.stat()
+    read_only_fs = bool(os.statvfs(file).f_flag & os.ST_RDONLY)
     # No write bit at all means "keep this read-only" even to root, whom os.access never refuses.
     if read_only_fs or not info.st_mode & 0o222 or not os.access(file, os.W_OK):
         where = "on a read-only file system" if read_only_fs else f"mode {stat.filemode(info.st_mode)}"
-        raise StoreError(f"cannot open store {file}: the file is read-only ({where}); flamewatch must write "
-                         "to it (fix its permissions, or use 'flamewatch outbox list' to only look)")
-    return str(file)
+        return (f"the file is read-only ({where}); flamewatch must write to it (fix its permissions, or use "
+                "'flamewatch outbox list' to only look)")
+    return None
 
 
 async def _close_quietly(conn: aiosqlite.Connection) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from ...errors import StoreError
+from ...errors import StoreError, StoreSetupError
 from .connection import DB_ERRORS, PgLocation, db_reason, parse_location
 from .history import PostgresHistory
 from .leader import DEFAULT_CHECK_EVERY, PostgresLeaderLock
@@ -37,6 +37,22 @@ POOL_SIZE = 5
 
 #: Seconds to connect before giving up (a wrong host must not hang ``check`` or a start).
 CONNECT_TIMEOUT = 10.0
+
+
+#: What the server says when the URL itself is wrong (user, password, database): a setup mistake, not an
+#: outage (see :class:`~flamewatch.errors.StoreSetupError`).
+SETUP_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    asyncpg.InvalidAuthorizationSpecificationError,  # no such role, or pg_hba refuses it
+    asyncpg.InvalidPasswordError,
+    asyncpg.InvalidCatalogNameError,  # no such database
+)
+
+
+def _open_error(exc: BaseException, location: PgLocation) -> StoreError:
+    """The one-line error for a store that cannot be opened, a setup mistake or not."""
+    kind = StoreSetupError if isinstance(exc, SETUP_ERRORS) else StoreError
+    return kind(f"cannot open store {location.display}: {db_reason(exc, location)}")
 
 
 class PostgresStore(PostgresOutbox, PostgresHistory, PostgresPluginState, StoreLifecycle):
@@ -65,16 +81,16 @@ class PostgresStore(PostgresOutbox, PostgresHistory, PostgresPluginState, StoreL
                 },
             )
         except DB_ERRORS as exc:
-            raise StoreError(f"cannot open store {location.display}: {db_reason(exc, location)}") from None
+            raise _open_error(exc, location) from None
         except ValueError as exc:  # asyncpg's own URL checks
-            raise StoreError(f"cannot open store {location.display}: {db_reason(exc, location)}") from None
+            raise _open_error(exc, location) from None
         try:
             async with pool.acquire() as conn:
                 await migrate(conn, location.schema, location.display)
         except BaseException as exc:
             pool.terminate()
             if isinstance(exc, DB_ERRORS):
-                raise StoreError(f"cannot open store {location.display}: {db_reason(exc, location)}") from None
+                raise _open_error(exc, location) from None
             raise
         return cls(location, pool, clock=clock)
 

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from ...errors import StoreError
+from ...errors import StoreError, StoreSetupError
 from ..schema import one_line
 
 __all__ = ["DEFAULT_SCHEMA", "Conn", "PgLocation", "PostgresConnection", "db_reason", "parse_location"]
@@ -65,7 +65,7 @@ def parse_location(url: str) -> PgLocation:
     """
     # The parser's own message is never shown: a password holding '#', '/' or '?' ends the address early,
     # and then its pieces are what the parser complains about ("port ... 'hunter2'").
-    unreadable = StoreError(f"cannot open store {_scheme(url)}://...: bad URL (the host or port cannot be read; "
+    unreadable = StoreSetupError(f"cannot open store {_scheme(url)}://...: bad URL (the host or port cannot be read; "
                             "percent-encode '@', ':', '/', '?' and '#' in the user name and password)")
     try:
         parts = urlsplit(url)
@@ -75,7 +75,7 @@ def parse_location(url: str) -> PgLocation:
     if parts.fragment:
         raise unreadable
     if parts.scheme not in ("postgresql", "postgres"):
-        raise StoreError(f"cannot open store {_scheme(url)}://...: expected a postgresql:// URL")
+        raise StoreSetupError(f"cannot open store {_scheme(url)}://...: expected a postgresql:// URL")
     query = parse_qsl(parts.query, keep_blank_values=True)
     schema = next((v for k, v in query if k == "schema"), DEFAULT_SCHEMA)
     rest = [(k, v) for k, v in query if k != "schema"]
@@ -84,7 +84,7 @@ def parse_location(url: str) -> PgLocation:
     where = f"{host}:{port}" if port else host
     display = f"postgresql://{user + '@' if user else ''}{where}{parts.path or '/'}"
     if not schema or not schema.replace("_", "a").isalnum() or not schema[0].isalpha() or len(schema) > 63:
-        raise StoreError(f"cannot open store {display}: schema {schema!r} must be letters, digits and _")
+        raise StoreSetupError(f"cannot open store {display}: schema {schema!r} must be letters, digits and _")
     dsn = urlunsplit(("postgresql", _netloc(parts.netloc), parts.path, urlencode(rest), ""))
     return PgLocation(dsn=dsn, display=display, schema=schema.lower())
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from ...errors import StoreError
+from ...errors import StoreSetupError
 from .connection import Conn
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
@@ -88,7 +88,7 @@ async def migrate(conn: Conn, schema: str, display: str) -> None:
             await conn.execute(f"SET LOCAL search_path TO {quoted}")
             version = await _version(conn, schema, display)
             if version > SCHEMA_VERSION:
-                raise StoreError(
+                raise StoreSetupError(
                     f"cannot open store {display} (schema {schema}): its schema version {version} is newer than "
                     f"this flamewatch supports ({SCHEMA_VERSION}); upgrade flamewatch or use another schema"
                 )
@@ -111,7 +111,7 @@ async def _version(conn: Conn, schema: str, display: str) -> int:
     }
     if "schema_version" not in tables:
         if tables:
-            raise StoreError(
+            raise StoreSetupError(
                 f"cannot open store {display}: schema {schema} already has tables that are not flamewatch's "
                 "(use ?schema=... in the URL to choose another)"
             )
