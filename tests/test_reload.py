@@ -83,3 +83,19 @@ async def test_sighup_adds_a_webhook_and_a_broken_edit_keeps_the_old_config(
     errors = [line for line in proc.lines if "ERROR" in line]
     assert len(errors) == 2, proc.stderr  # one line per refused reload, nothing else
     assert not any(text in proc.stderr for text in UNCLEAN), proc.stderr
+
+
+async def test_a_reload_refused_for_several_mistakes_says_how_many_more_check_lists(tmp_path: Path) -> None:
+    from flamewatch.app import App
+    from flamewatch.config import load_config
+    from flamewatch.simulator import SimulatorServer, World
+    from flamewatch.testing import RecordingNotifier, make_test_plugins, plugin_offering
+
+    async with SimulatorServer(World(seed=5, stories=3)) as sim:
+        path = tmp_path / "fw.toml"
+        good = f'[hn]\napi_url = "{sim.base_url}"\n[store]\npath = "{tmp_path / "fw.db"}"\n'
+        path.write_text(good + '[[notifiers]]\ntype = "recording"\n')
+        async with App(load_config(path), plugins=make_test_plugins(plugin_offering(RecordingNotifier))) as app:
+            path.write_text(good + '[watch]\ntop = "x"\nperiod = "soon"\nlizt = 1\n')
+            reason = await app.reload()
+    assert reason is not None and "watch.top" in reason and "(and 2 more: 'flamewatch check' lists them)" in reason

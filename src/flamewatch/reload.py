@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .assembly import bind_watchlist, open_notifier, resolve_notifiers, resolve_rules
 from .config import Config, NotifierSettings, load_config
 from .dispatch import NotifierInstance, RetryPolicy
-from .errors import FlamewatchError, PermanentDeliveryError
+from .errors import ConfigError, FlamewatchError, PermanentDeliveryError
 from .pipeline import PipelineSettings
 
 if TYPE_CHECKING:
@@ -150,6 +150,9 @@ async def reload_app(app: App) -> str | None:
         config = load_config(source)
         rules = resolve_rules(config, app.plugins)
         plan = _Plan.of(app.instances, resolve_notifiers(config, app.plugins))
+    except ConfigError as exc:
+        more = len(exc.problems) - 1  # one log line: the first mistake, and how many more check lists
+        return _first_line(exc) + (f" (and {more} more: 'flamewatch check' lists them)" if more else "")
     except FlamewatchError as exc:
         return _first_line(exc)
     if app.monitor.watchlist is not None:

@@ -4,7 +4,8 @@ The config file itself is read first (a file that does not parse stops there: no
 trusted). Then, independently of one another: the plugins (a missing directory, a file that does not
 import, a ``disable`` naming no plugin), the rules, each enabled notifier's options, each notifier's
 own start-up check (a secret of the wrong shape, a bad token), the store path (a read-only file), the
-status page's address (a port in use), and notifier routes that can never match. ``run`` performs the same start-up checks and refuses to start on a permanent failure.
+status page's address (a port in use), and notifier routes that can never match. ``run`` performs the
+same start-up checks and refuses to start on a permanent failure.
 """
 
 from __future__ import annotations
