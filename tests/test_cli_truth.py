@@ -417,7 +417,8 @@ async def test_demo_takes_a_free_port_when_8642_is_taken_and_prints_it(cli) -> N
     assert int(port) != 8642
 
 
-async def test_check_finds_a_port_in_use_and_a_read_only_store_file_as_run_would(cli, tmp_path: Path) -> None:
+async def test_check_finds_a_read_only_store_file_and_warns_of_a_port_in_use(cli, tmp_path: Path) -> None:
+    # Issue 22 item 8: check passed what run then refused.
     import socket
 
     from flamewatch.store import open_store
@@ -426,13 +427,17 @@ async def test_check_finds_a_port_in_use_and_a_read_only_store_file_as_run_would
     async with await open_store(store):
         pass
     store.chmod(0o444)
+    run = await cli("check", config=f'[http]\nlisten = ""\n[store]\npath = "{store}"\n')
+    assert (run.code, run.out) == (2, ""), run.err
+    assert run.err.splitlines() == [f"flamewatch: error: {tmp_path / 'flamewatch.toml'}: store.path: {store}: the "
+                                    "file is read-only (mode -r--r--r--); flamewatch must write to it (fix its "
+                                    "permissions, or use 'flamewatch outbox list' to only look)"], run.err
+    # A port in use now: the config is right, but run would refuse to start: said, as a warning.
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        run = await cli("check", config=f'[http]\nlisten = "127.0.0.1:{port}"\n[store]\npath = "{store}"\n')
-    assert (run.code, run.out) == (2, ""), run.err
-    lines = run.err.splitlines()
-    assert len(lines) == 2, run.err
-    assert f"http.listen: cannot listen on 127.0.0.1:{port}: " in lines[1], run.err
-    assert f"store.path: {store}: the file is read-only (mode -r--r--r--)" in lines[0], run.err
+        run = await cli("check", config=f'[http]\nlisten = "127.0.0.1:{port}"\n[store]\npath = ":memory:"\n')
+    assert run.code == 0, run.err
+    assert (f"warning: http.listen: 127.0.0.1:{port} is in use now (" in run.out
+            and "'flamewatch run' would refuse to start while it is" in run.out), run.out

@@ -3,8 +3,8 @@
 The config file itself is read first (a file that does not parse stops there: nothing after it can be
 trusted). Then, independently of one another: the plugins (a missing directory, a file that does not
 import, a ``disable`` naming no plugin), the rules, each enabled notifier's options, each notifier's
-own start-up check (a secret of the wrong shape, a bad token), the store path (a read-only file), the
-status page's address (a port in use), and notifier routes that can never match. ``run`` performs the
+own start-up check (a secret of the wrong shape, a bad token), the store path (a read-only file), and
+notifier routes that can never match; the status page's address in use now is a warning. ``run`` performs the
 same start-up checks and refuses to start on a permanent failure.
 """
 
@@ -108,8 +108,9 @@ def _store_problems(config: Config) -> list[str]:
 
 
 def _check_listen(config: Config, result: CheckResult) -> None:
-    """``run`` cannot serve its status page on an address in use: a problem, unless a running flamewatch
-    on this store is probably the one listening there (then only a warning)."""
+    """A warning when the status page's address is in use now: ``run`` would refuse to start. Not a
+    problem (exit 2): the config is right, and whoever holds the port (often the running daemon itself,
+    when its config is checked before a reload) may be gone by the time ``run`` starts."""
     listen = config.http.listen
     if not listen:
         return
@@ -125,13 +126,11 @@ def _check_listen(config: Config, result: CheckResult) -> None:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
             probe.bind(infos[0][4])
     except OSError as exc:
-        line = f"{config.source}: http.listen: cannot listen on {listen}: {exc.strerror or exc}"
         path = config.store.path or str(default_store_path())
         holder = lock_holder(str(Path(path).expanduser())) if "://" not in path and path != ":memory:" else None
-        if holder is not None:
-            result.warnings.append(f"{line} (the running flamewatch, {holder}, probably serves there)")
-        else:
-            result.problems.append(line)
+        who = f"the running flamewatch ({holder}) probably serves there" if holder else (
+            "'flamewatch run' would refuse to start while it is")
+        result.warnings.append(f"http.listen: {listen} is in use now ({exc.strerror or exc}): {who}")
 
 
 def never_matching_routes(config: Config, rules: list[Rule]) -> list[str]:
