@@ -119,7 +119,7 @@ def render(status: dict[str, Any]) -> str:
     lines = [f"store: {status['store']}"]
     holder = status["held_by"]
     daemon = status["daemon"]
-    if not status["running"]:
+    if not status.get("running", holder is not None or daemon["answering"]):
         lines.append("daemon: not running (no flamewatch holds the store; its API does not answer)")
     else:
         lines.append(f"daemon: holds the store ({holder})" if holder else "daemon: none holds the store")
