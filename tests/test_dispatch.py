@@ -121,7 +121,7 @@ async def test_event_is_delivered_once_even_when_published_again(store: Store, s
     await dispatcher.wait_idle()
     await dispatcher.close(1.0)
     assert [e.key for e in sink.sent] == [event.key]
-    assert (await store.outbox_counts())["done"] == 1
+    assert (await store.outbox_counts())["sent"] == 1
 
 
 async def test_lower_levels_passed_together_are_recorded_but_not_announced(
@@ -453,7 +453,7 @@ async def test_an_outcome_that_cannot_be_stored_is_kept_and_never_sent_again(
     store: Store, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     faulty = FaultyStore(store)
-    faulty.fail("mark_done", StoreError(f"store {store.path}: database or disk is full"), times=4)
+    faulty.fail("mark_sent", StoreError(f"store {store.path}: database or disk is full"), times=4)
     sink = recorder(session, "sink")
     dispatcher = Dispatcher(faulty, [NotifierInstance.of(sink)],  # type: ignore[arg-type]
                             retry=RetryPolicy(base=60.0, cap=60.0), clock=loop_clock())
@@ -462,12 +462,12 @@ async def test_an_outcome_that_cannot_be_stored_is_kept_and_never_sent_again(
         await dispatcher.publish(announce(make_event()))
         await sink.wait_for(1, timeout=None)
         sent_at = dispatcher.clock()
-        await faulty.wait_for_calls("mark_done", 5)  # the send's own write, then 3 failed retries, then one that works
+        await faulty.wait_for_calls("mark_sent", 5)  # the send's own write, then 3 failed retries, then one that works
         took = dispatcher.clock() - sent_at
         await dispatcher.wait_idle()
         await dispatcher.close(1.0)
     assert sink.attempts == 1  # sent once: only the store write was tried again
-    assert (await store.outbox_counts())["done"] == 1
+    assert (await store.outbox_counts())["sent"] == 1
     # The write was retried after 5, 10, 20 and 40 s: a growing delay, not every 5 s.
     assert 5 + 10 + 20 + 40 <= took < 5 + 10 + 20 + 40 + 1
     said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
@@ -480,13 +480,13 @@ async def test_outcomes_still_unrecorded_at_shutdown_are_named(
     store: Store, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     faulty = FaultyStore(store)
-    faulty.fail("mark_done", StoreError(f"store {store.path}: database is locked"))
+    faulty.fail("mark_sent", StoreError(f"store {store.path}: database is locked"))
     sink = recorder(session, "sink")
     dispatcher = Dispatcher(faulty, [NotifierInstance.of(sink)], retry=FAST_RETRY,  # type: ignore[arg-type]
                             clock=loop_clock())
     await dispatcher.start()
     await dispatcher.publish(announce(make_event()))
-    await faulty.wait_for_calls("mark_done", 1)
+    await faulty.wait_for_calls("mark_sent", 1)
     await dispatcher.wait_idle()  # the held row does not count as due: once-style callers are not stuck
     with caplog.at_level(logging.ERROR, logger="flamewatch.dispatch"):
         await dispatcher.close(1.0)

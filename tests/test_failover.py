@@ -204,7 +204,7 @@ async def test_two_instances_at_once_one_leads_and_a_kill_9_mid_delivery_loses_n
 
     got = delivered_keys(receiver)
     announced = [key for key, _ in rows_before]
-    assert rows_after == [(key, "done") for key in announced]  # every row delivered, no row added
+    assert rows_after == [(key, "sent") for key in announced]  # every row delivered, no row added
     assert sorted(got) == sorted(announced)  # none lost
     # Only messages in flight at the kill were sent twice, with the same key: the two taken but never
     # acknowledged, and any acknowledged one whose "done" the leader had not committed yet.
@@ -251,7 +251,7 @@ async def test_a_leader_whose_lock_connection_is_cut_stops_sending(
                 assert await a.exit_status(10) == 0, a.stderr
     assert sent_by_a == 2  # only what was already in flight when its lock went; nothing after
     assert sorted(delivered_keys(to_b)) == sorted(key for key, _ in rows)
-    assert await outbox_rows(pg_url) == [(key, "done") for key, _ in rows]
+    assert await outbox_rows(pg_url) == [(key, "sent") for key, _ in rows]
 
 
 # --- what App exposes (status, the status page and /metrics read it) -------------------------------------
@@ -329,7 +329,7 @@ async def _recorded_as_delivered(url: str, count: int) -> None:
     Polled: the flamewatch process writes them and says nothing of it on its output, so there is no
     event to wait on."""
     async with asyncio.timeout(15):
-        while [status for _, status in await outbox_rows(url)].count(DeliveryStatus.DONE) < count:  # noqa: ASYNC110
+        while [status for _, status in await outbox_rows(url)].count(DeliveryStatus.SENT) < count:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
 
 

@@ -30,7 +30,7 @@ from flamewatch.app import App
 from flamewatch.config import parse_config
 from flamewatch.events import CycleStats
 from flamewatch.simulator import Faults, SimulatorServer, World
-from flamewatch.testing import RecordingNotifier, plugin_offering, make_test_plugins
+from flamewatch.testing import outbox_states, RecordingNotifier, plugin_offering, make_test_plugins
 from flamewatch.watch import Watcher
 
 #: What must never appear on a cleanly stopping process's stderr.
@@ -192,17 +192,17 @@ async def test_webhook_down_for_several_cycles_then_back_loses_nothing(
             counts = await app.store.outbox_counts()  # type: ignore[union-attr]
             keys = await app.store.fired_keys()  # type: ignore[union-attr]
             rows = await app.store.outbox()  # type: ignore[union-attr]
-    announced = [row.event.key for row in rows if row.shown_status == "done"]
-    superseded = [row for row in rows if row.shown_status == "superseded"]
+    announced = [row.event.key for row in rows if row.status == "sent"]
+    superseded = [row for row in rows if row.status == "superseded"]
     got = delivered_keys(receiver)
     assert generated >= 8  # several cycles' worth of events
     assert sorted(got) == sorted(announced) and len(announced) + len(superseded) == generated
-    sent = {row.event.key: row.event for row in rows if row.shown_status == "done"}
+    sent = {row.event.key: row.event for row in rows if row.status == "sent"}
     for row in superseded:  # a higher level of the same story and rule went out instead
         assert any(e.story.id == row.event.story.id and e.rule == row.event.rule and e.level > row.event.level
                    for e in sent.values()), row.event.key
     assert {row.event.key for row in rows} <= keys
-    assert counts == {"pending": 0, "done": generated, "dead": 0}
+    assert counts == outbox_states(sent=len(announced), superseded=len(superseded))
     assert receiver.rejected == []
     figures("webhook down for 4 cycles", generated=generated, delivered=len(set(got)),
             duplicated=receiver.duplicates, lost=len(set(announced) - set(got)),
@@ -246,7 +246,7 @@ async def test_kill_9_during_deliveries_then_restart_delivers_everything_once(
     got = delivered_keys(receiver)
     announced = [key for key, _, _ in outbox_before]
     assert fired_after == fired_before  # no key fired again, and none was re-stamped by the restart
-    assert outbox_after == [(k, i, "done") for k, i, _ in outbox_before]  # one row per (key, instance)
+    assert outbox_after == [(k, i, "sent") for k, i, _ in outbox_before]  # one row per (key, instance)
     assert sorted(got) == sorted(announced)  # exactly once after the receiver's dedup
     assert all(n >= 1 for n in receiver.accepted_ids.values())
     # The two taken-but-unacknowledged messages were sent again after the restart (at-least-once) and
@@ -370,7 +370,7 @@ async def test_sigterm_drains_within_shutdown_timeout_and_leaves_the_rest_pendin
     assert outbox.returncode == 0, err.decode()
     _, rows = read_store(store)
     assert rows and all(status == "pending" for _, _, status in rows)
-    assert f"outbox: 0 dead, 0 done, {len(rows)} pending" in out.decode()
+    assert f"outbox: {len(rows)} pending, 0 dead" in out.decode()
     # The stop summary counts the outbox as `flamewatch outbox` does (issue 11: it used to say 0).
     assert f"outbox: {len(rows)} pending ('flamewatch outbox' lists them)" in proc.stderr
     figures("SIGTERM with hung deliveries", generated=len(rows), delivered=len(receiver.deliveries),
@@ -557,7 +557,7 @@ async def test_blocking_notifier_is_named_and_hanging_one_is_timed_out_and_retri
     assert not any("stuck" in line for line in blocked)
     assert HangsOnce.calls == 2 and len(HangsOnce.sent) == 1
     assert any("notifier stuck" in r.getMessage() and "timed out after 0.2s" in r.getMessage() for r in caplog.records)
-    assert counts == {"pending": 0, "done": 2, "dead": 0}
+    assert counts == outbox_states(sent=2)
     figures("blocking + hanging notifiers", generated=1, delivered=2, duplicated=0, lost=0, notifiers=2,
             timeouts=1)
 

@@ -17,7 +17,7 @@ from flamewatch.http.listen import listen_problem, parse_listen
 from flamewatch.http.recorder import StatusRecorder
 from flamewatch.http.server import make_web_app
 from flamewatch.store import CountSample, Store, open_store
-from flamewatch.testing import HOSTILE_TITLE, make_event, make_story
+from flamewatch.testing import HOSTILE_TITLE, make_event, make_story, outbox_states
 
 NOW = 1_800_000_000.0
 
@@ -104,7 +104,7 @@ async def test_events_show_delivered_pending_and_dead_per_instance(aiohttp_clien
     event = make_event(story_id=7, comments=120, level=100)
     await mem_store.record_events([event], {event.key: ["console", "hook", "mail"]}, NOW)
     rows = {row.instance: row for row in await mem_store.pending()}
-    await mem_store.mark_done([rows["console"].id], NOW)
+    await mem_store.mark_sent([rows["console"].id], NOW)
     await mem_store.mark_retry([rows["hook"].id], next_at=NOW + 30, error="HTTP 503 from receiver")
     await mem_store.mark_dead([rows["mail"].id], error="550 mailbox unknown")
     source.recorder.flamewatch_event_fired(event)
@@ -114,12 +114,13 @@ async def test_events_show_delivered_pending_and_dead_per_instance(aiohttp_clien
 
     (shown,) = await (await client.get("/api/events")).json()
     states = {d["instance"]: d for d in shown["deliveries"]}
-    assert states["console"]["state"] == "delivered"
+    assert states["console"]["state"] == "sent"  # the store's word, over the hook's "delivered"
     assert states["hook"]["state"] == "pending" and states["hook"]["next_at"] == "2027-01-15T08:00:30+00:00"
-    assert states["mail"] == {"instance": "mail", "state": "dead", "attempts": 1, "error": "550 mailbox unknown"}
+    assert states["mail"] == {"instance": "mail", "state": "dead", "attempts": 1, "ref": None,
+                              "error": "550 mailbox unknown"}
 
     outbox = {r["instance"]: r for r in await (await client.get("/api/outbox")).json()}
-    assert outbox["hook"] == {"instance": "hook", "pending": 1, "dead": 0, "next_at": "2027-01-15T08:00:30+00:00"}
+    assert outbox["hook"] == {"instance": "hook", **outbox_states(pending=1), "next_at": "2027-01-15T08:00:30+00:00"}
     assert outbox["mail"]["dead"] == 1 and outbox["console"]["pending"] == 0
 
     html = await (await client.get("/")).text()

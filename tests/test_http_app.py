@@ -20,7 +20,7 @@ from flamewatch.store.filelock import lock_holder
 from flamewatch.store.sqlite import SQLiteStore
 from flamewatch.errors import ConfigError, StoreError
 from flamewatch.http.server import start_http
-from flamewatch.testing import closed_port
+from flamewatch.testing import outbox_states, closed_port
 
 import pytest
 
@@ -109,7 +109,7 @@ async def test_readonly_store_refuses_writes(tmp_path: Path) -> None:
     async with await SQLiteStore.open(path):
         pass
     async with await SQLiteStore.open_readonly(path) as store:
-        assert await store.outbox_counts() == {"pending": 0, "done": 0, "dead": 0}
+        assert await store.outbox_counts() == outbox_states()
         with pytest.raises(StoreError, match="readonly"):
             await store.purge_done(0.0)
     assert lock_holder(str(path)) is None

@@ -77,7 +77,7 @@ async def test_a_silence_added_from_the_cli_applies_at_the_next_cycle(tmp_path: 
         assert code == 0
         (line,) = [x for x in out.splitlines() if x.startswith("  #")]
         assert " silenced " in line and f"{noisy}:comments:5" in line
-        assert f"last error: silenced: s1 story:{noisy} (flame war)" in line
+        assert line.split()[1] == "silenced" and f"(silenced by s1 story:{noisy} (flame war))" in line
         code, out, _ = await flamewatch("outbox", "--status", "silenced", "--store", db, cwd=tmp_path)
         assert code == 0 and f"{noisy}:comments:5" in out and f"{calm}:comments:5" not in out
         code, out, _ = await flamewatch("silence", "list", "--store", db, cwd=tmp_path)

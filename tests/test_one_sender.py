@@ -193,4 +193,4 @@ async def test_outbox_retry_beside_a_run_changes_rows_and_only_the_run_sends(
         assert await run.exit_status(5) == 0, run.stderr
     assert [r.status for r in receiver.requests] == [400, 200] and receiver.duplicates == 0
     _, outbox = read_store(store)
-    assert [s for _, _, s in outbox] == ["done"]
+    assert [s for _, _, s in outbox] == ["sent"]

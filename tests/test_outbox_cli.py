@@ -14,7 +14,7 @@ import pytest
 from conftest import FLAMEWATCH
 
 from flamewatch.store import open_store
-from flamewatch.testing import make_event, make_story
+from flamewatch.testing import outbox_states, make_event, make_story
 
 DONE_ROWS = 1500
 
@@ -28,7 +28,7 @@ async def busy_store(tmp_path: Path) -> tuple[Path, dict[str, list[int]]]:
         await store.record_events(events, {e.key: ["hook"] for e in events}, 1000.0)
         rows = await store.pending()
         ids = [r.id for r in rows]
-        await store.mark_done(ids[:DONE_ROWS], 1001.0)
+        await store.mark_sent(ids[:DONE_ROWS], 1001.0)
         await store.mark_dead(ids[DONE_ROWS:DONE_ROWS + 2], error="HTTP 401 from receiver \x1b[31mred\x1b[0m")
     return path, {"done": ids[:DONE_ROWS], "dead": ids[DONE_ROWS:DONE_ROWS + 2], "pending": ids[DONE_ROWS + 2:]}
 
@@ -47,7 +47,7 @@ async def test_dead_rows_are_never_hidden_behind_finished_ones(busy_store: tuple
     path, ids = busy_store
     out = await outbox(path)
     lines = out.splitlines()
-    assert lines[0] == f"outbox: 2 dead, {DONE_ROWS} done, 3 pending"
+    assert lines[0] == f"outbox: 3 pending, {DONE_ROWS} sent, 2 dead"
     listed = [int(line.split()[0][1:]) for line in lines[1:]]
     assert listed == ids["dead"] + ids["pending"]
     assert "more not shown" not in out
@@ -70,18 +70,18 @@ async def test_id_picks_rows_whatever_their_status(busy_store: tuple[Path, dict[
     out = await outbox(path, "--id", str(done), "--id", str(dead), "--id", "999999")
     rows = [line for line in out.splitlines() if line.startswith("  #")]
     assert [row.split()[0] for row in rows] == [f"#{done}", f"#{dead}", "#999999:"]
-    assert rows[0].split()[1] == "done" and rows[1].split()[1] == "dead"
+    assert rows[0].split()[1] == "sent" and rows[1].split()[1] == "dead"
     assert rows[2] == "  #999999: no such outbox row"
 
 
 async def test_json_listing(busy_store: tuple[Path, dict[str, list[int]]]) -> None:
     path, ids = busy_store
     listing = json.loads(await outbox(path, "--json", "--status", "all", "--limit", "3"))
-    assert listing["counts"] == {"dead": 2, "done": DONE_ROWS, "pending": 3}
+    assert listing["counts"] == outbox_states(pending=3, sent=DONE_ROWS, dead=2)
     assert [r["id"] for r in listing["rows"]] == ids["done"][:3]
     assert listing["truncated"] is True and listing["shown"] == 3 and listing["matching"] == DONE_ROWS + 5
     first = listing["rows"][0]
-    assert first["status"] == "done" and first["instance"] == "hook" and first["key"] == "1:comments:100"
+    assert first["status"] == "sent" and first["instance"] == "hook" and first["key"] == "1:comments:100"
     dead = json.loads(await outbox(path, "--json", "--status", "dead"))
     assert [r["last_error"] for r in dead["rows"]] == ["HTTP 401 from receiver \x1b[31mred\x1b[0m"] * 2
     assert dead["truncated"] is False
@@ -91,7 +91,7 @@ async def test_json_listing(busy_store: tuple[Path, dict[str, list[int]]]) -> No
 
 async def test_json_listing_of_a_store_not_created_yet(tmp_path: Path) -> None:
     listing = json.loads(await outbox(tmp_path / "none.db", "--json"))
-    assert listing["rows"] == [] and listing["counts"] == {"dead": 0, "done": 0, "pending": 0}
+    assert listing["rows"] == [] and listing["counts"] == outbox_states()
     assert not (tmp_path / "none.db").exists()
 
 

@@ -152,10 +152,12 @@ async def test_only_the_highest_level_of_a_held_story_is_sent(store: Store, sess
     await dispatcher.wait_idle()
     await dispatcher.close(1.0)
     assert sorted(e.key for e in sink.sent) == ["1:comments:500", "2:comments:100"]
-    shown = {row.event.key: (row.shown_status, row.last_error) for row in await store.outbox()}
-    assert shown["1:comments:100"] == ("superseded", "superseded: by 1:comments:500")
-    assert shown["1:comments:250"] == ("superseded", "superseded: by 1:comments:500")
-    assert shown["1:comments:500"][0] == "done" and dispatcher.stats.skipped == 2
+    shown = {row.event.key: (row.status, row.ref, row.last_error) for row in await store.outbox()}
+    assert shown["1:comments:100"] == ("superseded", "1:comments:500", None)
+    assert shown["1:comments:250"] == ("superseded", "1:comments:500", None)
+    # The two left went out as one message: the first row is sent, the other grouped into it.
+    assert shown["2:comments:100"] == ("sent", None, None)
+    assert shown["1:comments:500"] == ("grouped", "2:comments:100", None) and dispatcher.stats.skipped == 2
 
 
 def test_words_as_levels_and_item_events_never_supersede() -> None:
@@ -188,4 +190,5 @@ async def test_a_silence_read_at_the_next_refresh_stops_held_and_new_deliveries(
     await dispatcher.close(1.0)
     assert [e.story.id for e in sink.sent] == [2]
     rows = {row.event.story.id: row for row in await store.outbox()}
-    assert rows[1].shown_status == "silenced" and rows[1].last_error == "silenced: s1 domain:example.com (too noisy)"
+    assert rows[1].status == "silenced" and rows[1].ref == "s1 domain:example.com (too noisy)"
+    assert rows[1].describe_state() == "silenced by s1 domain:example.com (too noisy)" and rows[2].status == "sent"

@@ -130,12 +130,12 @@ async def test_housekeeping_prunes_old_history_and_finished_deliveries(store, se
     await store.add_snapshots([CountSample(1, now - 8 * 86400, 5, 1, 5, False),
                                CountSample(1, now - 60, 9, 1, 9, False)])
     await store.record_events([make_event()], {make_event().key: ["sink"]}, now - 8 * 86400)
-    await store.mark_done([d.id for d in await store.pending()], now - 8 * 86400)
+    await store.mark_sent([d.id for d in await store.pending()], now - 8 * 86400)
     monitor = Monitor(HNClient(session, "http://127.0.0.1:9"), store, rules_from(),
                       Dispatcher(store, []), MonitorSettings(history_seconds=7 * 86400), clock=lambda: now)
     await monitor.housekeep()
     assert [s.comments for s in await store.history(1, 0)] == [9]
-    assert (await store.outbox_counts())["done"] == 0
+    assert (await store.outbox_counts())["sent"] == 0
     assert len(await store.fired_keys()) == 1  # fired keys are never pruned: no repeat alerts
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from flamewatch.events import Event, StorySnapshot
+from flamewatch.testing import outbox_states
 from flamewatch.store import (
     CountSample,
     DeliveryStatus,
@@ -228,10 +229,10 @@ async def test_outbox_lifecycle(store: Store) -> None:
     assert await store.due(T0 - 1) == []
     assert len(await store.due(T0, limit=2)) == 2
 
-    await store.mark_done([d1.id], now=T0 + 1)
+    await store.mark_sent([d1.id], now=T0 + 1)
     await store.mark_retry([d2.id, d3.id], next_at=T0 + 30, error="HTTP 503\nService Unavailable")
     await store.mark_dead([d4.id], error="HTTP 401")
-    assert await store.outbox_counts() == {"pending": 2, "done": 1, "dead": 1}
+    assert await store.outbox_counts() == outbox_states(pending=2, sent=1, dead=1)
 
     assert await store.due(T0 + 29) == []
     assert await store.next_due_at() == T0 + 30
@@ -250,10 +251,10 @@ async def test_outbox_lifecycle(store: Store) -> None:
     await store.mark_retry([d1.id], next_at=T0 + 99, error="late")
     await store.mark_dead([d1.id], error="late")
     assert await store.requeue([d1.id], now=T0 + 40) == 0
-    assert [d.id for d in await store.outbox("done")] == [d1.id]
+    assert [d.id for d in await store.outbox("sent")] == [d1.id]
 
     assert await store.requeue(None, now=T0 + 50) == 2  # all dead
-    assert await store.outbox_counts() == {"pending": 3, "done": 1, "dead": 0}
+    assert await store.outbox_counts() == outbox_states(pending=3, sent=1)
     requeued = {d.id: d for d in await store.due(T0 + 50)}
     assert requeued[d4.id].attempts == 0 and requeued[d4.id].next_at == T0 + 50
     assert requeued[d4.id].last_error == "HTTP 401"  # why it died stays visible
@@ -261,21 +262,21 @@ async def test_outbox_lifecycle(store: Store) -> None:
     await store.mark_dead([d2.id, d4.id], error="again")
     assert await store.drop([d2.id]) == 1
     assert await store.drop(None) == 1  # the remaining dead one
-    assert await store.outbox_counts() == {"pending": 1, "done": 1, "dead": 0}
+    assert await store.outbox_counts() == outbox_states(pending=1, sent=1)
     assert await store.pending() == await store.pending("hook")
     assert await store.pending("other") == []
     assert await store.next_due_at("other") is None
 
     assert await store.purge_done(older_than=T0 + 1) == 0  # done at exactly T0 + 1: not older
     assert await store.purge_done(older_than=T0 + 2) == 1
-    assert await store.outbox_counts() == {"pending": 1, "done": 0, "dead": 0}
+    assert await store.outbox_counts() == outbox_states(pending=1)
     # Purging deliveries keeps the fired keys: the event still cannot fire again.
     assert await store.record_events([events[0]], {events[0].key: ["hook"]}, now=T0 + 3) == []
 
 
 async def test_outbox_rejects_unknown_status(store: Store) -> None:
-    with pytest.raises(ValueError, match="unknown outbox status 'sent'"):
-        await store.outbox("sent")
+    with pytest.raises(ValueError, match="unknown outbox status 'delivered'"):
+        await store.outbox("delivered")
 
 
 # -- history -----------------------------------------------------------------------------------------
@@ -478,7 +479,7 @@ async def test_version_1_database_migrates_and_stale_plugin_state_is_pruned(tmp_
         assert await store.prune_state(time.time() + 1) == 2
         assert await state.get("live:1") is None
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     conn.close()
 
 
@@ -508,26 +509,27 @@ async def test_version_2_database_migrates_and_its_outbox_rows_start_unclaimed(t
         (pending,) = await store.pending()
         assert (pending.event, pending.instance, pending.status) == (old, "slack", DeliveryStatus.PENDING)
         assert (pending.claimed_by, pending.claimed_until) == (None, None)
-        assert await store.outbox_counts() == {"pending": 1, "done": 1, "dead": 0}
+        assert await store.outbox_counts() == outbox_states(pending=1, sent=1)
         (claimed,) = await store.claim_due(T0, instance="slack", claim_for=60, owner="me")
         assert (claimed.id, claimed.claimed_by, claimed.claimed_until) == (pending.id, "me", T0 + 60)
         assert await store.record_events([old], {old.key: ["slack"]}, now=T0 + 5) == []  # still fired
-    assert user_version(path) == SCHEMA_VERSION == 3
+    assert user_version(path) == SCHEMA_VERSION == 4
 
 
 async def test_statuses_are_stored_as_before(sqlite_store: Store, db_path: Path) -> None:
     store = sqlite_store
     # Files written by earlier versions hold these exact strings: the enum must keep reading them.
-    assert [s.value for s in DeliveryStatus] == ["pending", "done", "dead"]
+    assert [s.value for s in DeliveryStatus] == ["pending", "sent", "grouped", "silenced", "superseded", "dead"]
+    assert DeliveryStatus("done") is DeliveryStatus.SENT  # the older name, in scripts and old listings
     events = [event(i) for i in range(1, 4)]
     await store.record_events(events, {e.key: ["hook"] for e in events}, now=T0)
     first, second, _ = await store.pending()
-    await store.mark_done([first.id], T0)
+    await store.mark_sent([first.id], T0)
     await store.mark_dead([second.id], error="no")
     with sqlite3.connect(db_path) as conn:
         on_disk = dict(conn.execute("SELECT id, status FROM outbox").fetchall())
     conn.close()
-    assert sorted(on_disk.values()) == ["dead", "done", "pending"]
+    assert sorted(on_disk.values()) == ["dead", "pending", "sent"]
     assert all(type(d.status) is DeliveryStatus for d in await store.outbox())
 
 

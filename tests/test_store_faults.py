@@ -63,7 +63,7 @@ async def test_a_success_the_store_cannot_record_is_never_sent_again(
     assert len(receiver.requests) == 1 and receiver.duplicates == 0
     assert len([line for line in run.lines if "the store cannot record it" in line]) == 1
     _, outbox = read_store(store)
-    assert [status for _, _, status in outbox] == ["done"]
+    assert [status for _, _, status in outbox] == ["sent"]
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ async def test_a_full_disk_keeps_the_outcome_and_sends_nothing_twice(
     assert "full" in line, line
     assert len(receiver.requests) == 1 and receiver.duplicates == 0
     _, outbox = read_store(store)
-    assert [status for _, _, status in outbox] == ["done"]
+    assert [status for _, _, status in outbox] == ["sent"]
 
 
 @pytest.mark.parametrize("how", ["removed", "replaced"])

@@ -111,11 +111,11 @@ async def test_a_claimed_row_is_not_taken_by_another_owner_until_its_claim_lapse
 async def test_every_outcome_clears_the_claim(first: Store, second: Store) -> None:
     a, b, c, d = await queue(first, 1, 2, 3, 4)
     await first.claim_due(T0, claim_for=3600, owner="one")
-    await first.mark_done([a], T0 + 1)
+    await first.mark_sent([a], T0 + 1)
     await first.mark_retry([b], next_at=T0 + 10, error="HTTP 503")
     await first.mark_dead([c], error="HTTP 401")
     claims = {row.id: (row.status, row.claimed_by, row.claimed_until) for row in await second.outbox()}
-    assert claims == {a: ("done", None, None), b: ("pending", None, None), c: ("dead", None, None),
+    assert claims == {a: ("sent", None, None), b: ("pending", None, None), c: ("dead", None, None),
                       d: ("pending", "one", T0 + 3600)}
     # The retried row is free for anyone once due; the one still claimed is not.
     assert [row.id for row in await second.claim_due(T0 + 10, claim_for=60, owner="two")] == [b]
@@ -197,7 +197,7 @@ async def test_a_write_lock_held_elsewhere_is_a_store_error_and_the_store_recove
             attempts: dict[str, Callable[[], Awaitable[object]]] = {
                 "record_events": lambda: store.record_events([event(2)], {}, now=T0),
                 "claim_due": lambda: store.claim_due(T0, claim_for=60, owner="one"),
-                "mark_done": lambda: store.mark_done([row], T0),
+                "mark_done": lambda: store.mark_sent([row], T0),
                 "add_snapshots": lambda: store.add_snapshots([CountSample(1, T0, 5, 1, 5, False)]),
                 "state set": lambda: store.state_for("slack").set("k", 1),
             }

@@ -3,8 +3,8 @@
 ``flamewatch silence add story:123 --for 6h --comment "..."`` writes one to the store, in the JSON state
 value ``core:silences`` (no table of its own); a running daemon re-reads it every cycle, and its dispatcher
 checks every delivery against the active silences when it takes the rows for sending. A silenced delivery is
-never sent: it is recorded as done with the reason ``silenced: <id> ...``, which ``flamewatch outbox``
-shows as the status ``silenced``.
+never sent: its row's state becomes ``silenced``, with the silence (:meth:`Silence.describe`) as its
+``ref``, and ``flamewatch outbox``, the page and ``/api`` say so.
 """
 
 from __future__ import annotations
@@ -91,10 +91,10 @@ class Silence:
         texts = [story.title, event.wording.snippet, event.subject.excerpt if event.subject else ""]
         return any(needle in text.casefold() for text in texts if text)
 
-    def reason(self) -> str:
-        """The outbox marker of a delivery this silence stopped."""
+    def describe(self) -> str:
+        """This silence in a few words (a silenced outbox row's ``ref``): ``s1 domain:example.com (why)``."""
         comment = f" ({self.comment})" if self.comment else ""
-        return f"silenced: {self.id} {self.matcher}{comment}"
+        return f"{self.id} {self.matcher}{comment}"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Silence | None:

@@ -73,6 +73,17 @@ def make_event(
 _STORY_FIELDS = frozenset({"story_id", *(f.name for f in dataclasses.fields(StorySnapshot))}) - {"id"}
 
 
+def outbox_states(**counts: int) -> dict[str, int]:
+    """What ``Store.outbox_counts`` returns with these counts: every delivery state present, 0 unless
+    given (``outbox_states(sent=2)``)."""
+    from .store import DeliveryStatus
+
+    unknown = set(counts) - set(DeliveryStatus)
+    if unknown:
+        raise TypeError(f"outbox_states: not delivery states: {', '.join(sorted(unknown))}")
+    return {str(state): counts.get(state, 0) for state in DeliveryStatus}
+
+
 def closed_port() -> int:
     """A loopback TCP port nothing listens on (bound, then closed), for "the server is down" tests."""
     with socket.socket() as sock:

@@ -25,7 +25,7 @@ from ..notifier import NotifierContext, Secret
 from ..plugins import Plugins
 from ..store import Delivery, DeliveryStatus
 from ..hn import make_session
-from .common import EXIT_CONFIG, CliError, config_from_args, first_line, log
+from .common import EXIT_CONFIG, CliError, config_from_args, first_line, log, outbox_words
 from ..text import printable
 
 #: What stands for an unprintable character of an error body: it shows that something was there.
@@ -241,8 +241,6 @@ async def cmd_outbox(args: argparse.Namespace) -> int:
         # One row more than shown, to know whether the listing is cut.
         rows = await store.outbox(statuses, limit=limit + 1, ids=args.ids)
         counts = await store.outbox_counts()
-        if args.status in ("silenced", "superseded"):  # closed unsent: done rows that say why
-            rows = [r for r in rows if r.shown_status == args.status]
     matching = len(rows) if len(rows) <= limit else (
         sum(counts[s] for s in statuses) if statuses is not None else sum(counts.values()))
     _print_listing(args, counts, rows[:limit], limit=limit, matching=matching)
@@ -255,8 +253,6 @@ def _listed_statuses(args: argparse.Namespace) -> list[DeliveryStatus] | None:
         return None
     if args.status is None:
         return [DeliveryStatus.PENDING, DeliveryStatus.DEAD]
-    if args.status in ("silenced", "superseded"):
-        return [DeliveryStatus.DONE]
     return [DeliveryStatus(args.status)]
 
 
@@ -278,12 +274,13 @@ def _print_listing(
     if sum(counts.values()) == 0:
         print("outbox: empty")
     else:
-        print("outbox: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+        print("outbox: " + outbox_words(counts))
     for row in rows:
         when = datetime.fromtimestamp(row.next_at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
         error = f"  last error: {printable(row.last_error, replacement=SHOWN_UNPRINTABLE)}" if row.last_error else ""
-        print(f"  #{row.id} {row.shown_status:7} {printable(row.instance):16} {printable(row.event.key):28} "
-              f"attempts {row.attempts} next {when}{error}")
+        why = f"  ({printable(row.describe_state())})" if row.ref else ""
+        print(f"  #{row.id} {row.status:10} {printable(row.instance):16} {printable(row.event.key):28} "
+              f"attempts {row.attempts} next {when}{why}{error}")
     for row_id in missing:
         print(f"  #{row_id}: no such outbox row")
     if matching > len(rows):
@@ -293,7 +290,7 @@ def _print_listing(
 
 def _row_json(row: Delivery) -> dict[str, object]:
     return {
-        "id": row.id, "status": str(row.status), "instance": row.instance, "key": row.event.key,
+        "id": row.id, "status": str(row.status), "ref": row.ref, "instance": row.instance, "key": row.event.key,
         "rule": row.event.rule, "story_id": row.event.story.id, "attempts": row.attempts,
         "created_at": row.created_at, "next_at": row.next_at, "last_error": row.last_error,
         "claimed_by": row.claimed_by, "claimed_until": row.claimed_until,

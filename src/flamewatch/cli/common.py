@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 from ..config import Config, find_config_file, load_config
 from ..errors import FlamewatchError
@@ -48,3 +50,12 @@ def config_from_args(args: argparse.Namespace) -> Config:
 def plural(count: int, word: str, many: str | None = None) -> str:
     """``"1 comment"``, ``"2 comments"`` (``many`` for irregular plurals: ``plural(n, "fetch", "fetches")``)."""
     return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def outbox_words(counts: Mapping[str, Any]) -> str:
+    """Outbox counts in words, in the order a row goes through its states: ``"3 pending, 1500 sent,
+    1 superseded, 2 dead"``; pending and dead always, the other states only when there are any."""
+    from ..store import DeliveryStatus
+
+    always = (DeliveryStatus.PENDING, DeliveryStatus.DEAD)
+    return ", ".join(f"{counts.get(s, 0)} {s}" for s in DeliveryStatus if s in always or counts.get(s, 0))

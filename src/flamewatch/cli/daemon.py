@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from ..app import App
 from ..events import CycleStats
+from ..store import DeliveryStatus
 from .common import first_line, plural
 from .progress import Progress
 
@@ -74,6 +75,6 @@ def shutdown_summary(app: App) -> str:
     counts = app.final_outbox_counts
     if counts is None:
         return f"{finished} finished during shutdown"
-    waiting = {status: n for status, n in counts.items() if status != "done" and n}
+    waiting = {status: n for status, n in counts.items() if not DeliveryStatus(status).finished and n}
     outbox = ", ".join(f"{n} {status}" for status, n in sorted(waiting.items())) or "nothing pending"
     return f"{finished} finished during shutdown; outbox: {outbox} ('flamewatch outbox' lists them)"

@@ -158,7 +158,9 @@ def build_parser() -> Parser:
                  "Reads the store; 'retry' makes rows due now (a running daemon picks them up).",
                  "flamewatch outbox retry --id 12")
     p.add_argument("action", nargs="?", choices=("list", "retry", "drop"), default="list")
-    p.add_argument("--status", choices=("pending", "dead", "done", "silenced", "superseded", "all"), default=None)
+    p.add_argument("--status", choices=("pending", "sent", "grouped", "silenced", "superseded", "dead", "all", "done"),
+                   default=None, help="only rows in this state ('done' is the older name of 'sent'); default: "
+                   "pending and dead")
     p.add_argument("--id", type=int, action="append", dest="ids", help="only this row (repeatable)")
     p.add_argument("--store", help="store file (overrides store.path)")
     p.add_argument("--limit", type=positive_int, default=1000, help="list at most this many rows (default 1000)")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +20,7 @@ from ..store.factory import configured_location, describe_location
 from ..store import DeliveryStatus
 from ..store.filelock import lock_holder
 from ..store.sqlite import SQLiteStore
-from .common import EXIT_CONFIG, CliError, config_from_args
+from .common import EXIT_CONFIG, CliError, config_from_args, outbox_words
 from ..text import printable
 
 __all__ = ["cmd_status", "gather_status"]
@@ -52,18 +51,15 @@ async def gather_status(config: Config, *, store_path: str | None = None, http: 
     async with await SQLiteStore.open_readonly(path) as store:
         samples = await store.latest_cycle_samples()
         counts = await store.outbox_counts()
-        pending = await store.pending()
-        dead = await store.outbox(DeliveryStatus.DEAD)
+        per_instance = await store.outbox_counts_by_instance()
     last_at = max((s.at for s in samples), default=None)
     status["last_sample_at"] = _iso(last_at)
     status["last_sample_age"] = None if last_at is None else round(time.time() - last_at, 1)
-    waiting, given_up = Counter(r.instance for r in pending), Counter(r.instance for r in dead)
+    # Every delivery state, as the store keeps it: pending, sent, grouped, silenced, superseded, dead.
     status["outbox"] = {
-        "pending": counts.get(DeliveryStatus.PENDING, 0),
-        "dead": counts.get(DeliveryStatus.DEAD, 0),
-        "done": counts.get(DeliveryStatus.DONE, 0),
-        "by_instance": {name: {"pending": waiting[name], "dead": given_up[name]}
-                        for name in sorted(set(waiting) | set(given_up))},
+        **{str(state): counts.get(state, 0) for state in DeliveryStatus},
+        "by_instance": {name: {str(state): n for state, n in per_instance[name].items()}
+                        for name in sorted(per_instance)},
     }
     status["stories"] = [
         {"id": s.story_id, "comments": s.comments, "points": s.score, "partial": s.partial}
@@ -139,8 +135,8 @@ def render(status: dict[str, Any]) -> str:
     else:
         lines.append("last counts stored: none yet")
     box = status["outbox"]
-    per = "; ".join(f"{name}: {v['pending']} pending, {v['dead']} dead" for name, v in box["by_instance"].items())
-    summary = f"outbox: {box['pending']} pending, {box['dead']} dead, {box['done']} done"
+    per = "; ".join(f"{name}: {outbox_words(v)}" for name, v in box["by_instance"].items())
+    summary = f"outbox: {outbox_words(box)}"
     lines.append(summary + (f" ({per})" if per else ""))
     if status["stories"]:
         # Titles and ranks come from the daemon's API only: said once, not on every line.

@@ -169,7 +169,7 @@ class _Skipping:
         if not skips:
             return batch
         for skip in skips:
-            await self.d.store.mark_skipped(skip.ids, self.d.clock(), reason=skip.reason)
+            await self.d.store.mark_skipped(skip.ids, self.d.clock(), status=skip.status, ref=skip.ref)
             log.info("notifier %s: %d deliveries not sent: %s", batch.instance.name, len(skip.ids), skip.reason)
         self.d.stats.skipped += sum(len(skip.ids) for skip in skips)
         gone = {i for skip in skips for i in skip.ids}

@@ -30,7 +30,7 @@ class DispatchStats:
     delivered: int = 0
     retried: int = 0
     dead: int = 0
-    skipped: int = 0  #: closed unsent: silenced or superseded
+    skipped: int = 0  #: closed unsent: silenced or superseded (delivered counts grouped rows too)
 
 
 class Recording:
@@ -42,10 +42,11 @@ class Recording:
     clock: Callable[[], float]
 
     async def record(self, instance: NotifierInstance, rows: list[Delivery], failure: Failure | None) -> None:
-        """Write the outcome of an attempt to the outbox: done, dead letter, or retry later."""
+        """Write the outcome of an attempt to the outbox: sent (the rows after the first of a message that
+        carried several: grouped into it), dead letter, or retry later."""
         ids = [r.id for r in rows]
         if failure is None:
-            await self.store.mark_done(ids, self.clock())
+            await self.store.mark_sent(ids[:1], self.clock(), grouped=ids[1:], into=rows[0].event.key)
             self.stats.delivered += len(ids)
         elif failure.permanent:
             await self.store.mark_dead(ids, error=failure.error)

@@ -11,17 +11,24 @@ from dataclasses import dataclass
 
 from ..events import superseding
 from ..silences import Silence, silencing
-from ..store import Delivery
+from ..store import Delivery, DeliveryStatus
 
 __all__ = ["Skip", "silenced_rows", "skipped_rows", "superseded_rows"]
 
 
 @dataclass(frozen=True)
 class Skip:
-    """Rows closed for one reason (``silenced: ...`` or ``superseded: ...``, the outbox marker)."""
+    """Rows closed unsent for one reason: their state (silenced or superseded) and what it refers to
+    (the silence, the superseding key), as the outbox keeps them."""
 
     ids: tuple[int, ...]
-    reason: str
+    status: DeliveryStatus
+    ref: str
+
+    @property
+    def reason(self) -> str:
+        """The reason in words, for the log: ``superseded by 1:comments:500``."""
+        return f"{self.status} by {self.ref}"
 
 
 def skipped_rows(rows: Sequence[Delivery], silences: Sequence[Silence], now: float) -> list[Skip]:
@@ -38,8 +45,8 @@ def silenced_rows(rows: Sequence[Delivery], silences: Sequence[Silence], now: fl
     for row in rows:
         silence = silencing(silences, row.event, now)
         if silence is not None:
-            skips.setdefault(silence.reason(), []).append(row.id)
-    return [Skip(tuple(ids), reason) for reason, ids in skips.items()]
+            skips.setdefault(silence.describe(), []).append(row.id)
+    return [Skip(tuple(ids), DeliveryStatus.SILENCED, ref) for ref, ids in skips.items()]
 
 
 def superseded_rows(rows: Sequence[Delivery]) -> list[Skip]:
@@ -53,5 +60,5 @@ def superseded_rows(rows: Sequence[Delivery]) -> list[Skip]:
     skips: dict[str, list[int]] = {}
     for row, better in zip(rows, superseding([row.event for row in rows]), strict=True):
         if better is not None:
-            skips.setdefault(f"superseded: by {better.key}", []).append(row.id)
-    return [Skip(tuple(ids), reason) for reason, ids in skips.items()]
+            skips.setdefault(better.key, []).append(row.id)
+    return [Skip(tuple(ids), DeliveryStatus.SUPERSEDED, ref) for ref, ids in skips.items()]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..events import CycleStats, Event
 from ..store import Backlog, Delivery, DeliveryStatus, Store
+from ..store.base import FINISHED
 from .recorder import StatusRecorder
 
 if TYPE_CHECKING:
@@ -214,11 +215,18 @@ async def backlog(store: Store | None) -> list[Backlog]:
     return [] if store is None else await store.backlog()
 
 
+#: How many finished rows (sent, grouped, silenced, superseded) /api/events looks back over.
+RECENT_FINISHED = 200
+
+
 def _row_state(row: Delivery) -> dict[str, Any]:
-    if row.status is DeliveryStatus.DEAD:
-        return {"instance": row.instance, "state": "dead", "attempts": row.attempts, "error": row.last_error}
-    return {"instance": row.instance, "state": "pending", "attempts": row.attempts, "next_at": _iso(row.next_at),
-            "error": row.last_error}
+    """One row's delivery state as the store keeps it (``ref``: by which key, into which message, which
+    silence)."""
+    state: dict[str, Any] = {"instance": row.instance, "state": str(row.status), "attempts": row.attempts,
+                             "ref": row.ref, "error": row.last_error}
+    if row.status is DeliveryStatus.PENDING:
+        state["next_at"] = _iso(row.next_at)
+    return state
 
 
 def _event_json(event: Event) -> dict[str, Any]:
@@ -237,11 +245,15 @@ def _event_json(event: Event) -> dict[str, Any]:
 
 
 async def events(source: Source, limit: int = 50) -> list[dict[str, Any]]:
-    """Recent events (fired here, or still open in the outbox), newest first, each with its delivery per
-    instance: delivered; pending with its next retry; dead with the reason."""
+    """Recent events (fired here, or in the outbox), newest first, each with its delivery per instance in
+    the store's words: pending with its next retry; sent; grouped into another row's message; silenced;
+    superseded by a better level; dead with the reason ("delivered"/"failed" only for an outcome the
+    store no longer holds)."""
+    store = source.store()
+    finished = [] if store is None else await store.outbox(FINISHED, limit=RECENT_FINISHED, newest_first=True)
     open_rows: dict[str, dict[str, Delivery]] = {}
     by_key: dict[str, Event] = {}
-    for row in reversed(await _open_rows(source.store())):  # oldest first, as the events are listed
+    for row in reversed([*await _open_rows(store), *finished]):  # oldest first, as the events are listed
         open_rows.setdefault(row.event.key, {})[row.instance] = row
         by_key.setdefault(row.event.key, row.event)
     outcomes: dict[str, dict[str, Any]] = {}
@@ -263,12 +275,16 @@ async def events(source: Source, limit: int = 50) -> list[dict[str, Any]]:
 
 
 async def outbox(source: Source) -> list[dict[str, Any]]:
-    """Per notifier instance: how many rows wait, how many are dead, and when the next one is due."""
-    counted = {row.instance: row for row in await backlog(source.store())}
+    """Per notifier instance: how many rows are in each delivery state, and when the next one is due."""
+    store = source.store()
+    counted = {row.instance: row for row in await backlog(store)}
+    states = {} if store is None else await store.outbox_counts_by_instance()
     out = []
-    for name in sorted(set(source.instances()) | set(counted)):
-        row = counted.get(name, Backlog(name, 0, 0, None))
-        out.append({"instance": name, "pending": row.pending, "dead": row.dead, "next_at": _iso(row.next_at)})
+    for name in sorted(set(source.instances()) | set(counted) | set(states)):
+        mine = states.get(name, {})
+        due = counted[name].next_at if name in counted else None
+        out.append({"instance": name, **{str(state): mine.get(state, 0) for state in DeliveryStatus},
+                    "next_at": _iso(due)})
     return out
 
 

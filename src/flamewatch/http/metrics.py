@@ -8,12 +8,12 @@ apps in one process apart.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ..events import CycleStats, Event
-from ..store import Backlog
+from ..store import Backlog, DeliveryStatus
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -53,6 +53,9 @@ class Metrics:
                                     ["instance"], registry=r)
         self.outbox_dead = Gauge("flamewatch_outbox_dead", "Outbox rows given up on, by instance", ["instance"],
                                  registry=r)
+        self.outbox_rows = Gauge("flamewatch_outbox_rows", "Outbox rows by notifier instance and delivery state "
+                                 "(pending, sent, grouped, silenced, superseded, dead): deliveries by outcome",
+                                 ["instance", "state"], registry=r)
         self.last_success = Gauge("flamewatch_last_success_timestamp_seconds",
                                   "Unix time the last successful cycle ended", registry=r)
         self.leader = Gauge("flamewatch_leader", "1 while this instance sends (single, or the leader of a "
@@ -112,6 +115,13 @@ class Metrics:
             row = counted.get(name)
             self.outbox_pending.labels(name).set(row.pending if row else 0)
             self.outbox_dead.labels(name).set(row.dead if row else 0)
+
+    def outbox_states(self, instances: Iterable[str], counts: Mapping[str, Mapping[str, int]]) -> None:
+        """Set the rows-by-state gauge from the store's counts (every state of every instance, 0 included)."""
+        self.outbox_rows.clear()  # an instance gone since the last scrape must not linger
+        for name in set(instances) | set(counts):
+            for state in DeliveryStatus:
+                self.outbox_rows.labels(name, str(state)).set(counts.get(name, {}).get(state, 0))
 
     def exposition(self) -> bytes:
         """The text exposition of every metric."""

@@ -98,6 +98,8 @@ def _delivery(d: dict[str, Any]) -> str:
     if state == "pending" and d.get("next_at"):
         when = d["next_at"][11:19]
         text += f" (retry at {when} UTC)" if d.get("attempts") else f" (due at {when} UTC)"
+    if d.get("ref"):  # superseded by a key, grouped into another row's message, silenced by a silence
+        text += f" {'into' if state == 'grouped' else 'by'} {d['ref']}"
     if state in ("dead", "failed", "pending") and d.get("error"):
         text += f" {DASH} {d['error']}"
     return f'<li class="delivery {_e(state)}">{_e(text)}</li>'
@@ -117,15 +119,21 @@ def _events(events: list[dict[str, Any]]) -> str:
     return '<ul class="events">' + "".join(items) + "</ul>"
 
 
+#: The delivery states the outbox table shows, in the order a row goes through them.
+_STATES = ("pending", "sent", "grouped", "silenced", "superseded", "dead")
+
+
 def _outbox(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return '<p class="empty">No notifier instances.</p>'
     body = "".join(
-        f'<tr><td>{_e(r["instance"])}</td><td class="num">{r["pending"]}</td>'
-        f'<td class="num{" bad" if r["dead"] else ""}">{r["dead"]}</td><td>{_time(r["next_at"])}</td></tr>'
+        f'<tr><td>{_e(r["instance"])}</td>'
+        + "".join(f'<td class="num{" bad" if s == "dead" and r.get(s) else ""}">{r.get(s, 0)}</td>' for s in _STATES)
+        + f'<td>{_time(r["next_at"])}</td></tr>'
         for r in rows
     )
-    return ('<table><thead><tr><th>Instance</th><th>Pending</th><th>Dead</th><th>Next due (UTC)</th></tr></thead>'
+    head = "".join(f"<th>{s.capitalize()}</th>" for s in _STATES)
+    return (f"<table><thead><tr><th>Instance</th>{head}<th>Next due (UTC)</th></tr></thead>"
             f"<tbody>{body}</tbody></table>")
 
 

@@ -127,6 +127,7 @@ async def _metrics(request: web.Request) -> web.Response:
     metrics.leader.labels(role).set(0 if role == "standby" else 1)
     if (store := source.store()) is not None:
         metrics.outbox(source.instances(), await store.backlog())
+        metrics.outbox_states(source.instances(), await store.outbox_counts_by_instance())
     return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
 

@@ -26,24 +26,47 @@ from typing import Protocol, Self
 from ..events import Event
 from ..notifier import PluginState
 
-__all__ = ["SKIPPED_REASONS", "Backlog", "CountSample", "Delivery", "DeliveryStatus", "InstanceLock", "Store"]
+__all__ = ["FINISHED", "SKIPPED", "Backlog", "CountSample", "Delivery", "DeliveryStatus", "InstanceLock", "Store"]
 
 
 class DeliveryStatus(enum.StrEnum):
-    """The state of one outbox row. The values are what the database stores: never change them."""
+    """The state of one outbox row. The values are what the database stores: never change them.
+
+    A row starts ``pending`` and ends in one of the others. ``Delivery.ref`` says more for three of them:
+    the key that superseded a row, the key of the row whose message carried a grouped one, the silence
+    that stopped a silenced one.
+    """
 
     #: Still to be sent, once its ``next_at`` has passed.
     PENDING = "pending"
-    #: Sent.
-    DONE = "done"
+    #: Sent: alone, or as the first row of a message that carried several (a digest, a group).
+    SENT = "sent"
+    #: Sent inside the message of another row of the same instance (``ref``: that row's event key).
+    GROUPED = "grouped"
+    #: Closed unsent: a silence covered it when it was taken (``ref``: the silence).
+    SILENCED = "silenced"
+    #: Closed unsent: a better level of the same rule and story was taken with it (``ref``: its key).
+    SUPERSEDED = "superseded"
     #: Given up on (a permanent failure, or retried for too long); ``flamewatch outbox retry`` requeues it.
     DEAD = "dead"
 
+    @classmethod
+    def _missing_(cls, value: object) -> DeliveryStatus | None:
+        # "done" is what sent rows were called before states had values of their own (scripts, old docs).
+        return cls.SENT if value == "done" else None
 
-#: Reasons a delivery was closed without sending, kept as the start of a done row's ``last_error``
-#: (:meth:`Store.mark_skipped`); listings show the word as the row's status. No new status value, so the
-#: schema (and its CHECK constraint) stays as it is.
-SKIPPED_REASONS = ("silenced", "superseded")
+    @property
+    def finished(self) -> bool:
+        """Whether the row is closed for good (sent, grouped, silenced, superseded): pruned with age."""
+        return self in FINISHED
+
+
+#: The states a row ends in without being dead; ``purge_done`` prunes them with age.
+FINISHED = frozenset({DeliveryStatus.SENT, DeliveryStatus.GROUPED, DeliveryStatus.SILENCED,
+                      DeliveryStatus.SUPERSEDED})
+
+#: The states a row is closed in without being sent (:meth:`Store.mark_skipped`).
+SKIPPED = (DeliveryStatus.SILENCED, DeliveryStatus.SUPERSEDED)
 
 
 @dataclass(frozen=True)
@@ -63,8 +86,9 @@ class CountSample:
 class Delivery:
     """One outbox row: ``event`` to be sent to notifier instance ``instance``.
 
-    ``attempts`` counts failed sends; ``last_error`` is the latest failure, on one line. While a process
-    is sending the row, ``claimed_by`` names that process and ``claimed_until`` says when its claim lapses.
+    ``attempts`` counts failed sends; ``last_error`` is the latest failure, on one line. ``ref`` says more
+    about the state (see :class:`DeliveryStatus`), else None. While a process is sending the row,
+    ``claimed_by`` names that process and ``claimed_until`` says when its claim lapses.
     """
 
     id: int
@@ -77,15 +101,19 @@ class Delivery:
     last_error: str | None
     claimed_by: str | None = None
     claimed_until: float | None = None
+    ref: str | None = None
 
     @property
     def shown_status(self) -> str:
-        """The status to show: ``silenced`` or ``superseded`` for a row closed unsent, else ``status``."""
-        if self.status == DeliveryStatus.DONE and self.last_error:
-            word = self.last_error.partition(":")[0]
-            if word in SKIPPED_REASONS:
-                return word
+        """The state as a word (kept for callers from before states were values of their own)."""
         return str(self.status)
+
+    def describe_state(self) -> str:
+        """The state in a few words: ``sent``, ``superseded by 1:comments:500``, ``grouped into ...``,
+        ``silenced by s1 domain:example.com``."""
+        link = {DeliveryStatus.SUPERSEDED: "by", DeliveryStatus.SILENCED: "by", DeliveryStatus.GROUPED: "into"}
+        word = link.get(self.status)
+        return f"{self.status} {word} {self.ref}" if word and self.ref else str(self.status)
 
 
 @dataclass(frozen=True)
@@ -208,15 +236,22 @@ class Store(Protocol):
         ``after``, when given), or None when there is none."""
         ...
 
-    async def mark_done(self, ids: Sequence[int], now: float) -> None:
-        """Record that these rows were sent at ``now``, and clear their claims. Only pending rows change:
-        a row dropped or requeued meanwhile is left as it is."""
+    async def mark_sent(self, ids: Sequence[int], now: float, *, grouped: Sequence[int] = (),
+                        into: str | None = None) -> None:
+        """Record that these rows were sent at ``now`` (status ``sent``), and the rows ``grouped`` went out
+        in the same message (status ``grouped``, ``ref`` = ``into``, the key of the message's first row);
+        all in one transaction, claims cleared. Only pending rows change: a row dropped or requeued
+        meanwhile is left as it is."""
         ...
 
-    async def mark_skipped(self, ids: Sequence[int], now: float, *, reason: str) -> None:
-        """Close these rows without sending them (a silence, a higher level superseding them): status
-        done at ``now``, ``reason`` (starting with one of :data:`SKIPPED_REASONS` and ``:``) kept as
-        ``last_error``, claim cleared. Only pending rows change."""
+    async def mark_done(self, ids: Sequence[int], now: float) -> None:
+        """:meth:`mark_sent` without grouped rows (the name from before states had values of their own)."""
+        ...
+
+    async def mark_skipped(self, ids: Sequence[int], now: float, *, status: DeliveryStatus, ref: str) -> None:
+        """Close these rows without sending them: ``status`` (one of :data:`SKIPPED`: a silence, a better
+        level superseding them) at ``now``, with ``ref`` (the silence, the superseding key); claim
+        cleared. Only pending rows change."""
         ...
 
     async def mark_retry(self, ids: Sequence[int], *, next_at: float, error: str) -> None:
@@ -247,7 +282,7 @@ class Store(Protocol):
 
     async def requeue(self, ids: Sequence[int] | None, now: float) -> int:
         """Make dead (or pending) rows pending again, due ``now``, with attempts reset to 0; ``ids=None``
-        requeues every dead row. Done rows never change; ``last_error`` is kept. Returns how many changed."""
+        requeues every dead row. Finished rows never change; ``last_error`` is kept. Returns how many changed."""
         ...
 
     async def drop(self, ids: Sequence[int] | None) -> int:
@@ -265,8 +300,13 @@ class Store(Protocol):
         Counted by the database: a status page asks this on every request, whatever the backlog's size."""
         ...
 
+    async def outbox_counts_by_instance(self) -> dict[str, dict[str, int]]:
+        """:meth:`outbox_counts` per notifier instance (only instances with rows appear)."""
+        ...
+
     async def purge_done(self, older_than: float) -> int:
-        """Delete rows sent before ``older_than``; returns how many. Fired keys are kept."""
+        """Delete finished rows (:data:`FINISHED`) closed before ``older_than``; returns how many. Fired
+        keys are kept."""
         ...
 
     # -- story count history ---------------------------------------------------------------------------

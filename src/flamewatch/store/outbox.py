@@ -17,17 +17,17 @@ import aiosqlite
 
 from ..errors import StoreError
 from ..events import Event
-from .base import Backlog, Delivery, DeliveryStatus
+from .base import FINISHED, SKIPPED, Backlog, Delivery, DeliveryStatus
 from .connection import Clock, SQLiteConnection, json_list
 from .schema import one_line
 
 __all__ = ["SQLiteOutbox"]
 
-PENDING, DONE, DEAD = DeliveryStatus.PENDING, DeliveryStatus.DONE, DeliveryStatus.DEAD
+PENDING, SENT, GROUPED, DEAD = DeliveryStatus.PENDING, DeliveryStatus.SENT, DeliveryStatus.GROUPED, DeliveryStatus.DEAD
 
 _DELIVERY_COLUMNS = (
     "o.id, f.event, o.instance, o.status, o.attempts, o.created_at, o.next_at, o.last_error,"
-    " o.claimed_by, o.claimed_until"
+    " o.claimed_by, o.claimed_until, o.state_ref"
 )
 _DELIVERY_FROM = "outbox AS o JOIN fired AS f ON f.key = o.event_key"
 
@@ -36,7 +36,7 @@ _UNCLAIM = "claimed_by = NULL, claimed_until = NULL"
 
 
 def _delivery(row: Sequence[Any]) -> Delivery:
-    id_, event, instance, status, attempts, created_at, next_at, last_error, claimed_by, claimed_until = row
+    id_, event, instance, status, attempts, created_at, next_at, last_error, claimed_by, claimed_until, ref = row
     return Delivery(
         id=id_,
         event=Event.from_dict(json.loads(event)),
@@ -48,7 +48,13 @@ def _delivery(row: Sequence[Any]) -> Delivery:
         last_error=last_error,
         claimed_by=claimed_by,
         claimed_until=claimed_until,
+        ref=ref,
     )
+
+
+def _pending_update(assignments: str) -> str:
+    """An UPDATE of the pending rows among a JSON list of ids (the last two parameters)."""
+    return f"UPDATE outbox SET {assignments} WHERE status = ? AND id IN (SELECT value FROM json_each(?))"
 
 
 def read_events(texts: Iterable[str]) -> list[Event]:
@@ -224,14 +230,31 @@ class SQLiteOutbox(SQLiteConnection):
         ((earliest,),) = await self._read(sql, params)
         return float(earliest) if earliest is not None else None
 
+    async def mark_sent(self, ids: Sequence[int], now: float, *, grouped: Sequence[int] = (),
+                        into: str | None = None) -> None:
+        """See :meth:`Store.mark_sent <flamewatch.store.base.Store.mark_sent>`."""
+        sent = f"status = ?, done_at = ?, {_UNCLAIM}"
+        if not grouped:
+            await self._update_pending(sent, (SENT, now), ids)
+            return
+
+        async def body(conn: aiosqlite.Connection) -> None:
+            await conn.execute(_pending_update(sent), (SENT, now, PENDING, json_list(ids)))
+            await conn.execute(_pending_update(f"status = ?, done_at = ?, state_ref = ?, {_UNCLAIM}"),
+                               (GROUPED, now, into, PENDING, json_list(grouped)))
+
+        await self._write(body)
+
     async def mark_done(self, ids: Sequence[int], now: float) -> None:
         """See :meth:`Store.mark_done <flamewatch.store.base.Store.mark_done>`."""
-        await self._update_pending(f"status = ?, done_at = ?, {_UNCLAIM}", (DONE, now), ids)
+        await self.mark_sent(ids, now)
 
-    async def mark_skipped(self, ids: Sequence[int], now: float, *, reason: str) -> None:
+    async def mark_skipped(self, ids: Sequence[int], now: float, *, status: DeliveryStatus, ref: str) -> None:
         """See :meth:`Store.mark_skipped <flamewatch.store.base.Store.mark_skipped>`."""
+        if status not in SKIPPED:
+            raise ValueError(f"mark_skipped: {status!r} is not a state of a row closed unsent")
         await self._update_pending(
-            f"status = ?, done_at = ?, last_error = ?, {_UNCLAIM}", (DONE, now, one_line(reason)), ids
+            f"status = ?, done_at = ?, state_ref = ?, {_UNCLAIM}", (status, now, one_line(ref)), ids
         )
 
     async def mark_retry(self, ids: Sequence[int], *, next_at: float, error: str) -> None:
@@ -250,10 +273,7 @@ class SQLiteOutbox(SQLiteConnection):
         # Only pending rows move: a row dropped or requeued from the CLI meanwhile is left as it is.
         if not ids:
             return
-        await self._change(
-            f"UPDATE outbox SET {assignments} WHERE status = ? AND id IN (SELECT value FROM json_each(?))",
-            (*params, PENDING, json_list(ids)),
-        )
+        await self._change(_pending_update(assignments), (*params, PENDING, json_list(ids)))
 
     async def outbox(
         self,
@@ -311,6 +331,22 @@ class SQLiteOutbox(SQLiteConnection):
         )
         return [Backlog(name, pending, dead, next_at) for name, pending, dead, next_at in rows]
 
+    async def outbox_counts_by_instance(self) -> dict[str, dict[str, int]]:
+        """See :meth:`Store.outbox_counts_by_instance <flamewatch.store.base.Store.outbox_counts_by_instance>`."""
+        rows = await self._read("SELECT instance, status, COUNT(*) FROM outbox GROUP BY instance, status")
+        return counts_by_instance(rows)
+
     async def purge_done(self, older_than: float) -> int:
         """See :meth:`Store.purge_done <flamewatch.store.base.Store.purge_done>`."""
-        return await self._change("DELETE FROM outbox WHERE status = ? AND done_at < ?", (DONE, older_than))
+        return await self._change(
+            "DELETE FROM outbox WHERE status IN (SELECT value FROM json_each(?)) AND done_at < ?",
+            (json_list(str(s) for s in sorted(FINISHED)), older_than),
+        )
+
+
+def counts_by_instance(rows: Iterable[Sequence[Any]]) -> dict[str, dict[str, int]]:
+    """``(instance, status, count)`` rows as counts per instance, every status present."""
+    out: dict[str, dict[str, int]] = {}
+    for instance, status, count in rows:
+        out.setdefault(instance, dict.fromkeys(DeliveryStatus, 0))[DeliveryStatus(status)] = int(count)
+    return out

@@ -25,6 +25,19 @@ APPLICATION_ID = 0x464C4D57  # "FLMW"
 #: whole HTTP body).
 MAX_REASON_CHARS = 1000
 
+# Step 4's pieces. The literals are DeliveryStatus values; a version-3 row closed unsent was "done" with
+# last_error "silenced: <silence>" or "superseded: by <key>".
+_STATES_V4 = "'pending', 'sent', 'grouped', 'silenced', 'superseded', 'dead'"
+_SKIPPED_V3 = "(status = 'done' AND (last_error LIKE 'silenced:%' OR last_error LIKE 'superseded:%'))"
+_STATE_FROM_V3 = """CASE WHEN status != 'done' THEN status
+                     WHEN last_error LIKE 'silenced:%' THEN 'silenced'
+                     WHEN last_error LIKE 'superseded:%' THEN 'superseded'
+                     ELSE 'sent' END"""
+_REF_FROM_V3 = """CASE WHEN status != 'done' THEN NULL
+                   WHEN last_error LIKE 'silenced:%' THEN trim(substr(last_error, 10))
+                   WHEN last_error LIKE 'superseded: by %' THEN substr(last_error, 16)
+                   WHEN last_error LIKE 'superseded:%' THEN trim(substr(last_error, 12)) END"""
+
 # Schema migrations, applied in order: migration N (1-based) brings ``PRAGMA user_version`` from N-1 to N.
 # Never edit a released step; append a new one. Each step runs in one transaction with its version bump.
 # The status literals in step 1 are the values of DeliveryStatus (DDL cannot take parameters).
@@ -81,6 +94,39 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         "ALTER TABLE outbox ADD COLUMN claimed_until REAL",
         "ALTER TABLE outbox ADD COLUMN claimed_by TEXT",
+    ),
+    # 4: delivery states are values of their own (sent, grouped, silenced, superseded) instead of "done"
+    # with a reason prefix in last_error, and state_ref says by what or into what. SQLite cannot change a
+    # CHECK constraint, so the table is rebuilt (ids and the AUTOINCREMENT counter kept).
+    (
+        f"""CREATE TABLE outbox_v4 (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_key     TEXT NOT NULL REFERENCES fired (key),
+            instance      TEXT NOT NULL,
+            status        TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ({_STATES_V4})),
+            attempts      INTEGER NOT NULL DEFAULT 0,
+            created_at    REAL NOT NULL,
+            next_at       REAL NOT NULL,
+            done_at       REAL,
+            last_error    TEXT,
+            claimed_until REAL,
+            claimed_by    TEXT,
+            state_ref     TEXT,
+            UNIQUE (event_key, instance)
+        )""",
+        f"""INSERT INTO outbox_v4 (id, event_key, instance, status, attempts, created_at, next_at, done_at,
+                                  last_error, claimed_until, claimed_by, state_ref)
+            SELECT id, event_key, instance, {_STATE_FROM_V3}, attempts, created_at, next_at, done_at,
+                   CASE WHEN {_SKIPPED_V3} THEN NULL ELSE last_error END, claimed_until, claimed_by, {_REF_FROM_V3}
+            FROM outbox""",
+        # The counter goes on from the old table's (ids of deleted rows are never reused).
+        "UPDATE sqlite_sequence SET seq = max(seq, (SELECT seq FROM sqlite_sequence WHERE name = 'outbox'))"
+        " WHERE name = 'outbox_v4'",
+        "INSERT INTO sqlite_sequence (name, seq) SELECT 'outbox_v4', seq FROM sqlite_sequence WHERE name = 'outbox'"
+        " AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'outbox_v4')",
+        "DROP TABLE outbox",
+        "ALTER TABLE outbox_v4 RENAME TO outbox",
+        "CREATE INDEX outbox_by_status ON outbox (status, next_at)",
     ),
 )
 

@@ -16,21 +16,24 @@ import asyncpg
 
 from ...errors import StoreError
 from ...events import Event
-from ..base import Backlog, Delivery, DeliveryStatus
-from ..outbox import _delivery, _status, read_events
+from ..base import FINISHED, SKIPPED, Backlog, Delivery, DeliveryStatus
+from ..outbox import _delivery, _status, counts_by_instance, read_events
 from ..schema import one_line
 from .connection import Conn, PgLocation, PostgresConnection
 
 __all__ = ["PostgresOutbox"]
 
-PENDING, DONE, DEAD = (str(s) for s in (DeliveryStatus.PENDING, DeliveryStatus.DONE, DeliveryStatus.DEAD))
+PENDING, SENT, GROUPED, DEAD = (str(s) for s in (DeliveryStatus.PENDING, DeliveryStatus.SENT, DeliveryStatus.GROUPED,
+                                                  DeliveryStatus.DEAD))
 
 _COLUMNS = (
     "o.id, f.event, o.instance, o.status, o.attempts, o.created_at, o.next_at, o.last_error,"
-    " o.claimed_by, o.claimed_until"
+    " o.claimed_by, o.claimed_until, o.state_ref"
 )
 _FROM = "outbox AS o JOIN fired AS f ON f.key = o.event_key"
 _UNCLAIM = "claimed_by = NULL, claimed_until = NULL"
+#: An UPDATE of the pending rows among the ids ``$2`` (``$1`` is the pending status).
+_PENDING_UPDATE = "UPDATE outbox SET {} WHERE status = $1 AND id = ANY($2::bigint[])"
 # The lease invariant (see Store.claim_due): a live lease is never taken, not even by its owner.
 _CLAIMABLE = "(o.claimed_until IS NULL OR o.claimed_until <= $2)"
 
@@ -195,9 +198,24 @@ class PostgresOutbox(PostgresConnection):
         ((earliest,),) = await self._read(sql, params)
         return float(earliest) if earliest is not None else None
 
+    async def mark_sent(self, ids: Sequence[int], now: float, *, grouped: Sequence[int] = (),
+                        into: str | None = None) -> None:
+        """See :meth:`Store.mark_sent <flamewatch.store.base.Store.mark_sent>`."""
+        sent = f"status = $3, done_at = $4, {_UNCLAIM}"
+        if not grouped:
+            await self._update_pending(sent, (SENT, now), ids)
+            return
+
+        async def body(conn: Conn) -> None:
+            await conn.execute(_PENDING_UPDATE.format(sent), PENDING, list(ids), SENT, now)
+            await conn.execute(_PENDING_UPDATE.format(f"status = $3, done_at = $4, state_ref = $5, {_UNCLAIM}"),
+                               PENDING, list(grouped), GROUPED, now, into)
+
+        await self._write(body)
+
     async def mark_done(self, ids: Sequence[int], now: float) -> None:
         """See :meth:`Store.mark_done <flamewatch.store.base.Store.mark_done>`."""
-        await self._update_pending(f"status = $3, done_at = $4, {_UNCLAIM}", (DONE, now), ids)
+        await self.mark_sent(ids, now)
 
     async def mark_retry(self, ids: Sequence[int], *, next_at: float, error: str) -> None:
         """See :meth:`Store.mark_retry <flamewatch.store.base.Store.mark_retry>`."""
@@ -211,19 +229,18 @@ class PostgresOutbox(PostgresConnection):
             f"status = $3, attempts = attempts + 1, last_error = $4, {_UNCLAIM}", (DEAD, one_line(error)), ids
         )
 
-    async def mark_skipped(self, ids: Sequence[int], now: float, *, reason: str) -> None:
+    async def mark_skipped(self, ids: Sequence[int], now: float, *, status: DeliveryStatus, ref: str) -> None:
         """See :meth:`Store.mark_skipped <flamewatch.store.base.Store.mark_skipped>`."""
+        if status not in SKIPPED:
+            raise ValueError(f"mark_skipped: {status!r} is not a state of a row closed unsent")
         await self._update_pending(
-            f"status = $3, done_at = $4, last_error = $5, {_UNCLAIM}", (DONE, now, one_line(reason)), ids
+            f"status = $3, done_at = $4, state_ref = $5, {_UNCLAIM}", (str(status), now, one_line(ref)), ids
         )
 
     async def _update_pending(self, assignments: str, params: tuple[Any, ...], ids: Sequence[int]) -> None:
         # Only pending rows move: a row dropped or requeued from the CLI meanwhile is left as it is.
         if ids:
-            await self._change(
-                f"UPDATE outbox SET {assignments} WHERE status = $1 AND id = ANY($2::bigint[])",
-                (PENDING, list(ids), *params),
-            )
+            await self._change(_PENDING_UPDATE.format(assignments), (PENDING, list(ids), *params))
 
     async def outbox(
         self,
@@ -283,6 +300,12 @@ class PostgresOutbox(PostgresConnection):
         )
         return [Backlog(name, pending, dead, next_at) for name, pending, dead, next_at in rows]
 
+    async def outbox_counts_by_instance(self) -> dict[str, dict[str, int]]:
+        """See :meth:`Store.outbox_counts_by_instance <flamewatch.store.base.Store.outbox_counts_by_instance>`."""
+        rows = await self._read("SELECT instance, status, count(*) FROM outbox GROUP BY instance, status")
+        return counts_by_instance(tuple(row) for row in rows)
+
     async def purge_done(self, older_than: float) -> int:
         """See :meth:`Store.purge_done <flamewatch.store.base.Store.purge_done>`."""
-        return await self._change("DELETE FROM outbox WHERE status = $1 AND done_at < $2", (DONE, older_than))
+        return await self._change("DELETE FROM outbox WHERE status = ANY($1::text[]) AND done_at < $2",
+                                  ([str(s) for s in sorted(FINISHED)], older_than))

@@ -67,6 +67,24 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (instance, key)
         )""",
     ),
+    # 2: delivery states are values of their own (sent, grouped, silenced, superseded) instead of "done"
+    # with a reason prefix in last_error ("silenced: <silence>", "superseded: by <key>"), and state_ref
+    # says by what or into what. Every SET expression reads the row as it was, so the order is free.
+    (
+        "ALTER TABLE outbox DROP CONSTRAINT outbox_status_check",
+        "ALTER TABLE outbox ADD COLUMN state_ref text",
+        """UPDATE outbox SET
+            status = CASE WHEN last_error LIKE 'silenced:%' THEN 'silenced'
+                          WHEN last_error LIKE 'superseded:%' THEN 'superseded' ELSE 'sent' END,
+            state_ref = CASE WHEN last_error LIKE 'silenced:%' THEN btrim(substr(last_error, 10))
+                             WHEN last_error LIKE 'superseded: by %' THEN substr(last_error, 16)
+                             WHEN last_error LIKE 'superseded:%' THEN btrim(substr(last_error, 12)) END,
+            last_error = CASE WHEN last_error LIKE 'silenced:%' OR last_error LIKE 'superseded:%' THEN NULL
+                              ELSE last_error END
+          WHERE status = 'done'""",
+        "ALTER TABLE outbox ADD CONSTRAINT outbox_status_check"
+        " CHECK (status IN ('pending', 'sent', 'grouped', 'silenced', 'superseded', 'dead'))",
+    ),
 )
 
 #: The schema version this code writes and understands.
