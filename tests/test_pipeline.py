@@ -188,4 +188,4 @@ async def test_a_new_comment_reaches_a_notifier_on_the_apps_fake_clock(tmp_path:
     assert second.started_at.timestamp() == 1_000_060.0 and second.new_items >= 1
     assert event.key == f"{story}:comments:5" and event.at.timestamp() == 1_000_060.0
     assert row.created_at == 1_000_060.0 and row.next_at == 1_000_060.0 + 3600
-    assert done.status == "done" and done.id == row.id
+    assert done.status == "sent" and done.id == row.id
