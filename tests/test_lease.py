@@ -27,7 +27,7 @@ T0 = 1_000_000.0
 
 
 class OutcomeHeldBack:
-    """A real store whose first ``mark_done`` waits until a pump's claim has run against the store.
+    """A real store whose first ``mark_sent`` waits until a pump's claim has run against the store.
 
     That claim's rows are handed back to the pump only after every delivery has ended, so the delivery
     has already forgotten the row in memory: only the store can keep it from being sent again.
@@ -45,14 +45,14 @@ class OutcomeHeldBack:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    async def mark_done(self, ids: Sequence[int], now: float) -> None:
+    async def mark_sent(self, ids: Sequence[int], now: float, **grouping: Any) -> None:
         if self._outcome_started.is_set():
-            await self._store.mark_done(ids, now)
+            await self._store.mark_sent(ids, now, **grouping)
             return
         self._outcome_started.set()
         self.wake()
         await self._claimed.wait()
-        await self._store.mark_done(ids, now)
+        await self._store.mark_sent(ids, now, **grouping)
 
     async def claim_due(self, now: float, **kwargs: Any) -> list[Delivery]:
         rows: list[Delivery] = await self._store.claim_due(now, **kwargs)

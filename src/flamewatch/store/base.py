@@ -210,7 +210,7 @@ class Store(Protocol):
         holding it. A pending row is taken only when its ``next_at`` is at or before ``now`` and it has no
         lease or its lease has lapsed (``claimed_until <= now``); the check and the new lease (``owner``,
         until ``now + claim_for``) are one atomic step, so of two claims at once only one gets a row. A
-        lease ends only in the statement that records the row's outcome (:meth:`mark_done`,
+        lease ends only in the statement that records the row's outcome (:meth:`mark_sent`,
         :meth:`mark_retry`, :meth:`mark_dead`, :meth:`mark_skipped`), by :meth:`release_claims`, or by
         lapsing. So while a send is under way and until its outcome is committed, no claim, by anyone,
         returns that row: the sender takes ``claim_for`` longer than its send may last plus the time to
