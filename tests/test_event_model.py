@@ -147,3 +147,27 @@ def test_status_shows_the_levels_of_every_kind() -> None:
     shown = render(status)
     assert "levels fired: rank top 10, rank #1, reply to you, mention python" in shown
     assert "outbox: 0 pending, 2 sent, 0 dead" in shown
+
+
+@pytest.mark.looptime(start=1_000_000.0, end=1_000_000.0 + 3600.0, idle_timeout=10.0, noop_cycles=2000)
+async def test_top_10_retrying_after_an_outage_is_superseded_by_1(store: Store) -> None:
+    import asyncio
+
+    import aiohttp
+
+    from flamewatch.dispatch import Dispatcher, NotifierInstance
+    from flamewatch.rules import Evaluation
+    from flamewatch.testing import notifier_context
+
+    async with aiohttp.ClientSession() as session:
+        sink = RecordingNotifier(notifier_context(session, "sink"), RecordingNotifier.Options(fail_times=1))
+        dispatcher = Dispatcher(store, [NotifierInstance.of(sink)], clock=asyncio.get_running_loop().time)
+        await dispatcher.start()
+        await dispatcher.publish(Evaluation(announce=[_rank_event(1, 10)]))
+        await dispatcher.wait_for(lambda stats: stats.retried == 1)  # the endpoint is down: top 10 waits
+        await dispatcher.publish(Evaluation(announce=[_rank_event(1, 1)]))  # #1 before the retry is due
+        await dispatcher.wait_idle()
+        await dispatcher.close(1.0)
+    rows = {row.event.key: row for row in await store.outbox()}
+    assert [e.key for e in sink.sent] == [rank_key(1, 1)]
+    assert (rows[rank_key(1, 10)].status, rows[rank_key(1, 10)].ref) == ("superseded", rank_key(1, 1))

@@ -88,7 +88,7 @@ async def test_a_row_whose_outcome_is_not_yet_written_is_never_claimed_again(
         await dispatcher.close(1.0)
         assert [e.key for e in sink.sent] == [event.key]  # sent once
         assert store.claimed_meanwhile == []  # the claim made during the outcome write left the row alone
-        assert [(d.status, d.claimed_by) for d in await real.outbox()] == [("done", None)]
+        assert [(d.status, d.claimed_by) for d in await real.outbox()] == [("sent", None)]
 
 
 async def test_an_owner_never_takes_back_its_own_live_lease(store_location: str) -> None:

@@ -35,7 +35,7 @@ from .instance import NotifierInstance
 from .lease import lease_left
 from .outcomes import Unrecorded
 from .recording import label
-from .skipping import Skip, silenced_rows, superseded_rows
+from .skipping import Skip, may_supersede, silenced_rows, superseded_rows
 
 if TYPE_CHECKING:
     from ..store import Delivery
@@ -161,11 +161,11 @@ class _Skipping:
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.d = dispatcher
 
-    def skips(self, batch: PumpBatch) -> list[Skip]:
+    async def skips(self, batch: PumpBatch) -> list[Skip]:
         raise NotImplementedError
 
     async def __call__(self, batch: PumpBatch) -> PumpBatch:
-        skips = self.skips(batch)
+        skips = await self.skips(batch)
         if not skips:
             return batch
         for skip in skips:
@@ -185,8 +185,16 @@ class Supersede(_Skipping):
 
     name = "supersede"
 
-    def skips(self, batch: PumpBatch) -> list[Skip]:
-        return superseded_rows(batch.rows)
+    async def skips(self, batch: PumpBatch) -> list[Skip]:
+        if not any(may_supersede(row) for row in batch.rows):
+            return []  # nothing here can be superseded or supersede: no need to look at the waiting rows
+        # A pass takes only as many rows as can start, and a row retrying after an outage is due later, so
+        # the better level may still wait: the instance's pending rows about these stories that nobody
+        # holds a live lease on are weighed too (and closed when something better is among them).
+        stories = {row.event.story.id for row in batch.rows if may_supersede(row)}
+        waiting = [r for r in await self.d.store.pending(batch.instance.name)
+                   if r.event.story.id in stories and (r.claimed_until is None or r.claimed_until <= batch.now)]
+        return superseded_rows(batch.rows, waiting)
 
 
 class Silence(_Skipping):
@@ -194,7 +202,7 @@ class Silence(_Skipping):
 
     name = "silence"
 
-    def skips(self, batch: PumpBatch) -> list[Skip]:
+    async def skips(self, batch: PumpBatch) -> list[Skip]:
         return silenced_rows(batch.rows, self.d.silences, batch.now)
 
 

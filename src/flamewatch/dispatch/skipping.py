@@ -13,7 +13,7 @@ from ..events import superseding
 from ..silences import Silence, silencing
 from ..store import Delivery, DeliveryStatus
 
-__all__ = ["Skip", "silenced_rows", "skipped_rows", "superseded_rows"]
+__all__ = ["Skip", "may_supersede", "silenced_rows", "skipped_rows", "superseded_rows"]
 
 
 @dataclass(frozen=True)
@@ -49,16 +49,26 @@ def silenced_rows(rows: Sequence[Delivery], silences: Sequence[Silence], now: fl
     return [Skip(tuple(ids), DeliveryStatus.SILENCED, ref) for ref, ids in skips.items()]
 
 
-def superseded_rows(rows: Sequence[Delivery]) -> list[Skip]:
-    """The rows superseded by a better level taken with them.
+def superseded_rows(rows: Sequence[Delivery], waiting: Sequence[Delivery] = ()) -> list[Skip]:
+    """The rows superseded by a better level taken or waiting with them.
 
     When one story reached several levels of one rule (``comments`` 100 and 250; rank top 10 and #1)
     before any of them went out, only the best by the rule's :class:`~flamewatch.eventkeys.LevelOrder`
     is sent: the others are marked ``superseded`` by its key (:func:`~flamewatch.events.superseding`, the
-    rules' own decision). Levels that are words (keywords, mentions) and item events never supersede.
+    rules' own decision). ``waiting`` are the instance's other due rows nobody is sending (a pass takes
+    only as many rows as can start, so the better level may not be among ``rows``); those are closed too
+    when a better one is among them all. Levels that are words (keywords, mentions) and item events
+    never supersede.
     """
+    taken = {row.id for row in rows}
+    pool = [*rows, *(row for row in waiting if row.id not in taken)]
     skips: dict[str, list[int]] = {}
-    for row, better in zip(rows, superseding([row.event for row in rows]), strict=True):
+    for row, better in zip(pool, superseding([row.event for row in pool]), strict=True):
         if better is not None:
             skips.setdefault(better.key, []).append(row.id)
     return [Skip(tuple(ids), DeliveryStatus.SUPERSEDED, ref) for ref, ids in skips.items()]
+
+
+def may_supersede(row: Delivery) -> bool:
+    """Whether ``row``'s event takes part in supersede at all (an ordered level, not an item event)."""
+    return row.event.subject is None and row.event.level_order.orders(row.event.level)
