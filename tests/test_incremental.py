@@ -227,6 +227,22 @@ async def test_a_kid_listed_before_hn_serves_it_is_counted_when_the_stream_bring
         assert result.comments == 3 and result.missing == 0 and f.counter.full_crawls == 1
 
 
+async def test_a_late_kid_is_not_listed_twice_when_a_reply_came_first() -> None:
+    world = World(seed=1, stories=0)
+    story = world.add_story("Fresh thread")
+    world.add_replies(story, 2)
+    async with following(world) as f:
+        late = world.add_missing_kid(story)  # listed in the story's kids, answered null for now
+        await f.cycle([story])
+        nodes = f.counter._stories[story].nodes
+        # A new reply first (the story's kids become the cache's own list), then the late one arrives.
+        (reply,) = world.add_replies(story, 1)
+        f.counter.attach(Item(reply, type="comment", parent=story, by="b", text="first"))
+        f.counter.attach(Item(late, type="comment", parent=story, by="late", text="here now"))
+        kids = nodes[story].kids
+        assert isinstance(kids, list) and sorted(kids) == sorted(set(kids)) and {late, reply} <= set(kids)
+
+
 # --- the stream itself ----------------------------------------------------------------------------
 
 

@@ -140,9 +140,11 @@ class IncrementalCounter:
         if parent_node is None or parent_node.status == MISSING:
             return
         kids = parent_node.kids
-        if type(kids) is list:  # made below by an earlier reply, so the cache's own: O(1) for each reply
+        if known is not None:
+            pass  # an id HN answered null for is listed under its parent already
+        elif type(kids) is list:  # made below by an earlier reply, so the cache's own: O(1) for each reply
             kids.append(item.id)
-        elif item.id not in kids:  # kids as fetched (a reply HN listed but answered null for is there)
+        elif item.id not in kids:  # kids as fetched (a reply listed before it could be fetched is there)
             cache.nodes[parent] = Node(parent_node.status, [*kids, item.id])
         status = status_of(item)
         cache.nodes[item.id] = cache_node(status, item.kids)
