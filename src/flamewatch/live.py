@@ -31,8 +31,8 @@ DEFAULT_DEBOUNCE = 0.25
 class LiveTarget(Protocol):
     """What the driver asks of the monitor."""
 
-    async def live_items(self) -> set[int]:
-        """Fetch and handle the new items; return the watched stories they joined."""
+    async def live_items(self, maxitem: int | None = None) -> set[int]:
+        """Fetch and handle the new items up to ``maxitem``; return the watched stories they joined."""
         ...
 
     async def live_recount(self, story_ids: list[int]) -> int:
@@ -109,7 +109,7 @@ class LiveDriver:
         self.steps += 1
         target = self.source.maxitem
         try:
-            touched = await self.target.live_items()
+            touched = await self.target.live_items(target)
         except Exception as exc:  # a store or rule failure: the cycle retries from the same cursor
             self.failures += 1
             log.error("live: handling new items failed (%s: %s); the next cycle picks them up",

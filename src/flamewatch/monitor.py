@@ -121,12 +121,12 @@ class Monitor:
         )
 
 
-    async def live_items(self) -> set[int]:
+    async def live_items(self, maxitem: int | None = None) -> set[int]:
         """Live mode, when ``maxitem`` moved: fetch the new items now and run the item rules on them.
 
         Returns the watched stories whose trees the new items joined (their story rules are due again).
         """
-        batch = await self.pipeline.run_live(CycleBatch(-1, self.clock(), live=True))
+        batch = await self.pipeline.run_live(CycleBatch(-1, self.clock(), live=True, maxitem=maxitem))
         return batch.touched
 
     async def live_recount(self, story_ids: list[int]) -> int:

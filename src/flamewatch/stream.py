@@ -141,14 +141,15 @@ class ItemStream:
                 if key.isdigit() and is_item_id(int(key)) and type(attempts) is int:
                     self._retry[int(key)] = attempts
 
-    async def poll(self) -> StreamBatch:
+    async def poll(self, top: int | None = None) -> StreamBatch:
         """Fetch every item since the last poll and hand each new one to the subscribers.
 
-        Raises :class:`~flamewatch.errors.FetchError` only when ``maxitem`` itself cannot be fetched (the
-        cursor then stays where it was, so the next poll covers this one's range too).
+        ``top`` is ``maxitem`` when the caller already knows it (live mode: the event stream just said
+        so), which saves asking. Raises :class:`~flamewatch.errors.FetchError` only when ``maxitem`` itself
+        cannot be fetched (the cursor then stays where it was, so the next poll covers this one's range too).
         """
         await self.load()
-        top = await self._maxitem()
+        top = top if top is not None and is_item_id(top) else await self._maxitem()
         batch = StreamBatch(top=top)
         if self.cursor is None:
             log.info("stream: following new items from #%d", top)

@@ -72,6 +72,8 @@ class CycleBatch:
     live: bool = False
     #: Live: the watched stories the new items joined (their story rules are due again).
     touched: set[int] = field(default_factory=set)
+    #: Live: ``maxitem`` as the event stream announced it (the poll need not ask again).
+    maxitem: int | None = None
 
     def source_of(self, story_id: int) -> str:
         """The list an event about ``story_id`` names: the first watched list it is on, else "followed"."""

@@ -69,8 +69,11 @@ class LiveCollect:
         if self.stream is None:
             return
         async with self.guards.stream:
+            cursor = self.stream.cursor
+            if batch.maxitem is not None and cursor is not None and batch.maxitem <= cursor:
+                return  # a cycle's poll got there first (or the event is stale): nothing new, nothing asked
             try:
-                polled = await self.stream.poll()
+                polled = await self.stream.poll(batch.maxitem)
             except FetchError as exc:  # the cursor stays put: the next poll (live or cycle) covers these
                 log.info("live: maxitem.json unavailable (%s)", exc)
                 return
