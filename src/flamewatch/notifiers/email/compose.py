@@ -25,6 +25,8 @@ from flamewatch.marks import PLAIN_MARKS, render_marked
 from flamewatch.text import escape_html, flatten, inline
 from flamewatch.text import safe_link as text_safe_link
 
+from . import sections
+
 # Longest title kept in a Subject line; longer ones end with an ellipsis.
 SUBJECT_TITLE_MAX = 120
 # Most event keys listed in a digest's X-Flamewatch-Event-Keys header: servers cap header sizes, and a
@@ -365,5 +367,3 @@ def build_digest_message(
     msg.add_alternative(_html_page(heading, intro, html_body, settings), subtype="html")
     return msg
 
-
-from . import sections  # noqa: E402  (sections imports this module's helpers)

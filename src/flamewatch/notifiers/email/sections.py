@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from flamewatch import Event
-from flamewatch.text import escape_html
-
-from .compose import one_line, safe_link
+from flamewatch.text import escape_html, safe_link
+from flamewatch.text import flatten as one_line
 
 _E = escape_html
 
