@@ -17,7 +17,7 @@ from flamewatch.testing import RecordingNotifier, make_test_plugins, plugin_offe
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 CHAIN = [
-    "collect", "evaluate", "record",
+    "collect", "evaluate", "decline", "record",
     "lead", "quiet hours", "take", "supersede", "silence", "group", "flood cap",
     "send", "record outcome",
 ]
@@ -31,8 +31,9 @@ async def test_the_builder_lists_the_whole_chain_in_order(tmp_path: Path) -> Non
         print(pipeline.describe())
         assert pipeline.chain() == CHAIN
         assert pipeline.describe() == (
-            "collect → evaluate → record ⇒ pump: lead → quiet hours → take → supersede → silence → group"
-            " → flood cap ⇒ delivery: send → record outcome"
+            "collect → evaluate → decline → record"
+            " ⇒ pump: lead → quiet hours → take → supersede → silence → group → flood cap"
+            " ⇒ delivery: send → record outcome"
         )
         # The dispatcher's pumps run the very stages the pipeline lists (one list, not a copy).
         assert app.dispatcher is not None and pipeline.pump is app.dispatcher.pump

@@ -10,7 +10,11 @@ event), and only this module writes or parses them:
 * ``entered``: ``rank:<story>:<list>:entered`` (:func:`entered_key`);
 * ``reply``: ``reply:<item>``, ``mention``: ``mention:<name>:<item>``, ``item``: any other item rule's
   ``<rule>[:<qualifier>]:<item>`` (:func:`item_key`);
-* ``test``: ``test:<unix seconds>`` (:func:`sample_key`, ``flamewatch notify-test``).
+* ``test``: ``test:<unix seconds>`` (:func:`sample_key`, ``flamewatch notify-test``);
+* the decline of a watched story (:func:`decline_key`, rule ``decline``): ``left:<story>:<list>:<since>``,
+  ``dropped:<story>:<list>:<since>`` and ``flagged:<story>:<list>:<since>`` (``since``: when this stay on
+  the list began, so a story that comes back and leaves again is news again), ``dead:<story>``,
+  ``deleted:<story>`` and ``retitled:<story>:<hash of the new title>``.
 
 :class:`LevelOrder` is a rule's declaration of which of two of its levels is the better news: for
 comments more is better, for a rank less is (#1 beats the top 10), and words (keywords, mention names)
@@ -25,9 +29,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
+    "DECLINE_KINDS",
     "EventKey",
     "EventKind",
     "LevelOrder",
+    "decline_key",
     "entered_key",
     "item_key",
     "parse_key",
@@ -91,6 +97,17 @@ class EventKind(enum.StrEnum):
     MENTION = "mention"
     ITEM = "item"
     TEST = "test"
+    LEFT = "left"
+    DROPPED = "dropped"
+    FLAGGED = "flagged"
+    DEAD = "dead"
+    DELETED = "deleted"
+    RETITLED = "retitled"
+
+
+#: The kinds of a watched story's decline (rule ``decline``); their levels do not order.
+DECLINE_KINDS = frozenset({EventKind.LEFT, EventKind.DROPPED, EventKind.FLAGGED, EventKind.DEAD,
+                           EventKind.DELETED, EventKind.RETITLED})
 
 
 @dataclass(frozen=True)
@@ -112,6 +129,8 @@ class EventKey:
             return "rank #1" if self.level == "1" else f"rank top {self.level}"
         if self.kind is EventKind.ENTERED:
             return f"entered {self.level}"
+        if self.kind in DECLINE_KINDS:
+            return f"{self.kind.value} {self.level}".rstrip()
         if self.kind in (EventKind.REPLY, EventKind.MENTION, EventKind.ITEM):
             return f"{self.rule} {self.level or self.item}"
         return f"{self.rule} {self.level}".rstrip()
@@ -138,9 +157,23 @@ def item_key(rule: str, item_id: int, qualifier: str | None = None) -> str:
     return f"{rule}:{item_id}" if qualifier is None else f"{rule}:{qualifier}:{item_id}"
 
 
+def decline_key(kind: EventKind, story_id: int, *qualifiers: str | int) -> str:
+    """The key of a watched story's decline: ``<kind>:<story>[:<qualifier>...]``.
+
+    ``left``, ``dropped`` and ``flagged`` take the list and when the stay on it began; ``retitled`` a
+    hash of the new title; ``dead`` and ``deleted`` nothing (they happen once).
+    """
+    if kind not in DECLINE_KINDS:
+        raise ValueError(f"decline_key: {kind.value!r} is not a decline kind")
+    return ":".join((kind.value, str(story_id), *(str(q) for q in qualifiers)))
+
+
 def sample_key(at: float) -> str:
     """The key of a test event sent by ``flamewatch notify-test`` at Unix time ``at``."""
     return f"test:{int(at)}"
+
+
+_DECLINE_HEADS = frozenset(kind.value for kind in DECLINE_KINDS)
 
 
 def parse_key(key: str) -> EventKey:
@@ -158,6 +191,12 @@ def parse_key(key: str) -> EventKey:
             return EventKey(EventKind.RANK, "rank", level, story=int(story))
         if story.isdigit() and level.endswith(":entered"):
             return EventKey(EventKind.ENTERED, "rank", level.removesuffix(":entered"), story=int(story))
+    if head in _DECLINE_HEADS:
+        story, _, level = rest.partition(":")
+        if story.isdigit():
+            # The list is the level the page shows ("left topstories"); the stay's start is not.
+            shown = level.partition(":")[0] if head != "retitled" else ""
+            return EventKey(EventKind(head), "decline", shown, story=int(story))
     qualifier, _, item = rest.rpartition(":")
     kind = {"reply": EventKind.REPLY, "mention": EventKind.MENTION}.get(head, EventKind.ITEM)
     return EventKey(kind, head, qualifier, item=int(item) if item.isdigit() else None)

@@ -57,6 +57,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("velocity", "flamewatch.rules.velocity"),
     ("keyword", "flamewatch.rules.keywords"),
     ("rank", "flamewatch.rules.rank"),
+    ("decline", "flamewatch.rules.decline"),
     ("reply", "flamewatch.rules.people"),
     ("mention", "flamewatch.rules.mentions"),
 )

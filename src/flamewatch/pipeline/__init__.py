@@ -2,9 +2,11 @@
 
 From a new comment on HN to a message in a channel, an alert meets these stages, in this order::
 
-    cycle (every tick):   collect → evaluate → record
+    cycle (every tick):   collect → evaluate → decline → record
     live (between ticks): collect (live) → evaluate → record    (HN's event stream: flamewatch.live)
     pump (per notifier):  lead → quiet hours → take → supersede → silence → group → flood cap
+
+(``decline`` is the cycle's only: a story leaving a list is seen on whole lists, which a live batch has not.)
     delivery (per message, a tracked task):  send → record outcome
 
 Every stage is a small object behind one typed interface (:class:`flamewatch.stage.Stage`): it takes a
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING
 from ..stage import Stage
 from .batch import CycleBatch, PipelineSettings
 from .collect import Collect, ListMemory
+from .decline import Decline
 from .guards import Guards
 from .live import LiveCollect
 from .evaluate import Evaluate, snapshot_of, story_snapshot
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     from ..incremental import IncrementalCounter
     from ..people import Watchlist
     from ..rules import RuleEngine
+    from ..rules.decline import DeclineRule
     from ..store import Store
     from ..stream import ItemStream
 
@@ -123,6 +127,8 @@ def build_pipeline(parts: Parts, *, last_lists: ListMemory | None = None, guards
                     stream=parts.stream, watchlist=parts.watchlist, item_rules=item_rules, last_lists=lists,
                     guards=guards),
             evaluate,
+            Decline(parts.store, parts.dispatcher, decline_rule(parts.rules), parts.watchlist,
+                    tuple(name for name, _top in parts.settings.watched_lists())),
             record,
         ),
         # The pump's stages (lead → quiet hours → take → supersede → silence → group → flood cap) and one
@@ -138,3 +144,10 @@ def build_pipeline(parts: Parts, *, last_lists: ListMemory | None = None, guards
             record,
         ),
     )
+
+
+def decline_rule(rules: RuleEngine) -> DeclineRule | None:
+    """The active ``decline`` rule, whose options the decline stage reads (None: it is off)."""
+    from ..rules.decline import DeclineRule
+
+    return next((r for r in rules.rules if isinstance(r, DeclineRule)), None)

@@ -11,6 +11,7 @@ Modules, one job each:
 - `threads`: per-story comment bookkeeping;
 - `lists`: the story lists;
 - `people`: replies under a user's items, stories entering and leaving lists;
+- `moderation`: stories killed, flagged, deleted and retitled;
 - `updates`: the ``updates.json`` change log;
 - `server`: HTTP, faults, statistics;
 - `sse`: the event stream (Firebase's REST streaming) on ``maxitem`` and the lists, with its faults;
@@ -25,6 +26,7 @@ from .server import Faults, SimStats, SimulatorServer, make_app
 from .sse import StreamFaults, StreamHub
 from .world import World
 from .people import drop_from_list, place_on_list, reply_to_user
+from .moderation import delete_story, flag_story, kill_story, retitle_story
 
 __all__ = [
     "LIST_NAMES",
@@ -37,11 +39,15 @@ __all__ = [
     "ThreadModel",
     "World",
     "add_simulate_arguments",
+    "delete_story",
     "drop_from_list",
+    "flag_story",
     "grow_tree",
+    "kill_story",
     "load_shape",
     "make_app",
     "place_on_list",
     "reply_to_user",
+    "retitle_story",
     "run_simulate",
 ]

@@ -1,6 +1,8 @@
-"""Email parts for events about people: replies (with the reply's text quoted) and rank changes.
+"""Email parts for events about people: replies (with the reply's text quoted), rank changes and what
+happened next to a watched story (its decline: left a list, dead, retitled...).
 
-A digest puts them in their own sections ("Replies", "Rank changes") after the table of hot threads; a
+A digest puts them in their own sections ("Replies", "Rank changes", "What happened next") after the
+table of hot threads; a
 single reply's email quotes the reply. The reply's text is untrusted plain text: it is flattened to one
 line for the plain part and HTML-escaped for the HTML part, like every other HN string.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from flamewatch import Event
+from flamewatch.eventkeys import DECLINE_KINDS
 from flamewatch.text import escape_html, safe_link
 from flamewatch.text import flatten as one_line
 
@@ -22,10 +25,16 @@ _QUOTE = 'style="margin:8px 0;padding:4px 12px;border-left:3px solid #ccc;color:
 
 
 def kind(event: Event) -> str:
-    """``"reply"`` for events about an item (replies, mentions), ``"rank"`` for rank events, else ``"thread"``."""
+    """``"reply"`` for events about an item (replies, mentions), ``"rank"`` for rank and decline events (a
+    line each, no counts table), else ``"thread"``."""
     if event.subject is not None:
         return "reply"
-    return "rank" if event.rule == "rank" else "thread"
+    return "rank" if event.rule == "rank" or is_decline(event) else "thread"
+
+
+def is_decline(event: Event) -> bool:
+    """Whether ``event`` tells what happened next to a story (its key's kind is a decline kind)."""
+    return event.parsed_key.kind in DECLINE_KINDS
 
 
 def split(events: Sequence[Event]) -> tuple[list[Event], list[Event], list[Event]]:
@@ -62,9 +71,9 @@ def html_quote(event: Event) -> str:
 def plain_sections(ranks: Sequence[Event], replies: Sequence[Event]) -> str:
     """The digest's plain-text sections for rank changes and replies ("" when there are none)."""
     out: list[str] = []
-    if ranks:
-        out += ["Rank changes", "------------"]
-        out += [f"  {one_line(e.describe())}\n    {e.story.hn_url}" for e in ranks]
+    for title, group in _rank_groups(ranks):
+        out += [title, "-" * len(title)]
+        out += [f"  {one_line(e.describe())}\n    {e.story.hn_url}" for e in group]
         out.append("")
     if replies:
         out += ["Replies", "-------"]
@@ -80,9 +89,9 @@ def plain_sections(ranks: Sequence[Event], replies: Sequence[Event]) -> str:
 def html_sections(ranks: Sequence[Event], replies: Sequence[Event]) -> str:
     """The digest's HTML sections for rank changes and replies ("" when there are none)."""
     out: list[str] = []
-    if ranks:
-        out.append('<h3 style="font-size:16px;margin:16px 0 4px">Rank changes</h3><ul>')
-        out += [f"<li>{_a(e.story.hn_url, one_line(e.describe()))}</li>" for e in ranks]
+    for title, group in _rank_groups(ranks):
+        out.append(f'<h3 style="font-size:16px;margin:16px 0 4px">{title}</h3><ul>')
+        out += [f"<li>{_a(e.story.hn_url, one_line(e.describe()))}</li>" for e in group]
         out.append("</ul>\n")
     if replies:
         out.append('<h3 style="font-size:16px;margin:16px 0 4px">Replies</h3>')
@@ -90,6 +99,13 @@ def html_sections(ranks: Sequence[Event], replies: Sequence[Event]) -> str:
             out.append(f"<p style=\"margin:8px 0 0\">in {_a(e.story.hn_url, one_line(e.story.title))}</p>")
             out.append(html_quote(e))
     return "".join(out)
+
+
+def _rank_groups(events: Sequence[Event]) -> list[tuple[str, list[Event]]]:
+    """Rank changes, then declines, each under its heading (groups that are empty left out)."""
+    groups = [("Rank changes", [e for e in events if not is_decline(e)]),
+              ("What happened next", [e for e in events if is_decline(e)])]
+    return [(title, group) for title, group in groups if group]
 
 
 def _a(url: str | None, text: str) -> str:
