@@ -58,6 +58,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("keyword", "flamewatch.rules.keywords"),
     ("rank", "flamewatch.rules.rank"),
     ("decline", "flamewatch.rules.decline"),
+    ("flamewar", "flamewatch.rules.flamewar"),
     ("reply", "flamewatch.rules.people"),
     ("mention", "flamewatch.rules.mentions"),
 )
