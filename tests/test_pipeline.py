@@ -17,7 +17,7 @@ from flamewatch.testing import RecordingNotifier, make_test_plugins, plugin_offe
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 CHAIN = [
-    "collect", "evaluate", "decline", "record",
+    "collect", "stale", "evaluate", "decline", "record",
     "lead", "quiet hours", "take", "supersede", "silence", "group", "flood cap",
     "send", "record outcome",
 ]
@@ -31,7 +31,7 @@ async def test_the_builder_lists_the_whole_chain_in_order(tmp_path: Path) -> Non
         print(pipeline.describe())
         assert pipeline.chain() == CHAIN
         assert pipeline.describe() == (
-            "collect → evaluate → decline → record"
+            "collect → stale → evaluate → decline → record"
             " ⇒ pump: lead → quiet hours → take → supersede → silence → group → flood cap"
             " ⇒ delivery: send → record outcome"
         )

@@ -14,7 +14,9 @@ event), and only this module writes or parses them:
 * the decline of a watched story (:func:`decline_key`, rule ``decline``): ``left:<story>:<list>:<since>``,
   ``dropped:<story>:<list>:<since>`` and ``flagged:<story>:<list>:<since>`` (``since``: when this stay on
   the list began, so a story that comes back and leaves again is news again), ``dead:<story>``,
-  ``deleted:<story>`` and ``retitled:<story>:<hash of the new title>``.
+  ``deleted:<story>`` and ``retitled:<story>:<hash of the new title>``;
+* ``stale``: ``stale:<source>:<since>:start`` and ``...:end`` (:func:`stale_key`: ``maxitem`` or a list
+  stopped changing at ``since``, and started again).
 
 :class:`LevelOrder` is a rule's declaration of which of two of its levels is the better news: for
 comments more is better, for a rank less is (#1 beats the top 10), and words (keywords, mention names)
@@ -39,6 +41,7 @@ __all__ = [
     "parse_key",
     "rank_key",
     "sample_key",
+    "stale_key",
     "story_key",
 ]
 
@@ -103,6 +106,7 @@ class EventKind(enum.StrEnum):
     DEAD = "dead"
     DELETED = "deleted"
     RETITLED = "retitled"
+    STALE = "stale"
 
 
 #: The kinds of a watched story's decline (rule ``decline``); their levels do not order.
@@ -129,6 +133,8 @@ class EventKey:
             return "rank #1" if self.level == "1" else f"rank top {self.level}"
         if self.kind is EventKind.ENTERED:
             return f"entered {self.level}"
+        if self.kind is EventKind.STALE:
+            return f"stale {self.level}"
         if self.kind in DECLINE_KINDS:
             return f"{self.kind.value} {self.level}".rstrip()
         if self.kind in (EventKind.REPLY, EventKind.MENTION, EventKind.ITEM):
@@ -168,6 +174,14 @@ def decline_key(kind: EventKind, story_id: int, *qualifiers: str | int) -> str:
     return ":".join((kind.value, str(story_id), *(str(q) for q in qualifiers)))
 
 
+def stale_key(source: str, since: int, phase: str) -> str:
+    """The key of source ``source`` (``maxitem``, a list) unchanged since ``since`` (Unix seconds): its
+    ``phase`` is ``start`` (it went stale) or ``end`` (it changes again)."""
+    if phase not in ("start", "end"):
+        raise ValueError(f"stale_key: phase must be 'start' or 'end', got {phase!r}")
+    return f"stale:{source}:{since}:{phase}"
+
+
 def sample_key(at: float) -> str:
     """The key of a test event sent by ``flamewatch notify-test`` at Unix time ``at``."""
     return f"test:{int(at)}"
@@ -191,6 +205,11 @@ def parse_key(key: str) -> EventKey:
             return EventKey(EventKind.RANK, "rank", level, story=int(story))
         if story.isdigit() and level.endswith(":entered"):
             return EventKey(EventKind.ENTERED, "rank", level.removesuffix(":entered"), story=int(story))
+    if head == "stale":
+        source, _, tail = rest.partition(":")
+        since, _, phase = tail.partition(":")
+        if since.isdigit() and phase in ("start", "end"):
+            return EventKey(EventKind.STALE, "stale", f"{source} {phase}")
     if head in _DECLINE_HEADS:
         story, _, level = rest.partition(":")
         if story.isdigit():

@@ -311,3 +311,6 @@ class CycleStats:
     #: (rule, how many stories or items it raised on this cycle) for each rule that raised; it was
     #: skipped there and every other rule went on.
     rule_errors: tuple[tuple[str, int], ...] = ()
+    #: Sources that stopped changing for longer than ``[rules] stale_after`` (``maxitem``, a list), each
+    #: as a reason: ``/-/ready`` and the status page name them.
+    stale: tuple[str, ...] = ()

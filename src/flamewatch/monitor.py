@@ -118,6 +118,7 @@ class Monitor:
             list_name=self.settings.watched_lists()[0][0],
             counted=tuple(batch.snapshots),
             rule_errors=tuple(sorted(batch.rule_errors.items())),
+            stale=tuple(batch.stale),
         )
 
 

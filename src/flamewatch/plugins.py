@@ -59,6 +59,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("rank", "flamewatch.rules.rank"),
     ("decline", "flamewatch.rules.decline"),
     ("flamewar", "flamewatch.rules.flamewar"),
+    ("stale", "flamewatch.rules.stale"),
     ("reply", "flamewatch.rules.people"),
     ("mention", "flamewatch.rules.mentions"),
 )

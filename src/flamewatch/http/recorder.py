@@ -56,6 +56,8 @@ class StatusRecorder:
         self.stories: tuple[StorySnapshot, ...] = ()
         #: Unix time the last cycle without failure ended, or None before the first one.
         self.last_success: float | None = None
+        #: The sources the last good cycle found stale (each a reason): not ready while there are any.
+        self.stale: tuple[str, ...] = ()
         #: Bumped on every change the page shows; the page polls it.
         self.version = 0
         self.started_at = clock()
@@ -68,6 +70,7 @@ class StatusRecorder:
         self.cycles.append(stats)
         if stats.failed is None:
             self.last_success = self.clock()
+            self.stale = stats.stale
             if stats.counted:
                 ranked = sorted(stats.counted, key=lambda s: (s.rank is None, s.rank or 0, s.id))
                 self.stories = tuple(ranked)
@@ -109,6 +112,8 @@ class StatusRecorder:
         age = self.clock() - self.last_success
         if age > 3 * period:
             return False, f"last good cycle {age:.0f}s ago (more than 3 periods of {period:g}s)"
+        if self.stale:
+            return False, "stale source: " + "; ".join(self.stale)
         return True, "ok"
 
     def touch(self) -> None:

@@ -2,12 +2,12 @@
 
 From a new comment on HN to a message in a channel, an alert meets these stages, in this order::
 
-    cycle (every tick):   collect → evaluate → decline → record
+    cycle (every tick):   collect → stale → evaluate → decline → record
     live (between ticks): collect (live) → evaluate → record    (HN's event stream: flamewatch.live)
     pump (per notifier):  lead → quiet hours → take → supersede → silence → group → flood cap
-
-(``decline`` is the cycle's only: a story leaving a list is seen on whole lists, which a live batch has not.)
     delivery (per message, a tracked task):  send → record outcome
+
+(``stale`` and ``decline`` are the cycle's only: they compare whole lists, which a live batch has not.)
 
 Every stage is a small object behind one typed interface (:class:`flamewatch.stage.Stage`): it takes a
 batch and returns it. The cycle's stages pass a :class:`CycleBatch` (see :mod:`.collect`,
@@ -29,6 +29,7 @@ from .decline import Decline
 from .guards import Guards
 from .live import LiveCollect
 from .evaluate import Evaluate, snapshot_of, story_snapshot
+from .stale import Stale
 from .record import HOUSEKEEPING_EVERY, Record, housekeep
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from ..people import Watchlist
     from ..rules import RuleEngine
     from ..rules.decline import DeclineRule
+    from ..rules.stale import StaleRule
     from ..store import Store
     from ..stream import ItemStream
 
@@ -126,6 +128,8 @@ def build_pipeline(parts: Parts, *, last_lists: ListMemory | None = None, guards
             Collect(parts.client, parts.store, parts.dispatcher, parts.settings, counter=parts.counter,
                     stream=parts.stream, watchlist=parts.watchlist, item_rules=item_rules, last_lists=lists,
                     guards=guards),
+            Stale(parts.store, parts.dispatcher, stale_rule(parts.rules), parts.stream,
+                  tuple(name for name, _top in parts.settings.watched_lists())),
             evaluate,
             Decline(parts.store, parts.dispatcher, decline_rule(parts.rules), parts.watchlist,
                     tuple(name for name, _top in parts.settings.watched_lists())),
@@ -151,3 +155,10 @@ def decline_rule(rules: RuleEngine) -> DeclineRule | None:
     from ..rules.decline import DeclineRule
 
     return next((r for r in rules.rules if isinstance(r, DeclineRule)), None)
+
+
+def stale_rule(rules: RuleEngine) -> StaleRule | None:
+    """The active ``stale`` rule, whose options the stale stage reads (None: it is off)."""
+    from ..rules.stale import StaleRule
+
+    return next((r for r in rules.rules if isinstance(r, StaleRule)), None)

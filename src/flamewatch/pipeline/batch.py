@@ -74,6 +74,8 @@ class CycleBatch:
     touched: set[int] = field(default_factory=set)
     #: Live: ``maxitem`` as the event stream announced it (the poll need not ask again).
     maxitem: int | None = None
+    #: The sources that stopped changing (``maxitem``, a list), each as a reason ``/-/ready`` names.
+    stale: list[str] = field(default_factory=list)
 
     def source_of(self, story_id: int) -> str:
         """The list an event about ``story_id`` names: the first watched list it is on, else "followed"."""
