@@ -104,7 +104,8 @@ def test_example_config_sets_every_key_the_reader_knows(secrets_env: None, built
     for section in ("hn", "watch", "crawl", "store", "delivery", "plugins"):
         fields = {f.name for f in dataclasses.fields(getattr(config, section))}
         assert fields == set(data[section]), section
-    assert set(data["rules"]) == {"comment_levels", "points_levels", "keywords", "velocity", "mentions"}
+    assert {"comment_levels", "points_levels", "keywords", "velocity", "mentions", "decline", "flamewar_ratio",
+            "stale_after"} <= set(data["rules"])
     rule_keys = {f.name for rule in builtin_plugins.rule_types().values() for f in dataclasses.fields(rule.Options)}
     assert rule_keys == set(data["rules"])
     text = EXAMPLE.read_text()
@@ -177,11 +178,11 @@ def test_mistakes_are_one_line_naming_file_and_key(write: Callable[[str], Path],
         ("[rules]\ncomment_levels = [5, \"x\"]\n",
          r"rules\.comment_levels\[1\]: expected a positive whole number, got 'x'"),
         ("[rules]\ncoment_levels = [5]\n",
-         r"rules\.coment_levels: unknown key \(known keys here: comment_levels, keywords, mentions, points_levels, "
-         r"velocity\)"),
+         r"rules\.coment_levels: unknown key \(known keys here: comment_levels, decline, .*, keywords, mentions, "
+         r"points_levels, stale_after, stale_lists, velocity\)"),
         ("[[notifiers]]\ntype = \"console\"\nrules = [\"comment\"]\n",
          r"notifiers\[0\]\.rules: unknown rule 'comment' \(expected some of comments, points, velocity, keyword, "
-         r"rank, reply, mention\)"),
+         r"rank, reply, mention, decline, flamewar, stale\)"),
     ],
 )
 def test_rule_mistakes_are_found_once_plugins_are_loaded(

@@ -57,11 +57,11 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("velocity", "flamewatch.rules.velocity"),
     ("keyword", "flamewatch.rules.keywords"),
     ("rank", "flamewatch.rules.rank"),
+    ("reply", "flamewatch.rules.people"),
+    ("mention", "flamewatch.rules.mentions"),
     ("decline", "flamewatch.rules.decline"),
     ("flamewar", "flamewatch.rules.flamewar"),
     ("stale", "flamewatch.rules.stale"),
-    ("reply", "flamewatch.rules.people"),
-    ("mention", "flamewatch.rules.mentions"),
 )
 
 
