@@ -182,7 +182,7 @@ def test_mistakes_are_one_line_naming_file_and_key(write: Callable[[str], Path],
          r"points_levels, stale_after, stale_lists, velocity\)"),
         ("[[notifiers]]\ntype = \"console\"\nrules = [\"comment\"]\n",
          r"notifiers\[0\]\.rules: unknown rule 'comment' \(expected some of comments, points, velocity, keyword, "
-         r"rank, reply, mention, decline, flamewar, stale\)"),
+         r"rank, reply, mention, decline, flamewar, stale, domain\)"),
     ],
 )
 def test_rule_mistakes_are_found_once_plugins_are_loaded(

@@ -15,6 +15,8 @@ event), and only this module writes or parses them:
   ``dropped:<story>:<list>:<since>`` and ``flagged:<story>:<list>:<since>`` (``since``: when this stay on
   the list began, so a story that comes back and leaves again is news again), ``dead:<story>``,
   ``deleted:<story>`` and ``retitled:<story>:<hash of the new title>``;
+* ``domain``: ``domain:<story>:posted`` and ``domain:<story>:<list>:entered`` (:func:`domain_key`: a
+  story from a ``[[watch.domains]]`` site was posted, entered a list);
 * ``stale``: ``stale:<source>:<since>:start`` and ``...:end`` (:func:`stale_key`: ``maxitem`` or a list
   stopped changing at ``since``, and started again).
 
@@ -36,6 +38,7 @@ __all__ = [
     "EventKind",
     "LevelOrder",
     "decline_key",
+    "domain_key",
     "entered_key",
     "item_key",
     "parse_key",
@@ -107,6 +110,7 @@ class EventKind(enum.StrEnum):
     DELETED = "deleted"
     RETITLED = "retitled"
     STALE = "stale"
+    DOMAIN = "domain"
 
 
 #: The kinds of a watched story's decline (rule ``decline``); their levels do not order.
@@ -133,6 +137,8 @@ class EventKey:
             return "rank #1" if self.level == "1" else f"rank top {self.level}"
         if self.kind is EventKind.ENTERED:
             return f"entered {self.level}"
+        if self.kind is EventKind.DOMAIN:
+            return f"domain {self.level}"
         if self.kind is EventKind.STALE:
             return f"stale {self.level}"
         if self.kind in DECLINE_KINDS:
@@ -174,6 +180,11 @@ def decline_key(kind: EventKind, story_id: int, *qualifiers: str | int) -> str:
     return ":".join((kind.value, str(story_id), *(str(q) for q in qualifiers)))
 
 
+def domain_key(story_id: int, list_name: str | None = None) -> str:
+    """The key of a story from a watched domain: posted (``list_name`` None), or entering ``list_name``."""
+    return f"domain:{story_id}:posted" if list_name is None else f"domain:{story_id}:{list_name}:entered"
+
+
 def stale_key(source: str, since: int, phase: str) -> str:
     """The key of source ``source`` (``maxitem``, a list) unchanged since ``since`` (Unix seconds): its
     ``phase`` is ``start`` (it went stale) or ``end`` (it changes again)."""
@@ -205,6 +216,11 @@ def parse_key(key: str) -> EventKey:
             return EventKey(EventKind.RANK, "rank", level, story=int(story))
         if story.isdigit() and level.endswith(":entered"):
             return EventKey(EventKind.ENTERED, "rank", level.removesuffix(":entered"), story=int(story))
+    if head == "domain":
+        story, _, what = rest.partition(":")
+        if story.isdigit() and (what == "posted" or what.endswith(":entered")):
+            shown = "posted" if what == "posted" else "entered " + what.removesuffix(":entered")
+            return EventKey(EventKind.DOMAIN, "domain", shown, story=int(story))
     if head == "stale":
         source, _, tail = rest.partition(":")
         since, _, phase = tail.partition(":")

@@ -62,6 +62,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("decline", "flamewatch.rules.decline"),
     ("flamewar", "flamewatch.rules.flamewar"),
     ("stale", "flamewatch.rules.stale"),
+    ("domain", "flamewatch.rules.domains"),
 )
 
 

@@ -47,6 +47,7 @@ RESTART: tuple[tuple[str, Callable[[Config], Any]], ...] = (
     ("watch.follow", lambda c: c.watch.follow),
     ("watch.follow_quiet", lambda c: c.watch.follow_quiet),
     ("watch.users", lambda c: c.watch.users),
+    ("watch.domains", lambda c: c.watch.domains),
     ("watch.live", lambda c: c.watch.live),
 )
 

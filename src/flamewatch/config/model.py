@@ -52,6 +52,20 @@ class WatchUser:
 
 
 @dataclass(frozen=True)
+class WatchDomain:
+    """One ``[[watch.domains]]`` table: a site whose stories are news when posted or on a watched list."""
+
+    name: str = field(metadata={"missing": 'the domain, e.g. name = "example.com" (its subdomains too)'})
+    posted: bool = True  # "was posted from example.com": every new story on HN, from the stream
+    lists: bool = True  # "(example.com) entered the front page at #12": a story on a watched list
+
+    def __post_init__(self) -> None:
+        name = self.name.strip().lower().removeprefix("www.")
+        if not name or "." not in name or not all(c.isalnum() or c in ".-" for c in name) or name != self.name:
+            raise ValueError(f"name: not a lower-case domain name like \"example.com\": {self.name!r}")
+
+
+@dataclass(frozen=True)
 class WatchSettings:
     """``[watch]``: which lists, how many stories, how often; followed threads and users."""
 
@@ -64,6 +78,7 @@ class WatchSettings:
     follow: tuple[PositiveInt, ...] = ()  # story (or comment) ids counted every cycle
     follow_quiet: Duration = 2 * 86400.0  # a followed thread with no new comment for this long is dropped
     users: tuple[WatchUser, ...] = ()
+    domains: tuple[WatchDomain, ...] = ()
     #: Follow HN's event stream between cycles (seconds, not a period, to an alert); polling covers
     #: whenever the stream is refused or down.
     live: bool = True
