@@ -31,6 +31,7 @@ from .people import cmd_follow, cmd_unfollow
 from .silence import cmd_silence
 from .watching import cmd_demo, cmd_once, cmd_run, cmd_simulate
 from .status import cmd_status
+from .backtest import cmd_backtest
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,6 +95,7 @@ COMMANDS = {
     "notify-test": cmd_notify_test,
     "outbox": cmd_outbox,
     "status": cmd_status,
+    "backtest": cmd_backtest,
     "follow": cmd_follow,
     "unfollow": cmd_unfollow,
     "silence": cmd_silence,

@@ -142,6 +142,14 @@ def build_parser() -> Parser:
     p.add_argument("--http", metavar="ADDR", help="the daemon's HTTP address (default: http.listen)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
+    p = _command(sub, "backtest", "how many alerts a day this config would have sent, from the store's history",
+                 "Replays the recorded counts against the config's rules and notifier routes (-c other.toml tries "
+                 "another file) and prints, per rule, level and notifier instance, alerts in total and a day.",
+                 "flamewatch -c stricter.toml backtest --days 7")
+    p.add_argument("--days", type=positive_int, default=7, help="how many days back to replay (default 7)")
+    p.add_argument("--store", help="store file (overrides store.path)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
     _command(sub, "check", "validate the config and show the plugins and notifiers that would run",
              "Reports every problem 'run' would stop on, one line each, and exits 2 if there is any.",
              "flamewatch -c flamewatch.toml check")

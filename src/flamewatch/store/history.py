@@ -79,6 +79,12 @@ class SQLiteHistory(SQLiteConnection):
             seen.setdefault(sample.story_id, sample)
         return list(seen.values())
 
+    async def samples_since(self, since: float) -> list[CountSample]:
+        """Every sample taken at or after ``since`` (partial ones too), oldest first: what
+        ``flamewatch backtest`` replays. SQLite only, like :meth:`latest_cycle_samples`."""
+        sql = f"SELECT {_SAMPLE_COLUMNS} FROM snapshots WHERE at >= ? ORDER BY at, rowid"
+        return [_sample(row) for row in await self._read(sql, (since,))]
+
     async def prune_snapshots(self, older_than: float) -> int:
         """See :meth:`Store.prune_snapshots <flamewatch.store.base.Store.prune_snapshots>`."""
         return await self._change("DELETE FROM snapshots WHERE at < ?", (older_than,))
