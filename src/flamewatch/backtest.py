@@ -80,15 +80,19 @@ class BacktestReport:
 
 
 def replay(samples: Sequence[CountSample], rules: Sequence[Rule], instances: Sequence[NotifierInstance],
-           fired_before: Sequence[Event], *, start: float, end: float) -> BacktestReport:
+           fired: Sequence[Event], *, since: float, start: float, end: float) -> BacktestReport:
     """Run ``rules`` over the cycles in ``samples`` (oldest first) and route what they announce.
 
-    ``fired_before``: events the store has fired (those stamped before ``start`` count as fired already).
+    ``fired``: events the store has fired about these stories (their titles and links are used; those
+    stamped before ``since``, the window asked for, count as fired already). ``start`` and ``end`` are
+    the first and last replayed cycles' times (what "a day" divides).
     """
     engine = RuleEngine([r for r in rules if r.name not in NOT_REPLAYED])
     skipped = tuple(sorted(r.name for r in rules if r.name in NOT_REPLAYED and r.is_active()))
-    fired = {e.key for e in fired_before if e.at.timestamp() < start}
-    known = {e.story.id: e.story for e in fired_before}
+    known = {e.story.id: e.story for e in fired}
+    # ``since`` is a whole window before the first sample, not that sample's time: an event of the first
+    # replayed cycle is stamped with it, and a float round trip through a datetime must not make it "before".
+    fired_keys = {e.key for e in fired if e.at.timestamp() < since}
     report = BacktestReport(start=start, end=end, days=(end - start) / 86400.0, skipped_rules=skipped)
     by_cycle: dict[float, list[CountSample]] = defaultdict(list)
     for sample in samples:
@@ -111,11 +115,11 @@ def replay(samples: Sequence[CountSample], rules: Sequence[Rule], instances: Seq
             evaluation = engine.evaluate(_snapshot(sample, known.get(sample.story_id)),
                                          history=window if not sample.partial else (), growth=growth, now=at)
             for event in evaluation.passed:
-                fired.add(event.key)
+                fired_keys.add(event.key)
             for event in evaluation.announce:
-                if event.key in fired:
+                if event.key in fired_keys:
                     continue
-                fired.add(event.key)
+                fired_keys.add(event.key)
                 for instance in instances:
                     if instance.route.accepts(event):
                         report.counts[(event.rule, str(event.level), instance.name)] += 1

@@ -41,10 +41,10 @@ async def run_backtest(config: Config, *, days: float, store_path: str | None = 
     rules = resolve_rules(config, plugins)
     instances = resolve_notifiers(config, plugins)
     end = time.time() if now is None else now
-    start = end - days * 86400.0
+    since = start = end - days * 86400.0
     async with await SQLiteStore.open_readonly(path) as store:
-        samples = await store.samples_since(start)
+        samples = await store.samples_since(since)
         fired = await store.fired_events({s.story_id for s in samples})
     if samples:
-        start, end = max(start, samples[0].at), samples[-1].at
-    return replay(samples, rules, instances, fired, start=start, end=end)
+        start, end = samples[0].at, samples[-1].at
+    return replay(samples, rules, instances, fired, since=since, start=start, end=end)
