@@ -11,11 +11,17 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from hypothesis import settings
 from fakes.webhook_receiver import FakeWebhookReceiver
 
 from flamewatch.simulator import SimulatorServer, World
 from flamewatch.hn import HNClient
 from flamewatch.store import Store, open_store
+
+# Property tests check what holds, not how fast: Hypothesis's default 200 ms deadline per example turns a
+# loaded 2-core CI machine into a failure of correct code, so no deadline (timings live in benchmarks/).
+settings.register_profile("flamewatch", deadline=None)
+settings.load_profile("flamewatch")
 
 #: Run the CLI exactly as a user would, with the interpreter running the tests.
 FLAMEWATCH = [sys.executable, "-m", "flamewatch"]
