@@ -31,26 +31,36 @@ class HistoryWindows:
         self._samples: dict[int, deque[tuple[float, int]]] = {}
 
     async def windows(
-        self, results: Sequence[CrawlResult], now: float, span: float
+        self, results: Sequence[CrawlResult], now: float, span: float, *, live: bool = False
     ) -> dict[int, list[tuple[float, int]]]:
-        """The windows of this cycle's complete counts (their samples are in the store already)."""
+        """The windows of this batch's complete counts (their samples are in the store already).
+
+        ``live``: a live batch (a few recounted stories, between cycles): it keeps every other story's
+        window, since only a cycle's results say which stories are still watched.
+        """
         if span != self.span:
             self._samples, self.span = {}, span
         counted = {r.story_id: r.comments for r in results
                    if r.story is not None and r.story.type in (None, "story") and not r.partial}
         known = self._samples
-        new = [s for s in counted if s not in known]
-        if new:
-            loaded = await self.store.histories(new, now - span)
-            for story_id in new:
-                known[story_id] = deque((s.at, s.comments) for s in loaded.get(story_id, ()))
+        loaded_now: set[int] = set()
+        # A live batch and a cycle share these windows and run at once: while one reads the store,
+        # the other may add or drop windows. Read until every story counted here has one; the
+        # updates below then run with no await between them.
+        while missing := [s for s in counted if s not in known]:
+            loaded = await self.store.histories(missing, now - span)
+            for story_id in missing:
+                if story_id not in known:
+                    known[story_id] = deque((s.at, s.comments) for s in loaded.get(story_id, ()))
+                    loaded_now.add(story_id)
         for story_id, comments in counted.items():
             samples = known[story_id]
-            if story_id not in new:
+            if story_id not in loaded_now:  # read from the store, it has this batch's sample already
                 samples.append((now, comments))
             while samples and samples[0][0] < now - span:
                 samples.popleft()
-        watched = {r.story_id for r in results}
-        for story_id in [s for s in known if s not in watched]:  # left the watched lists
-            del known[story_id]
+        if not live:
+            watched = {r.story_id for r in results}
+            for story_id in [s for s in known if s not in watched]:  # left the watched lists
+                del known[story_id]
         return {story_id: list(known[story_id]) for story_id in counted}

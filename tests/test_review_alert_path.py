@@ -1,0 +1,37 @@
+"""Defects a review of the alert path (issues 18-23) found, each pinned by a test."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from flamewatch.crawl import CrawlResult
+from flamewatch.hn import Item
+from flamewatch.pipeline.history import HistoryWindows
+from flamewatch.store import CountSample, open_store
+
+
+def _counted(now: float, ids: list[int]) -> list[CrawlResult]:
+    return [CrawlResult(s, story=Item(s, type="story"), comments=int(now) % 97 + s) for s in ids]
+
+
+async def test_a_live_recount_between_a_cycles_history_reads_neither_fails_nor_evicts_the_cycles_stories(
+    tmp_path: Path,
+) -> None:
+    # Live mode evaluates a few recounted stories while a cycle evaluates them all, on one HistoryWindows.
+    # The cycle reads the windows of stories new to it from the store; a live batch that ran meanwhile
+    # took every story it did not recount for one that left the lists, and the cycle then failed with a
+    # KeyError on a story it had counted on finding.
+    span = 600.0
+    async with await open_store(str(tmp_path / "fw.db")) as store:
+        windows = HistoryWindows(store)
+        await store.add_snapshots([CountSample(s, 1000.0, 1, 0, None, False) for s in (1, 2, 5)])
+        await windows.windows(_counted(1000.0, [1, 5]), 1000.0, span)  # an earlier cycle: 1 and 5 known
+        await store.add_snapshots([CountSample(s, 1060.0, 2, 0, None, False) for s in (1, 2, 5)])
+        cycle = asyncio.create_task(windows.windows(_counted(1060.0, [1, 2, 5]), 1060.0, span))  # 2 is new
+        live = asyncio.create_task(windows.windows(_counted(1060.0, [5]), 1060.0, span, live=True))
+        got, _ = await asyncio.gather(cycle, live)
+        assert set(got) == {1, 2, 5}
+        # A live batch counts a few stories: it must not make the next cycle read every other window again.
+        await windows.windows(_counted(1070.0, [5]), 1070.0, span, live=True)
+        assert set(windows._samples) == {1, 2, 5}
