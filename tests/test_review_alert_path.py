@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import aiohttp
+import pytest
+
 from flamewatch.crawl import CrawlResult
 from flamewatch.hn import Item
 from flamewatch.pipeline.history import HistoryWindows
 from flamewatch.store import CountSample, open_store
+from flamewatch.testing import make_event
 
 
 def _counted(now: float, ids: list[int]) -> list[CrawlResult]:
@@ -35,3 +39,22 @@ async def test_a_live_recount_between_a_cycles_history_reads_neither_fails_nor_e
         # A live batch counts a few stories: it must not make the next cycle read every other window again.
         await windows.windows(_counted(1070.0, [5]), 1070.0, span, live=True)
         assert set(windows._samples) == {1, 2, 5}
+
+
+async def test_a_feed_sending_several_events_at_once_keeps_every_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A feed instance with concurrency > 1 runs several sends at once; each read the stored entries,
+    # added its own and wrote them back, so the last write lost the others' entries (delivered, marked
+    # done, and absent from the feed).
+    from flamewatch import Secret
+    from flamewatch.notifier import NotifierContext
+    from flamewatch.notifiers.feed import FeedNotifier, FeedOptions
+
+    monkeypatch.setenv("FW_FEED_TOKEN", "feed-token-0123456789abcdef")
+    async with await open_store(str(tmp_path / "fw.db")) as store, aiohttp.ClientSession() as session:
+        feed = FeedNotifier(NotifierContext(name="f", session=session, state=store.state_for("f")),
+                            FeedOptions(token=Secret(env="FW_FEED_TOKEN")))
+        events = [make_event(story_id=i, comments=120) for i in range(1, 6)]
+        await asyncio.gather(*(feed.send(event) for event in events))
+        assert sorted(e.story.id for e in await feed.entries()) == [1, 2, 3, 4, 5]

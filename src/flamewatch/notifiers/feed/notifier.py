@@ -9,11 +9,12 @@ entries), so the feed survives restarts and a standby sharing the store serves t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flamewatch import Event, Notifier, PermanentDeliveryError, PositiveInt, Secret
+from flamewatch import Event, Notifier, NotifierContext, PermanentDeliveryError, PositiveInt, Secret
 
 #: The state key holding the entries (``Event.to_dict()`` of each, oldest first).
 ENTRIES_KEY = "entries"
@@ -40,6 +41,10 @@ class FeedNotifier(Notifier):
     Options = FeedOptions
 
     options: FeedOptions
+
+    def __init__(self, ctx: NotifierContext, options: FeedOptions) -> None:
+        super().__init__(ctx, options)
+        self._writing = asyncio.Lock()
 
     async def start(self) -> None:
         """Check that the token can be read (a feed nobody can open is a config mistake)."""
@@ -76,9 +81,12 @@ class FeedNotifier(Notifier):
         await self._add(list(events))
 
     async def _add(self, events: list[Event]) -> None:
-        raw = await self.ctx.state.get(ENTRIES_KEY)
-        stored: list[Any] = raw if isinstance(raw, list) else []
-        keys = {e.key for e in events}
-        kept = [item for item in stored if not (isinstance(item, dict) and item.get("key") in keys)]
-        kept.extend(e.to_dict() for e in events)
-        await self.ctx.state.set(ENTRIES_KEY, kept[-self.options.keep:])
+        # Sends run at once with ``concurrency`` > 1: one read-add-write at a time, or the last write
+        # would drop what the others added.
+        async with self._writing:
+            raw = await self.ctx.state.get(ENTRIES_KEY)
+            stored: list[Any] = raw if isinstance(raw, list) else []
+            keys = {e.key for e in events}
+            kept = [item for item in stored if not (isinstance(item, dict) and item.get("key") in keys)]
+            kept.extend(e.to_dict() for e in events)
+            await self.ctx.state.set(ENTRIES_KEY, kept[-self.options.keep:])
