@@ -192,7 +192,7 @@ class Supersede(_Skipping):
         # the better level may still wait: the instance's pending rows about these stories that nobody
         # holds a live lease on are weighed too (and closed when something better is among them).
         stories = {row.event.story.id for row in batch.rows if may_supersede(row)}
-        waiting = [r for r in await self.d.store.pending(batch.instance.name)
+        waiting = [r for r in await self.d.store.pending(batch.instance.name, stories=stories)
                    if r.event.story.id in stories and (r.claimed_until is None or r.claimed_until <= batch.now)]
         return superseded_rows(batch.rows, waiting)
 

@@ -227,8 +227,9 @@ class Store(Protocol):
         file lock, at start). Returns how many rows were released."""
         ...
 
-    async def pending(self, instance: str | None = None) -> list[Delivery]:
-        """Every pending row (due or not, claimed or not), oldest first; only ``instance``'s when given."""
+    async def pending(self, instance: str | None = None, *, stories: Iterable[int] | None = None) -> list[Delivery]:
+        """Every pending row (due or not, claimed or not), oldest first; only ``instance``'s when given, and
+        only those about ``stories`` when given (chosen by the database: a dead endpoint may hold thousands)."""
         ...
 
     async def next_due_at(self, instance: str | None = None, *, after: float | None = None) -> float | None:

@@ -207,13 +207,16 @@ class SQLiteOutbox(SQLiteConnection):
             f"UPDATE outbox SET {_UNCLAIM} WHERE claimed_by = ? AND status = ?", (owner, PENDING)
         )
 
-    async def pending(self, instance: str | None = None) -> list[Delivery]:
+    async def pending(self, instance: str | None = None, *, stories: Iterable[int] | None = None) -> list[Delivery]:
         """See :meth:`Store.pending <flamewatch.store.base.Store.pending>`."""
         sql = f"SELECT {_DELIVERY_COLUMNS} FROM {_DELIVERY_FROM} WHERE o.status = ?"
         params: list[Any] = [PENDING]
         if instance is not None:
             sql += " AND o.instance = ?"
             params.append(instance)
+        if stories is not None:
+            sql += " AND f.story_id IN (SELECT value FROM json_each(?))"
+            params.append(json_list(stories))
         sql += " ORDER BY o.id"
         return self._deliveries(await self._read(sql, params))
 

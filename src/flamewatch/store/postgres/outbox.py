@@ -176,13 +176,16 @@ class PostgresOutbox(PostgresConnection):
             f"UPDATE outbox SET {_UNCLAIM} WHERE claimed_by = $1 AND status = $2", (owner, PENDING)
         )
 
-    async def pending(self, instance: str | None = None) -> list[Delivery]:
+    async def pending(self, instance: str | None = None, *, stories: Iterable[int] | None = None) -> list[Delivery]:
         """See :meth:`Store.pending <flamewatch.store.base.Store.pending>`."""
         sql = f"SELECT {_COLUMNS} FROM {_FROM} WHERE o.status = $1"
         params: list[Any] = [PENDING]
         if instance is not None:
-            sql += " AND o.instance = $2"
             params.append(instance)
+            sql += f" AND o.instance = ${len(params)}"
+        if stories is not None:
+            params.append(list(stories))
+            sql += f" AND f.story_id = ANY(${len(params)}::bigint[])"
         return self._deliveries(await self._read(sql + " ORDER BY o.id", params))
 
     async def next_due_at(self, instance: str | None = None, *, after: float | None = None) -> float | None:
