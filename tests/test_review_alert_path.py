@@ -104,3 +104,39 @@ async def test_supersede_reads_only_the_waiting_rows_about_the_stories_it_weighs
         states = {d.event.key: d.shown_status for d in await real.outbox()}
         assert states[low.key] == "superseded" and states[others[0].key] == "pending"
         assert store.pending_reads and max(store.pending_reads) <= 2  # story 1's rows, not the other 60
+
+
+async def test_an_older_store_is_not_migrated_under_the_older_flamewatch_sending_from_it(tmp_path: Path) -> None:
+    # Upgrading flamewatch while the old daemon runs, then any command that writes (silence add, follow,
+    # outbox retry, a second run): the store was migrated under the daemon, whose outcome writes then all
+    # failed the new CHECK on status ("done" is no state any more); its sent rows stayed pending and the
+    # next start sent them again.
+    import sqlite3
+
+    from flamewatch.errors import StoreSetupError
+    from flamewatch.store.filelock import SQLiteFileLock
+    from flamewatch.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+    path = tmp_path / "v3.db"
+    with sqlite3.connect(path) as conn:
+        for step in MIGRATIONS[:3]:
+            for statement in step:
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 3")
+    conn.close()
+    running = SQLiteFileLock(str(path), "pid 4242 on old-host")
+    await running.acquire(wait=False)
+    try:
+        with pytest.raises(StoreSetupError, match=r"schema version 3 is older .*\(pid 4242 on old-host\)"):
+            async with await open_store(path):  # (closed again when it wrongly opens)
+                pass
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone() == (3,)
+        conn.close()
+    finally:
+        await running.release()
+    async with await open_store(path):  # stopped: this version migrates it
+        pass
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    conn.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 import aiosqlite
 
 from ..errors import StoreError, StoreSetupError
+from .filelock import lock_holder
 
 __all__ = [
     "APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "check_current", "configure", "migrate", "prepare_directory",
@@ -203,6 +204,14 @@ async def migrate(conn: aiosqlite.Connection, name: str) -> None:
             if version == SCHEMA_VERSION:
                 await conn.execute("COMMIT")
                 return
+            if version > 0 and name != ":memory:" and (holder := lock_holder(name)) is not None:
+                # A store older than this code, used by a flamewatch sending from it now: that is the older
+                # version (this one migrates before it locks), and a migrated store would refuse its writes.
+                raise StoreSetupError(
+                    f"cannot open store {name}: its schema version {version} is older than this flamewatch's "
+                    f"({SCHEMA_VERSION}), and the flamewatch sending from it ({holder}) would fail to record "
+                    "its deliveries once it is migrated; stop that one first, then use this version"
+                )
             for statement in MIGRATIONS[version]:
                 await conn.execute(statement)
             await conn.execute(f"PRAGMA user_version = {version + 1}")
