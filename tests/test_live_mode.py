@@ -22,10 +22,11 @@ from flamewatch.live import LiveDriver
 from flamewatch.simulator import SimulatorServer, World
 
 
-def live_config(sim: SimulatorServer, receiver: FakeWebhookReceiver, tmp_path: Path, *, live: bool = True) -> Any:
+def live_config(sim: SimulatorServer, receiver: FakeWebhookReceiver, tmp_path: Path, *, live: bool = True,
+                user: dict[str, Any] | None = None) -> Any:
     return parse_config({
         "hn": {"api_url": sim.base_url, "timeout": 5.0},
-        "watch": {"top": 5, "users": [{"name": "you", "front_page": False}], "live": live},
+        "watch": {"top": 5, "users": [user or {"name": "you", "front_page": False}], "live": live},
         "rules": {"comment_levels": [10], "points_levels": [],
                   "mentions": [{"name": "rust", "terms": ["rustacean"]}]},
         "store": {"path": str(tmp_path / "fw.db")},
@@ -69,6 +70,38 @@ async def test_alerts_arrive_from_the_stream_alone(tmp_path: Path, secret: str, 
         await app.dispatcher.wait_idle()  # type: ignore[union-attr]
     keys = sorted(d.body["data"]["key"] for d in receiver.deliveries)
     assert keys == sorted([f"{story}:comments:10", f"mention:rust:{mention}", f"reply:{reply}"])
+
+
+async def test_a_list_change_on_the_stream_ranks_and_counts_before_any_cycle(
+        tmp_path: Path, secret: str, receiver: FakeWebhookReceiver, monkeypatch: Any) -> None:
+    monkeypatch.setenv("FW_LIVE_SECRET", secret)
+    world = World(seed=5, stories=0)
+    world.add_story("Already there", score=5)
+    world.add_story("An older one", by="you", top=False)  # so the first cycle knows the user
+    async with SimulatorServer(world) as sim:
+        user = {"name": "you", "front_page": True, "rank_levels": [3], "replies": False}
+        async with App(live_config(sim, receiver, tmp_path, user=user), live=True) as app:
+            assert app.monitor is not None and app.live_driver is not None
+            driver = app.live_driver
+            await app.monitor.cycle(0)  # the only cycle: it remembers topstories as [the first story]
+            lists = driver.source.streams[1]
+            assert lists.url.path == "/v0/topstories.json"
+            await wait_mode(driver, "live")
+            await lists.wait_until(lambda: lists.live)
+            before = driver.list_steps
+
+            mine = world.add_story("Show HN: my project", by="you", score=3, rank=0)
+            world.add_replies(mine, 9)  # a story new to flamewatch, one comment short of the level
+            sim.streams.poke()
+            await receiver.wait_for_deliveries(2, timeout=10)  # entered the front page, and reached the top 3
+            assert driver.list_steps > before
+            world.add_comment(mine, by="fan")  # counted live: the tree was cached when the story came in
+            sim.streams.poke()
+            await receiver.wait_for_deliveries(3, timeout=10)
+            await app.dispatcher.wait_idle()  # type: ignore[union-attr]
+    keys = [d.body["data"]["key"] for d in receiver.deliveries]
+    assert sorted(keys[:2]) == sorted([f"rank:{mine}:topstories:entered", f"rank:{mine}:3"])
+    assert keys[2:] == [f"{mine}:comments:10"]
 
 
 async def test_live_off_runs_no_stream(tmp_path: Path, secret: str, receiver: FakeWebhookReceiver,
@@ -143,7 +176,7 @@ async def test_a_live_app_counts_a_burst_exactly_through_stream_drops(tmp_path: 
                 if step in (5, 10, 15):  # three drops in the middle of the burst, each of a new connection
                     connected = step // 5  # the first connection, then one per drop so far
                     await stream.wait_until(lambda n=connected: stream.stats.connects == n)  # type: ignore[misc]
-                    assert sim.streams.drop_all() == 1
+                    assert sim.streams.drop_all() >= 1  # maxitem's (and topstories' when it is connected)
                 await asyncio.sleep(0)  # the burst leaves the loop a turn between its steps
             async with asyncio.timeout(30):  # a guard against a hang, not a wait
                 await driver.settled(world.maxitem)

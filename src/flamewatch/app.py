@@ -169,7 +169,8 @@ class App:
             clock=self.clock,
         )
         if self.live and self.stream is not None:
-            source = LiveSource(self.session, self.api_url)
+            # The lists watched at start are followed; a list a reload adds is ranked by the cycles alone.
+            source = LiveSource(self.session, self.api_url, lists=[n for n, _ in self.monitor.settings.watched_lists()])
             self.live_driver = LiveDriver(self.monitor, source, active=lambda: self.role != "standby")
             self.live_driver.start()
 

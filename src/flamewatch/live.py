@@ -2,13 +2,16 @@
 
 When the live source (:class:`~flamewatch.hn.livesource.LiveSource`) reports that ``maxitem`` moved, the
 driver has the monitor fetch the new items at once and run the item rules (mentions, replies, follows) on
-them; new comments join the watched trees as they arrive. The stories those comments joined are counted
+them; new comments join the watched trees as they arrive. When a watched list changes on the stream, the
+stories that entered or climbed it are ranked and counted at once (rank events, and a new story's tree
+is cached so its comments count from then on). The stories those comments joined are counted
 again from their cached trees and their story rules evaluated, debounced by ``debounce`` seconds so that
 a burst of comments costs one recount per story, and a level fires when the comment crossing it arrives.
 
 The periodic cycle stays as it was: it reconciles what the stream cannot see (points, edits, deletions,
 lists) and, whenever the stream is down or refused, it is the polling that covers for it. Both share the
-monitor's stream cursor under its lock, so an item is never handled twice.
+monitor's stream cursor under its lock, so an item is never handled twice; a cycle's list fetch replaces
+what the stream said, as the reconciliation.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from .hn.livesource import MAXITEM, LiveSource
+from .hn.livesource import MAXITEM, MODE, LiveSource
 
 __all__ = ["DEFAULT_DEBOUNCE", "LiveDriver", "LiveTarget"]
 
@@ -39,9 +42,13 @@ class LiveTarget(Protocol):
         """Count these stories again and run their story rules; return the events fired."""
         ...
 
+    async def live_lists(self, lists: dict[str, list[int]]) -> int:
+        """Take these watched lists' new ids; rank and count the stories that came in; return the events."""
+        ...
+
 
 class LiveDriver:
-    """Run the monitor's live steps on every ``maxitem`` change until :meth:`close`.
+    """Run the monitor's live steps on every ``maxitem`` and watched list change until :meth:`close`.
 
     ``active()`` is asked before each step: a standby instance of a shared store must not move the cursor.
     """
@@ -54,6 +61,7 @@ class LiveDriver:
         self.active = active
         self.steps = 0
         self.recounts = 0
+        self.list_steps = 0
         self.failures = 0
         self._touched: set[int] = set()
         self._handled: int | None = None  # the maxitem the last finished step handled
@@ -102,8 +110,24 @@ class LiveDriver:
         """Wait for changes and handle each coalesced batch of them."""
         while True:
             changed = await self.source.changes()
-            if MAXITEM in changed and self.active():
+            if not self.active():
+                continue
+            if MAXITEM in changed:  # first: a newly listed story's comments are then above the cursor
                 await self._step()
+            lists = {name: self.source.lists[name] for name in changed - {MAXITEM, MODE}
+                     if name in self.source.lists}
+            if lists:
+                await self._lists_step(lists)
+
+    async def _lists_step(self, lists: dict[str, list[int]]) -> None:
+        self.list_steps += 1
+        try:
+            await self.target.live_lists(lists)
+        except Exception as exc:  # the next cycle fetches the lists and ranks them anyway
+            self.failures += 1
+            log.error("live: handling a change of %s failed (%s: %s); the next cycle ranks it",
+                      ", ".join(sorted(lists)), type(exc).__name__, exc)
+        self._notify()
 
     async def _step(self) -> None:
         self.steps += 1

@@ -137,6 +137,12 @@ class Monitor:
         batch = await self.pipeline.run_live(CycleBatch(-1, self.clock(), ids=list(story_ids), live=True))
         return batch.events
 
+    async def live_lists(self, lists: dict[str, list[int]]) -> int:
+        """Live mode: watched lists changed on the stream; rank them now and count the stories that came in
+        or climbed (their rank and story rules run now); returns the events fired."""
+        batch = await self.pipeline.run_live(CycleBatch(-1, self.clock(), live=True, listed=dict(lists)))
+        return batch.events
+
 
 def _warn_partial(results: Sequence[CrawlResult]) -> None:
     """One line per story whose count is partial, or whose item had malformed fields or kids."""

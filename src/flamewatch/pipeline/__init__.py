@@ -139,11 +139,12 @@ def build_pipeline(parts: Parts, *, last_lists: ListMemory | None = None, guards
         # delivery's (send → record outcome) are the dispatcher's: flamewatch.dispatch.pump.pump_chain lists them.
         pump=parts.dispatcher.pump,
         delivery=parts.dispatcher.delivery,
-        # Collect's second input: new items the moment HN's event stream says maxitem moved, and a recount
-        # of the stories they joined; then the same evaluate and record (flamewatch.live drives it).
+        # Collect's second input: new items the moment HN's event stream says maxitem moved, a recount
+        # of the stories they joined, and the stories a streamed list change brought in or up;
+        # then the same evaluate and record (flamewatch.live drives it).
         live=(
-            LiveCollect(parts.store, counter=parts.counter, stream=parts.stream, item_rules=item_rules,
-                        last_lists=lists, guards=guards),
+            LiveCollect(parts.client, parts.store, parts.settings, counter=parts.counter, stream=parts.stream,
+                        item_rules=item_rules, last_lists=lists, guards=guards),
             evaluate,
             record,
         ),

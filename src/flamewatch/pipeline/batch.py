@@ -74,6 +74,8 @@ class CycleBatch:
     touched: set[int] = field(default_factory=set)
     #: Live: ``maxitem`` as the event stream announced it (the poll need not ask again).
     maxitem: int | None = None
+    #: Live: watched lists as the event stream announced them (name -> ids, whole lists, untrimmed).
+    listed: dict[str, list[int]] = field(default_factory=dict)
     #: The sources that stopped changing (``maxitem``, a list), each as a reason ``/-/ready`` names.
     stale: list[str] = field(default_factory=list)
 

@@ -6,7 +6,11 @@ through the same evaluate and record stages as a cycle's. Two kinds:
 * **new items** (no ``ids``): ``maxitem`` moved, so the stream is polled now; the new items go to the item
   rules, their comments join the watched trees, and ``touched`` names the watched stories they joined;
 * **recount** (``ids`` set): those stories are counted again (from their cached trees: one request per
-  story) and stored as history, so their story rules see the comment that crossed a level.
+  story) and stored as history, so their story rules see the comment that crossed a level;
+* **lists** (``listed`` set): a watched list changed on the stream. Its new ids replace the remembered
+  ones (so every live batch's ranks are the stream's), and the stories that entered it or climbed in it
+  are counted now, so the rank rule's entered and level events fire before any cycle, and a newly listed
+  story's tree is cached: its comments count from the next ``maxitem`` on.
 
 :class:`Guards` keep a live batch and a cycle apart where they share state: one poll of the stream at a
 time (its cursor), one counting pass at a time (the counter's trees). Evaluating and recording need no
@@ -18,12 +22,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from ..crawl import CrawlResult, count_story
 from ..hn import FetchError
-from .batch import CycleBatch
+from .batch import CycleBatch, PipelineSettings
 from .collect import ListMemory, store_counts
 from .guards import Guards
 
 if TYPE_CHECKING:
+    from ..hn import HNClient
     from ..incremental import IncrementalCounter
     from ..store import Store
     from ..stream import ItemStream
@@ -34,13 +40,15 @@ __all__ = ["Guards", "LiveCollect"]
 
 
 class LiveCollect:
-    """The live batches' source: new items now, or a recount of the stories they touched."""
+    """The live batches' source: new items now, a recount of the stories they touched, or a list's change."""
 
     name = "collect (live)"
 
     def __init__(
         self,
+        client: HNClient,
         store: Store,
+        settings: PipelineSettings,
         *,
         counter: IncrementalCounter | None,
         stream: ItemStream | None,
@@ -49,6 +57,8 @@ class LiveCollect:
         guards: Guards,
     ) -> None:
         self.store = store
+        self.client = client
+        self.settings = settings
         self.counter = counter
         self.stream = stream
         self.item_rules = item_rules
@@ -56,14 +66,37 @@ class LiveCollect:
         self.guards = guards
 
     async def __call__(self, batch: CycleBatch) -> CycleBatch:
+        if batch.listed:
+            batch.ids = self._take_lists(batch.listed)
         for name, ids in self.last_lists.items():  # ranks as the last cycle saw them (events name the list)
             for position, story_id in enumerate(ids, 1):
                 batch.ranks.setdefault(story_id, {})[name] = position
         if batch.ids:
             await self._recount(batch)
-        else:
+        elif not batch.listed:
             await self._new_items(batch)
         return batch
+
+    def _take_lists(self, listed: dict[str, list[int]]) -> list[int]:
+        """Remember the streamed lists (trimmed to what is watched); return the stories that entered or climbed.
+
+        A list no cycle has fetched yet is only remembered: the first cycle counts all of it anyway. A
+        story that fell or stayed can fire nothing new (a key fires once), so it waits for the cycle.
+        """
+        due: dict[int, None] = {}
+        for name, top in self.settings.watched_lists():
+            if name not in listed:
+                continue  # not streamed, or no longer watched since a reload
+            got = listed[name][:top]
+            before = self.last_lists.get(name)
+            self.last_lists[name] = got
+            if before is None:
+                continue
+            rank_before = {story_id: rank for rank, story_id in enumerate(before, 1)}
+            for rank, story_id in enumerate(got, 1):
+                if rank < rank_before.get(story_id, top + 1):
+                    due[story_id] = None
+        return list(due)
 
     async def _new_items(self, batch: CycleBatch) -> None:
         if self.stream is None:
@@ -86,13 +119,17 @@ class LiveCollect:
             owner_of = self.counter.owner_of
             batch.touched = {s for item in polled.new if (s := owner_of(item.id)) is not None}
 
+    async def _count(self, story_id: int) -> CrawlResult:
+        if self.counter is not None:
+            return await self.counter.count(story_id)
+        return await count_story(self.client, story_id, max_depth=self.settings.max_depth,
+                                 max_items=self.settings.max_items)
+
     async def _recount(self, batch: CycleBatch) -> None:
-        if self.counter is None:
-            return
         async with self.guards.count:
             for story_id in batch.ids:
                 try:
-                    batch.results.append(await self.counter.count(story_id))
+                    batch.results.append(await self._count(story_id))
                 except Exception as exc:  # a broken story must not cost the others their levels
                     log.warning("live: story %d: recount failed (%s: %s); the next cycle counts it",
                                 story_id, type(exc).__name__, exc)
