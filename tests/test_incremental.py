@@ -6,8 +6,9 @@ counter attaches new comments and reads ``updates.json`` only for deletions, fli
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,11 +43,12 @@ class Follower:
 
 
 @asynccontextmanager
-async def following(world: World, *, max_inflight: int = 8, max_gap: int = 20_000) -> AsyncIterator[Follower]:
+async def following(world: World, *, max_inflight: int = 8, max_gap: int = 20_000, retry_for: float = 0.0,
+                    clock: Callable[[], float] | None = None) -> AsyncIterator[Follower]:
     async with SimulatorServer(world) as sim, aiohttp.ClientSession() as session:
         client = HNClient(session, sim.base_url, timeout=2.0, retries=1, backoff=0.01, max_inflight=max_inflight)
         counter = IncrementalCounter(client)
-        stream = ItemStream(client, MemoryState(), max_gap=max_gap)
+        stream = ItemStream(client, MemoryState(), max_gap=max_gap, retry_for=retry_for, clock=clock)
         stream.subscribe(counter.attach)
         yield Follower(client, counter, stream)
 
@@ -335,6 +337,28 @@ async def test_a_missing_item_is_retried_then_skipped_with_a_count(world: World)
             assert batch.pending == 1 and batch.skipped == 0
         batch = await f.stream.poll()
         assert batch.skipped == 1 and batch.pending == 0 and hole not in {i.id for i in batch.new}
+
+
+async def test_a_missing_item_is_retried_for_its_time_however_many_polls_that_takes(world: World) -> None:
+    now = [0.0]  # the stream's clock, moved by hand: live polls come fractions of a second apart
+    async with following(world, retry_for=30.0, clock=lambda: now[0]) as f:
+        await f.stream.poll()
+        story = world.lists["topstories"][0]
+        hole = world.add_missing_kid(story)
+        for _ in range(f.stream.retries * 5):  # many more polls than `retries`, all within the 30 s
+            now[0] += 1.0
+            batch = await f.stream.poll()
+            assert batch.pending == 1 and batch.skipped == 0
+        now[0] = 31.0
+        batch = await f.stream.poll()
+        assert batch.skipped == 1 and batch.pending == 0
+        late = world.add_missing_kid(story)
+        now[0] += 10.0  # retried for 10 s, then HN publishes it: it comes in, once
+        assert (await f.stream.poll()).pending == 1
+        world.serve_raw(late, json.dumps({"id": late, "type": "comment", "by": "slow", "parent": story,
+                                          "time": 1_700_000_000, "text": "late"}))
+        batch = await f.stream.poll()
+        assert [i.id for i in batch.new if i.id in (hole, late)] == [late] and batch.pending == 0
 
 
 

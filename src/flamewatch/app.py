@@ -208,7 +208,7 @@ class App:
         if not cfg.enabled:
             return None
         stream = ItemStream(self.client, self.store.state_for(STREAM_STATE), max_gap=cfg.max_gap,
-                            retries=cfg.retries)
+                            retries=cfg.retries, retry_for=cfg.retry_for)
         if counter is not None:
             stream.subscribe(counter.attach)
         if self.plugins.pm.hook.flamewatch_new_item.get_hookimpls():

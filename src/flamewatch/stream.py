@@ -17,7 +17,10 @@ repeat. What a broken or hostile API can do is bounded:
 * a ``maxitem`` that goes backwards fetches nothing; if it stays below the cursor for
   :data:`BACKWARDS_POLLS` polls, the API is trusted again from there;
 * a failed fetch, or a ``null`` among the newest :data:`RETRY_WINDOW` ids (one HN has not published yet),
-  is tried again on the next polls, at most ``retries`` times, then skipped and counted; a ``null`` further
+  is tried again on the next polls, then skipped and counted once it has been tried ``retries`` more
+  times *and* ``retry_for`` seconds (loop time) have passed since it first came back missing: live mode
+  polls seconds apart, so a count of polls alone would give up on an item HN publishes a moment late; a
+  ``null`` further
   down is an item HN does not have. At most :data:`MAX_PENDING` ids wait to be tried again: when a poll
   would need more, the cursor stops before the first one that does not fit, and the next poll fetches
   from there.
@@ -50,6 +53,9 @@ MAX_PENDING = 1_000
 
 #: How many later polls a missing or failed id is tried again before it is skipped.
 DEFAULT_RETRIES = 3
+
+#: How long (seconds) a missing or failed id keeps being retried, however many polls that takes.
+DEFAULT_RETRY_FOR = 30.0
 
 #: How many polls in a row ``maxitem`` may stay below our cursor before we trust it again.
 BACKWARDS_POLLS = 3
@@ -104,13 +110,19 @@ class ItemStream:
         *,
         max_gap: int = DEFAULT_MAX_GAP,
         retries: int = DEFAULT_RETRIES,
+        retry_for: float = DEFAULT_RETRY_FOR,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.client = client
         self.state = state
         self.max_gap = max_gap
         self.retries = retries
+        self.retry_for = retry_for
+        self._clock = clock  # None: the running loop's clock
         self.cursor: int | None = None
         self._retry: dict[int, int] = {}  # id -> attempts so far
+        # id -> when it first came back missing (loop time; not stored: a restart gives it retry_for again)
+        self._missed_at: dict[int, float] = {}
         self._subscribers: list[Subscriber] = []
         self._loaded = False
         self._backwards = 0
@@ -219,27 +231,33 @@ class ItemStream:
         """
         items: list[Item] = []
         stop: int | None = None
+        now = self._clock() if self._clock is not None else asyncio.get_running_loop().time()
         for item_id in ids:
             item = found.get(item_id)
             if item is not None:
                 self._retry.pop(item_id, None)
+                self._missed_at.pop(item_id, None)
                 items.append(item)
                 continue
             attempts = self._retry.get(item_id, 0) + 1
-            if attempts > self.retries or (item_id not in failed and item_id <= top - RETRY_WINDOW):
+            waited = now - self._missed_at.setdefault(item_id, now)
+            if (attempts > self.retries and waited >= self.retry_for) or (
+                    item_id not in failed and item_id <= top - RETRY_WINDOW):
                 self._retry.pop(item_id, None)
+                self._missed_at.pop(item_id, None)
                 batch.skipped += 1
             elif item_id in self._retry or len(self._retry) < MAX_PENDING:
                 self._retry[item_id] = attempts
             else:
+                self._missed_at.pop(item_id, None)
                 stop = item_id
                 break
         if stop is not None:
             items = [item for item in items if item.id < stop]
         if batch.skipped:
             self.skipped_total += batch.skipped
-            log.warning("stream: %d item(s) missing on HN or still failing after %d tries, skipped",
-                        batch.skipped, self.retries + 1)
+            log.warning("stream: %d item(s) missing on HN or still failing after %d tries and %g s, skipped",
+                        batch.skipped, self.retries + 1, self.retry_for)
         batch.pending = len(self._retry)
         batch.items = items
         return items, stop

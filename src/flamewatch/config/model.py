@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from ..crawl import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS
 from ..hn import DEFAULT_API_URL, STORY_LISTS
-from ..stream import DEFAULT_MAX_GAP, DEFAULT_RETRIES
+from ..stream import DEFAULT_MAX_GAP, DEFAULT_RETRIES, DEFAULT_RETRY_FOR
 from ..notifier import Secret
 from .values import Duration, HttpUrl, Levels, NonNegativeInt, OneOf, PositiveFloat, PositiveInt, TimeOfDay
 
@@ -108,6 +108,7 @@ class StreamSettings:
     enabled: bool = True
     max_gap: PositiveInt = DEFAULT_MAX_GAP  # the most new items one poll fetches (more: a page a poll)
     retries: NonNegativeInt = DEFAULT_RETRIES  # polls that retry a missing item before skipping it
+    retry_for: Duration = DEFAULT_RETRY_FOR  # ...and seconds it keeps being retried (live polls come often)
 
 
 @dataclass(frozen=True)
