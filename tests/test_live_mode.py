@@ -184,3 +184,29 @@ async def test_a_live_app_counts_a_burst_exactly_through_stream_drops(tmp_path: 
     assert [i for i in range(first, world.maxitem + 1) if seen[i] != 1] == []  # no gap, no repeat
     assert counts == {s: world.visible_count(s) for s in stories}
     assert driver.source.maxitem_stream.stats.drops == 3
+
+
+async def test_a_live_recount_waits_for_its_own_story_only_not_for_the_cycles_other_counts(tmp_path: Path) -> None:
+    world = World(seed=6, stories=0)
+    busy, other = world.add_story("Counted by a cycle"), world.add_story("Touched by a live comment")
+    world.add_replies(other, 4)
+    async with SimulatorServer(world) as sim:
+        config = parse_config({
+            "hn": {"api_url": sim.base_url}, "watch": {"top": 5},
+            "rules": {"comment_levels": [], "points_levels": []},
+            "store": {"path": str(tmp_path / "fw.db")}, "notifiers": [],
+        }, "guards.toml")
+        async with App(config) as app:
+            monitor = app.monitor
+            assert monitor is not None and app.store is not None
+            await monitor.cycle(0)
+            guards = monitor._guards
+            world.add_replies(other, 2)
+            async with guards.story(busy):  # as while a cycle counts `busy`
+                await monitor.live_recount([other])  # does not wait for it
+                assert (await app.store.latest([other]))[other].comments == 6
+                blocked = asyncio.ensure_future(monitor.live_recount([busy]))  # ...a recount of `busy` waits
+                await asyncio.sleep(0)  # one turn: the recount asks for no I/O before it waits for the guard
+                assert guards.count.locked() and guards._stories[busy][1] == 2 and not blocked.done()
+            assert await blocked == 0
+            assert guards.stories_guarded == 0  # idle stories keep no lock

@@ -70,14 +70,14 @@ class Collect:
         await self.dispatcher.refresh_silences()
         async with self.guards.stream:  # live mode polls the same cursor between cycles
             await self._follow_stream(batch)
-        async with self.guards.count:  # ...and recounts the stories new comments joined
-            await self._count_all(batch)
+        if self.counter is not None:
+            async with self.guards.count:  # ...and recounts the stories new comments joined: not meanwhile
+                await self.counter.begin_cycle(batch.ids)
+        await self._count_all(batch)
         await store_counts(self.store, batch)
         return batch
 
     async def _count_all(self, batch: CycleBatch) -> None:
-        if self.counter is not None:
-            await self.counter.begin_cycle(batch.ids)
         outcomes = await asyncio.gather(*(self._count(i) for i in batch.ids), return_exceptions=True)
         for story_id, outcome in zip(batch.ids, outcomes, strict=True):
             if isinstance(outcome, asyncio.CancelledError):
@@ -90,7 +90,8 @@ class Collect:
 
     async def _count(self, story_id: int) -> CrawlResult:
         if self.counter is not None:
-            return await self.counter.count(story_id)
+            async with self.guards.story(story_id):  # a live recount of this story waits for this count only
+                return await self.counter.count(story_id)
         return await count_story(
             self.client, story_id, max_depth=self.settings.max_depth, max_items=self.settings.max_items
         )

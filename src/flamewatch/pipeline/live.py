@@ -13,8 +13,9 @@ through the same evaluate and record stages as a cycle's. Two kinds:
   story's tree is cached: its comments count from the next ``maxitem`` on.
 
 :class:`Guards` keep a live batch and a cycle apart where they share state: one poll of the stream at a
-time (its cursor), one counting pass at a time (the counter's trees). Evaluating and recording need no
-guard: a key fires once in the store whoever records it first.
+time (its cursor), no recount during a cycle's ``begin_cycle``, one count of a story at a time (its
+tree): a recount waits for the cycle's count of the stories it shares with it, not for all of them.
+Evaluating and recording need no guard: a key fires once in the store whoever records it first.
 """
 
 from __future__ import annotations
@@ -121,7 +122,8 @@ class LiveCollect:
 
     async def _count(self, story_id: int) -> CrawlResult:
         if self.counter is not None:
-            return await self.counter.count(story_id)
+            async with self.guards.story(story_id):  # a cycle may be counting it: its tree, one count at a time
+                return await self.counter.count(story_id)
         return await count_story(self.client, story_id, max_depth=self.settings.max_depth,
                                  max_items=self.settings.max_items)
 
