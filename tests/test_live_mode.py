@@ -76,7 +76,8 @@ async def test_a_list_change_on_the_stream_ranks_and_counts_before_any_cycle(
         tmp_path: Path, secret: str, receiver: FakeWebhookReceiver, monkeypatch: Any) -> None:
     monkeypatch.setenv("FW_LIVE_SECRET", secret)
     world = World(seed=5, stories=0)
-    world.add_story("Already there", score=5)
+    for title in ("Already there", "Second", "Third"):
+        world.add_story(title, score=5)
     world.add_story("An older one", by="you", top=False)  # so the first cycle knows the user
     async with SimulatorServer(world) as sim:
         user = {"name": "you", "front_page": True, "rank_levels": [3], "replies": False}
@@ -98,10 +99,17 @@ async def test_a_list_change_on_the_stream_ranks_and_counts_before_any_cycle(
             world.add_comment(mine, by="fan")  # counted live: the tree was cached when the story came in
             sim.streams.poke()
             await receiver.wait_for_deliveries(3, timeout=10)
+            climber = world.add_story("Ask HN: a slow starter", by="you")  # #5 of the 5 watched
+            sim.streams.poke()
+            await receiver.wait_for_deliveries(4, timeout=10)
+            top = world.lists["topstories"]
+            top.insert(0, top.pop(top.index(climber)))  # it climbs to #1: a watched user's, so counted now
+            sim.streams.poke()
+            await receiver.wait_for_deliveries(5, timeout=10)
             await app.dispatcher.wait_idle()  # type: ignore[union-attr]
     keys = [d.body["data"]["key"] for d in receiver.deliveries]
     assert sorted(keys[:2]) == sorted([f"rank:{mine}:topstories:entered", f"rank:{mine}:3"])
-    assert keys[2:] == [f"{mine}:comments:10"]
+    assert keys[2:] == [f"{mine}:comments:10", f"rank:{climber}:topstories:entered", f"rank:{climber}:3"]
 
 
 async def test_live_off_runs_no_stream(tmp_path: Path, secret: str, receiver: FakeWebhookReceiver,

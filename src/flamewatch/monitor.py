@@ -139,7 +139,7 @@ class Monitor:
 
     async def live_lists(self, lists: dict[str, list[int]]) -> int:
         """Live mode: watched lists changed on the stream; rank them now and count the stories that came in
-        or climbed (their rank and story rules run now); returns the events fired."""
+        (and a watched user's that climbed): their rank and story rules run now; returns the events fired."""
         batch = await self.pipeline.run_live(CycleBatch(-1, self.clock(), live=True, listed=dict(lists)))
         return batch.events
 

@@ -144,7 +144,7 @@ def build_pipeline(parts: Parts, *, last_lists: ListMemory | None = None, guards
         # then the same evaluate and record (flamewatch.live drives it).
         live=(
             LiveCollect(parts.client, parts.store, parts.settings, counter=parts.counter, stream=parts.stream,
-                        item_rules=item_rules, last_lists=lists, guards=guards),
+                        item_rules=item_rules, last_lists=lists, guards=guards, watchlist=parts.watchlist),
             evaluate,
             record,
         ),

@@ -8,9 +8,9 @@ through the same evaluate and record stages as a cycle's. Two kinds:
 * **recount** (``ids`` set): those stories are counted again (from their cached trees: one request per
   story) and stored as history, so their story rules see the comment that crossed a level;
 * **lists** (``listed`` set): a watched list changed on the stream. Its new ids replace the remembered
-  ones (so every live batch's ranks are the stream's), and the stories that entered it or climbed in it
-  are counted now, so the rank rule's entered and level events fire before any cycle, and a newly listed
-  story's tree is cached: its comments count from the next ``maxitem`` on.
+  ones (so every live batch's ranks are the stream's), and the stories that entered it (and a watched
+  user's that climbed in it) are counted now, so the rank rule's entered and level events fire before
+  any cycle, and a newly listed story's tree is cached: its comments count from the next ``maxitem`` on.
 
 :class:`Guards` keep a live batch and a cycle apart where they share state: one poll of the stream at a
 time (its cursor), no recount during a cycle's ``begin_cycle``, one count of a story at a time (its
@@ -32,6 +32,7 @@ from .guards import Guards
 if TYPE_CHECKING:
     from ..hn import HNClient
     from ..incremental import IncrementalCounter
+    from ..people import Watchlist
     from ..store import Store
     from ..stream import ItemStream
 
@@ -56,6 +57,7 @@ class LiveCollect:
         item_rules: bool,
         last_lists: ListMemory,
         guards: Guards,
+        watchlist: Watchlist | None = None,
     ) -> None:
         self.store = store
         self.client = client
@@ -65,6 +67,7 @@ class LiveCollect:
         self.item_rules = item_rules
         self.last_lists = last_lists
         self.guards = guards
+        self.watchlist = watchlist
 
     async def __call__(self, batch: CycleBatch) -> CycleBatch:
         if batch.listed:
@@ -79,11 +82,15 @@ class LiveCollect:
         return batch
 
     def _take_lists(self, listed: dict[str, list[int]]) -> list[int]:
-        """Remember the streamed lists (trimmed to what is watched); return the stories that entered or climbed.
+        """Remember the streamed lists (trimmed to what is watched); return the stories due a count now.
 
-        A list no cycle has fetched yet is only remembered: the first cycle counts all of it anyway. A
-        story that fell or stayed can fire nothing new (a key fires once), so it waits for the cycle.
+        Those are the stories that entered a list (their trees are cached from now on) and, of those that
+        climbed, a watched user's (a rank level may be crossed): one story dropping off the front page
+        moves every story below it up, and the others' rules do not read ranks. A list no cycle has
+        fetched yet is only remembered: the first cycle counts all of it anyway. A story that fell or
+        stayed can fire nothing new (a key fires once), so it waits for the cycle.
         """
+        watched = self._users_stories()
         due: dict[int, None] = {}
         for name, top in self.settings.watched_lists():
             if name not in listed:
@@ -95,9 +102,15 @@ class LiveCollect:
                 continue
             rank_before = {story_id: rank for rank, story_id in enumerate(before, 1)}
             for rank, story_id in enumerate(got, 1):
-                if rank < rank_before.get(story_id, top + 1):
+                was = rank_before.get(story_id)
+                if was is None or (rank < was and story_id in watched):
                     due[story_id] = None
         return list(due)
+
+    def _users_stories(self) -> set[int]:
+        if self.watchlist is None:
+            return set()
+        return {s for user in self.watchlist.users.values() for s in user.stories}
 
     async def _new_items(self, batch: CycleBatch) -> None:
         if self.stream is None:
