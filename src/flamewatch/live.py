@@ -68,11 +68,14 @@ class LiveDriver:
         self._waiters: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
         self._flush: asyncio.Task[None] | None = None
+        self._lists: dict[str, list[int]] = {}  # lists changed and not yet taken (latest ids)
+        self._lister: asyncio.Task[None] | None = None
 
     @property
     def idle(self) -> bool:
-        """Whether no recount is waiting or running (everything seen so far is evaluated)."""
-        return not self._touched and (self._flush is None or self._flush.done())
+        """Whether no recount or list step is waiting or running (everything seen so far is evaluated)."""
+        return (not self._touched and not self._lists
+                and all(task is None or task.done() for task in (self._flush, self._lister)))
 
     async def settled(self, maxitem: int) -> None:
         """Wait until a step has handled ``maxitem`` (or more) and every recount it caused is done."""
@@ -95,7 +98,7 @@ class LiveDriver:
 
     async def close(self) -> None:
         """Stop following; a pending recount is dropped (the next cycle counts those stories anyway)."""
-        for task in (self._task, self._flush):
+        for task in (self._task, self._flush, self._lister):
             if task is not None:
                 task.cancel()
                 try:
@@ -103,7 +106,7 @@ class LiveDriver:
                 except asyncio.CancelledError:
                     if (current := asyncio.current_task()) is not None and current.cancelling():
                         raise
-        self._task = self._flush = None
+        self._task = self._flush = self._lister = None
         await self.source.close()
 
     async def run(self) -> None:
@@ -114,19 +117,24 @@ class LiveDriver:
                 continue
             if MAXITEM in changed:  # first: a newly listed story's comments are then above the cursor
                 await self._step()
-            lists = {name: self.source.lists[name] for name in changed - {MAXITEM, MODE}
-                     if name in self.source.lists}
-            if lists:
-                await self._lists_step(lists)
+            self._lists.update((name, self.source.lists[name]) for name in changed - {MAXITEM, MODE}
+                               if name in self.source.lists)
+            if self._lists and (self._lister is None or self._lister.done()):
+                # Its own task: walking a newly listed story's tree must not hold up the next new items.
+                self._lister = asyncio.get_running_loop().create_task(self._take_lists(), name="live lists")
 
-    async def _lists_step(self, lists: dict[str, list[int]]) -> None:
-        self.list_steps += 1
-        try:
-            await self.target.live_lists(lists)
-        except Exception as exc:  # the next cycle fetches the lists and ranks them anyway
-            self.failures += 1
-            log.error("live: handling a change of %s failed (%s: %s); the next cycle ranks it",
-                      ", ".join(sorted(lists)), type(exc).__name__, exc)
+    async def _take_lists(self) -> None:
+        # Lists changed while one step runs are not lost: this task goes round again with their latest ids.
+        while self._lists:
+            lists, self._lists = self._lists, {}
+            self.list_steps += 1
+            try:
+                await self.target.live_lists(lists)
+            except Exception as exc:  # the next cycle fetches the lists and ranks them anyway
+                self.failures += 1
+                log.error("live: handling a change of %s failed (%s: %s); the next cycle ranks it",
+                          ", ".join(sorted(lists)), type(exc).__name__, exc)
+        self._lister = None
         self._notify()
 
     async def _step(self) -> None:

@@ -141,11 +141,12 @@ class LiveCollect:
                                  max_items=self.settings.max_items)
 
     async def _recount(self, batch: CycleBatch) -> None:
-        async with self.guards.count:
-            for story_id in batch.ids:
-                try:
+        for story_id in batch.ids:
+            try:
+                # Per story, so a cycle's begin_cycle never waits for a whole list of new stories' walks.
+                async with self.guards.count:
                     batch.results.append(await self._count(story_id))
-                except Exception as exc:  # a broken story must not cost the others their levels
-                    log.warning("live: story %d: recount failed (%s: %s); the next cycle counts it",
-                                story_id, type(exc).__name__, exc)
+            except Exception as exc:  # a broken story must not cost the others their levels
+                log.warning("live: story %d: recount failed (%s: %s); the next cycle counts it",
+                            story_id, type(exc).__name__, exc)
         await store_counts(self.store, batch)
