@@ -1,7 +1,7 @@
 """Collect's second input: live mode's batches, between the cycles (see :mod:`flamewatch.live`).
 
 A live batch (``CycleBatch.live``) is collected here instead of by :class:`~.collect.Collect`, then goes
-through the same evaluate and record stages as a cycle's. Two kinds:
+through the same evaluate and record stages as a cycle's. Three kinds:
 
 * **new items** (no ``ids``): ``maxitem`` moved, so the stream is polled now; the new items go to the item
   rules, their comments join the watched trees, and ``touched`` names the watched stories they joined;
@@ -72,7 +72,7 @@ class LiveCollect:
     async def __call__(self, batch: CycleBatch) -> CycleBatch:
         if batch.listed:
             batch.ids = self._take_lists(batch.listed)
-        for name, ids in self.last_lists.items():  # ranks as the last cycle saw them (events name the list)
+        for name, ids in self.last_lists.items():  # ranks as last fetched or streamed (events name the list)
             for position, story_id in enumerate(ids, 1):
                 batch.ranks.setdefault(story_id, {})[name] = position
         if batch.ids:
