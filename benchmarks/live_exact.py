@@ -42,9 +42,11 @@ async def exactness(n: int, spread: int, drops: int, section: str) -> list[Row]:
                 app.stream.subscribe(lambda item: seen.update((item.id,)))
                 await app.monitor.cycle(0)
                 source = driver.source
-                await source.maxitem_stream.wait_until(lambda: source.live)
+                for stream in source.streams:  # maxitem's and topstories'
+                    await stream.wait_until(lambda s=stream: s.live)  # type: ignore[misc]
                 connects = source.maxitem_stream.stats.connects
-                burst = await sim.control("live/burst", n=n, stories=spread, drops=drops)
+                burst = await sim.control("live/burst", n=n, stories=spread, drops=drops,
+                                          streams=len(source.streams))
                 started = time.monotonic()
                 ids: list[int] = burst["ids"]
                 truth = {int(k): v for k, v in (await sim.control("truth")).items() if int(k) in stories}

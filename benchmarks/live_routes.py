@@ -5,8 +5,9 @@
 * ``publish?kind=mention|reply|level&story=ID`` -- one new item, published (the streams poked) at once;
   answers its id and ``at``, the moment it was published on the system's monotonic clock (the benchmark
   process reads the same clock, so arrival minus ``at`` is the end-to-end latency);
-* ``burst?n=N&stories=S&steps=K&drops=D&pause=P`` -- N comments spread over the first S stories in K
-  steps P seconds apart, every stream dropped D times in between; answers the ids;
+* ``burst?n=N&stories=S&steps=K&drops=D&pause=P&streams=C`` -- N comments spread over the first S stories
+  in K steps P seconds apart, every stream dropped D times in between (each drop once the client's C
+  streams are all connected again); answers the ids;
 * ``fetches?first=A&last=B`` -- how many times each id in A..B was fetched: the ids never fetched and
   those fetched more than once.
 """
@@ -24,9 +25,9 @@ from flamewatch.simulator import SimulatorServer
 MENTION = "Is any rustacean around?"
 
 
-async def _connected(server: SimulatorServer, within: float = 10.0) -> None:
+async def _connected(server: SimulatorServer, streams: int, within: float = 10.0) -> None:
     deadline = time.monotonic() + within
-    while server.streams.stats.open == 0 and time.monotonic() < deadline:  # noqa: ASYNC110 - no event to wait on
+    while server.streams.stats.open < streams and time.monotonic() < deadline:  # noqa: ASYNC110 - no event to wait on
         await asyncio.sleep(0.005)
 
 
@@ -68,12 +69,13 @@ def add_live_routes(server: SimulatorServer) -> None:
         drop_at = {steps * (k + 1) // (drops + 1) for k in range(drops)}
         ids: list[int] = []
         dropped = 0
+        streams = int(request.query.get("streams", "1"))  # the client's (maxitem and each list)
         for step in range(steps):
             for k in range(n * step // steps, n * (step + 1) // steps):
                 ids.append(world.add_comment(targets[k % len(targets)]))
             server.streams.poke()
             if step in drop_at:
-                await _connected(server)  # a drop while the client is still reconnecting drops nothing
+                await _connected(server, streams)  # a drop while a stream is still reconnecting misses it
                 dropped += server.streams.drop_all()
             await asyncio.sleep(pause)
         return answer({"ids": ids, "dropped": dropped})
