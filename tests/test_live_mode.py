@@ -218,3 +218,27 @@ async def test_a_live_recount_waits_for_its_own_story_only_not_for_the_cycles_ot
                 assert guards.count.locked() and guards._stories[busy][1] == 2 and not blocked.done()
             assert await blocked == 0
             assert guards.stories_guarded == 0  # idle stories keep no lock
+
+
+async def test_a_list_change_counts_the_stories_that_came_in_not_those_a_departure_moved_up(tmp_path: Path) -> None:
+    world = World(seed=7, stories=0)
+    stories = [world.add_story(f"Story {i}", score=5) for i in range(4)]
+    async with SimulatorServer(world) as sim:
+        config = parse_config({
+            "hn": {"api_url": sim.base_url}, "watch": {"top": 4},
+            "rules": {"comment_levels": [], "points_levels": []},
+            "store": {"path": str(tmp_path / "fw.db")}, "notifiers": [],
+        }, "lists.toml")
+        async with App(config) as app:
+            monitor = app.monitor
+            assert monitor is not None and app.store is not None
+            await monitor.cycle(0)
+            newcomer = world.add_story("Just in", top=False)
+            world.add_replies(newcomer, 3)
+            before = monitor.client.stats.requests
+            await monitor.live_lists({"topstories": stories[1:]})  # the first left: the rest moved up
+            assert monitor.client.stats.requests == before  # nobody's rank rule reads those moves
+            await monitor.live_lists({"topstories": [newcomer, *stories[1:], 99_999_999]})  # over `top`: unread
+            assert monitor.client.stats.requests > before
+            assert (await app.store.latest([newcomer]))[newcomer].comments == 3
+            assert app.monitor._last_lists["topstories"] == [newcomer, *stories[1:]]
