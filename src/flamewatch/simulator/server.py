@@ -231,35 +231,37 @@ def make_app(
             latency = faults.latency  # the control API may change it while this request waits
             answer_at = time.perf_counter() + latency
             try:
-                return await _answer(request, faults)
+                return await _answer(app, request, faults)
             finally:  # an error answer (a 404, say) is as late as any other
                 if (wait := answer_at - time.perf_counter()) > 0 and not app[CLOSING_KEY].is_set():
                     await app[WAIT_KEY](wait)
                 stats = app[STATS_KEY]
                 stats.delayed += 1
                 stats.delayed_seconds += time.perf_counter() - answer_at + latency
-        return await _answer(request, faults)
-
-    async def _answer(request: web.Request, faults: Faults) -> web.StreamResponse:
-        body, item_id = _route(app[WORLD_KEY], request.match_info["tail"], app[STATS_KEY])
-        if body is None:
-            raise web.HTTPNotFound(text="not an API path (try /v0/topstories.json)\n")
-        if item_id is not None and item_id in faults.fail_ids:
-            return _json_response(b'{"error":"Internal error (injected)"}', 500)
-        if faults.hit(faults.hang_rate):
-            await app[CLOSING_KEY].wait()
-            return _json_response(b'{"error":"Server shutting down"}', 503)
-        if faults.hit(faults.unauthorized_rate):
-            return _json_response(b'{"error":"Permission denied"}', 401)
-        if faults.hit(faults.error_rate):
-            return _json_response(b'{"error":"Internal error (injected)"}', 500)
-        if faults.hit(faults.malformed_rate):
-            body = _malform(body, faults.rng)
-        return _json_response(body)
+        return await _answer(app, request, faults)
 
     app.router.add_get("/v0/{tail:.+}", handle)
     add_search_api(app, lambda a: a[WORLD_KEY])  # a story's tree in one answer (the search API's shape)
     return app
+
+
+async def _answer(app: web.Application, request: web.Request, faults: Faults) -> web.StreamResponse:
+    """The answer to one API request, with the faults the control API set for it."""
+    body, item_id = _route(app[WORLD_KEY], request.match_info["tail"], app[STATS_KEY])
+    if body is None:
+        raise web.HTTPNotFound(text="not an API path (try /v0/topstories.json)\n")
+    if item_id is not None and item_id in faults.fail_ids:
+        return _json_response(b'{"error":"Internal error (injected)"}', 500)
+    if faults.hit(faults.hang_rate):
+        await app[CLOSING_KEY].wait()
+        return _json_response(b'{"error":"Server shutting down"}', 503)
+    if faults.hit(faults.unauthorized_rate):
+        return _json_response(b'{"error":"Permission denied"}', 401)
+    if faults.hit(faults.error_rate):
+        return _json_response(b'{"error":"Internal error (injected)"}', 500)
+    if faults.hit(faults.malformed_rate):
+        body = _malform(body, faults.rng)
+    return _json_response(body)
 
 
 class SimulatorServer:
