@@ -51,16 +51,22 @@ def demo_config(api_url: str, period: float, follow: tuple[int, ...] = ()) -> di
     }
 
 
-async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7, http: str | None = None) -> int:
-    """Run the demo; ``http`` is where to serve the status page (None: the default address, "": none)."""
+def _demo_world(seed: int) -> tuple[World, int, int]:
+    """The simulated HN the demo watches, with the ids of "your" story and of the followed thread."""
     world = World(seed=seed, stories=20, total_comments=1500)
     # "You": a comment on the hottest thread, and a story not on the front page yet.
     world.add_comment(world.lists["topstories"][0], by="you", text="<p>This is <i>exactly</i> what I needed.</p>")
     mine = world.add_story("Show HN: flamewatch, alerts when HN threads heat up", by="you", top=False,
                            url="https://example.com/flamewatch")
-    climb = iter((14, 8, 5, 2, 1))
     # A thread on no list, followed by hand (as `flamewatch follow ID` does): counted every cycle anyway.
     followed = world.add_story("Ask HN: What are you following this week?", top=False, text="Curious.")
+    return world, mine, followed
+
+
+async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7, http: str | None = None) -> int:
+    """Run the demo; ``http`` is where to serve the status page (None: the default address, "": none)."""
+    world, mine, followed = _demo_world(seed)
+    climb = iter((14, 8, 5, 2, 1))
     # A little latency, as over a real network, so bounded concurrency is visible in the summary.
     # The demo prints its own cycle lines; the store's migrations and the stream's start are noise here.
     for name in ("flamewatch.watch", "flamewatch.store", "flamewatch.stream", "flamewatch.hn.live"):
@@ -109,13 +115,10 @@ async def run_demo(*, duration: float = 20.0, period: float = 2.0, seed: int = 7
             finally:
                 await stop_http(app, server)
             stats = app.dispatcher.stats
-            print(
-                f"\nsummary: {_n(watcher.cycles_started, 'cycle')} in {time.monotonic() - started:.1f}s, "
-                f"{sim.stats.requests} API requests (peak {sim.stats.max_inflight} in flight), "
-                f"{_n(stats.events, 'alert')} fired, {stats.delivered} delivered, "
-                f"{_n(watcher.skipped_ticks, 'tick')} skipped",
-                flush=True,
-            )
+            print(f"\nsummary: {_n(watcher.cycles_started, 'cycle')} in {time.monotonic() - started:.1f}s, "
+                  f"{sim.stats.requests} API requests (peak {sim.stats.max_inflight} in flight), "
+                  f"{_n(stats.events, 'alert')} fired, {stats.delivered} delivered, "
+                  f"{_n(watcher.skipped_ticks, 'tick')} skipped", flush=True)
             print(NEXT_STEPS, flush=True)
     sys.stdout.flush()
     return 0
