@@ -27,6 +27,23 @@ from .daemon import failed_deliveries, first_cycle_progress, install_reload_sign
 # --- run / once ------------------------------------------------------------------------------------
 
 
+def _refuse_to_start(app: App) -> None:
+    """Stop at once, naming each notifier that can never start (a bad token, say), when there is one."""
+    refused = app.permanent_start_failures()
+    if refused:
+        app.drain_timeout = 0.0
+        for line in refused[:-1]:
+            print_error(line)
+        raise CliError(f"{refused[-1]} (fix it, or set enabled = false in its [[notifiers]] table)", EXIT_CONFIG)
+
+
+def _log_watching(app: App, config: Config) -> None:
+    """The line saying what a watcher that starts now watches, how often, where, and with what."""
+    lists = ", ".join(f"{w.name} (top {w.top})" for w in config.watch.watched_lists())
+    log.info("watching %s every %gs at %s; %s; store %s (%s)", lists, config.watch.period,
+             app.api_url, plural(len(app.instances), "notifier"), app.store_label, app.role)
+
+
 async def cmd_run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.period is not None:  # a positive, finite duration (checked by the parser)
@@ -35,13 +52,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
     async with App(config, store_path=args.store, api_url=args.api_url, backfill=args.backfill, owner="run",
                    live=True) as app:
         assert app.monitor is not None
-        refused = app.permanent_start_failures()
-        if refused:
-            app.drain_timeout = 0.0
-            for line in refused[:-1]:
-                print_error(line)
-            raise CliError(f"{refused[-1]} (fix it, or set enabled = false in its [[notifiers]] table)",
-                           EXIT_CONFIG)
+        _refuse_to_start(app)
         current: dict[str, Any] = {"watcher": None, "standby": None}
 
         def stop_now() -> None:
@@ -67,12 +78,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
             while await _wait_to_lead(app, current):
                 if stop["at"] is not None:
                     break  # stopped just as this instance came to lead
-                watcher = Watcher(
-                    first_cycle_progress(app, app.monitor.cycle),
-                    config.watch.period,
-                    cycle_timeout=config.watch.cycle_timeout,
-                    on_done=on_done,
-                )
+                watcher = Watcher(first_cycle_progress(app, app.monitor.cycle), config.watch.period,
+                                  cycle_timeout=config.watch.cycle_timeout, on_done=on_done)
                 current["watcher"] = watcher
                 if http is not None:
                     http.source.watcher = watcher  # /metrics reads tick lateness from the running watcher
@@ -80,9 +87,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
                 if app.role == "standby":
                     current["watcher"] = None
                     continue  # lost the lead before this watcher could hear of it: compete again
-                lists = ", ".join(f"{w.name} (top {w.top})" for w in config.watch.watched_lists())
-                log.info("watching %s every %gs at %s; %s; store %s (%s)", lists, config.watch.period,
-                         app.api_url, plural(len(app.instances), "notifier"), app.store_label, app.role)
+                _log_watching(app, config)
                 await watcher.run(finish_timeout=config.watch.shutdown_timeout / 2)
                 current["watcher"] = None
                 if stop["at"] is not None or app.role != "standby" or store_gone:
