@@ -84,7 +84,15 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"flamewatch {__version__}")
     _global_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+    # Listed in --help in this order: getting started and watching, then inspecting, then the store's lists.
+    _watching_commands(sub)
+    _inspecting_commands(sub)
+    _list_commands(sub)
+    return parser
 
+
+def _watching_commands(sub: argparse._SubParsersAction[Parser]) -> None:
+    """init, run, once, count, demo and simulate."""
     p = _command(sub, "init", "write a commented starter config",
                  "Asks which notifiers to set up when run on a terminal; otherwise takes them from the flags. "
                  "The file it writes passes 'flamewatch check'.",
@@ -135,6 +143,9 @@ def build_parser() -> Parser:
                  "flamewatch simulate --port 8765 --stories 30")
     add_simulate_arguments(p)
 
+
+def _inspecting_commands(sub: argparse._SubParsersAction[Parser]) -> None:
+    """status, check, plugins, notify-test and outbox."""
     p = _command(sub, "status", "what the daemon is doing: its store (read-only) and its API",
                  "Works while 'run' writes: the store is opened read-only; the daemon's API adds live details.",
                  "flamewatch status --json")
@@ -174,6 +185,9 @@ def build_parser() -> Parser:
     p.add_argument("--limit", type=positive_int, default=1000, help="list at most this many rows (default 1000)")
     p.add_argument("--json", action="store_true", help="print the listing (or the change) as one JSON object")
 
+
+def _list_commands(sub: argparse._SubParsersAction[Parser]) -> None:
+    """follow, silence and unfollow: the followed threads and the silences kept in the store."""
     p = _command(sub, "follow", "count a thread every cycle (a story or comment id, or an HN URL)",
                  "Kept in the store: a running daemon picks it up at its next cycle. Following a comment follows "
                  "its story; a followed thread ends after it has been quiet for watch.follow_quiet.",
@@ -201,7 +215,6 @@ def build_parser() -> Parser:
     p.add_argument("target", help="item id or HN URL")
     p.add_argument("--store", help="store file (overrides store.path)")
     p.add_argument("--api-url", help="HN API base URL (overrides hn.api_url), to find a comment's story")
-    return parser
 
 
 def _backfill(p: argparse.ArgumentParser) -> None:
