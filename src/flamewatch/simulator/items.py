@@ -88,6 +88,36 @@ def job_item(item_id: int, title: str | None, *, by: str, time: int) -> dict[str
     }
 
 
+# Moderation, on a served comment's fields. Each returns how the story's visible count moves (-1, 0 or +1),
+# or None when the comment already was in that state (nothing changed, nothing to list in updates).
+
+
+def delete_fields(item: dict[str, Any]) -> int | None:
+    """Delete a comment: ``by`` and ``text`` go, ``kids`` stay; a dead comment was not counted anyway."""
+    if item.get("deleted") is True:
+        return None
+    for key in ("by", "text"):
+        item.pop(key, None)
+    item["deleted"] = True
+    return 0 if item.get("dead") is True else -1
+
+
+def kill_fields(item: dict[str, Any]) -> int | None:
+    """Mark a comment dead (``by`` and ``text`` stay); a deleted comment was not counted anyway."""
+    if item.get("dead") is True:
+        return None
+    item["dead"] = True
+    return 0 if item.get("deleted") is True else -1
+
+
+def vouch_fields(item: dict[str, Any]) -> int | None:
+    """Bring a dead comment back; it counts again unless it is also deleted."""
+    if item.get("dead") is not True:
+        return None
+    del item["dead"]
+    return 0 if item.get("deleted") is True else 1
+
+
 class ItemTable:
     """Served items by id, their cached JSON, raw-body overrides, id allocation and the change log."""
 

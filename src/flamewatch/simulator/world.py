@@ -23,7 +23,9 @@ from typing import Any
 
 from .frontpage import build_front_page
 from .growth import grow_step
-from .items import REMOVE, ItemTable, comment_item, encode, job_item, story_item
+from .items import (
+    REMOVE, ItemTable, comment_item, delete_fields, encode, job_item, kill_fields, story_item, vouch_fields,
+)
 from .lists import LIST_LIMIT, LIST_NAMES, best_stories, insert_at, new_lists, place_job, place_story
 from .model import DEAD, DELETED, DELETED_DEAD, VISIBLE, ThreadModel, load_shape
 from .text import comment_text, username
@@ -226,37 +228,15 @@ class World:
 
     def delete_comment(self, item_id: int) -> None:
         """Turn a comment into a deleted one (drops ``by``/``text``, keeps ``kids``); listed in updates."""
-        item = self._table.comment(item_id, "delete_comment")
-        if item.get("deleted") is True:
-            return
-        was_visible = item.get("dead") is not True
-        for key in ("by", "text"):
-            item.pop(key, None)
-        item["deleted"] = True
-        self.touch(item_id)
-        if was_visible:
-            self._count(item_id, -1)
+        self._moderated(item_id, delete_fields(self._table.comment(item_id, "delete_comment")))
 
     def kill_comment(self, item_id: int) -> None:
         """Mark a comment dead (keeps ``by``/``text``); listed in updates."""
-        item = self._table.comment(item_id, "kill_comment")
-        if item.get("dead") is True:
-            return
-        was_visible = item.get("deleted") is not True
-        item["dead"] = True
-        self.touch(item_id)
-        if was_visible:
-            self._count(item_id, -1)
+        self._moderated(item_id, kill_fields(self._table.comment(item_id, "kill_comment")))
 
     def vouch_comment(self, item_id: int) -> None:
         """Bring a dead comment back to life, as HN's vouching does; listed in updates."""
-        item = self._table.comment(item_id, "vouch_comment")
-        if item.get("dead") is not True:
-            return
-        del item["dead"]
-        self.touch(item_id)
-        if item.get("deleted") is not True:
-            self._count(item_id, +1)
+        self._moderated(item_id, vouch_fields(self._table.comment(item_id, "vouch_comment")))
 
     def edit_comment(self, item_id: int, text: str) -> None:
         """Replace a comment's ``text``, as its author may for a while after posting; listed in updates.
@@ -340,15 +320,8 @@ class World:
         """Start from a calibrated front page of `stories` ids (nothing listed in ``updates.json`` yet)."""
         if stories == 0:
             return
-        page = build_front_page(
-            self._shape,
-            self.model,
-            self._rng,
-            stories=stories,
-            total_comments=total_comments,
-            now=self.now,
-            new_id=self._table.new_id,
-        )
+        page = build_front_page(self._shape, self.model, self._rng, stories=stories, total_comments=total_comments,
+                                now=self.now, new_id=self._table.new_id)
         self.items.update(page.items)
         self.lists.update(page.lists)
         self._users.update(page.users)
@@ -399,6 +372,13 @@ class World:
             if status == VISIBLE:
                 self._count(cid, +1)
         return cid
+
+    def _moderated(self, item_id: int, delta: int | None) -> None:
+        """After a moderation change (``delta``: how the visible count moved; None: nothing changed)."""
+        if delta is not None:
+            self.touch(item_id)
+            if delta:
+                self._count(item_id, delta)
 
     def _count(self, comment_id: int, delta: int) -> None:
         """Move the true visible count of the comment's story, and serve it unless descendants lag."""
