@@ -20,7 +20,7 @@ diagnostics unless something is wrong.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, make_dataclass
 from time import time as wall_clock
 from typing import Any
@@ -80,97 +80,92 @@ class Item:
         (unix seconds, default: the wall clock) sets the upper bound on ``time``.
         """
         get = data.get
-        # Allocated only on the slow path: a well-formed item creates no diagnostics at all.
+        # Allocated only on the slow path: a well-formed item creates no diagnostics at all. Each test below
+        # is one type test (and a bound) on the usual path; what to record for a bad field is out of line.
         dropped: list[str] | None = None
 
         value = get("id")
         if item_id is None:
-            if type(value) is int and 0 <= value < ID_LIMIT:
-                item_id = value
-            else:
-                item_id = 0
-                if value is not None:
-                    dropped = _drop(dropped, "id", value, int, "not an item id")
-        elif value is not None and (type(value) is not int or value != item_id):
-            dropped = _drop(dropped, "id", value, int, "not the id fetched")
+            item_id, dropped = _own_id(value)
+        elif type(value) is not int or value != item_id:
+            dropped = _drop_present(dropped, "id", value, int, "not the id fetched")
 
         kind = get("type")
-        if kind is not None and (type(kind) is not str or len(kind) > NAME_MAX):
-            dropped = _drop(dropped, "type", kind, str, "too long")
+        if type(kind) is not str or len(kind) > NAME_MAX:
+            dropped = _drop_present(dropped, "type", kind, str, "too long")
             kind = None
 
         by = get("by")
-        if by is not None and (type(by) is not str or len(by) > NAME_MAX):
-            dropped = _drop(dropped, "by", by, str, "too long")
+        if type(by) is not str or len(by) > NAME_MAX:  # absent on a deleted comment
+            dropped = _drop_present(dropped, "by", by, str, "too long")
             by = None
 
         posted = get("time")
-        if posted is not None and not (
-            type(posted) is int and HN_EPOCH <= posted <= (wall_clock() if now is None else now) + FUTURE_SLACK
-        ):
-            dropped = _drop(dropped, "time", posted, int, "out of range")
+        if type(posted) is not int or not HN_EPOCH <= posted <= (wall_clock() if now is None else now) + FUTURE_SLACK:
+            dropped = _drop_present(dropped, "time", posted, int, "out of range")
             posted = None
 
         title = get("title")
-        if title is not None:
-            if type(title) is not str:
-                dropped = _drop(dropped, "title", title, str)
-                title = None
-            elif len(title) > TITLE_MAX:
-                title = title[:TITLE_MAX]
+        if title is not None and (type(title) is not str or len(title) > TITLE_MAX):
+            title, dropped = _cut(dropped, "title", title, TITLE_MAX)
 
         url = get("url")
-        if url is not None and not (type(url) is str and _is_web_url(url)):
+        if url is not None and not _is_web_url(url):
             dropped = _drop(dropped, "url", url, str, "not a short http(s) URL")
             url = None
 
         text = get("text")
-        if text is not None:
-            if type(text) is not str:
-                dropped = _drop(dropped, "text", text, str)
-                text = None
-            elif len(text) > TEXT_MAX:
-                text = text[:TEXT_MAX]
+        if text is not None and (type(text) is not str or len(text) > TEXT_MAX):
+            text, dropped = _cut(dropped, "text", text, TEXT_MAX)
 
-        score = get("score")
-        if score is not None and not (type(score) is int and -INT_LIMIT < score < INT_LIMIT):
-            dropped = _drop(dropped, "score", score, int, "out of range")
-            score = None
+        # The rest in a second function: one call an item, the price of two blocks of moderate complexity.
+        return _with_numbers(get, item_id, kind, by, posted, title, url, text, dropped)
 
-        descendants = get("descendants")
-        if descendants is not None and not (type(descendants) is int and -INT_LIMIT < descendants < INT_LIMIT):
-            dropped = _drop(dropped, "descendants", descendants, int, "out of range")
-            descendants = None
 
-        parent = get("parent")
-        if parent is not None and not (type(parent) is int and 0 <= parent < ID_LIMIT):
-            dropped = _drop(dropped, "parent", parent, int, "not an item id")
-            parent = None
+def _with_numbers(
+    get: Callable[[str], Any], item_id: int, kind: str | None, by: str | None, posted: int | None,
+    title: str | None, url: str | None, text: str | None, dropped: list[str] | None,
+) -> Item:
+    """:meth:`Item.parse`'s second half: the counts, the parent, the kids and the flags; then the item."""
+    score = get("score")
+    if score is not None and not (type(score) is int and -INT_LIMIT < score < INT_LIMIT):
+        dropped = _drop(dropped, "score", score, int, "out of range")
+        score = None
 
-        raw_kids = get("kids")
-        bad_kids = 0
-        kids: tuple[int, ...] = ()
-        if raw_kids is not None:
-            if type(raw_kids) is list:
-                # Runs once per kid of every item fetched: the id test inline (type() is int rules out bools).
-                kids = tuple([k for k in raw_kids if type(k) is int and 0 <= k < ID_LIMIT])
-                bad_kids = len(raw_kids) - len(kids)
-            else:
-                bad_kids = 1
+    descendants = get("descendants")
+    if descendants is not None and not (type(descendants) is int and -INT_LIMIT < descendants < INT_LIMIT):
+        dropped = _drop(dropped, "descendants", descendants, int, "out of range")
+        descendants = None
 
-        deleted = get("deleted")
-        if deleted is not None and type(deleted) is not bool:
-            dropped = _drop(dropped, "deleted", deleted, bool)
-        dead = get("dead")
-        if dead is not None and type(dead) is not bool:
-            dropped = _drop(dropped, "dead", dead, bool)
+    parent = get("parent")
+    if parent is not None and not (type(parent) is int and 0 <= parent < ID_LIMIT):
+        dropped = _drop(dropped, "parent", parent, int, "not an item id")
+        parent = None
 
-        item = _Unfrozen(
-            item_id, kind, by, posted, title, url, text, score, descendants, kids, parent,
-            deleted is True, dead is True, bad_kids, () if dropped is None else tuple(dropped),
-        )
-        item.__class__ = Item
-        return item  # type: ignore[no-any-return]
+    raw_kids = get("kids")
+    bad_kids = 0
+    kids: tuple[int, ...] = ()
+    if raw_kids is not None:
+        if type(raw_kids) is list:
+            # Runs once per kid of every item fetched: the id test inline (type() is int rules out bools).
+            kids = tuple([k for k in raw_kids if type(k) is int and 0 <= k < ID_LIMIT])
+            bad_kids = len(raw_kids) - len(kids)
+        else:
+            bad_kids = 1
+
+    deleted = get("deleted")
+    if deleted is not None and type(deleted) is not bool:
+        dropped = _drop(dropped, "deleted", deleted, bool)
+    dead = get("dead")
+    if dead is not None and type(dead) is not bool:
+        dropped = _drop(dropped, "dead", dead, bool)
+
+    item = _Unfrozen(
+        item_id, kind, by, posted, title, url, text, score, descendants, kids, parent,
+        deleted is True, dead is True, bad_kids, () if dropped is None else tuple(dropped),
+    )
+    item.__class__ = Item
+    return item  # type: ignore[no-any-return]
 
 
 # Item is frozen, and a frozen dataclass's __init__ sets every field through object.__setattr__: with
@@ -196,10 +191,30 @@ def _drop(dropped: list[str] | None, name: str, value: object, expected: type, w
     return dropped
 
 
-def _is_web_url(url: str) -> bool:
+def _own_id(value: object) -> tuple[int, list[str] | None]:
+    """The id of an item parsed without the id it was fetched by: its JSON ``id`` if valid, else 0."""
+    if type(value) is int and 0 <= value < ID_LIMIT:
+        return value, None
+    return 0, None if value is None else _drop(None, "id", value, int, "not an item id")
+
+
+def _drop_present(dropped: list[str] | None, name: str, value: object, expected: type, why: str) -> list[str] | None:
+    """:func:`_drop`, for a field that may be absent (None): an absent field is not a dropped one."""
+    return dropped if value is None else _drop(dropped, name, value, expected, why)
+
+
+def _cut(dropped: list[str] | None, name: str, value: object, cap: int) -> tuple[str | None, list[str] | None]:
+    """A string field over ``cap`` cut to it; a field of another type dropped (and recorded)."""
+    if type(value) is str:
+        return value[:cap], dropped
+    return None, _drop(dropped, name, value, str)
+
+
+def _is_web_url(url: object) -> bool:
     """A URL worth passing on: http(s), not absurdly long, no whitespace or control characters."""
     return (
-        len(url) <= URL_MAX
+        type(url) is str
+        and len(url) <= URL_MAX
         and url[:8].lower().startswith(("http://", "https://"))
         and url.isprintable()
         and " " not in url
