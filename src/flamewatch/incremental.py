@@ -220,38 +220,48 @@ class IncrementalCounter:
         if story is None:
             self._evict(story_id)
             return CrawlResult(story_id, missing=1, fetches=1)
-        descendants = story.descendants
         usable = last is not None and not last.partial
         refresh = {i for i in self._refresh if i in cache.nodes and i != story_id} if usable else set()
+        unmoved = usable and story.kids == cache.kids and not refresh and not cache.attached
+        if last is not None and unmoved and not self._needs_heal(cache, last.comments, story.descendants, last.missing):
+            return replace(last, story=story, fetches=1, errors=[])  # nothing in this tree moved: the count stands
         seen = cache.attaches  # what was attached when this count decided how to count
-        if last is not None and usable and story.kids == cache.kids and not refresh and not cache.attached:
-            # Nothing in this tree moved: the last count stands.
-            if not self._needs_heal(cache, last.comments, descendants, last.missing):
-                return replace(last, story=story, fetches=1, errors=[])
-            result = await self._heal(story_id, story, cache, last.comments)
-        elif last is not None and usable and not refresh and (grown := self._grown(story, cache, last)) is not None:
-            # Only replies from the stream changed the tree: their counts are added, nothing is walked.
-            result = grown
-            self.stats.grown += 1
-            if self._needs_heal(cache, result.comments, descendants, result.missing):
-                result = await self._heal(story_id, story, cache, result.comments)
-        else:
-            self.stats.refetched += len(refresh)
-            booted = await self._bootstrap(story, cache) if last is None else None
-            result = booted or await self._walk(story_id, story, cache, refresh if usable else None)
-            if usable and not result.partial and self._needs_heal(cache, result.comments, descendants, result.missing):
-                walked = result.fetches
-                result = await self._heal(story_id, story, cache, result.comments)
-                result.fetches += walked
+        result = await self._recount(story, cache, last, refresh, unmoved=unmoved)
         result.fetches += 1  # the story item fetched above
         cache.result = result
         cache.kids = story.kids
-        cache.descendants = descendants
+        cache.descendants = story.descendants
         # Live mode attaches while a walk awaits: what came after the decision may be missing from this
         # count, so the story stays due and its next count walks (from the cache) instead of adding.
         late = cache.attaches != seen
         cache.attached = late
         cache.growth = _Growth(depths=cache.growth.depths, deepest=cache.growth.deepest, clean=not late)
+        return result
+
+    async def _recount(
+        self, story: Item, cache: _StoryCache, last: CrawlResult | None, refresh: set[int], *, unmoved: bool
+    ) -> CrawlResult:
+        """A new count of a story just fetched: healed, the last plus the stream's replies, or walked.
+
+        ``refresh``: cached ids to fetch again; ``unmoved``: nothing in the tree moved (then it is healed:
+        ``count`` returned the last count itself when no heal was due). Decided before the first await."""
+        story_id, descendants = story.id, story.descendants
+        usable = last is not None and not last.partial
+        if last is not None and unmoved:
+            return await self._heal(story_id, story, cache, last.comments)
+        if last is not None and usable and not refresh and (grown := self._grown(story, cache, last)) is not None:
+            # Only replies from the stream changed the tree: their counts are added, nothing is walked.
+            self.stats.grown += 1
+            if self._needs_heal(cache, grown.comments, descendants, grown.missing):
+                return await self._heal(story_id, story, cache, grown.comments)
+            return grown
+        self.stats.refetched += len(refresh)
+        booted = await self._bootstrap(story, cache) if last is None else None
+        result = booted or await self._walk(story_id, story, cache, refresh if usable else None)
+        if usable and not result.partial and self._needs_heal(cache, result.comments, descendants, result.missing):
+            walked = result.fetches
+            result = await self._heal(story_id, story, cache, result.comments)
+            result.fetches += walked
         return result
 
     def _grown(self, story: Item, cache: _StoryCache, last: CrawlResult) -> CrawlResult | None:
