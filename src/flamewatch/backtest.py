@@ -24,7 +24,7 @@ from typing import Any
 
 from .dispatch.instance import NotifierInstance
 from .events import Event, StorySnapshot
-from .rules import Rule, RuleEngine
+from .rules import Evaluation, Rule, RuleEngine
 from .store import CountSample
 
 __all__ = ["NOT_REPLAYED", "BacktestReport", "replay"]
@@ -114,17 +114,23 @@ def replay(samples: Sequence[CountSample], rules: Sequence[Rule], instances: Seq
                 previous[sample.story_id] = sample
             evaluation = engine.evaluate(_snapshot(sample, known.get(sample.story_id)),
                                          history=window if not sample.partial else (), growth=growth, now=at)
-            for event in evaluation.passed:
-                fired_keys.add(event.key)
-            for event in evaluation.announce:
-                if event.key in fired_keys:
-                    continue
-                fired_keys.add(event.key)
-                for instance in instances:
-                    if instance.route.accepts(event):
-                        report.counts[(event.rule, str(event.level), instance.name)] += 1
+            _route(evaluation, fired_keys, instances, report)
     report.stories = len(previous)
     return report
+
+
+def _route(evaluation: Evaluation, fired_keys: set[str], instances: Sequence[NotifierInstance],
+           report: BacktestReport) -> None:
+    """Count, per instance whose route takes it, each announced event not fired before; note every key."""
+    for event in evaluation.passed:
+        fired_keys.add(event.key)
+    for event in evaluation.announce:
+        if event.key in fired_keys:
+            continue
+        fired_keys.add(event.key)
+        for instance in instances:
+            if instance.route.accepts(event):
+                report.counts[(event.rule, str(event.level), instance.name)] += 1
 
 
 def _snapshot(sample: CountSample, known: StorySnapshot | None) -> StorySnapshot:
