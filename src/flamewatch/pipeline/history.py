@@ -11,7 +11,7 @@ read as a drop, then a burst), as in the store's own ``histories``.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from ..crawl import CrawlResult
@@ -42,17 +42,8 @@ class HistoryWindows:
             self._samples, self.span = {}, span
         counted = {r.story_id: r.comments for r in results
                    if r.story is not None and r.story.type in (None, "story") and not r.partial}
+        loaded_now = await self._load(counted, now - span)
         known = self._samples
-        loaded_now: set[int] = set()
-        # A live batch and a cycle share these windows and run at once: while one reads the store,
-        # the other may add or drop windows. Read until every story counted here has one; the
-        # updates below then run with no await between them.
-        while missing := [s for s in counted if s not in known]:
-            loaded = await self.store.histories(missing, now - span)
-            for story_id in missing:
-                if story_id not in known:
-                    known[story_id] = deque((s.at, s.comments) for s in loaded.get(story_id, ()))
-                    loaded_now.add(story_id)
         for story_id, comments in counted.items():
             samples = known[story_id]
             if story_id not in loaded_now:  # read from the store, it has this batch's sample already
@@ -64,3 +55,18 @@ class HistoryWindows:
             for story_id in [s for s in known if s not in watched]:  # left the watched lists
                 del known[story_id]
         return {story_id: list(known[story_id]) for story_id in counted}
+
+    async def _load(self, stories: Collection[int], since: float) -> set[int]:
+        """Read from the store the windows of ``stories`` not held yet; the ids read."""
+        known = self._samples
+        loaded_now: set[int] = set()
+        # A live batch and a cycle share these windows and run at once: while one reads the store,
+        # the other may add or drop windows. Read until every story counted here has one; the
+        # caller's updates then run with no await between them.
+        while missing := [s for s in stories if s not in known]:
+            loaded = await self.store.histories(missing, since)
+            for story_id in missing:
+                if story_id not in known:
+                    known[story_id] = deque((s.at, s.comments) for s in loaded.get(story_id, ()))
+                    loaded_now.add(story_id)
+        return loaded_now
