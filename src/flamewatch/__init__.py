@@ -20,7 +20,7 @@ both kinds may use the annotated setting types (``Duration``, ``PositiveInt``, `
 import pluggy
 
 from .errors import DeliveryError, FlamewatchError, PermanentDeliveryError
-from .config.values import Duration, Levels, NonNegativeInt, PositiveInt, TimeOfDay
+from .config.values import Duration, Levels, NonNegativeInt, PositiveFloat, PositiveInt, TimeOfDay
 from .eventkeys import LevelOrder
 from .events import EVENT_SCHEMA_VERSION, CycleStats, Event, StorySnapshot, Subject, Wording
 from .hn.item import Item
@@ -63,6 +63,7 @@ __all__ = [
     "NotifierContext",
     "PermanentDeliveryError",
     "PluginState",
+    "PositiveFloat",
     "PositiveInt",
     "Rule",
     "RuleContext",

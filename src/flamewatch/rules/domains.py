@@ -14,15 +14,18 @@ The level is the domain (levels are names: they do not order).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from flamewatch import Evaluation, Item, ItemContext, ItemMatch, LevelOrder, Rule, RuleContext, StorySnapshot
 from flamewatch import Wording, hookimpl
-from flamewatch.config.model import WatchDomain
 from flamewatch.eventkeys import domain_key
 from flamewatch.hn.item import domain_of, on_domain
 
 from .people import WatchlistRule
 from .rank import list_label
+
+if TYPE_CHECKING:  # a type only: rules sit below config in the layers (pyproject's import-linter contract)
+    from flamewatch.config.model import WatchDomain
 
 
 class DomainRule(WatchlistRule):

@@ -20,6 +20,7 @@ from flamewatch import (
     Duration,
     Evaluation,
     LevelOrder,
+    PositiveFloat,
     PositiveInt,
     Rule,
     RuleContext,
@@ -28,7 +29,6 @@ from flamewatch import (
     comments_per_hour,
     hookimpl,
 )
-from flamewatch.config.values import PositiveFloat
 
 
 class FlamewarRule(Rule):
