@@ -140,3 +140,37 @@ async def test_an_older_store_is_not_migrated_under_the_older_flamewatch_sending
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     conn.close()
+
+
+async def test_an_older_postgres_schema_is_not_migrated_under_its_older_leader() -> None:
+    # As on SQLite: a newer flamewatch opening the schema (any command that writes, or a new instance
+    # joining as standby) migrated it under the older leader, whose outcome writes then failed.
+    import asyncpg
+    from pgserver import fresh_schema, server_url
+
+    from flamewatch.errors import StoreSetupError
+    from flamewatch.store.postgres.schema import LOCK_NAMESPACE, MIGRATIONS, leader_key
+
+    async with fresh_schema() as url:
+        schema = url().rsplit("schema=", 1)[1]
+        conn = await asyncpg.connect(server_url())
+        leader = await asyncpg.connect(server_url(), server_settings={"application_name": "flamewatch old leader"})
+        try:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            await conn.execute(f'SET search_path TO "{schema}"')
+            await conn.execute("CREATE TABLE schema_version (version integer NOT NULL)")
+            await conn.execute("INSERT INTO schema_version VALUES (1)")
+            for statement in MIGRATIONS[0]:
+                await conn.execute(statement)
+            assert await leader.fetchval("SELECT pg_try_advisory_lock($1, $2)", LOCK_NAMESPACE, leader_key(schema))
+            with pytest.raises(StoreSetupError, match=r"version 1 is older .*\(flamewatch old leader\)"):
+                async with await open_store(url()):  # (closed again when it wrongly opens)
+                    pass
+            assert await conn.fetchval("SELECT max(version) FROM schema_version") == 1
+            await leader.close()  # the old leader stopped: this version migrates the schema
+            async with await open_store(url()):
+                pass
+            assert await conn.fetchval("SELECT max(version) FROM schema_version") == 2
+        finally:
+            await leader.close()
+            await conn.close()

@@ -29,14 +29,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import zlib
 from collections.abc import Callable
 
 import asyncpg
 
 from ...errors import StoreError, StoreLockedError
 from .connection import PgLocation, db_reason
-from .schema import LOCK_NAMESPACE
+from .schema import LOCK_NAMESPACE, leader_key
 
 __all__ = ["DEFAULT_CHECK_EVERY", "PostgresLeaderLock"]
 
@@ -46,11 +45,6 @@ log = logging.getLogger("flamewatch.store")
 DEFAULT_CHECK_EVERY = 1.0
 
 _APP_PREFIX = "flamewatch "
-
-
-def leader_key(schema: str) -> int:
-    """The second advisory-lock key: one leader per schema (a positive int4)."""
-    return zlib.crc32(f"leader:{schema}".encode()) & 0x7FFFFFFF
 
 
 class PostgresLeaderLock:

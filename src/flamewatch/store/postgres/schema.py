@@ -8,6 +8,7 @@ lock, so several instances starting at once apply each step once.
 from __future__ import annotations
 
 import logging
+import zlib
 
 from ...errors import StoreSetupError
 from .connection import Conn
@@ -112,6 +113,14 @@ async def migrate(conn: Conn, schema: str, display: str) -> None:
                 )
             if version == SCHEMA_VERSION:
                 return
+            if version > 0 and (leader := await _leader(conn, schema)) is not None:
+                # An older leader sends from this schema now (this version migrates before it competes): a
+                # migrated schema would refuse its outcome writes, and what it sent would be sent again.
+                raise StoreSetupError(
+                    f"cannot open store {display} (schema {schema}): its schema version {version} is older than "
+                    f"this flamewatch's ({SCHEMA_VERSION}), and the flamewatch leading it ({leader}) would fail to "
+                    "record its deliveries once it is migrated; stop that one first, then use this version"
+                )
             if version == 0:
                 await conn.execute("CREATE TABLE schema_version (version integer NOT NULL)")
                 await conn.execute("INSERT INTO schema_version VALUES (0)")
@@ -119,6 +128,21 @@ async def migrate(conn: Conn, schema: str, display: str) -> None:
                 await conn.execute(statement)
             await conn.execute("UPDATE schema_version SET version = $1", version + 1)
         log.info("migrated store %s (schema %s) to version %d", display, schema, version + 1)
+
+
+def leader_key(schema: str) -> int:
+    """The second advisory-lock key of ``schema``'s leader lock: one leader per schema (a positive int4)."""
+    return zlib.crc32(f"leader:{schema}".encode()) & 0x7FFFFFFF
+
+
+async def _leader(conn: Conn, schema: str) -> str | None:
+    """Who holds ``schema``'s leader lock now (its connection's ``application_name``), or None."""
+    row = await conn.fetchrow(
+        "SELECT a.application_name, a.pid FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 2",
+        LOCK_NAMESPACE, leader_key(schema),
+    )
+    return None if row is None else str(row["application_name"] or f"server pid {row['pid']}")[:200]
 
 
 async def _version(conn: Conn, schema: str, display: str) -> int:
