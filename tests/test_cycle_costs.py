@@ -14,6 +14,7 @@ from flamewatch.dispatch.firedkeys import FiredKeys
 from flamewatch.rules import Evaluation
 from flamewatch.simulator import SimulatorServer, World
 from flamewatch.store import SQLiteStore
+from flamewatch.notifier import SavedValue, StateWrite
 from flamewatch.testing import RecordingNotifier, make_event, make_test_plugins, plugin_offering
 
 
@@ -51,6 +52,36 @@ async def test_a_quiet_cycle_writes_its_samples_and_nothing_for_levels_fired_bef
     # No fired key inserted again, no event encoded again, no outbox row touched by the cycle.
     assert not any("fired" in w or "outbox" in w for w in writes), writes
     assert not any("ROW_NUMBER" in s for s in statements)  # the latest sample is no sort of the history
+    # One transaction for the cycle's store work; the cursor did not move and no activity changed.
+    assert [s for s in statements if s.startswith("BEGIN")] == ["BEGIN IMMEDIATE"]
+    assert not any("plugin_state" in w for w in writes), writes
+
+
+async def test_a_cycle_writes_its_samples_and_a_moved_cursor_in_one_transaction(tmp_path: Path) -> None:
+    world = World(seed=4, stories=3, total_comments=60)
+    async with SimulatorServer(world) as sim:
+        config = parse_config(settings(sim, tmp_path / "fw.db"), "costs.toml")
+        async with App(config, plugins=make_test_plugins(plugin_offering(RecordingNotifier))) as app:
+            assert app.monitor is not None and app.dispatcher is not None and app.stream is not None
+            await app.monitor.cycle(0)
+            await app.dispatcher.wait_idle()
+            world.grow(5)  # maxitem moves: the stream's cursor follows it
+            store = app.monitor.store
+            assert isinstance(store, SQLiteStore)
+            statements: list[str] = []
+            await store._live().set_trace_callback(statements.append)
+            cycle = await app.monitor.cycle(1)
+            await store._live().set_trace_callback(None)
+            await app.dispatcher.wait_idle()
+            saved = await store.state_for("core:stream").get("cursor")
+
+    assert cycle.new_items == 5 and saved["cursor"] == world.maxitem
+    # Whatever events the growth fired are a transaction of their own; samples and cursor share one.
+    begins = [i for i, s in enumerate(statements) if s == "BEGIN IMMEDIATE"]
+    samples_at = next(i for i, s in enumerate(statements) if s.startswith("INSERT INTO snapshots"))
+    state_at = next(i for i, s in enumerate(statements) if "plugin_state" in s and s.startswith("INSERT"))
+    opened = max(b for b in begins if b < samples_at)
+    assert opened < state_at and "COMMIT" not in statements[opened:state_at], statements
 
 
 async def test_a_new_level_is_still_recorded_once_and_a_known_one_skipped(tmp_path: Path) -> None:
@@ -98,3 +129,13 @@ async def test_history_windows_kept_in_memory_equal_the_stores_own(tmp_path: Pat
             complete = [r.story_id for r in results if not r.partial]
             expected = await store.histories(complete, now - span)
             assert got == {s: [(x.at, x.comments) for x in expected.get(s, [])] for s in complete}, cycle
+
+
+def test_an_unchanged_value_is_written_again_only_when_it_would_grow_stale() -> None:
+    saved = SavedValue("core:stream", "cursor", refresh=3600.0)
+    first = saved.write({"cursor": 10}, 1000.0)
+    assert first == StateWrite("core:stream", "cursor", {"cursor": 10})  # never written yet
+    saved.written(first, 1000.0)
+    assert saved.write({"cursor": 10}, 2000.0) is None  # did not move
+    assert saved.write({"cursor": 11}, 2000.0) is not None  # moved
+    assert saved.write({"cursor": 10}, 4600.0) is not None  # an hour old: the store would prune it

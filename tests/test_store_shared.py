@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from flamewatch.events import Event
-from flamewatch.store import CountSample, SQLiteStore, Store, StoreError, open_store
+from flamewatch.store import CountSample, SQLiteStore, StateWrite, Store, StoreError, open_store
 from flamewatch.testing import make_event, make_story
 
 T0 = 1_700_000_000.0
@@ -173,6 +173,24 @@ async def test_plugin_state_is_stamped_by_the_injected_clock(store_location: str
         assert await store.prune_state(T0 + 50) == 1  # only the value written at T0
         assert await state.get("live:1") is None
         assert await state.get("live:2") == "ts-2"
+
+
+async def test_samples_and_state_are_written_together_or_not_at_all(store_location: str) -> None:
+    now = [T0]
+    async with await open_store(store_location, clock=lambda: now[0]) as store:
+        state = store.state_for("core:stream")
+        await store.add_snapshots([CountSample(1, T0, 5, 1, 5, False)],
+                                  states=[StateWrite("core:stream", "cursor", {"cursor": 10})])
+        assert await state.get("cursor") == {"cursor": 10}
+        assert [s.comments for s in await store.history(1, 0)] == [5]
+        now[0] = T0 + 100
+        await store.add_snapshots([], states=[StateWrite("core:stream", "cursor", {"cursor": 12})])  # state alone
+        assert await state.get("cursor") == {"cursor": 12}
+        assert await store.prune_state(T0 + 50) == 0  # stamped by the store's clock when written
+        with pytest.raises(TypeError, match="'cursor'"):  # nothing of a refused call is written
+            await store.add_snapshots([CountSample(1, T0 + 60, 9, 1, 9, False)],
+                                      states=[StateWrite("core:stream", "cursor", {1j})])
+        assert [s.comments for s in await store.history(1, 0)] == [5]
 
 
 # -- opening -------------------------------------------------------------------------------------------

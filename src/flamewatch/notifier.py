@@ -205,6 +205,44 @@ class MemoryState:
         self._data[key] = value
 
 
+@dataclass(frozen=True)
+class StateWrite:
+    """One state value to write beside a cycle's samples (``Store.add_snapshots``), as
+    ``store.state_for(namespace).set(key, value)`` would, but inside the samples' transaction."""
+
+    namespace: str
+    key: str
+    value: Any
+
+
+class SavedValue:
+    """The value last written under one state key, so that an unchanged value is not written again.
+
+    An unchanged value is still written once ``refresh`` seconds have passed since the last write: the
+    store prunes values not written within its history window."""
+
+    def __init__(self, namespace: str, key: str, *, refresh: float = 86400.0) -> None:
+        self.namespace = namespace
+        self.key = key
+        self.refresh = refresh
+        self._value: Any = None
+        self._at: float | None = None  # when it was last written (None: not by us yet)
+
+    def loaded(self, value: Any, now: float) -> None:
+        """``value`` is what the store holds (just read)."""
+        self._value, self._at = value, now
+
+    def write(self, value: Any, now: float) -> StateWrite | None:
+        """The write ``value`` needs, or None when the store holds it already and it is fresh enough."""
+        if self._at is not None and value == self._value and now - self._at < self.refresh:
+            return None
+        return StateWrite(self.namespace, self.key, value)
+
+    def written(self, write: StateWrite, now: float) -> None:
+        """``write`` is in the store now."""
+        self._value, self._at = write.value, now
+
+
 @dataclass
 class NotifierContext:
     """What the core hands to every notifier instance.

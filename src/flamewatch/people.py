@@ -28,7 +28,7 @@ from .config.model import WatchSettings, WatchUser
 from .errors import FetchError
 from .hn import HNClient, Item
 from .hn.item import is_item_id
-from .notifier import PluginState
+from .notifier import PluginState, SavedValue, StateWrite
 
 log = logging.getLogger("flamewatch.people")
 
@@ -127,6 +127,7 @@ class Watchlist:
         self._loaded = False
         self._backfill_items: list[Item] = []  # existing replies to announce once (--backfill)
         self._refreshed = 0.0  # when the values written rarely were last written again
+        self._saved = SavedValue(FOLLOWS_STATE, "activity", refresh=REFRESH_EVERY)  # unchanged: not written
 
     # --- the users ---------------------------------------------------------------------------------
 
@@ -260,8 +261,13 @@ class Watchlist:
         self._resolved[item_id] = story.id
         return story.id
 
-    async def after_counts(self, counted: Iterable[tuple[int, Item | None, int]], now: float) -> None:
-        """What this cycle counted, as (story id, story item or None, comments): drops deleted and quiet threads."""
+    async def after_counts(
+        self, counted: Iterable[tuple[int, Item | None, int]], now: float, *, save: bool = True
+    ) -> None:
+        """What this cycle counted, as (story id, story item or None, comments): drops deleted and quiet threads.
+
+        ``save=False`` leaves the activity's write to the caller (:meth:`unsaved`: a cycle writes it with
+        its samples, in one transaction)."""
         quiet = self.settings.follow_quiet
         for story_id, story, comments in counted:
             followed = story_id in self.followed or any(story_id in u.stories for u in self.users.values())
@@ -280,7 +286,8 @@ class Watchlist:
         for user in self.users.values():
             user.silent.clear()  # only a user's first cycle is silent
             user.first_run = False
-        await self._save_activity()
+        if save:
+            await self._save_activity(now)
 
     async def _end(self, item_id: int, story: Item | None) -> None:
         """Stop following ``item_id`` (and every id that resolved to it)."""
@@ -317,11 +324,21 @@ class Watchlist:
     async def _save_seen(self, users: set[str]) -> None:
         await self.state.set("users", sorted(users))
 
-    async def _save_activity(self) -> None:
-        await self.state.set("activity", {
+    def unsaved(self, now: float) -> StateWrite | None:
+        """The write the followed threads' activity needs, or None when the store holds it already."""
+        return self._saved.write({
             "threads": {str(k): [t, c] for k, (t, c) in self._activity.items()},
             "ended": sorted(self._ended)[-10_000:],
-        })
+        }, now)
+
+    def saved(self, write: StateWrite, now: float) -> None:
+        """``write`` (from :meth:`unsaved`) is in the store now."""
+        self._saved.written(write, now)
+
+    async def _save_activity(self, now: float) -> None:
+        if (write := self.unsaved(now)) is not None:
+            await self.state.set("activity", write.value)
+            self.saved(write, now)
 
 
 async def _fetch_all(client: HNClient, ids: list[int]) -> list[Item | None]:

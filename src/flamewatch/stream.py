@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from typing import Any
 from .errors import FetchError
 from .hn import HNClient
 from .hn.item import Item, is_item_id
-from .notifier import PluginState
+from .notifier import PluginState, SavedValue, StateWrite
 
 log = logging.getLogger("flamewatch.stream")
 
@@ -111,10 +112,12 @@ class ItemStream:
         max_gap: int = DEFAULT_MAX_GAP,
         retries: int = DEFAULT_RETRIES,
         retry_for: float = DEFAULT_RETRY_FOR,
+        namespace: str = STREAM_STATE,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.client = client
         self.state = state
+        self._saved = SavedValue(namespace, STATE_KEY)  # a cursor that did not move is not written again
         self.max_gap = max_gap
         self.retries = retries
         self.retry_for = retry_for
@@ -144,6 +147,7 @@ class ItemStream:
         saved = await self.state.get(STATE_KEY)
         if not isinstance(saved, dict):
             return
+        self._saved.loaded(saved, time.time())
         cursor = saved.get("cursor")
         if is_item_id(cursor):
             self.cursor = cursor
@@ -153,12 +157,14 @@ class ItemStream:
                 if key.isdigit() and is_item_id(int(key)) and type(attempts) is int:
                     self._retry[int(key)] = attempts
 
-    async def poll(self, top: int | None = None) -> StreamBatch:
+    async def poll(self, top: int | None = None, *, save: bool = True) -> StreamBatch:
         """Fetch every item since the last poll and hand each new one to the subscribers.
 
         ``top`` is ``maxitem`` when the caller already knows it (live mode: the event stream just said
         so), which saves asking. Raises :class:`~flamewatch.errors.FetchError` only when ``maxitem`` itself
         cannot be fetched (the cursor then stays where it was, so the next poll covers this one's range too).
+        ``save=False`` leaves the cursor's write to the caller (:meth:`unsaved`: a cycle writes it with its
+        samples, in one transaction).
         """
         await self.load()
         top = top if top is not None and is_item_id(top) else await self._maxitem()
@@ -167,7 +173,8 @@ class ItemStream:
             log.info("stream: following new items from #%d", top)
             batch.first_poll = True
             self.cursor = top
-            await self._save()
+            if save:
+                await self._save()
             return batch
         start = self._start(top)
         end = self._page_end(start, top, batch)
@@ -185,7 +192,8 @@ class ItemStream:
         for item in items:
             for subscriber in self._subscribers:
                 subscriber(item)
-        await self._save()
+        if save:
+            await self._save()
         return batch
 
     def _start(self, top: int) -> int:
@@ -358,6 +366,19 @@ class ItemStream:
             await asyncio.gather(*(worker() for _ in range(workers)))
         return found, failed
 
-    async def _save(self) -> None:
+    def unsaved(self, now: float) -> StateWrite | None:
+        """The write the cursor (and the ids to try again) need, or None when the store holds them already."""
+        if not self._loaded:
+            return None
         value: dict[str, Any] = {"cursor": self.cursor, "retry": {str(k): v for k, v in self._retry.items()}}
-        await self.state.set(STATE_KEY, value)
+        return self._saved.write(value, now)
+
+    def saved(self, write: StateWrite, now: float) -> None:
+        """``write`` (from :meth:`unsaved`) is in the store now."""
+        self._saved.written(write, now)
+
+    async def _save(self) -> None:
+        now = time.time()  # the cycle's own writes (record) pass the cycle's time instead
+        if (write := self.unsaved(now)) is not None:
+            await self.state.set(STATE_KEY, write.value)
+            self.saved(write, now)

@@ -122,7 +122,7 @@ def build_pipeline(parts: Parts, *, last_lists: ListMemory | None = None, guards
     evaluate = Evaluate(parts.store, parts.rules, first_list=parts.settings.watched_lists()[0][0],
                         stream=parts.stream, watchlist=parts.watchlist)
     record = Record(parts.store, parts.dispatcher, watchlist=parts.watchlist,
-                    history_seconds=parts.settings.history_seconds)
+                    history_seconds=parts.settings.history_seconds, stream=parts.stream)
     return Pipeline(
         cycle=(
             Collect(parts.client, parts.store, parts.dispatcher, parts.settings, counter=parts.counter,

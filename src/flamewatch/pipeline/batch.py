@@ -63,6 +63,8 @@ class CycleBatch:
     streamed: int = 0  #: how many new items the stream followed
     results: list[CrawlResult] = field(default_factory=list)  #: one count per watched id
     previous: dict[int, CountSample] = field(default_factory=dict)  #: each story's count before this cycle
+    #: The cycle's samples, not yet in the store (record writes them with the cycle's state, in one transaction).
+    samples: list[CountSample] = field(default_factory=list)
     snapshots: list[StorySnapshot] = field(default_factory=list)  #: the stories counted this cycle
     evaluations: list[Evaluation] = field(default_factory=list)  #: what the rules said
     events: int = 0  #: new events recorded

@@ -3,7 +3,7 @@
 The first stage of a cycle. It asks HN for the watched lists (a list that cannot be fetched is replaced
 by its previous cycle's ids), adds the followed threads, follows the stream of new items (their comments
 join the watched trees, so counts stay exact), counts each story (the incremental counter or a full
-walk) and stores the counts as history before the rules read it.
+walk) and reads each story's count before this cycle; record writes the new counts as history.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("flamewatch.monitor")
 
-__all__ = ["Collect", "Guards", "ListMemory", "store_counts"]
+__all__ = ["Collect", "Guards", "ListMemory", "store_counts", "take_counts"]
 
 #: What the last successful fetch of each list gave: name -> ids (kept across cycles and rebuilds).
 ListMemory = dict[str, list[int]]
@@ -74,7 +74,7 @@ class Collect:
             async with self.guards.count:  # ...and recounts the stories new comments joined: not meanwhile
                 await self.counter.begin_cycle(batch.ids)
         await self._count_all(batch)
-        await store_counts(self.store, batch)
+        await take_counts(self.store, batch)  # record writes them, with the cursor, in one transaction
         return batch
 
     async def _count_all(self, batch: CycleBatch) -> None:
@@ -122,7 +122,7 @@ class Collect:
         if self.stream is None:
             return
         try:
-            polled = await self.stream.poll()
+            polled = await self.stream.poll(save=False)  # record writes the cursor with the samples
         except FetchError as exc:
             # The cursor stays put, so the next cycle's poll covers this one's items too.
             log.warning("maxitem.json unavailable (%s): new items are followed next cycle", exc)
@@ -136,13 +136,20 @@ class Collect:
             batch.new_items = [*backfill, *polled.new]
 
 
-async def store_counts(store: Store, batch: CycleBatch) -> None:
-    """Keep each story's count as history (the rules read it); the counts before are kept aside."""
+async def take_counts(store: Store, batch: CycleBatch) -> None:
+    """Each story's count before this one (kept aside) and this cycle's samples (``batch.samples``)."""
     counted = [r for r in batch.results if r.story is not None and r.story.type in (None, "story")]
     if not counted:
         return
     batch.previous = await store.latest(r.story_id for r in counted)
-    await store.add_snapshots([
+    batch.samples = [
         CountSample(r.story_id, batch.now, r.comments, r.story.score or 0, r.story.descendants, r.partial)
         for r in counted if r.story is not None
-    ])
+    ]
+
+
+async def store_counts(store: Store, batch: CycleBatch) -> None:
+    """Keep each story's count as history now (the rules read it); the counts before are kept aside."""
+    await take_counts(store, batch)
+    await store.add_snapshots(batch.samples)
+    batch.samples = []

@@ -61,7 +61,7 @@ class Evaluate:
     async def _stories(self, batch: CycleBatch, errors: RuleErrors) -> None:
         span = self.rules.history_span  # the longest history window any rule asked for
         histories = {} if span is None else await self.windows.windows(batch.results, batch.now, span,
-                                                                        live=batch.live)
+                                                                        live=batch.live, stored=not batch.samples)
         for r in batch.results:
             if r.story is None or r.story.type not in (None, "story"):
                 continue

@@ -3,7 +3,7 @@
 Rules such as ``velocity`` read each story's samples over their longest window (an hour: 60 samples a
 story at a 60 s period). Reading them from the store every cycle costs work in proportion to the window
 for every story, every cycle; here they are read once per story (when it is first watched, or after a
-reload changes the window) and then kept: each cycle appends the sample the collect stage just stored
+reload changes the window) and then kept: each cycle appends the sample the collect stage just took
 and drops what fell out of the window. A partial count's sample is never part of a window (it would
 read as a drop, then a burst), as in the store's own ``histories``.
 """
@@ -31,12 +31,14 @@ class HistoryWindows:
         self._samples: dict[int, deque[tuple[float, int]]] = {}
 
     async def windows(
-        self, results: Sequence[CrawlResult], now: float, span: float, *, live: bool = False
+        self, results: Sequence[CrawlResult], now: float, span: float, *, live: bool = False, stored: bool = True
     ) -> dict[int, list[tuple[float, int]]]:
-        """The windows of this batch's complete counts (their samples are in the store already).
+        """The windows of this batch's complete counts.
 
         ``live``: a live batch (a few recounted stories, between cycles): it keeps every other story's
-        window, since only a cycle's results say which stories are still watched.
+        window, since only a cycle's results say which stories are still watched. ``stored``: the batch's
+        samples are in the store already (a live recount's), else record writes them after the rules ran
+        (a cycle's), so a window read from the store now lacks this batch's sample.
         """
         if span != self.span:
             self._samples, self.span = {}, span
@@ -46,7 +48,7 @@ class HistoryWindows:
         known = self._samples
         for story_id, comments in counted.items():
             samples = known[story_id]
-            if story_id not in loaded_now:  # read from the store, it has this batch's sample already
+            if story_id not in loaded_now or not stored:  # read from the store: has it this batch's sample?
                 samples.append((now, comments))
             while samples and samples[0][0] < now - span:
                 samples.popleft()

@@ -1,9 +1,11 @@
-"""Record: the cycle's events become fired keys and outbox rows, in one store transaction.
+"""Record: the cycle's events become fired keys and outbox rows; its samples and state are written.
 
-The last stage of a cycle. Every evaluation of the cycle (stories and new items) is published together:
-a key that already fired is dropped by the store, and each new event gets one outbox row per notifier
-instance whose route takes it, written before anything is sent (the pump sends them). Then the
-watchlist learns the counts, and now and then the store is pruned.
+The last stage of a cycle. Every evaluation of the cycle (stories and new items) is published together
+(one transaction): a key that already fired is dropped by the store, and each new event gets one outbox
+row per notifier instance whose route takes it, written before anything is sent (the pump sends them).
+Then the watchlist learns the counts, and the cycle's samples, the stream's cursor and the followed
+threads' activity are written in one more transaction (a cursor that did not move and an activity that
+did not change are left out). Now and then the store is pruned.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from ..dispatch import Dispatcher
     from ..people import Watchlist
     from ..store import Store
+    from ..stream import ItemStream
 
 log = logging.getLogger("flamewatch.monitor")
 
@@ -33,11 +36,13 @@ class Record:
     name = "record"
 
     def __init__(
-        self, store: Store, dispatcher: Dispatcher, *, watchlist: Watchlist | None, history_seconds: float
+        self, store: Store, dispatcher: Dispatcher, *, watchlist: Watchlist | None, history_seconds: float,
+        stream: ItemStream | None = None,
     ) -> None:
         self.store = store
         self.dispatcher = dispatcher
         self.watchlist = watchlist
+        self.stream = stream
         self.history_seconds = history_seconds
 
     async def __call__(self, batch: CycleBatch) -> CycleBatch:
@@ -51,11 +56,21 @@ class Record:
         if self.watchlist is not None:
             await self.watchlist.after_counts(
                 ((r.story_id, r.story, r.comments) for r in batch.results if r.story is not None or not r.errors),
-                batch.now,
+                batch.now, save=False,
             )
+        await self._write(batch)
         if batch.number % HOUSEKEEPING_EVERY == 0:
             await housekeep(self.store, batch.now - self.history_seconds)
         return batch
+
+    async def _write(self, batch: CycleBatch) -> None:
+        """The cycle's samples and whatever state changed, in one transaction (none when nothing did)."""
+        parts = [p for p in (self.stream, self.watchlist) if p is not None]
+        writes = [(p, w) for p in parts if (w := p.unsaved(batch.now)) is not None]
+        await self.store.add_snapshots(batch.samples, states=[w for _, w in writes])
+        batch.samples = []
+        for part, write in writes:
+            part.saved(write, batch.now)
 
 
 async def housekeep(store: Store, cutoff: float) -> None:

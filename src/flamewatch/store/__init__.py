@@ -5,7 +5,7 @@ embedded SQLite file by default, :class:`SQLiteStore`).
 """
 
 from ..errors import StoreError
-from .base import Backlog, CountSample, Delivery, DeliveryStatus, InstanceLock, Store
+from .base import Backlog, CountSample, Delivery, DeliveryStatus, InstanceLock, StateWrite, Store
 from .factory import open_store
 from .sqlite import SQLiteStore, default_store_path
 
@@ -16,6 +16,7 @@ __all__ = [
     "DeliveryStatus",
     "InstanceLock",
     "SQLiteStore",
+    "StateWrite",
     "Store",
     "StoreError",
     "default_store_path",

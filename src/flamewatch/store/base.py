@@ -24,9 +24,12 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from ..events import Event
-from ..notifier import PluginState
+from ..notifier import PluginState, StateWrite
 
-__all__ = ["FINISHED", "SKIPPED", "Backlog", "CountSample", "Delivery", "DeliveryStatus", "InstanceLock", "Store"]
+__all__ = [
+    "FINISHED", "SKIPPED", "Backlog", "CountSample", "Delivery", "DeliveryStatus", "InstanceLock", "StateWrite",
+    "Store",
+]
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -312,8 +315,11 @@ class Store(Protocol):
 
     # -- story count history ---------------------------------------------------------------------------
 
-    async def add_snapshots(self, samples: Sequence[CountSample]) -> None:
-        """Append count samples to the history (all of them or none)."""
+    async def add_snapshots(self, samples: Sequence[CountSample], *, states: Sequence[StateWrite] = ()) -> None:
+        """Append count samples to the history and write ``states``, all in one transaction (or none of it).
+
+        A cycle's store work is this one call: its samples, the stream's cursor and the followed threads'
+        activity together (nothing is written when both are empty)."""
         ...
 
     async def history(self, story_id: int, since: float, *, include_partial: bool = False) -> list[CountSample]:

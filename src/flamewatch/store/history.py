@@ -8,8 +8,9 @@ from typing import Any
 
 import aiosqlite
 
-from .base import CountSample
+from .base import CountSample, StateWrite
 from .connection import SQLiteConnection, json_list
+from .state import STATE_UPSERT, state_row
 
 __all__ = ["SQLiteHistory"]
 
@@ -24,14 +25,19 @@ def _sample(row: Sequence[Any]) -> CountSample:
 class SQLiteHistory(SQLiteConnection):
     """The count-history part of the :class:`~flamewatch.store.base.Store` contract, on SQLite."""
 
-    async def add_snapshots(self, samples: Sequence[CountSample]) -> None:
+    async def add_snapshots(self, samples: Sequence[CountSample], *, states: Sequence[StateWrite] = ()) -> None:
         """See :meth:`Store.add_snapshots <flamewatch.store.base.Store.add_snapshots>`."""
-        if not samples:
+        if not samples and not states:
             return
         rows = [(s.story_id, s.at, s.comments, s.score, s.descendants, int(s.partial)) for s in samples]
+        written_at = self.clock()
+        values = [state_row(w.namespace, w.key, w.value, written_at) for w in states]
 
         async def body(conn: aiosqlite.Connection) -> None:
-            await conn.executemany(f"INSERT INTO snapshots ({_SAMPLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
+            if rows:
+                await conn.executemany(f"INSERT INTO snapshots ({_SAMPLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
+            if values:
+                await conn.executemany(STATE_UPSERT, values)
 
         await self._write(body)
 

@@ -12,7 +12,7 @@ from ..errors import StoreError
 from ..notifier import PluginState
 from .connection import SQLiteConnection
 
-__all__ = ["SQLitePluginState"]
+__all__ = ["STATE_UPSERT", "SQLitePluginState", "state_row"]
 
 
 class SQLitePluginState(SQLiteConnection):
@@ -38,22 +38,31 @@ class SQLitePluginState(SQLiteConnection):
             ) from exc
 
     async def _state_set(self, instance: str, key: str, value: Any) -> None:
-        try:
-            text = json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"state {key!r} of notifier {instance!r} is not JSON-serialisable: {exc}") from exc
-        # The write time comes from the store's clock: plugins do not pass one, and pruning compares it
-        # with the caller's cutoff.
-        written_at = self.clock()
+        row = state_row(instance, key, value, self.clock())
 
         async def body(conn: aiosqlite.Connection) -> None:
-            await conn.execute(
-                "INSERT INTO plugin_state (instance, key, value, updated_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (instance, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                (instance, key, text, written_at),
-            )
+            await conn.execute(STATE_UPSERT, row)
 
         await self._write(body)
+
+
+#: One state value written (or rewritten) with its write time.
+STATE_UPSERT = (
+    "INSERT INTO plugin_state (instance, key, value, updated_at) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (instance, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
+)
+
+
+def state_row(instance: str, key: str, value: Any, written_at: float) -> tuple[str, str, str, float]:
+    """The ``plugin_state`` row for ``value``; raises TypeError naming the key when JSON cannot encode it.
+
+    The write time comes from the store's clock: plugins do not pass one, and pruning compares it with
+    the caller's cutoff."""
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"state {key!r} of notifier {instance!r} is not JSON-serialisable: {exc}") from exc
+    return instance, key, text, written_at
 
 
 class StateBackend(Protocol):

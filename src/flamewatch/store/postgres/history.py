@@ -6,8 +6,10 @@ from collections.abc import Iterable, Sequence
 
 import asyncpg
 
-from ..base import CountSample
+from ..base import CountSample, StateWrite
+from ..state import state_row
 from .connection import Conn, PostgresConnection
+from .state import STATE_UPSERT
 
 __all__ = ["PostgresHistory"]
 
@@ -21,12 +23,18 @@ def _sample(row: asyncpg.Record) -> CountSample:
 class PostgresHistory(PostgresConnection):
     """The count-history part of the :class:`~flamewatch.store.base.Store` contract, on PostgreSQL."""
 
-    async def add_snapshots(self, samples: Sequence[CountSample]) -> None:
+    async def add_snapshots(self, samples: Sequence[CountSample], *, states: Sequence[StateWrite] = ()) -> None:
         """See :meth:`Store.add_snapshots <flamewatch.store.base.Store.add_snapshots>`."""
-        if not samples:
+        if not samples and not states:
             return
+        written_at = self.clock()
+        values = [state_row(w.namespace, w.key, w.value, written_at) for w in states]
 
         async def body(conn: Conn) -> None:
+            if values:
+                await conn.executemany(STATE_UPSERT, values)
+            if not samples:
+                return
             # One statement; WITH ORDINALITY keeps the ids (ties in time) in the given order.
             await conn.execute(
                 f"INSERT INTO snapshots ({_SAMPLE_COLUMNS}) SELECT s, a, c, sc, d, p FROM unnest("

@@ -9,10 +9,10 @@ from typing import Any
 
 from ...errors import StoreError
 from ...notifier import PluginState
-from ..state import InstanceState
+from ..state import InstanceState, state_row
 from .connection import Conn, PostgresConnection
 
-__all__ = ["PostgresPluginState"]
+__all__ = ["STATE_UPSERT", "PostgresPluginState"]
 
 
 class PostgresPluginState(PostgresConnection):
@@ -38,17 +38,16 @@ class PostgresPluginState(PostgresConnection):
             ) from exc
 
     async def _state_set(self, instance: str, key: str, value: Any) -> None:
-        try:
-            text = json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"state {key!r} of notifier {instance!r} is not JSON-serialisable: {exc}") from exc
-        written_at = self.clock()  # the store's clock: pruning compares it with the caller's cutoff
+        row = state_row(instance, key, value, self.clock())  # the store's clock: pruning compares it
 
         async def body(conn: Conn) -> None:
-            await conn.execute(
-                "INSERT INTO plugin_state (instance, key, value, updated_at) VALUES ($1, $2, $3, $4)"
-                " ON CONFLICT (instance, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                instance, key, text, written_at,
-            )
+            await conn.execute(STATE_UPSERT, *row)
 
         await self._write(body)
+
+
+#: One state value written (or rewritten) with its write time.
+STATE_UPSERT = (
+    "INSERT INTO plugin_state (instance, key, value, updated_at) VALUES ($1, $2, $3, $4)"
+    " ON CONFLICT (instance, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
+)
