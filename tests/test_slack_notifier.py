@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from functools import partial
@@ -478,3 +480,10 @@ async def test_rate_limit_holds_the_channel_for_the_next_message(
     rejected_at = slack.requests[-1].received_at
     await notifier.send(make_event())
     assert slack.messages[0].received_at - rejected_at >= 30
+
+
+def test_slack_sdk_is_imported_only_when_a_message_is_sent() -> None:
+    # Every App registers the built-in types; one without a Slack instance should not pay for slack_sdk.
+    probe = "import sys, flamewatch.notifiers.slack; print(any(m.startswith('slack_sdk') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
 
 from flamewatch import DeliveryError, PermanentDeliveryError, parse_retry_after
 
 from .pacing import ChannelPacer
+
+if TYPE_CHECKING:
+    from slack_sdk.errors import SlackApiError
 
 # Slack API error codes that mean "try again later"; every other code is a permanent failure.
 _RETRYABLE_CODES = frozenset(

@@ -12,14 +12,10 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiohttp
 from yarl import URL
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.web.async_slack_response import AsyncSlackResponse
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from flamewatch import DeliveryError, Event, Notifier, NotifierContext, PermanentDeliveryError, Secret
 
@@ -27,6 +23,13 @@ from .errors import SlackPermanentError, api_error, describe_network_error, webh
 from .format import SlackMessage, digest_messages, event_message
 from .options import SlackOptions
 from .pacing import ChannelPacer, channel_pacer, fingerprint
+
+if TYPE_CHECKING:  # slack_sdk itself is imported when a message is sent (about 30 ms and 2 MB a start-up)
+    from slack_sdk.web.async_client import AsyncWebClient
+    from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+    #: One Web API call to make with a ready client, e.g. ``lambda client: client.auth_test()``.
+    _ApiRequest = Callable[[AsyncWebClient], Awaitable[AsyncSlackResponse]]
 
 # slack-sdk logs request URLs at DEBUG level, and a webhook URL is a secret. Its clients get this
 # logger, pinned above DEBUG, so turning on debug logging elsewhere cannot leak one.
@@ -42,9 +45,6 @@ _NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 
 #: What a URL's host may be made of once IDNA-encoded (a name, IPv4 or IPv6); anything else is a typo.
 _HOST = re.compile(r"[A-Za-z0-9._:-]+")
-
-#: One Web API call to make with a ready client, e.g. ``lambda client: client.auth_test()``.
-_ApiRequest = Callable[[AsyncWebClient], Awaitable[AsyncSlackResponse]]
 
 
 class SlackNotifier(Notifier):
@@ -188,6 +188,8 @@ class SlackNotifier(Notifier):
 
         ``paced`` calls (those that post to the channel) wait for the channel's turn first.
         """
+        from slack_sdk.web.async_client import AsyncWebClient
+
         token = self._reveal(self.options.token, "token")
         client = AsyncWebClient(
             token=token,
@@ -206,6 +208,8 @@ class SlackNotifier(Notifier):
     async def _request(
         method: str, request: _ApiRequest, client: AsyncWebClient, pacer: ChannelPacer
     ) -> AsyncSlackResponse:
+        from slack_sdk.errors import SlackApiError
+
         try:
             return await request(client)
         except SlackApiError as exc:
@@ -220,6 +224,8 @@ class SlackNotifier(Notifier):
             raise DeliveryError(f"Slack {method}: {describe_network_error(exc)}") from exc
 
     async def _post_webhook(self, message: SlackMessage) -> None:
+        from slack_sdk.webhook.async_client import AsyncWebhookClient
+
         url = self._webhook_url()
         client = AsyncWebhookClient(url, session=self.ctx.session, logger=_SDK_LOG, retry_handlers=[])
         body: dict[str, Any] = {
