@@ -72,6 +72,15 @@ async def test_a_key_recorded_by_two_processes_at_once_fires_once(first: Store, 
     assert len(await first.outbox()) == len(races)
 
 
+async def test_a_key_twice_in_one_batch_is_new_once_and_queued_once(first: Store) -> None:
+    one, two = event(1), event(2)
+    assert await first.record_events([one], {one.key: ["hook"]}, now=T0) == [one]
+    new = await first.record_events([two, one, two], {one.key: ["hook"], two.key: ["hook", "hook", "mail"]}, now=T0)
+    assert new == [two]  # one fired before; two is new the first time only
+    assert sorted((d.event.key, d.instance) for d in await first.pending()) == sorted(
+        [(one.key, "hook"), (two.key, "hook"), (two.key, "mail")])
+
+
 def test_the_database_itself_refuses_a_second_copy_of_a_key(db_path: Path) -> None:
     async def record_one() -> None:
         async with await open_store(db_path) as store:

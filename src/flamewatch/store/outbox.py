@@ -23,6 +23,9 @@ from .schema import one_line
 
 __all__ = ["SQLiteOutbox"]
 
+#: Events inserted by one statement (5 values each, well under SQLite's 32,766 variables).
+_EVENTS_A_STATEMENT = 500
+
 PENDING, SENT, GROUPED, DEAD = DeliveryStatus.PENDING, DeliveryStatus.SENT, DeliveryStatus.GROUPED, DeliveryStatus.DEAD
 
 _DELIVERY_COLUMNS = (
@@ -93,22 +96,32 @@ class SQLiteOutbox(SQLiteConnection):
     ) -> list[Event]:
         """See :meth:`Store.record_events <flamewatch.store.base.Store.record_events>`."""
         waits = dict(not_before or {})
+        rows = [(e.key, e.story.id, e.rule, now, json.dumps(e.to_dict())) for e in events]
 
         async def body(conn: aiosqlite.Connection) -> list[Event]:
+            # A statement per chunk of events, not per event: each statement is a hand-off to the
+            # connection's thread, and a first cycle fires dozens of levels at once.
+            inserted: set[str] = set()
+            for start in range(0, len(rows), _EVENTS_A_STATEMENT):
+                chunk = rows[start:start + _EVENTS_A_STATEMENT]
+                cursor = await conn.execute(
+                    "INSERT OR IGNORE INTO fired (key, story_id, rule, fired_at, event) VALUES "
+                    + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk)) + " RETURNING key",
+                    [value for row in chunk for value in row],
+                )
+                inserted.update(key for (key,) in await cursor.fetchall())
             new: list[Event] = []
             for event in events:
-                cursor = await conn.execute(
-                    "INSERT OR IGNORE INTO fired (key, story_id, rule, fired_at, event) VALUES (?, ?, ?, ?, ?)",
-                    (event.key, event.story.id, event.rule, now, json.dumps(event.to_dict())),
-                )
-                if cursor.rowcount != 1:
-                    continue  # fired before (in an earlier run, by another process, or earlier in this batch)
-                new.append(event)
-                instances = dict.fromkeys(routes.get(event.key, ()))  # dedup, keep order
-                await conn.executemany(
-                    "INSERT INTO outbox (event_key, instance, status, created_at, next_at) VALUES (?, ?, ?, ?, ?)",
-                    [(event.key, name, PENDING, now, waits.get(name, now)) for name in instances],
-                )
+                # A key not returned fired before (in an earlier run, by another process); one returned
+                # is new only the first time it appears in this batch.
+                if event.key in inserted:
+                    inserted.discard(event.key)
+                    new.append(event)
+            await conn.executemany(
+                "INSERT INTO outbox (event_key, instance, status, created_at, next_at) VALUES (?, ?, ?, ?, ?)",
+                [(event.key, name, PENDING, now, waits.get(name, now))
+                 for event in new for name in dict.fromkeys(routes.get(event.key, ()))],  # dedup, keep order
+            )
             return new
 
         return await self._write(body)
