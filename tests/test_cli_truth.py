@@ -267,8 +267,9 @@ async def test_stop_summary_counts_the_outbox_as_flamewatch_outbox_does(
     store = tmp_path / "fw.db"
     os.environ["FW_HOOK_SECRET"] = WEBHOOK_SECRET
     try:
+        # No status page (--http ""): the default port may be another process's on a shared machine.
         async with FlamewatchProcess("-c", str(config), "run", "--api-url", sim.base_url,
-                                     "--store", str(store)) as proc:
+                                     "--store", str(store), "--http", "") as proc:
             await proc.wait_for_line("cycle 0:")
             await proc.wait_for_line("retrying in")
             proc.signal(signal.SIGTERM)
