@@ -103,6 +103,9 @@ class Take:
     #: Most rows one pass takes for a digest or group (they go out as one message, so no slot waits).
     BATCH_LIMIT = 500
 
+    #: The shortest wait before looking again when nothing could be taken (see ``__call__``).
+    MIN_WAIT = 0.001
+
     def __init__(self, dispatcher: Dispatcher, poll: float, claim_margin: float, owner: str) -> None:
         self.d = dispatcher
         self.poll = poll
@@ -122,7 +125,9 @@ class Take:
         )
         batch.rows = self._not_ours_yet(instance, claimed)
         if not batch.rows:
-            batch.wait = min(self.poll, await self._time_to_next(instance, batch.now))
+            # At least MIN_WAIT: a wait shorter than the clock's step (a row due 1e-10 s from now, after float
+            # rounding) would end without the clock moving, and the pump would ask again forever.
+            batch.wait = min(self.poll, max(self.MIN_WAIT, await self._time_to_next(instance, batch.now)))
         return batch
 
     @staticmethod
