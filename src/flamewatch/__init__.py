@@ -14,7 +14,8 @@ This module is the public plugin API, and only that: what a notifier or rule plu
 
 A rule plugin subclasses :class:`Rule` and returns it from ``flamewatch_rule_types``; ``Options`` fields of
 both kinds may use the annotated setting types (``Duration``, ``PositiveInt``, ``Levels``, ``Secret``...).
-:mod:`flamewatch.text` cleans untrusted HN text for any channel (``flatten``, ``safe_link``, ...).
+:mod:`flamewatch.text` cleans untrusted HN text for any channel (``flatten``, ``safe_link``, ...);
+:mod:`flamewatch.pacing` keeps a notifier to its service's rate limits (:class:`Pacer`, ``shared_pacer``).
 """
 
 import pluggy
@@ -35,8 +36,9 @@ from .notifier import (
     parse_retry_after,
     raise_for_http_status,
 )
+from .pacing import Pace, Pacer, shared_pacer
 from .rules.base import Evaluation, ItemContext, ItemMatch, Rule, RuleContext, comments_per_hour
-from . import text  # cleaning untrusted HN text for any channel: ``from flamewatch.text import flatten``
+from . import pacing, text  # rate limits (``flamewatch.pacing``); cleaning untrusted HN text (``flamewatch.text``)
 
 #: Marks a plugin's hook implementations (``@hookimpl def flamewatch_notifier_types(): ...``).
 hookimpl = pluggy.HookimplMarker("flamewatch")
@@ -61,6 +63,8 @@ __all__ = [
     "NonNegativeInt",
     "Notifier",
     "NotifierContext",
+    "Pace",
+    "Pacer",
     "PermanentDeliveryError",
     "PluginState",
     "PositiveFloat",
@@ -76,7 +80,9 @@ __all__ = [
     "comments_per_hour",
     "hookimpl",
     "not_timed",
+    "pacing",
     "parse_retry_after",
     "raise_for_http_status",
+    "shared_pacer",
     "text",
 ]

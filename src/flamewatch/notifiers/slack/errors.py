@@ -15,9 +15,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from flamewatch import DeliveryError, PermanentDeliveryError, parse_retry_after
-
-from .pacing import ChannelPacer
+from flamewatch import DeliveryError, Pacer, PermanentDeliveryError, parse_retry_after
 
 if TYPE_CHECKING:
     from slack_sdk.errors import SlackApiError
@@ -51,7 +49,7 @@ def _header(headers: object, name: str) -> str | None:
     return str(value) if value is not None else None
 
 
-def api_error(method: str, exc: SlackApiError, pacer: ChannelPacer) -> DeliveryError:
+def api_error(method: str, exc: SlackApiError, pacer: Pacer) -> DeliveryError:
     """The error to raise for a failed Web API call: 429/5xx/transient codes retryable, other codes permanent."""
     response = exc.response
     # Usually an AsyncSlackResponse; an aiohttp response (``.status``) when the body was not JSON.
@@ -69,7 +67,7 @@ def api_error(method: str, exc: SlackApiError, pacer: ChannelPacer) -> DeliveryE
     return SlackPermanentError(what, code=code)
 
 
-def webhook_error(status: int, body: str, headers: object, pacer: ChannelPacer) -> DeliveryError:
+def webhook_error(status: int, body: str, headers: object, pacer: Pacer) -> DeliveryError:
     """The error to raise for a webhook answer other than ``200 ok``; the body is Slack's error code."""
     code = body.strip() if _ERROR_CODE.fullmatch(body.strip()) else None
     what = f"Slack webhook answered HTTP {status}" + (f": {code}" if code else "")

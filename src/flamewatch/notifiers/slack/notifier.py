@@ -3,7 +3,9 @@
 The core owns retries, backoff and the outbox, so the slack-sdk clients are built with
 ``retry_handlers=[]`` and every failure is turned into :class:`DeliveryError` (try again later) or
 :class:`PermanentDeliveryError` (a config problem), see :mod:`.errors`. The one wait done here is the
-per-channel pacing of :mod:`.pacing`: Slack accepts about one message a second per channel.
+per-channel pacing (:mod:`flamewatch.pacing`): Slack accepts about one message a second per channel.
+Every instance posting to one channel (same API, token and channel, or same webhook) shares its pacer,
+so two instances cannot together exceed the rate.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ import aiohttp
 from yarl import URL
 
 from flamewatch import DeliveryError, Event, Notifier, NotifierContext, PermanentDeliveryError, Secret
+from flamewatch.pacing import Pace, Pacer, fingerprint, shared_pacer
 
 from .errors import SlackPermanentError, api_error, describe_network_error, webhook_error
 from .format import SlackMessage, digest_messages, event_message
 from .options import SlackOptions
-from .pacing import ChannelPacer, channel_pacer, fingerprint
 
 if TYPE_CHECKING:  # slack_sdk itself is imported when a message is sent (about 30 ms and 2 MB a start-up)
     from slack_sdk.web.async_client import AsyncWebClient
@@ -40,6 +42,8 @@ _SDK_LOG.setLevel(logging.WARNING)
 _LIVE_MESSAGE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 # Longest the startup token check may take before we go on without it.
 _START_CHECK_TIMEOUT = 10.0
+#: Longest a ``Retry-After`` may hold a channel's later messages (the core's retry waits the full time).
+_MAX_HOLD_OFF = 60.0
 # Network failures of one request (aiohttp's, a timeout, a socket error).
 _NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 
@@ -198,15 +202,15 @@ class SlackNotifier(Notifier):
             logger=_SDK_LOG,
             retry_handlers=[],
         )
-        pacer = channel_pacer(f"api|{self.options.base_url}|{fingerprint(token)}|{self.options.channel}")
+        pacer = self._pacer(f"api|{self.options.base_url}|{fingerprint(token)}|{self.options.channel}")
         if not paced:
             return await self._request(method, request, client, pacer)
-        async with pacer.turn(self.min_interval):
+        async with pacer.turn():
             return await self._request(method, request, client, pacer)
 
     @staticmethod
     async def _request(
-        method: str, request: _ApiRequest, client: AsyncWebClient, pacer: ChannelPacer
+        method: str, request: _ApiRequest, client: AsyncWebClient, pacer: Pacer
     ) -> AsyncSlackResponse:
         from slack_sdk.errors import SlackApiError
 
@@ -235,8 +239,8 @@ class SlackNotifier(Notifier):
             "unfurl_media": self.options.unfurl_links,
             **self._display_extras(),
         }
-        pacer = channel_pacer(f"webhook|{fingerprint(url)}")
-        async with pacer.turn(self.min_interval):
+        pacer = self._pacer(f"webhook|{fingerprint(url)}")
+        async with pacer.turn():
             try:
                 response = await client.send_dict(body)
             except (aiohttp.InvalidURL, ValueError):
@@ -249,6 +253,10 @@ class SlackNotifier(Notifier):
             if response.status_code == 200 and response.body == "ok":
                 return
             raise webhook_error(response.status_code, response.body or "", response.headers, pacer)
+
+    def _pacer(self, key: str) -> Pacer:
+        """The channel's pacer: :attr:`min_interval` between messages, shared with every instance posting there."""
+        return shared_pacer(key, Pace(interval=self.min_interval, max_hold_off=_MAX_HOLD_OFF))
 
     def _channel(self) -> str:
         """The bot-mode channel (always set then: :class:`SlackOptions` requires it with ``token``)."""
