@@ -18,7 +18,7 @@ from fake_discord import MAX_EMBED_TOTAL, FakeDiscord
 from flamewatch import DeliveryError, PermanentDeliveryError, Secret
 from flamewatch.testing import closed_port, make_event, notifier_context
 from flamewatch_discord import DiscordNotifier, DiscordOptions
-from flamewatch_discord.pacing import MIN_INTERVAL
+from flamewatch_discord.notifier import MIN_INTERVAL
 
 pytestmark = pytest.mark.looptime(start=0)
 

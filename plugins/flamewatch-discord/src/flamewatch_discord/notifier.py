@@ -1,7 +1,11 @@
 """The Discord notifier: an incoming webhook, embeds, ``?wait=true`` for the message id, edits for live counts.
 
-One attempt per call: the core retries, backs off and keeps the outbox. A 429's ``retry_after`` and the
-``X-RateLimit-*`` headers pace the webhook (:mod:`.pacing`) and travel to the core as ``retry_after``.
+One attempt per call: the core retries, backs off and keeps the outbox. The webhook is paced with
+:mod:`flamewatch.pacing` by what Discord says: every answer tells how many requests are left in the
+webhook's bucket (``X-RateLimit-Remaining``) and when it refills (``X-RateLimit-Reset-After``), and an
+empty bucket holds the webhook until then instead of collecting a 429; a 429's ``retry_after`` holds it
+too and travels to the core. On top of that, messages are spaced :data:`MIN_INTERVAL` apart: a webhook may
+post about 30 messages a minute to a channel, a limit no header announces.
 The webhook URL carries the webhook's token, so it is a secret: no URL and no aiohttp error text (which
 may quote it) ever reaches a message or a log.
 """
@@ -11,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -27,12 +31,15 @@ from flamewatch import (
     Secret,
     parse_retry_after,
 )
+from flamewatch.pacing import Pace, Pacer, fingerprint, shared_pacer
 
 from .format import MAX_DESCRIPTION, digest_payloads, event_embed, message
-from .pacing import webhook_pacer
 
 #: Discord's error code for a message that no longer exists (deleted): the live count posts anew.
 _UNKNOWN_MESSAGE = 10008
+#: Seconds between two messages through one webhook (30 a minute).
+MIN_INTERVAL = 2.0
+_PACE = Pace(interval=MIN_INTERVAL)
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,21 @@ class DiscordOptions:
             raise ValueError(f"thread_id: expected the thread's numeric id, got {self.thread_id!r}")
         if self.username is not None and not 1 <= len(self.username) <= 80:
             raise ValueError("username: must be 1 to 80 characters")
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def learn(pacer: Pacer, headers: Mapping[str, str]) -> None:
+    """Read an answer's rate-limit headers: an empty bucket holds the webhook until it refills."""
+    remaining = _number(headers.get("X-RateLimit-Remaining"))
+    reset_after = _number(headers.get("X-RateLimit-Reset-After"))
+    if remaining is not None and remaining < 1 and reset_after is not None:
+        pacer.hold_off(reset_after)
 
 
 def _describe(status: int, body: dict[str, Any]) -> str:
@@ -137,7 +159,7 @@ class DiscordNotifier(Notifier):
         query = {"wait": "true"} if method == "POST" else {}
         if self.options.thread_id:
             query["thread_id"] = self.options.thread_id
-        pacer = webhook_pacer(base)
+        pacer = shared_pacer(fingerprint(base), _PACE)  # the URL holds the webhook's token: kept as a digest
         async with pacer.turn():
             try:
                 async with self.ctx.session.request(method, url.update_query(query), json=payload) as response:
@@ -151,24 +173,22 @@ class DiscordNotifier(Notifier):
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 # from None, and only the type: the error may quote the URL, which holds the token.
                 raise DeliveryError(f"Discord webhook: {type(exc).__name__} talking to Discord") from None
-            pacer.learn(headers)
+            learn(pacer, headers)
             body = body if isinstance(body, dict) else {}
             if 200 <= status < 300:
                 return body
             if missing_ok and status == 404 and body.get("code") == _UNKNOWN_MESSAGE:
                 return None
-            raise self._error(status, body, headers.get("Retry-After"), pacer.hold_off)
+            raise self._error(status, body, headers.get("Retry-After"), pacer)
 
     @staticmethod
-    def _error(status: int, body: dict[str, Any], retry_after_header: str | None, hold: Any) -> DeliveryError:
+    def _error(status: int, body: dict[str, Any], retry_after_header: str | None, pacer: Pacer) -> DeliveryError:
         """The error for a failed call; a 429 also holds the webhook for its ``retry_after``."""
         what = f"Discord webhook answered HTTP {status}: {_describe(status, body)}"
         if status == 429:
-            wait = body.get("retry_after")
-            seconds = float(wait) if isinstance(wait, (int, float)) and wait >= 0 else parse_retry_after(
-                retry_after_header)
-            if seconds is not None:
-                hold(seconds)
+            wait = body.get("retry_after")  # float seconds in the body; else the header
+            seconds = pacer.hold_off(float(wait) if isinstance(wait, (int, float)) and wait >= 0
+                                     else retry_after_header)
             scope = " (global)" if body.get("global") else ""
             return DeliveryError(f"Discord webhook: rate limited{scope}", retry_after=seconds)
         if status >= 500 or status == 408:

@@ -6,8 +6,10 @@ markdown (ntfy renders it in its web app and Android client), so HN text has its
 escaped; the title is plain text, cleaned of control and bidi characters.
 
 One attempt per call: the core retries. ntfy answers a visitor over its limits with 429 (a bucket of 60
-requests refilled one every 5 s on ntfy.sh); the notifier keeps to that bucket and, on a 429, holds the
-server for the ``Retry-After`` it names or :data:`DEFAULT_HOLD` seconds, and hands that wait to the core.
+requests refilled one every 5 s on ntfy.sh); the notifier keeps to the same bucket
+(:mod:`flamewatch.pacing`, one per server and access token, as ntfy counts a visitor), so a flood of
+events is spread out instead of refused. On a 429 it holds the server for the ``Retry-After`` it names or
+:data:`DEFAULT_HOLD` seconds, and hands that wait to the core.
 """
 
 from __future__ import annotations
@@ -29,9 +31,8 @@ from flamewatch import (
     parse_retry_after,
 )
 from flamewatch.marks import render_marked
+from flamewatch.pacing import Pace, Pacer, fingerprint, shared_pacer
 from flamewatch.text import flatten, inline
-
-from .pacing import Bucket, server_bucket
 
 #: Seconds a 429 without ``Retry-After`` holds the server (ntfy.sh refills one request every 5 s).
 DEFAULT_HOLD = 5.0
@@ -172,8 +173,11 @@ class NtfyNotifier(Notifier):
             raise PermanentDeliveryError("token: the secret is empty or holds a control character")
         return {"Authorization": f"Bearer {token}"}
 
-    def _bucket(self) -> Bucket:
-        return server_bucket(self.options.server, self.options.token, self.bucket_size, self.refill_every)
+    def _bucket(self) -> Pacer:
+        """The bucket of this server and visitor: ntfy counts per access token (here: which secret, never
+        its value), else per address."""
+        return shared_pacer(f"{self.options.server}|{fingerprint(repr(self.options.token))}",
+                            Pace(burst=self.bucket_size, refill_every=self.refill_every))
 
     async def _publish(self, payload: dict[str, Any]) -> None:
         headers = self._headers()
@@ -194,8 +198,7 @@ class NtfyNotifier(Notifier):
                 return
             error = str(body.get("error") or f"HTTP {status}")[:200] if isinstance(body, dict) else f"HTTP {status}"
             if status == 429:
-                wait = parse_retry_after(retry_header) or DEFAULT_HOLD
-                bucket.hold_off(wait)
+                wait = bucket.hold_off(retry_header, default=DEFAULT_HOLD)
                 raise DeliveryError(f"{what}: {error}", retry_after=wait)
             if status >= 500 or status == 408:
                 raise DeliveryError(f"{what}: {error}", retry_after=parse_retry_after(retry_header))

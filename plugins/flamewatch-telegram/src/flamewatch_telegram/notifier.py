@@ -5,6 +5,9 @@ becomes :class:`DeliveryError` (try again later, with Telegram's ``retry_after``
 :class:`PermanentDeliveryError` (a bad token, an unknown chat: no retry can fix it). The bot token is
 part of every request URL, so no URL, and no aiohttp error text (which may quote it), ever reaches a
 message or a log.
+
+Telegram takes about one message a second per chat, and 20 a minute in a group or channel: every instance
+posting to one chat through one bot shares a :func:`flamewatch.pacing.shared_pacer` kept to that.
 """
 
 from __future__ import annotations
@@ -17,13 +20,17 @@ from typing import Any, ClassVar
 import aiohttp
 
 from flamewatch import DeliveryError, Event, Notifier, NotifierContext, PermanentDeliveryError
+from flamewatch.pacing import Pace, Pacer, fingerprint, shared_pacer
 
 from .format import MAX_MESSAGE, digest_messages, event_message
 from .options import TelegramOptions
-from .pacing import ChatPacer, chat_pacer
 
 #: How long the start-up check may take before we go on without it.
 _START_CHECK_TIMEOUT = 10.0
+#: One message a second to a chat, and in a group or channel also at most 20 in any minute. A 429's
+#: ``retry_after`` holds the chat for up to an hour (the core's own retry waits the full time anyway).
+CHAT_PACE = Pace(interval=1.0)
+GROUP_PACE = Pace(interval=1.0, window_limit=20, window=60.0)
 #: Errors of editMessageText after which the live message is gone and a new one is posted.
 _EDIT_GONE = ("message to edit not found", "message can't be edited", "message_id_invalid")
 
@@ -182,8 +189,10 @@ class TelegramNotifier(Notifier):
             raise PermanentDeliveryError("token: the secret is empty or holds characters a bot token never has")
         return token
 
-    def _pacer(self, token: str) -> ChatPacer:
-        return chat_pacer(self.options.api_url, token, self.options.chat, group=self.options.is_group)
+    def _pacer(self, token: str) -> Pacer:
+        """The chat's pacer, shared by every instance reaching it through the same bot (the token as a digest)."""
+        key = f"{self.options.api_url}|{fingerprint(token)}|{self.options.chat}"
+        return shared_pacer(key, GROUP_PACE if self.options.is_group else CHAT_PACE)
 
     async def _call(self, method: str, args: dict[str, Any], *, paced: bool = True) -> Any:
         """One Bot API call: wait the chat's turn (``paced``), post, and map the answer."""
@@ -194,7 +203,7 @@ class TelegramNotifier(Notifier):
         async with pacer.turn():
             return await self._request(method, args, token, pacer)
 
-    async def _request(self, method: str, args: dict[str, Any], token: str, pacer: ChatPacer | None) -> Any:
+    async def _request(self, method: str, args: dict[str, Any], token: str, pacer: Pacer | None) -> Any:
         url = f"{self.options.api_url.rstrip('/')}/bot{token}/{method}"
         try:
             async with self.ctx.session.post(url, json=args) as response:
@@ -213,6 +222,6 @@ class TelegramNotifier(Notifier):
         if status == 200 and body.get("ok") is True:
             return body.get("result")
         error = api_error(method, status, body, self.options.chat)
-        if pacer is not None and error.retry_after is not None:
+        if pacer is not None:
             pacer.hold_off(error.retry_after)  # the chat's next message waits too, whoever sends it
         raise error
