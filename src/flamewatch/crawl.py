@@ -41,7 +41,10 @@ class CrawlResult:
     ``null``) + ``failed`` (could not be fetched). ``skipped`` counts kids not visited because a cap
     was hit; ``cycles`` counts kids that pointed at an item already visited; ``invalid`` counts kid
     ids of the wrong type (a ``kids`` that is not a list counts as one). ``partial`` is true when the
-    true count may be higher.
+    true count may be higher. ``gone`` counts comments known to be dead or deleted without knowing which
+    (a first count from the search API's comment list, :mod:`flamewatch.bootstrap`, sees only that they are
+    not live; the story's next full walk sorts them into ``deleted`` and ``dead``). ``max_depth_seen`` is a
+    lower bound while such a count has comments whose place in the tree is unknown.
     """
 
     story_id: int
@@ -49,6 +52,7 @@ class CrawlResult:
     comments: int = 0
     deleted: int = 0
     dead: int = 0
+    gone: int = 0
     missing: int = 0
     failed: int = 0
     skipped: int = 0
@@ -82,6 +86,7 @@ class CrawlResult:
             "comments": self.comments,
             "deleted": self.deleted,
             "dead": self.dead,
+            "gone": self.gone,
             "unreachable": self.unreachable,
             "missing": self.missing,
             "failed": self.failed,
@@ -94,8 +99,13 @@ class CrawlResult:
 
 # Status codes kept in the incremental cache (small ints keep a 50,000-node cache compact). MISSING is an
 # id HN answered ``null`` for: kept, so a tree full of nulls is not asked for them again every cycle (a
-# full walk, or updates.json naming the id, asks again).
-VISIBLE, DELETED, DEAD, MISSING = 0, 1, 2, 3
+# full walk, or updates.json naming the id, asks again). GONE is a comment known only to be dead or deleted
+# (from the search API's comment list, flamewatch.bootstrap): it is not fetched, and counted as neither.
+VISIBLE, DELETED, DEAD, MISSING, GONE = 0, 1, 2, 3, 4
+
+#: The depth an orphan (a dead or deleted comment whose parent is unknown) is walked at: the shallowest it
+#: can be, since it is not one of the story's own kids.
+ORPHAN_DEPTH = 2
 
 
 def status_of(item: Item) -> int:
@@ -136,7 +146,9 @@ class StoryCrawl:
     With a ``cache`` (item id -> :class:`Node` from an earlier walk), items in it that are not in
     ``refresh`` are taken from it instead of fetched, and every item that *is* fetched is written back:
     this is how :mod:`flamewatch.incremental` re-fetches only what changed. Without one, every item
-    is fetched: the plain recursive walk.
+    is fetched: the plain recursive walk. ``orphans`` (with a cache only) are extra roots: comments of the
+    story whose place in the tree is unknown, walked at :data:`ORPHAN_DEPTH` (so ``max_depth_seen`` is a
+    lower bound); one also reached in place is counted once and is no cycle.
     """
 
     def __init__(
@@ -148,6 +160,7 @@ class StoryCrawl:
         max_items: int = DEFAULT_MAX_ITEMS,
         cache: dict[int, Node] | None = None,
         refresh: set[int] | frozenset[int] = frozenset(),
+        orphans: Sequence[int] = (),
     ) -> None:
         self.client = client
         self.max_depth = max_depth
@@ -158,6 +171,8 @@ class StoryCrawl:
         #: Ids fetched and written to the cache (with a cache only): what a recount added or changed.
         self.fetched: list[int] = []
         self._seen: set[int] = set()
+        self._orphans = orphans if cache is not None else ()
+        self._rooted: set[int] = set()  # orphans walked as roots, not yet reached in place
         self._pool = pool_for(client)
         self._outstanding = 0  # kids handed to the pool and not yet done with
         self._done: asyncio.Future[None] | None = None
@@ -174,6 +189,8 @@ class StoryCrawl:
             self._queue((story_id,), 0)
         elif self._enter(story_id):
             self._descend(story_id, self._record(story_id, story, 0), 0)
+        for orphan in self._orphans:
+            self._root(orphan)
         if self._outstanding:
             try:
                 await self._done
@@ -229,10 +246,26 @@ class StoryCrawl:
         if self._outstanding == 0 and self._done is not None and not self._done.done():
             self._done.set_result(None)
 
+    def _root(self, item_id: int) -> None:
+        """Walk an orphan as a root, unless the walk reached it in place already."""
+        if item_id in self._seen or self.cache is None:
+            return
+        self._rooted.add(item_id)
+        node = self.cache.get(item_id) if item_id not in self.refresh else None
+        if node is None:
+            self._queue((item_id,), ORPHAN_DEPTH)
+        elif self._enter(item_id):
+            self._count_status(node.status)
+            self.result.max_depth_seen = max(self.result.max_depth_seen, ORPHAN_DEPTH)
+            self._descend(item_id, node.kids, ORPHAN_DEPTH)
+
     def _enter(self, item_id: int) -> bool:
         """Mark ``item_id`` visited; False when it was already (a cycle) or the item cap is reached."""
         if item_id in self._seen:
-            self.result.cycles += 1
+            if item_id in self._rooted:  # an orphan met both as a root and in place: counted once
+                self._rooted.discard(item_id)
+            else:
+                self.result.cycles += 1
             return False
         if len(self._seen) >= self.max_items:
             self.result.skipped += 1
@@ -301,6 +334,8 @@ class StoryCrawl:
             self.result.deleted += 1
         elif status == MISSING:
             self.result.missing += 1
+        elif status == GONE:
+            self.result.gone += 1
         else:
             self.result.dead += 1
 

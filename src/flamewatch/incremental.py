@@ -65,6 +65,9 @@ class _Growth:
 @dataclass
 class _StoryCache:
     nodes: dict[int, Node] = field(default_factory=dict)
+    #: Roots whose place in the tree is unknown (dead or deleted comments a first count from the search
+    #: API found live replies under): recounts walk them too; a full walk finds them in place and clears them.
+    orphans: tuple[int, ...] = ()
     growth: _Growth = field(default_factory=_Growth)
     depth_bound: int = 0  # no node is deeper than this (the last walk's deepest, plus one per attach since)
     result: CrawlResult | None = None
@@ -86,7 +89,7 @@ class CounterStats:
     heals: int = 0
     attached: int = 0  # new comments hung into a watched tree from the stream
     grown: int = 0  # counts that added the attached comments to the last one, walking nothing
-    bootstrapped: int = 0  # first counts taken from a whole tree in one answer (flamewatch.bootstrap)
+    bootstrapped: int = 0  # first counts taken from the search API's comment list (flamewatch.bootstrap)
     refetched: int = 0  # items re-fetched because updates.json named them
     overflows: int = 0  # cycles whose updates list did not overlap the previous one
 
@@ -98,7 +101,8 @@ class IncrementalCounter:
         self, client: HNClient, *, max_depth: int = DEFAULT_MAX_DEPTH, max_items: int = DEFAULT_MAX_ITEMS,
         trees: TreeSource | None = None,
     ) -> None:
-        """``trees``: where a story's first count may come from in one request (:mod:`flamewatch.bootstrap`)."""
+        """``trees``: where a story's first count may come from in one request a 1,000 comments
+        (:mod:`flamewatch.bootstrap`)."""
         self.client = client
         self.max_depth = max_depth
         self.max_items = max_items
@@ -284,31 +288,28 @@ class IncrementalCounter:
                        max_depth_seen=max(last.max_depth_seen, grown.deepest), fetches=0, errors=[])
 
     async def _bootstrap(self, story: Item, cache: _StoryCache) -> CrawlResult | None:
-        """A first count from the story's whole tree in one answer, when configured and it checks out."""
-        if self.trees is None:
+        """A first count from the story's comment list, when configured and it checks out."""
+        if self.trees is None or (tree := await self.trees.tree(story)) is None:
             return None
-        tree = await self.trees.tree(story)
-        if tree is None or tree.max_depth >= self.max_depth:
+        story_id, owner = story.id, self._owner
+        if tree.orphans and self.max_depth < self.max_items:
+            # An orphan's depth is unknown; with max_depth >= max_items the item cap binds before it would.
+            self.trees.refuse(story, f"{len(tree.orphans)} comment(s) of unknown depth, max_depth {self.max_depth}")
             return None
-        # The tree is the cache; a walk over it fetches only what it lacks (the search API leaves out
-        # dead comments: the official story item still lists those at the top level). Kept only if the
-        # count then equals HN's own figure; else the caller walks the whole tree afresh.
-        cache.nodes = tree.nodes
-        for item_id in tree.nodes:
-            self._owner[item_id] = story.id
-        result = await self._walk(story.id, story, cache, set())
-        if not result.partial and story.descendants is not None and result.comments < story.descendants:
-            # Live replies under dead comments are missing from the tree: hang those back, walk again.
-            walked = result.fetches
-            for item_id in await self.trees.mend(story, cache.nodes):
-                self._owner[item_id] = story.id
-            result = await self._walk(story.id, story, cache, set())
-            result.fetches += walked
+        if any(owner.get(item_id, story_id) != story_id for item_id in tree.nodes):
+            self.trees.refuse(story, "it names comments of another watched story")
+            return None
+        # The tree is the cache: a walk over it fetches nothing (every kid it names has a node), and counts
+        # the orphans' replies too. Kept only if the count equals HN's own figure; else the caller walks.
+        cache.nodes, cache.orphans = tree.nodes, tree.orphans
+        result = await self._walk(story_id, story, cache, set())
+        result.fetches += tree.pages
         if result.partial or result.comments != story.descendants:
-            self.trees.refused += 1
-            log.debug("story %d: its tree counts %d, descendants says %s: walking it", story.id, result.comments,
-                      story.descendants)
+            self.trees.refuse(story, f"it counts {result.comments}, descendants says {story.descendants}")
+            cache.nodes, cache.orphans = {}, ()
             return None
+        for item_id in tree.nodes:
+            owner[item_id] = story_id
         self.trees.accepted += 1
         self.stats.bootstrapped += 1
         return result
@@ -342,7 +343,7 @@ class IncrementalCounter:
         if refresh is None:
             # Full crawl into a fresh node map: items that left the tree must not linger.
             self.stats.full_crawls += 1
-            cache.nodes = {}
+            cache.nodes, cache.orphans = {}, ()
             cache.walked_at = self._cycle
         crawl = StoryCrawl(
             self.client,
@@ -351,6 +352,7 @@ class IncrementalCounter:
             max_items=self.max_items,
             cache=cache.nodes,
             refresh=refresh or frozenset(),
+            orphans=cache.orphans,
         )
         result = await crawl.run(story)
         owner = self._owner

@@ -95,8 +95,8 @@ class CrawlSettings:
     max_depth: PositiveInt = DEFAULT_MAX_DEPTH
     max_items: PositiveInt = DEFAULT_MAX_ITEMS
     incremental: bool = True
-    #: First counts from a story's whole tree in one answer, kept when it agrees with ``descendants``
-    #: (flamewatch.bootstrap); ``tree_url`` is the search API serving ``<tree_url>/items/<id>``.
+    #: First counts from a story's comment list in one answer, kept when it agrees with ``descendants``
+    #: (flamewatch.bootstrap); ``tree_url`` is the search API serving ``<tree_url>/search_by_date``.
     tree_bootstrap: bool = False
     tree_url: HttpUrl = "https://hn.algolia.com/api/v1"
 

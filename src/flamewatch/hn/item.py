@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, make_dataclass
 from time import time as wall_clock
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 #: SQLite (and PostgreSQL's BIGINT) store signed 64-bit integers: a bigger number must not crash a write.
@@ -175,7 +175,7 @@ def _with_numbers(
 _Unfrozen = make_dataclass("_Unfrozen", [(f.name, f.type) for f in fields(Item)], slots=True)
 
 
-def is_item_id(value: object) -> bool:
+def is_item_id(value: object) -> TypeGuard[int]:
     """Whether ``value`` can be an HN item id: an int (not a bool) with ``0 <= value < ID_LIMIT``."""
     return type(value) is int and 0 <= value < ID_LIMIT
 

@@ -1,10 +1,11 @@
-"""The simulator's ``/api/v1/items/<id>``: a story's whole tree in one answer, in the shape of HN's
-search API (hn.algolia.com), which flamewatch can use to bootstrap a first count (``[crawl] tree_url``);
-and ``/api/v1/search_by_date?tags=comment,story_<id>``, the story's comments as a flat list.
+"""The simulator's side of HN's search API (hn.algolia.com): ``/api/v1/search_by_date?tags=comment,story_<id>``,
+a story's live comments as a flat list with their ``parent_id`` (what flamewatch's first counts read,
+``[crawl] tree_url``), and ``/api/v1/items/<id>``, its whole tree in one answer.
 
-Like that API it nests ``children`` under each item, gives a deleted comment with ``author`` and
-``text`` null, and leaves out dead comments with everything under them; the official API's
-``descendants`` is what a client must check the tree against.
+Like that API the list holds only live comments (the replies under a dead one included), newest first,
+at most 1,000 an answer; the tree nests ``children`` under each item, gives a deleted comment with
+``author`` and ``text`` null, and leaves out dead comments with everything under them. The official
+API's ``descendants`` is what a client must check either against.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def _entry(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def add_search_api(app: web.Application, world_of: Any) -> None:
-    """Serve ``GET /api/v1/items/<id>`` from the world ``world_of(app)`` returns."""
+    """Serve ``GET /api/v1/items/<id>`` and ``/api/v1/search_by_date`` from the world ``world_of(app)`` returns."""
 
     async def items(request: web.Request) -> web.Response:
         raw = request.match_info["id"]

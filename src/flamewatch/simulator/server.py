@@ -82,6 +82,7 @@ class SimStats:
     item_requests: int = 0
     list_requests: int = 0
     other_requests: int = 0
+    search_requests: int = 0  # to the search API's shape (/api/v1/...)
     inflight: int = 0
     max_inflight: int = 0
     #: Requests answered under ``Faults.latency``, and the seconds they were held in all (arrival to answer).
@@ -107,7 +108,7 @@ class SimStats:
 
     def reset(self) -> None:
         """Zero the counters; requests still in flight stay counted in `inflight`."""
-        self.requests = self.item_requests = self.list_requests = self.other_requests = 0
+        self.requests = self.item_requests = self.list_requests = self.other_requests = self.search_requests = 0
         self.max_inflight = self.inflight
         self.delayed, self.delayed_seconds = 0, 0.0
         self.statuses.clear()
@@ -134,6 +135,7 @@ async def _track(request: web.Request, handler: _Handler) -> web.StreamResponse:
         return await handler(request)
     stats = request.app[STATS_KEY]
     stats.requests += 1
+    stats.search_requests += request.path.startswith("/api/v1/")
     stats.inflight += 1
     stats.max_inflight = max(stats.max_inflight, stats.inflight)
     stats._changed()
@@ -241,7 +243,7 @@ def make_app(
         return await _answer(app, request, faults)
 
     app.router.add_get("/v0/{tail:.+}", handle)
-    add_search_api(app, lambda a: a[WORLD_KEY])  # a story's tree in one answer (the search API's shape)
+    add_search_api(app, lambda a: a[WORLD_KEY])  # HN's search API: a story's comments in one answer
     return app
 
 
