@@ -182,8 +182,9 @@ def page(data: dict[str, Any]) -> str:
     )
 
 
-def shell() -> str:
+def shell(note: str = "Loading\u2026") -> str:
     """The page without data, for a browser that has not sent the token yet: its script reads the token
-    from the address's ``#token=`` and fetches the data with it (see :mod:`.guard`)."""
-    waiting = '<p class="empty" id="waiting">Loading\u2026</p>'
+    from the address's ``#token=`` and fetches the data with it (see :mod:`.guard`). ``note``: what it
+    says meanwhile (why there is no data, when the store cannot be read)."""
+    waiting = f'<p class="empty" id="waiting">{_e(note)}</p>'
     return Template(static_text("index.html")).substitute(version="", main=waiting)

@@ -4,8 +4,9 @@ Routes: ``/`` (status page), ``/fragment`` (what the page polls), ``/static/*``,
 ``/api/events``, ``/api/outbox``, ``/api/cycles``, ``/api/health``, ``/metrics``, ``/-/healthy``,
 ``/-/ready``, ``POST /-/reload`` and the feeds (``/feeds/<name>.atom`` and ``.json``, :mod:`.feeds`, behind
 their own tokens). Who may ask what (Host names, the token, reload) is :mod:`.guard`'s;
-how connections are held is :mod:`.transport`'s. Handlers only read (the store, the recorder); nothing here can change
-what flamewatch does except ``/-/reload``, which calls the callback it was given.
+how connections are held is :mod:`.transport`'s; a store that fails gets a 503 from :mod:`.storefail`.
+Handlers only read (the store, the recorder); nothing here can change what flamewatch does except
+``/-/reload``, which calls the callback it was given.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..config.listen import listen_problem, parse_listen
 from .metrics import CONTENT_TYPE
 from .page import fragment, page, shell, static_text
 from .recorder import StatusRecorder
+from .storefail import StoreFailures, store_errors
 from .transport import IDLE_TIMEOUT, AcceptErrorFilter, CappedListener, connection_cap
 
 if TYPE_CHECKING:
@@ -156,7 +158,8 @@ def make_web_app(source: Source, *, token: str | None = None,
                  hosts: frozenset[str] | None = LOOPBACK_NAMES, feeds: Feeds | None = None) -> web.Application:
     """The aiohttp application serving ``source`` (``token``: the bearer token required, if any;
     ``hosts``: the Host names answered, None for any; see :mod:`.guard`; ``feeds``: the feeds to serve)."""
-    app = web.Application(middlewares=[_security_headers, *middlewares(token, hosts)])
+    # Innermost, so a request the guard turns away never reads the store, and the 503 gets the headers.
+    app = web.Application(middlewares=[_security_headers, *middlewares(token, hosts), store_errors(StoreFailures())])
     app[SOURCE] = source
     if feeds is not None:
         add_feed_routes(app, feeds)
