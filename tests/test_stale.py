@@ -4,6 +4,9 @@ again; a restart in between neither loses nor repeats them."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from email.headerregistry import Address
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,11 @@ import aiohttp
 from flamewatch.app import App
 from flamewatch.config import parse_config
 from flamewatch.events import Event
+from flamewatch.notifiers.console import ConsoleNotifier
+from flamewatch.notifiers.email.compose import MailSettings, build_digest_message, build_event_message
+from flamewatch.notifiers.feed.render import atom, json_feed
+from flamewatch.notifiers.slack.format import digest_messages, event_message
+from flamewatch.notifiers.webhook.payload import alertmanager_document, digest_document, event_document
 from flamewatch.http.server import start_http, stop_http
 from flamewatch.simulator import SimulatorServer, World, place_on_list
 from flamewatch.testing import RecordingNotifier, make_test_plugins, plugin_offering
@@ -36,6 +44,33 @@ async def cycle(app: App, number: int, clock: Clock) -> list[Event]:
     await app.dispatcher.wait_idle()
     clock.t += 60
     return list(sink.sent[before:])
+
+
+def renderings(events: Sequence[Event]) -> dict[str, str]:
+    """What every built-in channel makes of ``events``, one at a time and as a digest."""
+    mail = MailSettings(sender=Address(addr_spec="alerts@flamewatch.example"), to=[Address(addr_spec="a@b.c")])
+    out = {
+        "console": "\n".join(ConsoleNotifier.format(e) for e in events),
+        "slack": json.dumps([event_message(e).__dict__ for e in events], default=str),
+        "slack digest": json.dumps([m.__dict__ for m in digest_messages(events)], default=str),
+        "email": "\n".join(build_event_message(e, mail).as_string() for e in events),
+        "email digest": build_digest_message(events, mail).as_string(),
+        "webhook": json.dumps([event_document(e) for e in events] + [digest_document(events)]),
+        "alertmanager": json.dumps(alertmanager_document(events, "r", "g")),
+        "atom": atom("f", "F", events).decode(),
+        "json feed": json_feed("f", "F", events).decode(),
+    }
+    return out
+
+
+def assert_about_no_story(events: Sequence[Event]) -> None:
+    """Stale events name no story: no channel links item 0, says "story 0" or counts its comments."""
+    assert events and all(not e.about_story for e in events)
+    for channel, text in renderings(events).items():
+        assert "item?id=0" not in text and "item%3Fid%3D0" not in text, channel
+        assert "news.ycombinator.com" in text, channel  # the site itself is linked instead
+        assert "story-0" not in text and '"story_id": "0"' not in text, channel
+        assert "0 comments" not in text, channel
 
 
 async def test_a_stale_maxitem_gives_one_start_and_one_end_event(tmp_path: Path) -> None:
@@ -75,6 +110,10 @@ async def test_a_stale_maxitem_gives_one_start_and_one_end_event(tmp_path: Path)
                         page = await response.text()
                 assert "stale source: maxitem (new items on HN) unchanged for 6 minutes" in reason
                 assert "the topstories list unchanged" in reason and "stale source" in page
+                assert "item?id=0" not in page
+                async with aiohttp.ClientSession() as http, http.get(server.url + "api/events") as response:
+                    shown = await response.json()
+                assert {e["rule"] for e in shown} == {"stale"} and all(e["story"] is None for e in shown)
                 sent += await cycle(app, 9, clock)
             finally:
                 await stop_http(app, server)
@@ -98,3 +137,4 @@ async def test_a_stale_maxitem_gives_one_start_and_one_end_event(tmp_path: Path)
     (end,) = [e for e in ended if e.level == "maxitem end"]
     assert end.key == m.key.replace(":start", ":end")
     assert end.describe() == "Hacker News is live again: maxitem (new items on HN) changes again, after 9 minutes"
+    assert_about_no_story([*sent, *ended])

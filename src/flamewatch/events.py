@@ -18,6 +18,11 @@ from .hn.item import domain_of
 EVENT_SCHEMA_VERSION = 1
 
 HN_ITEM_URL = "https://news.ycombinator.com/item?id={}"
+#: Hacker News itself: where an event that is not about a story (a source gone stale) links to.
+HN_HOME = "https://news.ycombinator.com/"
+#: The story id of an event that is about no story (HN item ids start at 1). Outbox rows have always
+#: stored such events with it, so it keeps meaning "no story" in old rows and new.
+NO_STORY = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +50,15 @@ class StorySnapshot:
     lists: dict[str, int] = field(default_factory=dict, hash=False)
 
     @property
+    def is_story(self) -> bool:
+        """False for :data:`SITE`, the stand-in of an event about no story: it has no discussion page."""
+        return self.id > NO_STORY
+
+    @property
     def hn_url(self) -> str:
-        """The link to the story's discussion page on Hacker News."""
-        return HN_ITEM_URL.format(self.id)
+        """The link to the story's discussion page on Hacker News (HN's front page for :data:`SITE`: there
+        is no item 0 to link to)."""
+        return HN_ITEM_URL.format(self.id) if self.is_story else HN_HOME
 
     @property
     def link(self) -> str:
@@ -58,6 +69,11 @@ class StorySnapshot:
     def domain(self) -> str | None:
         """The host the story links to, lower case and without ``www.``; None for text posts."""
         return domain_of(self.url)
+
+
+#: The ``story`` of an event about no story but Hacker News itself (a source gone stale): channels show its
+#: title and link to HN's front page, and no counts or discussion (:attr:`Event.about_story`).
+SITE = StorySnapshot(id=NO_STORY, title="Hacker News", comments=0, url=HN_HOME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +168,13 @@ class Event:
         return story_key(story_id, rule, level)
 
     @property
+    def about_story(self) -> bool:
+        """Whether this event is about a story (or an item in one). False for an event about HN itself (a
+        source gone stale): its ``story`` is :data:`SITE`, which has no counts, rank or discussion page to
+        show, and which no two such events share as a thread."""
+        return self.story.is_story
+
+    @property
     def parsed_key(self) -> EventKey:
         """The key taken apart: its kind (story, rank, entered, reply, mention...) and what it names."""
         return parse_key(self.key)
@@ -169,9 +192,9 @@ class Event:
     def supersedes(self, other: Event) -> bool:
         """Whether this event is better news about the same thing than ``other``: same story and rule, a
         level that orders, and a better one by the rule's :class:`LevelOrder`. Item events never do."""
-        return (self.subject is None and other.subject is None and self.story.id == other.story.id
-                and self.rule == other.rule and self.level_order is other.level_order
-                and self.level_order.better(self.level, other.level))
+        return (self.subject is None and other.subject is None and self.about_story
+                and self.story.id == other.story.id and self.rule == other.rule
+                and self.level_order is other.level_order and self.level_order.better(self.level, other.level))
 
     def headline(self) -> str:
         """What happened, without the title: ``"reached 500 comments (512 now)"`` (plain text)."""

@@ -239,7 +239,9 @@ def _event_json(event: Event) -> dict[str, Any]:
         "level_order": str(event.level_order),
         "at": _iso(event.at),
         "summary": event.wording.summary,
-        "story": {"id": event.story.id, "title": event.story.title, "hn_url": event.story.hn_url},
+        # An event about no story (a source gone stale) has none to show: null, not a story 0.
+        "story": {"id": event.story.id, "title": event.story.title, "hn_url": event.story.hn_url}
+                 if event.about_story else None,
         "subject": None if event.subject is None else {"id": event.subject.id, "by": event.subject.by},
     }
 

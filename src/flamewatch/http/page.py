@@ -111,9 +111,10 @@ def _events(events: list[dict[str, Any]]) -> str:
     items = []
     for ev in events[:20]:
         deliveries = "".join(_delivery(d) for d in ev["deliveries"]) or '<li class="delivery">no notifier took it</li>'
+        story = ev["story"]  # None for an event about no story (a source gone stale): no link then
+        thread = f' <a href="{_e(story["hn_url"])}" rel="noopener noreferrer">{_e(story["title"])}</a>' if story else ""
         items.append(
-            f'<li>{_time(ev["at"])} <strong>{_e(ev["summary"])}</strong> '
-            f'<a href="{_e(ev["story"]["hn_url"])}" rel="noopener noreferrer">{_e(ev["story"]["title"])}</a>'
+            f'<li>{_time(ev["at"])} <strong>{_e(ev["summary"])}</strong>{thread}'
             f'<ul class="deliveries">{deliveries}</ul></li>'
         )
     return '<ul class="events">' + "".join(items) + "</ul>"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from zlib import crc32
 
 from ..eventkeys import LevelOrder, stale_key
-from ..events import Event, StorySnapshot, Wording
+from ..events import SITE, Event, Wording
 from ..rules import Evaluation
 from .batch import CycleBatch
 
@@ -33,8 +33,6 @@ __all__ = ["STALE_STATE", "Stale", "source_label"]
 
 #: The store namespace of the sources' fingerprints.
 STALE_STATE = "core:stale"
-#: What a source event's story field holds: the site itself (an event always names a story).
-HN_HOME = "https://news.ycombinator.com/"
 
 
 def source_label(source: str) -> str:
@@ -119,7 +117,7 @@ class Stale:
 
     def _event(self, key: str, source: str, phase: str, batch: CycleBatch, wording: Wording) -> Event:
         log.warning("%s", wording.headline)
-        site = StorySnapshot(id=0, title="Hacker News", comments=0, url=HN_HOME)
-        return Event(key=key, rule="stale", level=f"{source} {phase}", value=0.0, story=site,
+        # About no story: SITE, which channels show without counts or a discussion link.
+        return Event(key=key, rule="stale", level=f"{source} {phase}", value=0.0, story=SITE,
                      at=datetime.fromtimestamp(batch.now, UTC), source_list=source if source != "maxitem" else "",
                      wording=wording, level_order=LevelOrder.NONE)

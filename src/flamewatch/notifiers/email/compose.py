@@ -93,8 +93,14 @@ def html_snippet(event: Event) -> str:
 
 
 def _comments(story: StorySnapshot) -> str:
+    if not story.is_story:  # HN itself (a source gone stale): nothing was counted
+        return ""
     # A partial count is a lower bound: say so rather than print a number that looks exact.
     return f"{story.comments}+" if story.partial else str(story.comments)
+
+
+def _points(story: StorySnapshot) -> str:
+    return str(story.score) if story.is_story else ""
 
 
 def _velocity(value: float | None) -> str:
@@ -136,9 +142,9 @@ class _Row:
 
 def _rows(events: Sequence[Event]) -> list[_Row]:
     """Group events by story (latest snapshot wins), hottest first."""
-    by_story: dict[int, list[Event]] = {}
-    for event in sorted(events, key=lambda e: e.at):
-        by_story.setdefault(event.story.id, []).append(event)
+    by_story: dict[int | str, list[Event]] = {}
+    for event in sorted(events, key=lambda e: e.at):  # an event about no story is a row of its own
+        by_story.setdefault(event.story.id if event.about_story else event.key, []).append(event)
     rows = []
     for story_events in by_story.values():
         latest = max(story_events, key=lambda e: (e.story.comments, e.at)).story
@@ -159,7 +165,7 @@ def _plain_event(event: Event) -> str:
         ("Discussion", story.hn_url),
         ("Comments", _comments(story)),
         ("Points", str(story.score)),
-    ]
+    ] if event.about_story else [("Site", story.hn_url)]  # about HN itself: no thread, nothing counted
     if event.wording.snippet:
         details.append(("Snippet", plain_snippet(event)))
     if event.subject is not None:
@@ -184,7 +190,7 @@ def _plain_event(event: Event) -> str:
 def _plain_digest(rows: list[_Row], events: Sequence[Event]) -> str:
     lines = [_digest_summary(rows, events), ""]
     headers = ("Comments", "Points", "Growth", "Velocity")
-    cells = [(_comments(r.story), str(r.story.score), _growth(r.growth), _velocity(r.velocity)) for r in rows]
+    cells = [(_comments(r.story), _points(r.story), _growth(r.growth), _velocity(r.velocity)) for r in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
     indent = " " * (sum(widths) + 2 * len(widths))
     lines.append("".join(f"{h:>{w}}  " for h, w in zip(headers, widths, strict=True)) + "Thread")
@@ -254,10 +260,10 @@ def _html_table(rows: list[_Row]) -> str:
             f"<td {_TD}>{title}</td>"
             f"<td {_NUM}><b>{_E(_comments(story))}</b></td>"
             f"<td {_TD}>{what}</td>"
-            f"<td {_NUM}>{story.score}</td>"
+            f"<td {_NUM}>{_points(story)}</td>"
             f"<td {_NUM}>{_E(_growth(row.growth))}</td>"
             f"<td {_NUM}>{_E(_velocity(row.velocity))}</td>"
-            f"<td {_TD}>{_a(story.hn_url, 'discuss')}</td>"
+            f"<td {_TD}>{_a(story.hn_url, 'discuss') if story.is_story else ''}</td>"
             "</tr>\n"
         )
     # Newlines between rows keep the quoted-printable source readable; HTML ignores them.
@@ -329,13 +335,15 @@ def build_event_message(event: Event, settings: MailSettings, *, now: datetime |
     subject = _prefixed(settings.subject_prefix, f"'{title}' {what_happened(event)}")
     msg = _new_message(subject, [event.key], settings, now)
     msg["X-Flamewatch-Event-Key"] = header_text(event.key)
-    msg["References"] = _thread_id(event.story.id, settings)
+    if event.about_story:  # events about HN itself are no thread of a "story 0"
+        msg["References"] = _thread_id(event.story.id, settings)
 
     plain = _plain_event(event) + _plain_footer(settings)
     rows = [_Row(story=event.story, events=(event,))]
     story = event.story
     heading = f"{_a(story.link, one_line(story.title))} {_E(what_happened(event))}"
-    intro = f"{_E(_comments(story))} comments, {story.score} points · fired {_E(_utc(event.at))}"
+    counts = f"{_E(_comments(story))} comments, {story.score} points · " if event.about_story else ""
+    intro = f"{counts}fired {_E(_utc(event.at))}"
     msg.set_content(plain)
     body = sections.html_quote(event) + _html_table(rows)
     msg.add_alternative(_html_page(heading, intro, body, settings), subtype="html")

@@ -52,8 +52,9 @@ def entry_title(event: Event) -> str:
 def entry_text(event: Event) -> str:
     """A short plain-text body: what happened and the numbers."""
     story = event.story
-    parts = [clean(f"{event.wording.summary} {event.wording.detail}"),
-             f"{story.comments:,}{'+' if story.partial else ''} comments, {story.score:,} points"]
+    parts = [clean(f"{event.wording.summary} {event.wording.detail}")]
+    if event.about_story:  # HN itself (a source gone stale) has nothing counted
+        parts.append(f"{story.comments:,}{'+' if story.partial else ''} comments, {story.score:,} points")
     quote_text = event.wording.snippet or (event.subject.excerpt if event.subject is not None else "")
     if quote_text:
         parts.append("“" + clean(quote_text)[:1000] + "”")

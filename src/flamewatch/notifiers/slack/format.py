@@ -166,11 +166,15 @@ def _title_link(event: Event) -> str:
 
 
 def _hn_link(event: Event) -> str:
+    if not event.about_story:  # a source gone stale: no thread, no count (the title already links HN)
+        return ""
     return link(event.story.hn_url, f"{_comments(event)} comments on Hacker News")
 
 
 def _fields(event: Event) -> list[dict[str, Any]]:
     story = event.story
+    if not event.about_story:
+        return []
     pairs = [("Comments", _comments(event)), ("Points", f"{story.score:,}")]
     if event.velocity is not None:
         pairs.append(("Velocity", f"{event.velocity:,.0f} comments/hour"))
@@ -227,10 +231,11 @@ def event_message(event: Event, *, live: bool = False) -> SlackMessage:
     """
     quote = snippet_line(event)
     summary = f"*{_title_link(event)}*\n{what_happened(event)}\n{quote + chr(10) if quote else ''}{_hn_link(event)}"
+    fields = _fields(event)
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "verbatim": True, "text": summary}},
+        {"type": "section", "text": {"type": "mrkdwn", "verbatim": True, "text": summary.rstrip()}},
         *_quote_blocks(event),
-        {"type": "section", "fields": _fields(event)},
+        *([{"type": "section", "fields": fields}] if fields else []),
         _context(event, live=live),
     ]
     fallback = f"{clip(event.story.title, TITLE_LIMIT)} {escape(event.headline())} {event.story.hn_url}"
@@ -239,6 +244,8 @@ def event_message(event: Event, *, live: bool = False) -> SlackMessage:
 
 
 def _digest_line(event: Event, *, quotes: bool = True) -> str:
+    if not event.about_story:  # a source gone stale: what happened, nothing to count
+        return f"*{_title_link(event)}*\n{what_happened(event)}"
     extras = [f"{event.story.score:,} points"]
     if event.velocity is not None:
         extras.append(f"{event.velocity:,.0f}/hour")
@@ -269,9 +276,9 @@ EVENTS_PER_SECTION = 6
 def _story_sections(events: Sequence[Event]) -> list[tuple[str, list[str]]]:
     """One section per story (several for a story with many events), stories in first-seen order: each
     section's text and the keys of the events it shows."""
-    by_story: dict[int, list[Event]] = {}
-    for event in events:
-        by_story.setdefault(event.story.id, []).append(event)
+    by_story: dict[int | str, list[Event]] = {}
+    for event in events:  # an event about no story is a section of its own, not one of a "story 0"
+        by_story.setdefault(event.story.id if event.about_story else event.key, []).append(event)
     sections = []
     for story_events in by_story.values():
         for i in range(0, len(story_events), EVENTS_PER_SECTION):

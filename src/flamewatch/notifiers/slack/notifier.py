@@ -94,7 +94,7 @@ class SlackNotifier(Notifier):
 
     async def send(self, event: Event) -> None:
         """Post ``event`` (or, with ``live_count``, edit the story's existing message)."""
-        if self.options.live_count:
+        if self.options.live_count and event.about_story:  # no story, no count to keep up to date
             await self._send_live(event)
         else:
             await self._post(event_message(event))

@@ -82,7 +82,7 @@ def _alert(event: Event) -> dict[str, Any]:
             "alertname": f"flamewatch_{event.rule}",
             "rule": event.rule,
             "level": str(event.level),
-            "story_id": str(story.id),
+            "story_id": str(story.id) if event.about_story else "",  # about HN itself: no story
             "source_list": event.source_list,
         },
         "annotations": {
