@@ -24,7 +24,7 @@ async def test_every_url_gets_the_event_as_clean_text(
     session: aiohttp.ClientSession, receivers: tuple[Receiver, Receiver], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     one, two = receivers
-    monkeypatch.setenv(URLS_ENV, f"{one.url}, {two.url}")
+    monkeypatch.setenv(URLS_ENV, f"{one.json_url}, {two.json_url}")
     sender = notifier(session)
     await sender.start()
     await sender.send(make_event(title=HOSTILE, comments=530, level=500))
@@ -42,18 +42,18 @@ async def test_a_failed_service_is_retried_alone_and_apprise_does_not_retry(
     session: aiohttp.ClientSession, receivers: tuple[Receiver, Receiver], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     one, two = receivers
-    monkeypatch.setenv(URLS_ENV, f"{one.url}\n{two.url}?retry=3")  # the URL asks Apprise to retry: it won't
-    two.fail_next = [503, 503]
+    monkeypatch.setenv(URLS_ENV, f"{one.json_url}\n{two.json_url}?retry=3")  # asks Apprise to retry: it won't
+    two.fail_next(2, status=503)
     sender = notifier(session)
     event = make_event()
     with pytest.raises(DeliveryError, match=r"^Apprise: 1 of 2 services failed: #2 \(json\)") as failed:
         await sender.send(event)
-    assert failed.value.retryable and two.refused == 1  # one try, no retries inside Apprise
+    assert failed.value.retryable and len(two.rejected) == 1  # one try, no retries inside Apprise
     assert "127.0.0.1" not in str(failed.value)  # the URL (a secret) is never named
     with pytest.raises(DeliveryError):
         await sender.send(event)  # the outbox's retry: again only #2, which fails once more
     await sender.send(event)
-    assert len(one.posts) == 1 and len(two.posts) == 1 and two.refused == 2  # nothing went out twice
+    assert len(one.posts) == 1 and len(two.posts) == 1 and len(two.rejected) == 2  # nothing went out twice
 
 
 async def test_a_url_apprise_cannot_read_is_permanent(session: aiohttp.ClientSession,
@@ -68,7 +68,7 @@ async def test_a_digest_is_one_message_per_service(
     session: aiohttp.ClientSession, receivers: tuple[Receiver, Receiver], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     one, _ = receivers
-    monkeypatch.setenv(URLS_ENV, one.url)
+    monkeypatch.setenv(URLS_ENV, one.json_url)
     await notifier(session).send_digest([make_event(story_id=i, title=f"Story {i}") for i in range(200)])
     [post] = one.posts
     assert post["title"] == "flamewatch: 200 events" and len(post["message"]) <= 3100

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 from fake_discord import FakeDiscord
 
+from flamewatch.testing.fixtures import no_implicit_event_loop, session
+
+__all__ = ["URL_ENV", "discord", "no_implicit_event_loop", "session"]
+
 URL_ENV = "FW_TEST_DISCORD_WEBHOOK"
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _no_implicit_event_loop() -> None:
-    # looptime calls get_event_loop() for sync tests, which on Python 3.11 creates a loop never closed
-    # (a ResourceWarning under -W error). With no current loop set, nothing is created.
-    asyncio.set_event_loop(None)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 @pytest.fixture

@@ -33,6 +33,8 @@ from typing import Any
 
 from aiohttp import web
 
+from flamewatch.testing import FakeService
+
 MAX_CONTENT = 2000
 MAX_EMBEDS = 10
 MAX_TITLE = 256
@@ -117,64 +119,37 @@ class FakeMessage:
         return whole
 
 
-@dataclass
-class RecordedRequest:
-    method: str
-    status: int
-    received_at: float
-    body: dict[str, Any]
-
-
-class FakeDiscord:
+class FakeDiscord(FakeService):
     """The fake webhook; use as ``async with FakeDiscord() as discord``."""
 
     def __init__(self, *, webhook_id: str = "1100", token: str = "fake-webhook-token",
                  threads: set[str] | None = None, bucket_limit: int = 5, bucket_window: float = 2.0) -> None:
+        super().__init__()
         self.webhook_id, self.token = webhook_id, token
         self.threads = threads if threads is not None else {"2200"}
         self.bucket_limit, self.bucket_window = bucket_limit, bucket_window
         self.messages: list[FakeMessage] = []
-        self.requests: list[RecordedRequest] = []
-        self._forced: list[tuple[float, bool]] = []
         self._bucket_started: float | None = None
         self._bucket_used = 0
         self._posted: deque[float] = deque()
-        self._changed = asyncio.Condition()
-        self._runner: web.AppRunner | None = None
         self._next_id = 900000
-        self.url = ""
 
-    async def __aenter__(self) -> FakeDiscord:
-        app = web.Application()
-        app.router.add_post("/api/webhooks/{id}/{token}", self._handle)
-        app.router.add_patch("/api/webhooks/{id}/{token}/messages/{message}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/api/webhooks/{id}/{token}", self._handle)
+        router.add_patch("/api/webhooks/{id}/{token}/messages/{message}", self._handle)
 
     @property
     def webhook_url(self) -> str:
         return f"{self.url}/api/webhooks/{self.webhook_id}/{self.token}"
 
-    @property
-    def rejected(self) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.status >= 300]
+    def refusal(self, status: int, retry_after: float | str | None) -> tuple[Any, dict[str, str]]:
+        """Discord's 429: a JSON ``retry_after`` (float seconds) and ``global``, and a ``Retry-After`` header."""
+        return _too_many(float(retry_after or 0), False, "user", {})
 
-    def fail_next(self, count: int = 1, *, retry_after: float = 1.5, is_global: bool = False) -> None:
-        """Answer the next ``count`` requests with 429 (a burst of rate limiting)."""
-        self._forced.extend([(retry_after, is_global)] * count)
-
-    async def wait_until(self, predicate: Any, *, timeout: float | None = 5.0) -> None:  # noqa: ASYNC109
-        async with asyncio.timeout(timeout):
-            async with self._changed:
-                await self._changed.wait_for(predicate)
+    def fail_next_globally(self, count: int = 1, *, retry_after: float = 1.5) -> None:
+        """Answer the next ``count`` requests with Discord's global rate limit."""
+        body, headers = _too_many(retry_after, True, "global", {})
+        self.fail_next(count, retry_after=retry_after, body=body, headers=headers)
 
     # --- handling -------------------------------------------------------------------------------------
 
@@ -185,11 +160,7 @@ class FakeDiscord:
         except json.JSONDecodeError:
             body = {}
         body = body if isinstance(body, dict) else {}
-        response = self._answer(request, body, now)
-        self.requests.append(RecordedRequest(request.method, response.status, now, body))
-        async with self._changed:
-            self._changed.notify_all()
-        return response
+        return self._answer(request, body, now)
 
     def _answer(self, request: web.Request, body: dict[str, Any], now: float) -> web.Response:
         info = request.match_info
@@ -223,17 +194,17 @@ class FakeDiscord:
         return _json({"id": message.id, "channel_id": thread or "3300", **body}, 200, headers)
 
     def _rate_limit(self, now: float) -> web.Response | None:
-        if self._forced:
-            retry_after, is_global = self._forced.pop(0)
-            return _too_many(retry_after, is_global, "global" if is_global else "user", {})
         if self._bucket_started is None or now >= self._bucket_started + self.bucket_window:
             self._bucket_started, self._bucket_used = now, 0
         if self._bucket_used >= self.bucket_limit:
-            return _too_many(self._bucket_started + self.bucket_window - now, False, "user", self._bucket_headers(now))
+            body, headers = _too_many(self._bucket_started + self.bucket_window - now, False, "user",
+                                      self._bucket_headers(now))
+            return _json(body, 429, headers)
         while self._posted and self._posted[0] <= now - CHANNEL_WINDOW:
             self._posted.popleft()
         if len(self._posted) >= CHANNEL_LIMIT:
-            return _too_many(self._posted[0] + CHANNEL_WINDOW - now, False, "shared", {})
+            body, headers = _too_many(self._posted[0] + CHANNEL_WINDOW - now, False, "shared", {})
+            return _json(body, 429, headers)
         self._bucket_used += 1
         return None
 
@@ -278,6 +249,8 @@ def _json(body: dict[str, Any], status: int, headers: dict[str, str] | None = No
     return web.json_response(body, status=status, headers=headers)
 
 
-def _too_many(retry_after: float, is_global: bool, scope: str, headers: dict[str, str]) -> web.Response:
-    return _json({"message": "You are being rate limited.", "retry_after": round(retry_after, 3), "global": is_global},
-                 429, {**headers, "Retry-After": str(math.ceil(retry_after)), "X-RateLimit-Scope": scope})
+def _too_many(retry_after: float, is_global: bool, scope: str,
+              headers: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Discord's 429: the body and the headers."""
+    return ({"message": "You are being rate limited.", "retry_after": round(retry_after, 3), "global": is_global},
+            {**headers, "Retry-After": str(math.ceil(retry_after)), "X-RateLimit-Scope": scope})

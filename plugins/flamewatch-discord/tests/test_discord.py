@@ -120,7 +120,7 @@ async def test_the_rate_limit_headers_are_obeyed(session: aiohttp.ClientSession)
 async def test_a_429_gives_retry_after_and_holds_the_webhook(
     session: aiohttp.ClientSession, discord: FakeDiscord
 ) -> None:
-    discord.fail_next(1, retry_after=4.5, is_global=True)
+    discord.fail_next_globally(1, retry_after=4.5)
     with pytest.raises(DeliveryError, match="rate limited \\(global\\)") as limited:
         await discord_notifier(session).send(make_event())
     assert limited.value.retry_after == 4.5

@@ -1,75 +1,46 @@
-"""The plugin inside flamewatch: the core's outbox rides out a 429 burst, and the installed entry point works.
+"""The discord plugin inside flamewatch: the outbox rides out a 429 burst; the installed entry point works.
 
-The burst runs the real dispatcher over a real SQLite store on looptime's fake clock (many no-op cycles
-before each jump let the store's thread answer first, as in flamewatch's own dispatcher tests).
+The burst is flamewatch itself on looptime's fake clock (:func:`flamewatch.testing.run_until_delivered`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
-import sys
 from collections import Counter
-from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
-import aiohttp
 import pytest
 from conftest import URL_ENV
 from fake_discord import FakeDiscord
 
-from flamewatch import Evaluation, Secret
-from flamewatch.dispatch import Dispatcher, NotifierInstance, RetryPolicy
-from flamewatch.store import open_store
-from flamewatch.testing import make_event, notifier_context
-from flamewatch_discord import DiscordNotifier, DiscordOptions
-
-FAKE_START = 1_000_000.0
-
-
-@pytest.mark.looptime(start=FAKE_START, end=FAKE_START + 86400.0, idle_timeout=10.0, noop_cycles=2000)
-async def test_a_429_burst_is_ridden_out_with_nothing_lost_or_doubled(
-    tmp_path: Path, session: aiohttp.ClientSession, discord: FakeDiscord
-) -> None:
-    notifier = DiscordNotifier(notifier_context(session, "dc"), DiscordOptions(webhook_url=Secret(env=URL_ENV)))
-    discord.fail_next(8, retry_after=5.0)  # eight refusals in a row
-    events = [make_event(story_id=1000 + i) for i in range(12)]
-    async with await open_store(tmp_path / "fw.db") as store:
-        dispatcher = Dispatcher(store, [NotifierInstance.of(notifier)], retry=RetryPolicy(base=1.0, cap=10.0),
-                                clock=asyncio.get_running_loop().time)
-        await dispatcher.start()
-        started = dispatcher.clock()
-        await dispatcher.publish(Evaluation(announce=events))
-        await discord.wait_until(lambda: len(discord.messages) >= len(events), timeout=None)
-        took = dispatcher.clock() - started
-        await dispatcher.wait_idle()
-        await dispatcher.close(1.0)
-    delivered = Counter(int(m) for message in discord.messages for m in re.findall(r"item\?id=(\d+)",
-                                                                                 message.shown.links[-1][0]))
-    assert delivered == Counter({1000 + i: 1 for i in range(12)})
-    assert [r.status for r in discord.rejected] == [429] * 8  # only the forced ones: pacing caused none
-    assert took >= 8 * 5  # every retry_after was waited out
-    print(f"\ndiscord: 12 events through 8 x 429 (retry_after 5 s) delivered once each in {took:.1f} s (loop clock)")
-
+import flamewatch_discord
+from flamewatch.testing import flamewatch_cli, install_plugin, run_until_delivered
+from flamewatch.testing.fixtures import fake_clock
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1]
 
 
+@fake_clock
+async def test_a_429_burst_is_ridden_out_with_nothing_lost_or_doubled(tmp_path: Path, discord: FakeDiscord) -> None:
+    discord.fail_next(8, retry_after=5.0)  # eight refusals in a row
+    run = await run_until_delivered(
+        {"type": "discord", "webhook_url": {"env": URL_ENV}}, plugins=[flamewatch_discord], deliveries=12,
+        store_path=tmp_path / "fw.db", settings={"delivery": {"retry_base": 1.0, "retry_cap": 10.0}},
+        clock=asyncio.get_running_loop().time, timeout=None)
+    delivered = Counter(int(m) for message in discord.messages for m in re.findall(r"item\?id=(\d+)",
+                                                                                 message.shown.links[-1][0]))
+    assert delivered == Counter({story: 1 for story in run.story_ids})
+    assert len(delivered) == 12
+    assert [r.status for r in discord.rejected] == [429] * 8  # only the forced ones: pacing caused none
+    assert run.took >= 8 * 5  # every retry_after was waited out
+    print(f"\ndiscord: 12 events through 8 x 429 (retry_after 5 s) delivered once each in {run.took:.1f} s "
+          "(loop clock)")
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> str | None:
-    """Where the installed plugin is: None when this environment has it (CI installs it first), else a
-    directory it was just installed into for real with pip (a wheel built from this checkout)."""
-    try:
-        distribution("flamewatch-discord")
-        return None
-    except PackageNotFoundError:
-        pass
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
-                    str(PLUGIN_DIR)], check=True, capture_output=True)
-    return str(target)
+    return install_plugin("flamewatch-discord", PLUGIN_DIR, tmp_path_factory.mktemp("site"))
 
 
 async def test_installed_plugin_is_listed_and_notify_test_reaches_the_fake(
@@ -83,22 +54,10 @@ type = "discord"
 webhook_url = {{ env = "{URL_ENV}" }}
 thread_id = "2200"
 """)
-    listed = await _flamewatch(site, "-c", str(config), "plugins")
+    listed = await flamewatch_cli("-c", str(config), "plugins", site=site)
     assert re.search(r"^  discord \(entry point flamewatch_discord\)", listed, re.M), listed
     assert re.search(r"^  discord \[digest\] \(plugin discord\): posts embeds", listed, re.M), listed
-    answer = await _flamewatch(site, "-c", str(config), "notify-test")
+    answer = await flamewatch_cli("-c", str(config), "notify-test", site=site)
     assert answer.strip() == "team (discord): OK"
     assert len(discord.messages) == 1 and discord.messages[0].thread_id == "2200"
     assert "flamewatch test" in discord.messages[0].shown.text
-
-
-async def _flamewatch(site: str | None, *args: str) -> str:
-    """Run the ``flamewatch`` command line (with ``site`` first on the path); its stdout, exit status 0."""
-    env = dict(os.environ)
-    if site is not None:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (site, env.get("PYTHONPATH")) if p)
-    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "flamewatch", *args, env=env,
-                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await process.communicate()
-    assert process.returncode == 0, err.decode()
-    return out.decode()

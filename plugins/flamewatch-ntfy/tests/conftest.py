@@ -2,32 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 from fake_ntfy import FakeNtfy
+
+from flamewatch.testing.fixtures import no_implicit_event_loop, session
+from flamewatch_ntfy import NtfyNotifier
+
+__all__ = ["TOKEN", "TOKEN_ENV", "Paced", "no_implicit_event_loop", "ntfy", "session"]
 
 TOKEN_ENV = "FW_TEST_NTFY_TOKEN"
 TOKEN = "tk_fakevalidtoken0000000000000"
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _no_implicit_event_loop() -> None:
-    # looptime calls get_event_loop() for sync tests, which on Python 3.11 creates a loop never closed
-    # (a ResourceWarning under -W error). With no current loop set, nothing is created.
-    asyncio.set_event_loop(None)
+class Paced(NtfyNotifier):
+    """The notifier with the fake's bucket (ntfy.sh's is 60 requests)."""
 
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
+    bucket_size = 5
 
 
 @pytest.fixture
 async def ntfy(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeNtfy]:
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
-    async with FakeNtfy(tokens={TOKEN}, protected={"private-alerts"}, burst=5, refill_every=5.0) as fake:
+    fake = FakeNtfy(tokens={TOKEN}, protected={"private-alerts"}, burst=Paced.bucket_size, refill_every=5.0)
+    async with fake:
         yield fake

@@ -27,6 +27,8 @@ from typing import Any
 
 from aiohttp import web
 
+from flamewatch.testing import FakeService
+
 MAX_MESSAGE_BYTES = 4096
 _TOPIC = re.compile(r"[-_A-Za-z0-9]{1,64}")
 _LINK = re.compile(r"\[((?:\\.|[^\]\\])*)\]\(([^)\s]+)\)")
@@ -73,56 +75,26 @@ class FakeMessage:
         return render(self.message) if self.markdown else (self.message, [])
 
 
-@dataclass
-class RecordedRequest:
-    status: int
-    received_at: float
-    payload: dict[str, Any]
-
-
-class FakeNtfy:
+class FakeNtfy(FakeService):
     """The fake server; use as ``async with FakeNtfy() as ntfy``."""
 
     def __init__(self, *, tokens: set[str] | None = None, protected: set[str] | None = None,
                  burst: int = 60, refill_every: float = 5.0) -> None:
+        super().__init__()
         self.tokens = tokens or set()
         self.protected = protected or set()
         self.burst, self.refill_every = burst, refill_every
         self.messages: list[FakeMessage] = []
-        self.requests: list[RecordedRequest] = []
         self._allowance = float(burst)
         self._updated: float | None = None
-        self._forced = 0
-        self._changed = asyncio.Condition()
-        self._runner: web.AppRunner | None = None
-        self.url = ""
 
-    async def __aenter__(self) -> FakeNtfy:
-        app = web.Application()
-        app.router.add_post("/", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/", self._handle)
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    @property
-    def rejected(self) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.status != 200]
-
-    def fail_next(self, count: int = 1) -> None:
-        """Answer the next ``count`` requests with 429, as if the visitor's bucket were empty."""
-        self._forced += count
-
-    async def wait_until(self, predicate: Any, *, timeout: float | None = 5.0) -> None:  # noqa: ASYNC109
-        async with asyncio.timeout(timeout):
-            async with self._changed:
-                await self._changed.wait_for(predicate)
+    def refusal(self, status: int, retry_after: float | str | None) -> tuple[Any, dict[str, str]]:
+        """ntfy's error body, as if the visitor's bucket were empty (ntfy names no wait)."""
+        _, headers = super().refusal(status, retry_after)
+        return _error(status, "limit reached: too many requests, please be nice"), headers
 
     async def _handle(self, request: web.Request) -> web.Response:
         now = asyncio.get_running_loop().time()
@@ -133,18 +105,13 @@ class FakeNtfy:
             payload = {}
         payload = payload if isinstance(payload, dict) else {}
         status, error = self._check(payload, request.headers.get("Authorization"), now, len(raw))
-        self.requests.append(RecordedRequest(status, now, payload))
-        if status == 200:
-            self.messages.append(FakeMessage(
-                payload["topic"], str(payload.get("title", "")), str(payload.get("message", "")),
-                int(payload.get("priority", 3)), list(payload.get("tags", [])), payload.get("click"),
-                bool(payload.get("markdown")), now, payload, dict(request.headers)))
-        async with self._changed:
-            self._changed.notify_all()
-        if status == 200:
-            return web.json_response({"id": f"m{len(self.messages)}", "event": "message", "topic": payload["topic"]})
-        return web.json_response({"code": status * 100 + 1, "http": status, "error": error,
-                                  "link": "https://docs.ntfy.sh/publish/#limitations"}, status=status)
+        if status != 200:
+            return web.json_response(_error(status, error), status=status)
+        self.messages.append(FakeMessage(
+            payload["topic"], str(payload.get("title", "")), str(payload.get("message", "")),
+            int(payload.get("priority", 3)), list(payload.get("tags", [])), payload.get("click"),
+            bool(payload.get("markdown")), now, payload, dict(request.headers)))
+        return web.json_response({"id": f"m{len(self.messages)}", "event": "message", "topic": payload["topic"]})
 
     def _check(self, payload: dict[str, Any], auth: str | None, now: float, size: int) -> tuple[int, str]:
         topic = payload.get("topic")
@@ -162,9 +129,6 @@ class FakeNtfy:
             return 400, "invalid request: tags invalid"
         if len(str(payload.get("message", "")).encode()) > MAX_MESSAGE_BYTES:
             return 413, "message too large"
-        if self._forced:
-            self._forced -= 1
-            return 429, "limit reached: too many requests, please be nice"
         if self._updated is not None:
             self._allowance = min(self.burst, self._allowance + (now - self._updated) / self.refill_every)
         self._updated = now
@@ -172,3 +136,8 @@ class FakeNtfy:
             return 429, "limit reached: too many requests, please be nice"
         self._allowance -= 1
         return 200, ""
+
+
+def _error(status: int, error: str) -> dict[str, Any]:
+    """ntfy's error body."""
+    return {"code": status * 100 + 1, "http": status, "error": error, "link": "https://docs.ntfy.sh/publish/#limitations"}

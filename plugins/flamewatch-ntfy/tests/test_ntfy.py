@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import TOKEN_ENV
+from conftest import TOKEN_ENV, Paced
 from fake_ntfy import FakeNtfy
 
 from flamewatch import DeliveryError, PermanentDeliveryError, Secret
@@ -23,12 +23,6 @@ pytestmark = pytest.mark.looptime(start=0)
 
 HOSTILE = ("@everyone *bold* _it_ [free money](https://evil.example) <b>tags</b> # heading "
            "\u202egnp.exe\u202c zero\u200bwidth \x1b[31mred\x07\r\nX-Injected: header")
-
-
-class Paced(NtfyNotifier):
-    """The notifier with the fake's bucket (ntfy.sh's is 60 requests)."""
-
-    bucket_size = 5
 
 
 def ntfy_notifier(session: aiohttp.ClientSession, ntfy: FakeNtfy, **options: Any) -> NtfyNotifier:

@@ -19,7 +19,8 @@ What it enforces, answering in Telegram's own shapes (``{"ok": false, "error_cod
 * ``editMessageText``: an unknown message is ``message to edit not found``, the same text again is
   ``message is not modified``.
 
-Every request is stamped with the loop's clock (``received_at``), so tests on a fake clock measure exact gaps.
+Every request is recorded by :class:`flamewatch.testing.FakeService` (``requests``, ``rejected``), stamped
+with the loop's clock (``received_at``), so tests on a fake clock measure exact gaps.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from flamewatch.testing import FakeService
 
 MAX_TEXT = 4096
 CHAT_INTERVAL = 1.0
@@ -131,77 +134,40 @@ class FakeMessage:
     edits: list[str] = field(default_factory=list)
 
 
-@dataclass
-class RecordedRequest:
-    """Every request that reached the server, rejected ones included."""
-
-    method: str
-    status: int
-    received_at: float
-    payload: dict[str, Any]
-    description: str = ""
-
-
-class FakeTelegram:
+class FakeTelegram(FakeService):
     """The fake Bot API; use as ``async with FakeTelegram() as tg``."""
 
     def __init__(self, *, token: str = "123456:fake-valid-token", chats: dict[int | str, Chat] | None = None) -> None:
+        super().__init__()
         self.token = token
         self.chats = {str(k): v for k, v in (chats or {-1001: Chat("supergroup"), 42: Chat()}).items()}
         self.messages: list[FakeMessage] = []
-        self.requests: list[RecordedRequest] = []
-        self._forced: list[int] = []  # retry_after of the next forced 429s
         self._last_at: dict[str, float] = {}
         self._window: dict[str, deque[float]] = {}
-        self._changed = asyncio.Condition()
-        self._runner: web.AppRunner | None = None
         self._next_id = 0
-        self.url = ""
 
-    async def __aenter__(self) -> FakeTelegram:
-        app = web.Application()
-        app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_route("*", "/bot{token}/{method}", self._handle)
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+    def refusal(self, status: int, retry_after: float | str | None) -> tuple[Any, dict[str, str]]:
+        """Flood control's answer: ``parameters.retry_after`` (whole seconds) in the body, no header."""
+        return _too_many(math.ceil(float(retry_after or 1)))[1], {}
 
-    def fail_next(self, count: int = 1, *, retry_after: int = 3) -> None:
-        """Answer the next ``count`` message requests with 429 and ``retry_after`` (a flood burst)."""
-        self._forced.extend([retry_after] * count)
-
-    async def wait_until(self, predicate: Any, *, timeout: float | None = 5.0) -> None:  # noqa: ASYNC109
-        """Wait until ``predicate()`` holds (checked after every request)."""
-        async with asyncio.timeout(timeout):
-            async with self._changed:
-                await self._changed.wait_for(predicate)
-
-    @property
-    def rejected(self) -> list[RecordedRequest]:
-        """Requests answered with an error."""
-        return [r for r in self.requests if r.status != 200]
+    def limited(self, request: web.Request) -> bool:
+        """Flood control refuses what sends or edits a message."""
+        return request.match_info.get("method") in ("sendMessage", "editMessageText")
 
     # --- handling -------------------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.Response:
         now = asyncio.get_running_loop().time()
-        method = request.match_info["method"]
         try:
             payload = await request.json() if request.can_read_body else dict(request.query)
         except json.JSONDecodeError:
             payload = {}
         if not isinstance(payload, dict):
             payload = {}
-        status, body = self._answer(request.match_info["token"], method, payload, now)
-        self.requests.append(RecordedRequest(method, status, now, payload, str(body.get("description", ""))))
-        async with self._changed:
-            self._changed.notify_all()
+        status, body = self._answer(request.match_info["token"], request.match_info["method"], payload, now)
         return web.json_response(body, status=status)
 
     def _answer(self, token: str, method: str, payload: dict[str, Any], now: float) -> tuple[int, dict[str, Any]]:
@@ -246,8 +212,6 @@ class FakeTelegram:
         return None
 
     def _rate_limit(self, chat_id: str, chat: Chat, now: float) -> tuple[int, dict[str, Any]] | None:
-        if self._forced:
-            return _too_many(self._forced.pop(0))
         last = self._last_at.get(chat_id)
         if last is not None and now - last < CHAT_INTERVAL:
             return _too_many(math.ceil(CHAT_INTERVAL - (now - last)))

@@ -8,6 +8,18 @@
 * :class:`RecordingNotifier` keeps what it was sent and can fail on cue, to test routing and retries.
 * :func:`plugin_offering` wraps notifier classes in a plugin object for ``make_plugin_manager(extra=...)``.
 * :func:`simulator` runs the local HN simulator for the duration of an ``async with``.
+
+For a notifier plugin's own tests (see the README's "Write your own notifier plugin"):
+
+* :class:`FakeService` is the base of a fake of your service: an aiohttp server on ``127.0.0.1:0`` that
+  records every request (:class:`RecordedRequest`, stamped with the loop clock) and answers the next ones
+  with a 429, a 5xx or a hang on cue (:meth:`FakeService.fail_next`, :meth:`FakeService.hang_next`).
+* :func:`run_until_delivered` runs flamewatch with your ``[[notifiers]]`` table against the simulator
+  until N events are delivered, retries and pacing included, and tells what happened (:class:`Run`).
+* :func:`install_plugin` and :func:`flamewatch_cli` check the installed distribution from the outside
+  (``flamewatch plugins``, ``notify-test``).
+* :mod:`flamewatch.testing.fixtures` holds pytest fixtures (``session``, and the event-loop guard that
+  looptime needs under ``-W error``): import them into your ``conftest.py``.
 """
 
 from __future__ import annotations
@@ -23,11 +35,34 @@ from typing import Any
 
 import aiohttp
 
-from . import hookimpl
-from .events import Event, StorySnapshot
-from .errors import DeliveryError, PermanentDeliveryError
-from .plugins import DEFAULT_PLUGINS, Plugins, make_plugin_manager
-from .notifier import MemoryState, Notifier, NotifierContext
+from .. import hookimpl
+from ..events import Event, StorySnapshot
+from ..errors import DeliveryError, PermanentDeliveryError
+from ..plugins import DEFAULT_PLUGINS, Plugins, make_plugin_manager
+from ..notifier import MemoryState, Notifier, NotifierContext
+from .service import FakeService, RecordedRequest, RequestFilter
+from .runs import Delivery, Run, flamewatch_cli, install_plugin, run_until_delivered
+
+__all__ = [
+    "HOSTILE_TITLE",
+    "Delivery",
+    "FakeService",
+    "RecordedRequest",
+    "RecordingNotifier",
+    "RequestFilter",
+    "Run",
+    "closed_port",
+    "flamewatch_cli",
+    "install_plugin",
+    "make_event",
+    "make_story",
+    "make_test_plugins",
+    "notifier_context",
+    "outbox_states",
+    "plugin_offering",
+    "run_until_delivered",
+    "simulator",
+]
 
 HOSTILE_TITLE = "<!channel> Ask HN: 'quotes' & <b>tags</b>\r\nBcc: victim@example.com"
 """A title that tries to ping a Slack workspace, inject HTML and add a mail header at once."""
@@ -76,7 +111,7 @@ _STORY_FIELDS = frozenset({"story_id", *(f.name for f in dataclasses.fields(Stor
 def outbox_states(**counts: int) -> dict[str, int]:
     """What ``Store.outbox_counts`` returns with these counts: every delivery state present, 0 unless
     given (``outbox_states(sent=2)``)."""
-    from .store import DeliveryStatus
+    from ..store import DeliveryStatus
 
     unknown = set(counts) - set(DeliveryStatus)
     if unknown:
@@ -185,7 +220,7 @@ def make_test_plugins(*extra: object) -> Plugins:
 @asynccontextmanager
 async def simulator(*, seed: int = 1, stories: int = 10, total_comments: int | None = None) -> AsyncIterator[Any]:
     """Run the local HN simulator; yields the server (``.base_url``, ``.world``, ``.stats``)."""
-    from .simulator import SimulatorServer, World
+    from ..simulator import SimulatorServer, World
 
     async with SimulatorServer(World(seed=seed, stories=stories, total_comments=total_comments)) as server:
         yield server
