@@ -2,12 +2,16 @@
 
 The plugin is dropped into a plugins directory (one of the two ways the guide offers), configured in
 TOML, fed events by a real watcher cycle against the simulator, and delivers to a real local server
-standing in for ntfy.sh. If the README's code stops working, this test fails.
+standing in for ntfy.sh. The guide's test of it (``flamewatch.testing``'s kit) is run by pytest as a
+plugin author would run it. If the README's code stops working, this test fails.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,9 +28,9 @@ from flamewatch.testing import HOSTILE_TITLE, make_event, notifier_context
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def guide_plugin_source() -> str:
-    blocks = re.findall(r"```python\n(# flamewatch_ntfy\.py\n.*?)```", README.read_text(), re.S)
-    assert len(blocks) == 1, "README must hold exactly one flamewatch_ntfy.py example"
+def guide_source(name: str = "flamewatch_ntfy.py") -> str:
+    blocks = re.findall(rf"```python\n(# {re.escape(name)}\n.*?)```", README.read_text(), re.S)
+    assert len(blocks) == 1, f"README must hold exactly one {name} example"
     return blocks[0]
 
 
@@ -58,7 +62,7 @@ async def ntfy() -> AsyncIterator[tuple[FakeNtfy, str]]:
 def write_setup(tmp_path: Path, server: str, api_url: str, extra: str = "") -> Path:
     plugins = tmp_path / "plugins"
     plugins.mkdir(exist_ok=True)
-    (plugins / "flamewatch_ntfy.py").write_text(guide_plugin_source())
+    (plugins / "flamewatch_ntfy.py").write_text(guide_source())
     config = tmp_path / "flamewatch.toml"
     config.write_text(f"""
 [hn]
@@ -98,6 +102,7 @@ async def test_guide_plugin_delivers_real_events(tmp_path: Path, ntfy: tuple[Fak
     assert headers["Click"] == f"https://news.ycombinator.com/item?id={story}"
 
 
+@pytest.mark.looptime(start=0)  # the 429's Retry-After (7 s) holds the topic: on the fake loop clock, at once
 async def test_guide_plugin_maps_http_errors_for_the_core(tmp_path: Path, ntfy: tuple[FakeNtfy, str]) -> None:
     fake, server = ntfy
     config = load_config(write_setup(tmp_path, server, "http://127.0.0.1:9"))
@@ -119,3 +124,15 @@ def test_guide_plugin_options_are_validated_from_config(tmp_path: Path) -> None:
     config = load_config(write_setup(tmp_path, "https://ntfy.sh", "http://127.0.0.1:9", extra="priority = 5"))
     with pytest.raises(ConfigError, match=r"notifiers\[0\] \(ntfy\)\.priority: unknown key for type 'ntfy'"):
         App(config)
+
+
+def test_guide_test_passes_with_the_testing_kit(tmp_path: Path) -> None:
+    (tmp_path / "flamewatch_ntfy.py").write_text(guide_source())
+    (tmp_path / "test_flamewatch_ntfy.py").write_text(guide_source("test_flamewatch_ntfy.py"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-W", "error", "-p", "no:cacheprovider",
+                             "-o", "asyncio_mode=auto", "-o", "asyncio_default_fixture_loop_scope=function",
+                             "--rootdir", str(tmp_path), str(tmp_path)],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert re.search(r"^1 passed", result.stdout, re.M), result.stdout
