@@ -23,7 +23,7 @@ from flamewatch import DeliveryError, PermanentDeliveryError
 from flamewatch.app import App, load_plugins
 from flamewatch.config import ConfigError, load_config
 from flamewatch.simulator import SimulatorServer, World
-from flamewatch.testing import HOSTILE_TITLE, make_event, notifier_context
+from flamewatch.testing import HOSTILE_TITLE, FakeService, make_event, notifier_context
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -34,29 +34,25 @@ def guide_source(name: str = "flamewatch_ntfy.py") -> str:
     return blocks[0]
 
 
-class FakeNtfy:
-    """Accepts POST /<topic> like ntfy.sh and keeps what it got; can refuse with a status."""
+class FakeNtfy(FakeService):
+    """Accepts POST /<topic> like ntfy.sh and keeps what it got (refusals on cue: ``fail_next``)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.posts: list[tuple[str, str, dict[str, str]]] = []
-        self.status = 200
+
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/{topic}", self.handle)
 
     async def handle(self, request: web.Request) -> web.Response:
         self.posts.append((request.match_info["topic"], await request.text(), dict(request.headers)))
-        return web.Response(status=self.status, headers={"Retry-After": "7"} if self.status == 429 else None)
+        return web.Response()
 
 
 @pytest.fixture
-async def ntfy() -> AsyncIterator[tuple[FakeNtfy, str]]:
-    fake = FakeNtfy()
-    app = web.Application()
-    app.router.add_post("/{topic}", fake.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield fake, f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+async def ntfy() -> AsyncIterator[FakeNtfy]:
+    async with FakeNtfy() as fake:
+        yield fake
 
 
 def write_setup(tmp_path: Path, server: str, api_url: str, extra: str = "") -> Path:
@@ -83,8 +79,8 @@ server = "{server}"
     return config
 
 
-async def test_guide_plugin_delivers_real_events(tmp_path: Path, ntfy: tuple[FakeNtfy, str]) -> None:
-    fake, server = ntfy
+async def test_guide_plugin_delivers_real_events(tmp_path: Path, ntfy: FakeNtfy) -> None:
+    fake, server = ntfy, ntfy.url
     world = World(seed=2, stories=0)
     story = world.add_story(HOSTILE_TITLE)
     world.add_replies(story, 6)
@@ -103,19 +99,19 @@ async def test_guide_plugin_delivers_real_events(tmp_path: Path, ntfy: tuple[Fak
 
 
 @pytest.mark.looptime(start=0)  # the 429's Retry-After (7 s) holds the topic: on the fake loop clock, at once
-async def test_guide_plugin_maps_http_errors_for_the_core(tmp_path: Path, ntfy: tuple[FakeNtfy, str]) -> None:
-    fake, server = ntfy
+async def test_guide_plugin_maps_http_errors_for_the_core(tmp_path: Path, ntfy: FakeNtfy) -> None:
+    fake, server = ntfy, ntfy.url
     config = load_config(write_setup(tmp_path, server, "http://127.0.0.1:9"))
     plugins = load_plugins(config)
     ntfy_type = plugins.notifier_types()["ntfy"]
 
     async with aiohttp.ClientSession() as session:
         notifier = ntfy_type(notifier_context(session), ntfy_type.Options(topic="t", server=server))
-        fake.status = 429
+        fake.fail_next(1, status=429, retry_after=7)
         with pytest.raises(DeliveryError) as retry:
             await notifier.send(make_event())
         assert retry.value.retry_after == 7
-        fake.status = 403
+        fake.fail_next(1, status=403)
         with pytest.raises(PermanentDeliveryError):
             await notifier.send(make_event())
 
