@@ -14,6 +14,8 @@ Besides the HN API under ``/v0`` the process serves ``/bench/<command>`` (GET, J
   also the item requests per watched story and which stories ``updates.json`` currently names;
 * ``ids`` -- every item id reachable from ``topstories`` (stories and comments);
 * ``truth`` -- the true visible comment count of every story on ``topstories``;
+* ``dead`` -- how the watched stories' dead comments look: how many, how many hide live replies (which
+  HN's search API lists while it leaves their parent out), and how many of those are below the top level;
 * ``grow?n=N`` -- one ``World.grow(N)`` step; answers how many items changed;
 * ``latency?seconds=S`` -- set the simulated per-request latency;
 * ``chain?depth=D`` -- add a story holding one reply chain ``D`` deep; answers its id;
@@ -96,6 +98,7 @@ def add_control_routes(server: SimulatorServer) -> None:
         out: dict[str, Any] = {
             "requests": s.requests,
             "item_requests": s.item_requests,
+            "search_requests": s.search_requests,
             "max_inflight": s.max_inflight,
             "mean_latency": s.delayed_seconds / s.delayed if s.delayed else None,
             "statuses": {str(k): v for k, v in s.statuses.items()},
@@ -117,6 +120,22 @@ def add_control_routes(server: SimulatorServer) -> None:
 
     async def truth(_: web.Request) -> web.Response:
         return answer({str(sid): world.visible_count(sid) for sid in _watched(world)})
+
+    async def dead(_: web.Request) -> web.Response:
+        found: Counter[str] = Counter()
+        for item_id, sid in owners().items():
+            item = world.items.get(item_id)
+            if item_id == sid or not isinstance(item, dict):
+                continue
+            found["comments"] += 1
+            if not item.get("dead"):
+                continue
+            found["dead"] += 1
+            kids = [world.items.get(k) for k in item.get("kids") or ()]
+            if any(isinstance(k, dict) and not k.get("dead") and not k.get("deleted") for k in kids):
+                found["hiding_live_replies"] += 1
+                found["hiding_below_top"] += item.get("parent") != sid
+        return answer(dict(found))
 
     async def grow(request: web.Request) -> web.Response:
         nonlocal fresh
@@ -147,7 +166,7 @@ def add_control_routes(server: SimulatorServer) -> None:
         return answer({"story": sid})
 
     for name, handler in [("flat", flat), ("reset", reset), ("stats", stats), ("ids", ids), ("truth", truth),
-                          ("grow", grow), ("latency", latency), ("chain", chain)]:
+                          ("dead", dead), ("grow", grow), ("latency", latency), ("chain", chain)]:
         server.app.router.add_get(f"/bench/{name}", handler)
 
 

@@ -56,6 +56,9 @@ def test_tiny_suite_prints_the_table_and_its_correctness_checks_hold(tmp_path: P
                 ("8 mentions", "real terms: mismatches vs a plain re reading")]:
         assert rows[key]["value"] == 0, key
     assert rows[("10 users' path", "quiet cycle CPU, fresh store")]["value"] > 0
+    # First counts from the search API's comment lists are exact, in a world with HN's dead comments.
+    assert rows[("10 users' path", "first counts, both ways: mismatches vs truth")]["value"] == 0
+    assert rows[("10 users' path", "first counts' world: comments dead with live replies")]["value"] >= 0.5
     assert report["machine"]["cpus"] >= 1
 
 
