@@ -131,6 +131,24 @@ async def test_history_windows_kept_in_memory_equal_the_stores_own(tmp_path: Pat
             assert got == {s: [(x.at, x.comments) for x in expected.get(s, [])] for s in complete}, cycle
 
 
+async def test_history_windows_keep_time_order_when_a_cycle_lands_after_a_live_recount(tmp_path: Path) -> None:
+    from flamewatch.crawl import CrawlResult
+    from flamewatch.hn import Item
+    from flamewatch.pipeline.history import HistoryWindows
+    from flamewatch.store import open_store
+
+    def counted(comments: int) -> list[CrawlResult]:
+        return [CrawlResult(1, story=Item(1, type="story"), comments=comments)]
+
+    async with await open_store(str(tmp_path / "fw.db")) as store:
+        windows = HistoryWindows(store)
+        await windows.windows(counted(10), 1000.0, 3600.0, stored=False)  # a cycle
+        await windows.windows(counted(40), 1090.0, 3600.0, live=True, stored=False)  # a live recount
+        # The next cycle started at 1060, before that recount, and finishes after it.
+        got = await windows.windows(counted(30), 1060.0, 3600.0, stored=False)
+    assert got == {1: [(1000.0, 10), (1060.0, 30), (1090.0, 40)]}
+
+
 def test_an_unchanged_value_is_written_again_only_when_it_would_grow_stale() -> None:
     saved = SavedValue("core:stream", "cursor", refresh=3600.0)
     first = saved.write({"cursor": 10}, 1000.0)

@@ -71,6 +71,20 @@ def test_comments_per_hour_uses_the_oldest_sample_in_the_window() -> None:
     assert comments_per_hour([], now=0.0, window=60.0) is None
 
 
+def test_velocity_reads_out_of_order_samples_by_their_time() -> None:
+    # Live mode: a live recount (at 3600) and a cycle that started before it (at 3000) record samples of
+    # one story at once, so the window can hold them out of time order.
+    shuffled = [(600.0, 10), (3600.0, 160), (0.0, 10), (3000.0, 110)]
+    assert comments_per_hour(shuffled, now=3600.0, window=3600.0) == 150.0  # base 0.0, latest 3600.0
+    assert comments_per_hour(shuffled, now=3600.0, window=1800.0) == 300.0  # base 3000.0: 50 in 10 minutes
+    engine = rules_from(comment_levels=[], velocity=[{"level": 100, "window": "1h"}])
+    fired = engine.evaluate(make_story(5), history=shuffled, now=3600.0)
+    assert keys(fired.announce) == ["5:velocity:100"] and fired.announce[0].velocity == 150.0
+    # The newest sample first, or two at the same time: no rate rather than a negative or zero span.
+    assert comments_per_hour([(3600.0, 150), (3600.0, 160)], now=3600.0, window=3600.0) is None
+    assert comments_per_hour([(3600.0, 160), (3590.0, 150)], now=3600.0, window=3600.0) is None
+
+
 def test_comments_per_hour_never_negative() -> None:
     assert comments_per_hour([(0.0, 100), (3600.0, 90)], now=3600.0, window=3600.0) == 0.0
 

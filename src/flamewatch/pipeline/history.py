@@ -10,6 +10,7 @@ read as a drop, then a burst), as in the store's own ``histories``.
 
 from __future__ import annotations
 
+from bisect import insort
 from collections import deque
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
@@ -49,7 +50,7 @@ class HistoryWindows:
         for story_id, comments in counted.items():
             samples = known[story_id]
             if story_id not in loaded_now or not stored:  # read from the store: has it this batch's sample?
-                samples.append((now, comments))
+                _add(samples, (now, comments))
             while samples and samples[0][0] < now - span:
                 samples.popleft()
         if not live:
@@ -72,3 +73,16 @@ class HistoryWindows:
                     known[story_id] = deque((s.at, s.comments) for s in loaded.get(story_id, ()))
                     loaded_now.add(story_id)
         return loaded_now
+
+
+def _add(samples: deque[tuple[float, int]], sample: tuple[float, int]) -> None:
+    """Put ``sample`` in its place by time: a cycle that started before a live recount may finish after
+    it, so its sample can be older than the newest one held (the window stays oldest first)."""
+    if not samples or samples[-1][0] <= sample[0]:
+        samples.append(sample)
+    else:
+        insort(samples, sample, key=_at)
+
+
+def _at(sample: tuple[float, int]) -> float:
+    return sample[0]

@@ -196,19 +196,26 @@ def best_announced(events: Sequence[Event]) -> Evaluation:
 
 
 def comments_per_hour(history: Sequence[tuple[float, int]], now: float, window: float) -> float | None:
-    """Comments per hour over the last ``window`` seconds from ``(time, comments)`` samples, oldest first.
+    """Comments per hour over the last ``window`` seconds from ``(time, comments)`` samples.
 
-    Uses the oldest sample inside the window as the base (needs one at least a tenth of the window old,
-    so two samples a few seconds apart cannot extrapolate to a wild rate). None when there is no base.
+    Uses the oldest sample inside the window as the base and the newest sample as the latest, by their
+    times: in live mode a live recount and a cycle record samples of one story at once, so they may come
+    in out of time order. The base must be at least a tenth of the window older than the latest (two
+    samples a few seconds apart cannot extrapolate to a wild rate). None when there is no such base.
     """
     if not history:
         return None
-    latest_at, latest = history[-1]
-    base = next(((t, c) for t, c in history if now - t <= window), None)
+    ordered = sorted(history, key=_at)  # linear on samples already in order, the usual case
+    latest_at, latest = ordered[-1]
+    base = next(((t, c) for t, c in ordered if now - t <= window), None)
     if base is None:
         return None
     base_at, base_count = base
     span = latest_at - base_at
-    if span < window / 10 or span <= 0:
+    if span <= 0 or span < window / 10:  # never a division by zero or by a negative span
         return None
     return max(0.0, (latest - base_count) * 3600.0 / span)
+
+
+def _at(sample: tuple[float, int]) -> float:
+    return sample[0]
