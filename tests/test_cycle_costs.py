@@ -57,6 +57,36 @@ async def test_a_quiet_cycle_writes_its_samples_and_nothing_for_levels_fired_bef
     assert not any("plugin_state" in w for w in writes), writes
 
 
+async def test_decline_and_stale_state_share_the_cycles_one_transaction(tmp_path: Path) -> None:
+    world = World(seed=4, stories=0)
+    for i in range(4):
+        world.add_story(f"Story {i}", by="you" if i == 2 else f"someone{i}")
+    async with SimulatorServer(world) as sim:
+        config = parse_config({
+            **settings(sim, tmp_path / "fw.db"),
+            "watch": {"top": 4, "users": [{"name": "you", "rank_levels": []}]},
+            "rules": {"comment_levels": [], "decline": True, "stale_after": "1h"},
+        }, "costs.toml")
+        async with App(config, plugins=make_test_plugins(plugin_offering(RecordingNotifier))) as app:
+            assert app.monitor is not None and app.dispatcher is not None
+            await app.monitor.cycle(0)
+            await app.dispatcher.wait_idle()
+            store = app.monitor.store
+            assert isinstance(store, SQLiteStore)
+            statements: list[str] = []
+            await store._live().set_trace_callback(statements.append)
+            quiet = await app.monitor.cycle(1)  # nothing fires; decline's memory and the stale sources change
+            await store._live().set_trace_callback(None)
+            decline = await store.state_for("core:decline").get("stories")
+            stale = await store.state_for("core:stale").get("sources")
+
+    assert quiet.events == 0 and decline and stale
+    states = [s for s in statements if s.startswith("INSERT") and "plugin_state" in s]
+    assert len(states) == 2, statements  # decline's memory and the stale sources (executemany: a row each)
+    # Before: each stage wrote its state in a transaction of its own, three a cycle.
+    assert [s for s in statements if s.startswith("BEGIN")] == ["BEGIN IMMEDIATE"], statements
+
+
 async def test_a_cycle_writes_its_samples_and_a_moved_cursor_in_one_transaction(tmp_path: Path) -> None:
     world = World(seed=4, stories=3, total_comments=60)
     async with SimulatorServer(world) as sim:

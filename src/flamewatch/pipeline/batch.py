@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from ..crawl import CrawlResult
     from ..events import StorySnapshot
     from ..hn import Item
+    from ..notifier import StateWrite
     from ..rules import Evaluation
     from ..store import CountSample
 
@@ -65,6 +66,9 @@ class CycleBatch:
     previous: dict[int, CountSample] = field(default_factory=dict)  #: each story's count before this cycle
     #: The cycle's samples, not yet in the store (record writes them with the cycle's state, in one transaction).
     samples: list[CountSample] = field(default_factory=list)
+    #: State the stages changed (decline's memory, the stale sources), not yet in the store: record writes
+    #: it in the samples' transaction, after the cycle's events are published.
+    states: list[StateWrite] = field(default_factory=list)
     snapshots: list[StorySnapshot] = field(default_factory=list)  #: the stories counted this cycle
     evaluations: list[Evaluation] = field(default_factory=list)  #: what the rules said
     events: int = 0  #: new events recorded

@@ -9,7 +9,8 @@ its ranks and how many cycles it has been away) is one JSON value in the store
 
 1. reads it, and compares this cycle's lists and story items with it;
 2. publishes the events (fired keys and outbox rows, one transaction);
-3. only then writes the new state.
+3. only then writes the new state: it leaves it in the batch (``batch.states``), and the record stage
+   writes it in the cycle's one transaction with the samples, after the cycle's other events.
 
 A cycle that fails before 2 changes nothing: its missed list is not counted. One that fails between 2 and
 3 is redone from the old state next cycle, and makes the same keys (a stay is named by when it began),
@@ -26,6 +27,7 @@ from zlib import crc32
 
 from ..eventkeys import EventKind, LevelOrder, decline_key
 from ..events import Event, StorySnapshot, Wording
+from ..notifier import StateWrite
 from ..rules import Evaluation
 from . import declinewords as words
 from .batch import CycleBatch
@@ -91,7 +93,7 @@ class Decline:
         if events:
             batch.events += len(await self.dispatcher.publish(Evaluation(announce=events)))
         forget(memory, batch.now)
-        await state.set("stories", memory.to_json())
+        batch.states.append(StateWrite(DECLINE_STATE, "stories", memory.to_json()))  # record writes it
         return batch
 
     def watched(self, result: CrawlResult, memory: DeclineMemory) -> bool:

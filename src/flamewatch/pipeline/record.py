@@ -3,9 +3,10 @@
 The last stage of a cycle. Every evaluation of the cycle (stories and new items) is published together
 (one transaction): a key that already fired is dropped by the store, and each new event gets one outbox
 row per notifier instance whose route takes it, written before anything is sent (the pump sends them).
-Then the watchlist learns the counts, and the cycle's samples, the stream's cursor and the followed
-threads' activity are written in one more transaction (a cursor that did not move and an activity that
-did not change are left out). Now and then the store is pruned.
+Then the watchlist learns the counts, and the cycle's samples, the stream's cursor, the followed
+threads' activity and the state the earlier stages left in the batch (decline's memory, the stale
+sources) are written in one more transaction (a cursor that did not move and an activity that did not
+change are left out). Now and then the store is pruned.
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ class Record:
         """The cycle's samples and whatever state changed, in one transaction (none when nothing did)."""
         parts = [p for p in (self.stream, self.watchlist) if p is not None]
         writes = [(p, w) for p in parts if (w := p.unsaved(batch.now)) is not None]
-        await self.store.add_snapshots(batch.samples, states=[w for _, w in writes])
-        batch.samples = []
+        await self.store.add_snapshots(batch.samples, states=[*batch.states, *(w for _, w in writes)])
+        batch.samples, batch.states = [], []
         for part, write in writes:
             part.saved(write, batch.now)
 

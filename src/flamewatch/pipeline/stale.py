@@ -3,10 +3,11 @@ one when it ends; the cycle's stats carry the reason, so ``/-/ready`` and the st
 
 A stage of the cycle, right after collect. Each source's fingerprint (``maxitem`` from the stream's
 cursor; a list's ids in order) and when it last changed are kept in the store (``core:stale``), written
-after the cycle's events are published, as the decline stage does: a failed cycle or a restart neither
-loses nor repeats the start or the end (a stretch is named by when the source last changed). A list that
-cannot be fetched counts as its previous ids, and a ``maxitem`` that cannot be fetched leaves the cursor
-where it was, so an outage of the API reads as what it is to us: a source that stopped changing.
+after the cycle's events are published, in the record stage's one transaction, as the decline stage's
+state is: a failed cycle or a restart neither loses nor repeats the start or the end (a stretch is named
+by when the source last changed). A list that cannot be fetched counts as its previous ids, and a
+``maxitem`` that cannot be fetched leaves the cursor where it was, so an outage of the API reads as what
+it is to us: a source that stopped changing.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from zlib import crc32
 
 from ..eventkeys import LevelOrder, stale_key
 from ..events import SITE, Event, Wording
+from ..notifier import StateWrite
 from ..rules import Evaluation
 from .batch import CycleBatch
 
@@ -85,7 +87,7 @@ class Stale:
                        for s, v in sorted(known.items()) if v.get("stale")]
         if events:
             batch.events += len(await self.dispatcher.publish(Evaluation(announce=events)))
-        await state.set("sources", known)
+        batch.states.append(StateWrite(STALE_STATE, "sources", known))  # record writes it
         return batch
 
     def _compare(self, source: str, print_: int, known: dict[str, dict[str, Any]], batch: CycleBatch) -> Event | None:

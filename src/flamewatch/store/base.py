@@ -318,8 +318,8 @@ class Store(Protocol):
     async def add_snapshots(self, samples: Sequence[CountSample], *, states: Sequence[StateWrite] = ()) -> None:
         """Append count samples to the history and write ``states``, all in one transaction (or none of it).
 
-        A cycle's store work is this one call: its samples, the stream's cursor and the followed threads'
-        activity together (nothing is written when both are empty)."""
+        A cycle's store work is this one call: its samples, the stream's cursor, the followed threads'
+        activity, decline's memory and the stale sources together (nothing is written when both are empty)."""
         ...
 
     async def history(self, story_id: int, since: float, *, include_partial: bool = False) -> list[CountSample]:
