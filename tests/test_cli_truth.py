@@ -193,8 +193,9 @@ async def test_check_into_a_closed_pipe_ends_quietly(env: dict[str, str], tmp_pa
 
 async def test_demo_into_head_stops_promptly(env: dict[str, str], tmp_path: Path) -> None:
     # The demo would run for 60s; the reader leaves after 3 lines and the demo must end with it.
-    status, err = await _run_with_closed_stdout("demo", "--duration", "60", "--period", "0.2", env=env,
-                                                cwd=tmp_path, read_lines=3, timeout=15.0)
+    # Any free port for the status page: the default one (8642) may be another process's.
+    status, err = await _run_with_closed_stdout("demo", "--duration", "60", "--period", "0.2", "--http", "127.0.0.1:0",
+                                                env=env, cwd=tmp_path, read_lines=3, timeout=15.0)
     assert status in (0, -signal.SIGPIPE), err
     assert "retrying" not in err and "Traceback" not in err
 
@@ -232,7 +233,7 @@ def down_webhook(port: int, **extra: str) -> str:
 
 
 async def test_run_refuses_a_notifier_that_fails_permanently_at_start(cli, sim: SimulatorServer) -> None:
-    run = await cli("run", "--api-url", sim.base_url, "--store", ":memory:", config=down_webhook(9),
+    run = await cli("run", "--api-url", sim.base_url, "--store", ":memory:", "--http", "", config=down_webhook(9),
                     extra_env={"FW_HOOK_SECRET": "not-base64!!"})
     assert run.code == 2
     lines = [line for line in run.err.splitlines() if line.startswith("flamewatch: error: ")]
@@ -391,7 +392,7 @@ async def test_init_asks_which_notifiers_on_a_terminal(env: dict[str, str], tmp_
 
 
 async def test_demo_says_what_its_levels_are_and_ends_with_next_steps(cli) -> None:
-    run = await cli("demo", "--duration", "1", "--period", "0.5")
+    run = await cli("demo", "--duration", "1", "--period", "0.5", "--http", "127.0.0.1:0")  # never 8642 for real
     assert run.code == 0, run.err
     assert "alerts fire when a thread crosses 10, 25, 50" in run.out and "lowered for the demo" in run.out
     summary, steps = run.out.split("\nnext steps:\n")
@@ -399,19 +400,22 @@ async def test_demo_says_what_its_levels_are_and_ends_with_next_steps(cli) -> No
 
 
 async def test_demo_takes_a_free_port_when_8642_is_taken_and_prints_it(cli) -> None:
+    import errno
     import re
     import socket
 
-    holder = socket.socket()
-    try:
+    with socket.socket() as holder:
+        # SO_REUSEADDR as the demo's own server has it: a port left in TIME_WAIT by an earlier user would
+        # refuse a plain bind here and then let the demo serve on it for real.
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             holder.bind(("127.0.0.1", 8642))
             holder.listen()
-        except OSError:
-            pass  # taken already (a daemon, another demo): just as good for this test
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            # Another process holds it (a daemon, another demo): just as good for this test.
         run = await cli("demo", "--duration", "1", "--period", "0.5")
-    finally:
-        holder.close()
     assert run.code == 0, run.err
     assert "8642" in run.out and "taking a free port instead" in run.out, run.out
     (port,) = re.findall(r"status page: http://127\.0\.0\.1:(\d+)/", run.out)

@@ -125,7 +125,7 @@ async def test_listen_override_beyond_loopback_without_token_is_refused(tmp_path
 
 async def test_check_refuses_a_wide_listen_without_token_in_one_line(tmp_path: Path) -> None:
     config = tmp_path / "fw.toml"
-    config.write_text('[http]\nlisten = "0.0.0.0:8642"\n')
+    config.write_text(f'[http]\nlisten = "0.0.0.0:{closed_port()}"\n')  # never the default port: it may be taken
     config.chmod(0o600)  # readable by others would add a warning line
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "flamewatch", "-c", str(config), "check",
