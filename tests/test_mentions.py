@@ -15,7 +15,7 @@ from fakes.webhook_receiver import FakeWebhookReceiver
 from flamewatch import Item, ItemContext
 from flamewatch.app import App
 from flamewatch.config import ConfigError, parse_config
-from flamewatch.marks import render_marked
+from flamewatch.text import render_marked
 from flamewatch.notifiers.console import ConsoleNotifier
 from flamewatch.rules.mentions import MAX_SCANNED_BYTES, MentionRule, MentionSpec, snippet_around
 from flamewatch.rules.termmatch import MAX_REJECTED

@@ -350,8 +350,10 @@ async def test_header_values_can_be_secrets_and_user_agent_can_be_replaced(
 async def test_a_200_with_a_huge_header_is_a_success(receiver) -> None:
     """A receiver's 200 OK with a 60 KB header (a big cookie) was accepted: reading its answer must not
     fail the send (it was resent 12 times and dead-lettered). The daemon's shared session is used."""
-    from flamewatch.hn.client import make_session
+    from flamewatch.hn.client import MAX_HEADER_LINE, make_session
+    from flamewatch.notifiers.webhook.notifier import ANSWER_HEADER_LIMIT
 
+    assert ANSWER_HEADER_LIMIT == MAX_HEADER_LINE  # the limit the error names is the session's
     receiver.fail_next(200, headers={"Set-Cookie": "s=" + "x" * 60_000, "X-Trace": "t" * 30_000})
     async with make_session() as shared:
         await webhook(shared, receiver.url).send(make_event())

@@ -14,15 +14,19 @@ This module is the public plugin API, and only that: what a notifier or rule plu
 
 A rule plugin subclasses :class:`Rule` and returns it from ``flamewatch_rule_types``; ``Options`` fields of
 both kinds may use the annotated setting types (``Duration``, ``PositiveInt``, ``Levels``, ``Secret``...).
-:mod:`flamewatch.text` cleans untrusted HN text for any channel (``flatten``, ``safe_link``, ...);
-:mod:`flamewatch.pacing` keeps a notifier to its service's rate limits (:class:`Pacer`, ``shared_pacer``).
+
+The public API is this module, :mod:`flamewatch.text` (cleaning untrusted HN text for any channel:
+``flatten``, ``safe_link``, ``render_marked``...), :mod:`flamewatch.pacing` (keeping a notifier to its
+service's rate limits: :class:`Pacer`, ``shared_pacer``, ``fingerprint``) and, for tests,
+:mod:`flamewatch.testing`. Every other module is internal and may change in any release; the built-in
+notifiers import nothing else (``lint-imports`` checks it).
 """
 
 import pluggy
 
-from .errors import DeliveryError, FlamewatchError, PermanentDeliveryError
+from .errors import ConfigError, DeliveryError, FlamewatchError, PermanentDeliveryError
 from .config.values import Duration, Levels, NonNegativeInt, PositiveFloat, PositiveInt, TimeOfDay
-from .eventkeys import LevelOrder
+from .eventkeys import DECLINE_KINDS, EventKey, EventKind, LevelOrder
 from .events import EVENT_SCHEMA_VERSION, CycleStats, Event, StorySnapshot, Subject, Wording
 from .hn.item import Item
 from .notifier import (
@@ -46,12 +50,16 @@ hookimpl = pluggy.HookimplMarker("flamewatch")
 __version__ = "0.1.0"
 
 __all__ = [
+    "DECLINE_KINDS",
     "EVENT_SCHEMA_VERSION",
+    "ConfigError",
     "CycleStats",
     "DeliveryError",
     "Duration",
     "Evaluation",
     "Event",
+    "EventKey",
+    "EventKind",
     "FlamewatchError",
     "Item",
     "ItemContext",

@@ -90,7 +90,7 @@ class Wording:
     * ``emoji``: a shortcode hint without colons (``"speech_balloon"``) that chat notifiers may show;
     * ``snippet``: an optional one-line quote of what matched (a mention), ``""`` when none;
     * ``marks``: ``(start, end)`` character spans of ``snippet`` to highlight; each notifier renders them
-      its own safe way (:func:`flamewatch.marks.render_marked`).
+      its own safe way (:func:`flamewatch.text.render_marked`).
     """
 
     summary: str

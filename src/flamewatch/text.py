@@ -10,7 +10,9 @@ entities, HTML's :func:`escape_html`, a mail header's encoded words):
   characters and line breaks become spaces, format characters go;
 * :func:`printable`: the same for a terminal (nothing that could move the cursor or recolour it);
 * :func:`safe_link`: a URL that may become a link (absolute http or https with a host), or None;
-* :func:`escape_html`: text for HTML, quotes included.
+* :func:`escape_html`: text for HTML, quotes included;
+* :func:`render_marked`: a :class:`~flamewatch.Wording`'s snippet with its marked spans (a mention's
+  matched words), escaped by the caller's function and marked with the caller's strings.
 
 Format characters (Unicode category Cf) are dropped everywhere: bidi overrides and isolates make text
 read differently from what it says, and zero-width spaces and joiners hide a mention or a link inside a
@@ -22,10 +24,12 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 __all__ = [
-    "ELLIPSIS", "clip", "escape_html", "excerpt", "flatten", "html_to_text", "inline", "printable", "safe_link",
+    "ELLIPSIS", "PLAIN_MARKS", "clip", "escape_html", "excerpt", "flatten", "html_to_text", "inline", "printable",
+    "render_marked", "safe_link",
 ]
 
 ELLIPSIS = "…"
@@ -154,3 +158,34 @@ def safe_link(url: str | None) -> str | None:
 def escape_html(text: object) -> str:
     """``text`` for HTML, in an element or an attribute: ``& < > " '`` escaped, format characters dropped."""
     return html.escape("".join(ch for ch in str(text) if unicodedata.category(ch) != "Cf"), quote=True)
+
+
+#: The marks plain-text channels put around a marked span (console, the text part of a mail).
+PLAIN_MARKS = ("»", "«")
+
+
+def render_marked(
+    snippet: str,
+    marks: Sequence[tuple[int, int]],
+    escape: Callable[[str], str],
+    open_mark: str,
+    close_mark: str,
+) -> str:
+    """``snippet`` escaped piece by piece, each marked span wrapped in ``open_mark``/``close_mark``.
+
+    A :class:`~flamewatch.Wording` carries ``snippet`` (plain, untrusted text from HN) and ``marks``
+    (character spans); each channel passes its own escaping and its own marks (Slack bold, HTML ``<mark>``,
+    :data:`PLAIN_MARKS`). The text between and inside marks is always escaped and the mark strings are the
+    caller's, so a snippet full of markup or ``<!channel>`` stays inert. Spans out of range, empty or
+    overlapping an earlier one are ignored (marks come from stored JSON).
+    """
+    out: list[str] = []
+    pos = 0
+    for start, end in sorted(marks):
+        if start < pos or end <= start or end > len(snippet):
+            continue
+        out.append(escape(snippet[pos:start]))
+        out.append(open_mark + escape(snippet[start:end]) + close_mark)
+        pos = end
+    out.append(escape(snippet[pos:]))
+    return "".join(out)

@@ -16,7 +16,7 @@ from conftest import URL_ENV
 from fake_discord import MAX_EMBED_TOTAL, FakeDiscord
 
 from flamewatch import DeliveryError, PermanentDeliveryError, Secret
-from flamewatch.testing import closed_port, make_event, notifier_context
+from flamewatch.testing import closed_port, make_event, message_template, notifier_context
 from flamewatch_discord import DiscordNotifier, DiscordOptions
 from flamewatch_discord.notifier import MIN_INTERVAL
 
@@ -137,10 +137,8 @@ def test_options_are_checked() -> None:
 async def test_a_template_becomes_the_embed_text_markdown_escaped(
     session: aiohttp.ClientSession, discord: FakeDiscord
 ) -> None:
-    from flamewatch.templates import compile_template
-
     notifier = discord_notifier(session)
-    notifier.ctx.template = compile_template("**{{ story.title }}** · [thread]({{ story.hn_url | url }})", "markdown")
+    notifier.ctx.template = message_template("**{{ story.title }}** · [thread]({{ story.hn_url | url }})", "markdown")
     await notifier.send(make_event(title=HOSTILE))
     [message] = discord.messages
     description = message.payload["embeds"][0]["description"]

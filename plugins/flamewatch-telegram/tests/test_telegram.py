@@ -17,7 +17,7 @@ from conftest import TOKEN_ENV
 from fake_telegram import FakeTelegram
 
 from flamewatch import DeliveryError, PermanentDeliveryError, Secret
-from flamewatch.testing import make_event, notifier_context
+from flamewatch.testing import make_event, message_template, notifier_context
 from flamewatch_telegram import TelegramNotifier, TelegramOptions
 from flamewatch_telegram.format import MAX_MESSAGE
 
@@ -168,10 +168,8 @@ def test_options_check_the_chat_id() -> None:
 async def test_a_template_is_sent_with_its_values_html_escaped(
     session: aiohttp.ClientSession, tg: FakeTelegram
 ) -> None:
-    from flamewatch.templates import compile_template
-
     notifier = telegram(session, tg)
-    notifier.ctx.template = compile_template(
+    notifier.ctx.template = message_template(
         '🔥 <b>{{ story.title }}</b>\n<a href="{{ story.hn_url }}">{{ story.comments }} comments</a>', "html")
     await notifier.send(make_event(title=HOSTILE, comments=530))
     [message] = tg.messages  # the fake parsed it: the title's markup could not break the HTML

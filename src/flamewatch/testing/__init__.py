@@ -4,7 +4,8 @@
 
 * :func:`make_event` / :func:`make_story` build realistic events without a crawl.
 * :func:`closed_port` is a loopback port nothing listens on, to test a server that is down.
-* :func:`notifier_context` gives a :class:`~flamewatch.NotifierContext` around a real aiohttp session.
+* :func:`notifier_context` gives a :class:`~flamewatch.NotifierContext` around a real aiohttp session;
+  :func:`message_template` compiles a user's ``template = "..."`` for its ``template`` (``ctx.template``).
 * :class:`RecordingNotifier` keeps what it was sent and can fail on cue, to test routing and retries.
 * :func:`plugin_offering` wraps notifier classes in a plugin object for ``make_plugin_manager(extra=...)``.
 * :func:`simulator` runs the local HN simulator for the duration of an ``async with``.
@@ -31,7 +32,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -42,6 +43,9 @@ from ..plugins import DEFAULT_PLUGINS, Plugins, make_plugin_manager
 from ..notifier import MemoryState, Notifier, NotifierContext
 from .service import FakeService, RecordedRequest, RequestFilter
 from .runs import Delivery, Run, flamewatch_cli, install_plugin, run_until_delivered
+
+if TYPE_CHECKING:
+    from ..templates import MessageTemplate
 
 __all__ = [
     "HOSTILE_TITLE",
@@ -57,6 +61,7 @@ __all__ = [
     "make_event",
     "make_story",
     "make_test_plugins",
+    "message_template",
     "notifier_context",
     "outbox_states",
     "plugin_offering",
@@ -130,6 +135,15 @@ def closed_port() -> int:
 def notifier_context(session: aiohttp.ClientSession, name: str = "test") -> NotifierContext:
     """A context for instantiating a notifier directly in a test (in-memory state)."""
     return NotifierContext(name=name, session=session, state=MemoryState())
+
+
+def message_template(source: str, fmt: str) -> MessageTemplate:
+    """``template = source`` compiled as flamewatch does for an instance of a type whose ``template_format``
+    is ``fmt`` (``"text"``, ``"html"``, ``"markdown"``, ``"mrkdwn"``): set it as ``notifier.ctx.template``.
+    A template that does not compile raises ``ValueError`` naming the line, as ``flamewatch check`` says it."""
+    from ..templates import compile_template  # jinja2 only when a test asks for a template
+
+    return compile_template(source, fmt)
 
 
 class RecordingNotifier(Notifier):

@@ -17,8 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from flamewatch import Event
-from flamewatch.marks import render_marked
-from flamewatch.text import flatten, inline, safe_link
+from flamewatch.text import flatten, inline, render_marked, safe_link
 
 MAX_CONTENT = 2000
 MAX_EMBEDS = 10

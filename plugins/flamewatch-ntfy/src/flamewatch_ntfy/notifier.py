@@ -30,9 +30,8 @@ from flamewatch import (
     Secret,
     parse_retry_after,
 )
-from flamewatch.marks import render_marked
 from flamewatch.pacing import Pace, Pacer, fingerprint, shared_pacer
-from flamewatch.text import flatten, inline
+from flamewatch.text import flatten, inline, render_marked
 
 #: Seconds a 429 without ``Retry-After`` holds the server (ntfy.sh refills one request every 5 s).
 DEFAULT_HOLD = 5.0

@@ -16,8 +16,7 @@ import html
 from collections.abc import Sequence
 
 from flamewatch import Event
-from flamewatch.marks import render_marked
-from flamewatch.text import flatten, inline, safe_link
+from flamewatch.text import flatten, inline, render_marked, safe_link
 
 #: Telegram's limit on a message's text (counted after entities are parsed; we count the HTML, stricter).
 MAX_MESSAGE = 4096

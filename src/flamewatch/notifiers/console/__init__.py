@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flamewatch import Event, Notifier, hookimpl
-from flamewatch.marks import PLAIN_MARKS, render_marked
-from flamewatch.text import inline, printable
+from flamewatch.text import PLAIN_MARKS, inline, printable, render_marked
 
 
 def _piece(text: str) -> str:

@@ -21,8 +21,7 @@ from email.utils import format_datetime
 from urllib.parse import urlsplit
 
 from flamewatch import Event, StorySnapshot
-from flamewatch.marks import PLAIN_MARKS, render_marked
-from flamewatch.text import escape_html, flatten, inline
+from flamewatch.text import PLAIN_MARKS, escape_html, flatten, inline, render_marked
 from flamewatch.text import safe_link as text_safe_link
 
 from . import sections

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flamewatch import Event
-from flamewatch.eventkeys import DECLINE_KINDS
+from flamewatch import DECLINE_KINDS, Event
 from flamewatch.text import escape_html, safe_link
 from flamewatch.text import flatten as one_line
 

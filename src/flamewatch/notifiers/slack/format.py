@@ -18,8 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flamewatch import Event
-from flamewatch.marks import render_marked
-from flamewatch.text import flatten, inline, safe_link
+from flamewatch.text import flatten, inline, render_marked, safe_link
 
 # Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks): 50 blocks a message,
 # 150 characters of plain_text in a header, 3,000 in a section text, 2,000 in a section field.

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flamewatch import Event
-from flamewatch.marks import PLAIN_MARKS, render_marked
+from flamewatch.text import PLAIN_MARKS, render_marked
 
 #: Version of the envelope below; bump it on an incompatible change (``data`` has its own schema_version).
 BODY_VERSION = 1

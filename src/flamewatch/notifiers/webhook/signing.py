@@ -13,7 +13,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Sequence
 
-from flamewatch.errors import ConfigError
+from flamewatch import ConfigError
 
 SECRET_PREFIX = "whsec_"
 
@@ -26,7 +26,7 @@ SIGNATURE_HEADER = "webhook-signature"
 class SecretFormatError(ConfigError, ValueError):
     """A configured webhook secret is not ``whsec_<base64>`` (the message never contains the value).
 
-    A config mistake, so a :class:`~flamewatch.errors.ConfigError`; still a ``ValueError`` for callers of
+    A config mistake, so a :class:`~flamewatch.ConfigError`; still a ``ValueError`` for callers of
     :func:`parse_secrets` that catch that.
     """
 
