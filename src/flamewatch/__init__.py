@@ -47,7 +47,7 @@ from . import pacing, text  # rate limits (``flamewatch.pacing``); cleaning untr
 #: Marks a plugin's hook implementations (``@hookimpl def flamewatch_notifier_types(): ...``).
 hookimpl = pluggy.HookimplMarker("flamewatch")
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "DECLINE_KINDS",
