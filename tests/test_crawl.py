@@ -283,10 +283,10 @@ async def test_a_bug_on_one_item_costs_its_subtree_not_the_walk() -> None:
     world.add_replies(first, 4)
 
     class Fragile(StoryCrawl):
-        def _record(self, item_id: int, item: Item, depth: int) -> tuple[int, ...]:
+        def arrived(self, item_id: int, depth: int, item: Item | None) -> None:
             if item_id == first:
                 raise KeyError("boom")
-            return super()._record(item_id, item, depth)
+            super().arrived(item_id, depth, item)
 
     async with SimulatorServer(world) as sim, aiohttp.ClientSession() as session:
         async with asyncio.timeout(10):

@@ -122,18 +122,16 @@ class Node:
     kids: Sequence[int]
 
 
-_LEAVES: dict[int, Node] = {}
+#: The leaf of each status, indexed by status (0 to GONE): one shared object each (nodes are never changed
+#: in place).
+_LEAVES = tuple(Node(status, ()) for status in range(GONE + 1))
+assert [leaf.status for leaf in _LEAVES] == sorted((VISIBLE, DELETED, DEAD, MISSING, GONE))
 
 
 def cache_node(status: int, kids: tuple[int, ...]) -> Node:
     """The cache's node for an item; most comments are leaves, and every leaf of one status is one
     shared object (nodes are never changed in place), which keeps a 50,000-leaf tree ~3 MB smaller."""
-    if kids:
-        return Node(status, kids)
-    leaf = _LEAVES.get(status)
-    if leaf is None:
-        leaf = _LEAVES[status] = Node(status, ())
-    return leaf
+    return Node(status, kids) if kids else _LEAVES[status]
 
 
 class StoryCrawl:
@@ -201,11 +199,17 @@ class StoryCrawl:
 
     # The pool's side (see flamewatch.walkpool.Walk): called by a worker for each kid it takes.
 
+    # admit and arrived run once per item fetched: the usual case is written out in each, without the calls
+    # that the general case (_enter, _record) makes.
+
     def admit(self, item_id: int) -> bool:
         """Whether the pool should fetch ``item_id``; when not, the kid is done with."""
-        if self._enter(item_id):
+        seen = self._seen
+        if item_id not in seen and len(seen) < self.max_items:
+            seen.add(item_id)
             self.result.fetches += 1
             return True
+        self._enter(item_id)  # counts the cycle or the kid skipped
         self._finish()
         return False
 
@@ -214,11 +218,28 @@ class StoryCrawl:
         if item is None:
             self.result.missing += 1
             if self.cache is not None:
-                self.cache[item_id] = cache_node(MISSING, ())
-        else:
-            kids = self._record(item_id, item, depth)
+                self.cache[item_id] = _LEAVES[MISSING]
+        elif depth and not item.bad_kids:  # a comment, well formed: _record's work, written out
+            result = self.result
+            if item.deleted:
+                status = DELETED
+                result.deleted += 1
+            elif item.dead:
+                status = DEAD
+                result.dead += 1
+            else:
+                status = VISIBLE
+                result.comments += 1
+            if depth > result.max_depth_seen:
+                result.max_depth_seen = depth
+            kids = item.kids
+            if self.cache is not None:
+                self.cache[item_id] = Node(status, kids) if kids else _LEAVES[status]
+                self.fetched.append(item_id)
             if kids:  # most comments are leaves: skip the walk machinery for them
                 self._descend(item_id, kids, depth)
+        elif kids := self._record(item_id, item, depth):
+            self._descend(item_id, kids, depth)
         self._finish()
 
     def fetch_failed(self, item_id: int, error: FetchError) -> None:
@@ -296,13 +317,15 @@ class StoryCrawl:
         """Queue the kids of ``parent`` for fetching; cached ones are walked here, in a plain loop."""
         if not kids:
             return
-        if self.cache is None:  # the plain walk: every kid is fetched
+        cache = self.cache
+        # The plain walk, or none of the kids cached (a first walk): every kid is fetched.
+        if cache is None or cache.keys().isdisjoint(kids):
             if depth >= self.max_depth:
                 self._cap_depth(parent, kids)
             else:
                 self._queue(kids, depth + 1)
             return
-        result, cache, refresh = self.result, self.cache, self.refresh
+        result, refresh = self.result, self.refresh
         stack: list[tuple[int, Sequence[int], int]] = [(parent, kids, depth)]
         while stack:
             item_id, item_kids, item_depth = stack.pop()

@@ -86,7 +86,8 @@ class WalkPool:
             return
         self._frames.append([walk, kids, 0, depth])
         self._queued += len(kids)
-        self._spawn()
+        if len(self._serving) < self.limit:  # else every worker is alive already (the usual case mid-crawl)
+            self._spawn()
 
     async def abandon(self, walk: Walk) -> None:
         """Forget ``walk``'s pending kids, cancel its fetches in progress and wait until they have ended."""
