@@ -14,6 +14,7 @@ import json
 import logging
 import random
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,14 +139,14 @@ class HNClient:
         self._slots = _Slots(max_inflight)
         self.stats = ClientStats()
 
-    async def item(self, item_id: int) -> Item | None:
-        """The item, parsed and checked (see :class:`Item`), or None when HN answers ``null``.
+    def item(self, item_id: int) -> Coroutine[Any, Any, Item | None]:
+        """The item, parsed and checked (see :class:`Item`), or None when HN answers ``null`` (await it).
 
         Raises :class:`FetchError` when it cannot be fetched or is not a JSON object. Unusable fields
         are dropped, listed in :attr:`Item.dropped` and counted in ``stats.dropped_fields``.
         """
-        item: Item | None = await self._get(f"item/{item_id}.json", item_id)
-        return item
+        # Not a coroutine function itself: the caller awaits _get's coroutine, one frame less per item.
+        return self._get(f"item/{item_id}.json", item_id)
 
     async def story_ids(self, list_name: str = "topstories") -> list[int]:
         """The ids of one of HN's lists (``topstories`` and friends), in rank order; non-ids are skipped."""
@@ -176,19 +177,46 @@ class HNClient:
         """GET ``<base_url>/<path>`` and decode JSON, retrying what may succeed on another attempt."""
         return await self._get(path, None)
 
-    # One crawl runs this once per item, so the usual answer (200, plain, of a small declared length)
-    # takes one coroutine frame and no call that can be avoided; everything else leaves by _unusual.
+    # One crawl runs this once per item, so the usual answer (200, plain, of a small declared length) takes
+    # this one coroutine frame and no call that can be avoided; everything else leaves by _unusual/_failure.
     async def _get(self, path: str, item_id: int | None) -> Any:
-        """:meth:`get_json`; with an ``item_id``, the body must be a JSON object or ``null``, parsed to an Item."""
+        """:meth:`get_json`; with an ``item_id``, the body must be a JSON object or ``null``, parsed to an Item.
+
+        Each attempt holds one request slot for its HTTP exchange only (not while decoding, not while
+        backing off before a retry)."""
         # Built pre-encoded: our paths are plain ASCII, and skipping yarl's re-parsing and normalising
         # of every URL is a measurable share of a request's CPU cost on a 30,000-item crawl.
         url = URL(f"{self.base_url}/{path}", encoded=True)
+        stats, slots = self.stats, self._slots
         attempt = 0
         while True:
-            body, failure = await self._exchange(url, path)
+            if slots.free:  # never true while others wait: a freed slot goes to a waiter first
+                slots.free -= 1
+            else:
+                await slots.wait()
+            stats.requests += 1
+            stats.inflight += 1
+            if stats.inflight > stats.max_inflight_seen:
+                stats.max_inflight_seen = stats.inflight
+            try:
+                async with self.session.get(url, timeout=self.timeout, allow_redirects=False) as resp:
+                    length = resp.content_length
+                    if (resp.status == 200 and length is not None and length <= MAX_BODY_BYTES
+                            and "Content-Encoding" not in resp.headers):
+                        body: bytes | URL = await resp.read()
+                    else:
+                        body = await self._unusual(resp, url, path)
+                if not isinstance(body, bytes):  # a redirect within the origin: follow it, on this slot
+                    body = await self._follow(body, path)
+                failure = None
+            except Exception as exc:  # _failure sorts it out: another attempt, or FetchError
+                failure = self._failure(exc, path)
+            finally:
+                stats.inflight -= 1
+                slots.give()  # before decoding: the slot is for the exchange, and another fetch may wait
             if failure is None:
                 try:
-                    data = _decode(body)
+                    data = _decode(body)  # type: ignore[arg-type]  # bytes: failure is None
                 except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON, hostile or broken
                     failure = "malformed JSON"
                 else:
@@ -197,55 +225,30 @@ class HNClient:
                     return self._item(path, item_id, data)
             # This attempt failed in a way another may fix.
             if attempt >= self.retries:
-                self.stats.failures += 1
+                stats.failures += 1
                 raise FetchError(f"{path}: {failure} (after {attempt + 1} attempts)") from None
             # Full jitter spreads retries out so a hiccup does not become a thundering herd.
             delay = random.uniform(0, self.backoff * (2**attempt))
             attempt += 1
-            self.stats.retries += 1
+            stats.retries += 1
             await asyncio.sleep(delay)
 
-    async def _exchange(self, url: URL, path: str) -> tuple[bytes, str | None]:
-        """One request on one slot: ``(body, None)``, or ``(b"", why)`` when another attempt may do better;
-        a failure no retry can fix raises FetchError."""
-        stats, slots = self.stats, self._slots
-        if slots.free:  # never true while others wait: a freed slot goes to a waiter first
-            slots.free -= 1
-        else:
-            await slots.wait()
-        stats.requests += 1
-        stats.inflight += 1
-        if stats.inflight > stats.max_inflight_seen:
-            stats.max_inflight_seen = stats.inflight
-        try:
-            async with self.session.get(url, timeout=self.timeout, allow_redirects=False) as resp:
-                length = resp.content_length
-                if (resp.status == 200 and length is not None and length <= MAX_BODY_BYTES
-                        and "Content-Encoding" not in resp.headers):
-                    body: bytes | URL = await resp.read()
-                else:
-                    body = await self._unusual(resp, url, path)
-            if not isinstance(body, bytes):  # a redirect within the origin: follow it, on this slot
-                body = await self._follow(body, path)
-            return body, None
-        except _Retryable as exc:
-            return b"", str(exc)
-        except FetchError:
-            stats.failures += 1
-            raise
-        except (TimeoutError, aiohttp.ClientError) as exc:
+    def _failure(self, exc: Exception, path: str) -> str:
+        """Why an attempt failed, when another attempt may do better; else raises FetchError."""
+        if isinstance(exc, _Retryable):
+            return str(exc)
+        if isinstance(exc, FetchError):
+            self.stats.failures += 1
+            raise exc
+        if isinstance(exc, TimeoutError | aiohttp.ClientError):
             reason = type(exc).__name__ if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
-            return b"", " ".join(reason.split())[:300]
-        except Exception as exc:
-            # Whatever else a hostile answer can make the HTTP stack raise (a ValueError from a header
-            # it cannot parse...) is this fetch failing, never the cycle: the caller's fallbacks
-            # (the previous list, no updates) only catch FetchError.
-            log.debug("%s: unexpected client error", path, exc_info=True)
-            stats.failures += 1
-            raise FetchError(f"{path}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
-        finally:
-            stats.inflight -= 1
-            slots.give()  # before decoding: the slot is for the exchange, and another fetch may wait
+            return " ".join(reason.split())[:300]
+        # Whatever else a hostile answer can make the HTTP stack raise (a ValueError from a header it cannot
+        # parse...) is this fetch failing, never the cycle: the caller's fallbacks (the previous list, no
+        # updates) only catch FetchError.
+        log.debug("%s: unexpected client error", path, exc_info=exc)
+        self.stats.failures += 1
+        raise FetchError(f"{path}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
 
     def _item(self, path: str, item_id: int, data: Any) -> Item:
         if type(data) is not dict:
