@@ -3,6 +3,8 @@ supersede, ``min_level``, "announce only the best level", digests and the page."
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from flamewatch.dispatch import Route
 from flamewatch.eventkeys import (
     EventKind, entered_key, item_key, parse_key, rank_key, story_key, sample_key,
 )
-from flamewatch.events import Subject, superseding
+from flamewatch.events import EVENT_SCHEMA_VERSION, Subject, Wording, superseding
 from flamewatch.http.api import levels_fired
 from flamewatch.simulator import SimulatorServer, World, place_on_list
 from flamewatch.store import Store
@@ -67,6 +69,27 @@ def test_supersede_and_min_level_follow_the_rules_order() -> None:
     route = Route(min_level=10)
     assert route.accepts(first) and route.accepts(top10) and not route.accepts(_rank_event(1, 30))
     assert route.accepts(high) and not route.accepts(make_event(story_id=1, level=5))
+
+
+def test_to_dict_is_asdict_with_the_json_extras_in_the_same_order() -> None:
+    story = replace(make_story(5), lists={"topstories": 3, "beststories": 9}, url="https://example.com/a")
+    wording = Wording("Mentioned python", "mentioned python", snippet="I like python", marks=((7, 13),))
+    events = [make_event(story, level=100),
+              Event(key=item_key("mention", 8, "python"), rule="mention", level="python", value=0.0, story=story,
+                    subject=Subject(id=8, by="ann", excerpt="I like python", parent=5, time=1_700_000_000),
+                    wording=wording, level_order=LevelOrder.NONE)]
+    for event in events:
+        expected = asdict(event)
+        expected["at"] = event.at.isoformat()
+        expected["schema_version"] = EVENT_SCHEMA_VERSION
+        expected["story"]["hn_url"] = event.story.hn_url
+        if event.subject is not None:
+            expected["subject"]["hn_url"] = event.subject.hn_url
+        data = event.to_dict()
+        assert data == expected and json.dumps(data) == json.dumps(expected)
+        assert Event.from_dict(json.loads(json.dumps(data))) == event
+        data["story"]["lists"]["newstories"] = 1  # a copy: the event's own lists are left alone
+        assert "newstories" not in event.story.lists
 
 
 def test_old_outbox_rows_get_the_order_their_rule_had() -> None:
