@@ -101,11 +101,40 @@ async def test_an_owner_never_takes_back_its_own_live_lease(store_location: str)
         again = await store.claim_due(T0 + 1, claim_for=60, owner="one")
         assert [d.id for d in again] != [d.id for d in first] and len(again) == 1
         assert await store.claim_due(T0 + 59, claim_for=60, owner="one") == []
-        # Lapsed (first claim at T0 + 60): free again, for anyone.
-        assert [d.id for d in await store.claim_due(T0 + 60, claim_for=60, owner="two")] == [first[0].id]
-        # Everyone's claims cleared at once (a SQLite lock holder starting after a crash).
+        # Lapsed (first claim at T0 + 60): free again, for anyone, and said to have had a claim with no outcome.
+        taken = await store.claim_due(T0 + 60, claim_for=60, owner="two")
+        assert [(d.id, d.reclaimed) for d in taken] == [(first[0].id, True)]
+        # Everyone's leases ended at once (a SQLite lock holder starting after a crash): free to claim, and
+        # the trace of a claim with no outcome stays.
         assert await store.release_claims(None) == 2
-        assert [d.claimed_by for d in await store.pending()] == [None, None]
+        assert [d.claimed_until for d in await store.pending()] == [None, None]
+        assert {d.claimed_by for d in await store.pending()} == {"one", "two"}
+        retaken = await store.claim_due(T0 + 61, claim_for=60, owner="three")
+        assert [d.reclaimed for d in retaken] == [True, True]
+        # An outcome clears the trace: a row retried after a recorded failure is claimed as a fresh one.
+        await store.mark_retry([d.id for d in retaken], next_at=T0 + 62, error="boom")
+        assert [d.reclaimed for d in await store.claim_due(T0 + 62, claim_for=60, owner="three")] == [False, False]
+
+
+async def test_renewal_extends_only_the_owners_own_leases(store_location: str) -> None:
+    async with await open_store(store_location) as store:
+        events = [make_event(story_id=i) for i in (1, 2, 3)]
+        await store.record_events(events, {e.key: ["hook"] for e in events}, T0)
+        mine = [d.id for d in await store.claim_due(T0, claim_for=10, owner="one", limit=2)]
+        theirs = [d.id for d in await store.claim_due(T0, claim_for=10, owner="two")]
+        assert sorted(await store.renew_claims("one", [*mine, *theirs], T0 + 5, claim_for=10)) == sorted(mine)
+        until = {d.id: d.claimed_until for d in await store.pending()}
+        assert [until[i] for i in mine] == [T0 + 15, T0 + 15] and until[theirs[0]] == T0 + 10
+        # Renewed, the rows are nobody else's at T0 + 12, when their first lease would have lapsed.
+        assert [d.id for d in await store.claim_due(T0 + 12, claim_for=10, owner="two")] == theirs
+        # Never shortened; a lapsed lease nobody took is renewed; a closed or released row is not.
+        assert sorted(await store.renew_claims("one", mine, T0 + 1, claim_for=1)) == sorted(mine)
+        assert {d.id: d.claimed_until for d in await store.pending()}[mine[0]] == T0 + 15
+        await store.mark_sent(mine[:1], T0 + 20)
+        assert await store.renew_claims("one", mine, T0 + 30, claim_for=10) == mine[1:]
+        await store.release_claims("one")
+        assert await store.renew_claims("one", mine, T0 + 31, claim_for=10) == []
+        assert await store.renew_claims("one", [], T0 + 31, claim_for=10) == []
 
 
 async def test_dispatchers_never_share_an_owner(store_location: str) -> None:
@@ -125,4 +154,6 @@ async def test_a_sqlite_sender_takes_back_the_rows_a_crashed_one_left_claimed(tm
     config = parse_config({"store": {"path": str(path)}, "watch": {"period": 1.0}, "notifiers": []}, "fw.toml")
     async with App(config, plugins=make_test_plugins()) as app:
         assert app.store is not None
-        assert [d.claimed_by for d in await app.store.pending()] == [None]
+        # Free to claim; the dead sender's name stays as the trace of a send that may have happened.
+        assert [(d.claimed_by, d.claimed_until) for d in await app.store.pending()] == [("host:1:dead", None)]
+

@@ -91,7 +91,9 @@ class Delivery:
 
     ``attempts`` counts failed sends; ``last_error`` is the latest failure, on one line. ``ref`` says more
     about the state (see :class:`DeliveryStatus`), else None. While a process is sending the row,
-    ``claimed_by`` names that process and ``claimed_until`` says when its claim lapses.
+    ``claimed_by`` names that process and ``claimed_until`` says when its claim lapses. ``claimed_by`` stays
+    set until an outcome is recorded (a released claim only loses its ``claimed_until``), so a pending row
+    with ``claimed_by`` set and no live lease is one whose last send may or may not have happened.
     """
 
     id: int
@@ -105,6 +107,9 @@ class Delivery:
     claimed_by: str | None = None
     claimed_until: float | None = None
     ref: str | None = None
+    #: Set by :meth:`Store.claim_due` only: this claim took the row from an earlier claim that ended with
+    #: no recorded outcome (it lapsed, or was released), so the row may have been sent already.
+    reclaimed: bool = False
 
     @property
     def shown_status(self) -> str:
@@ -219,15 +224,24 @@ class Store(Protocol):
         returns that row: the sender takes ``claim_for`` longer than its send may last plus the time to
         record the outcome. ``owner`` names one sender for one run of a process (never reused), so a
         restarted process does not take back the rows of the one before it: they lapse, or the holder
-        of the store's instance lock releases them (see :meth:`release_claims`).
+        of the store's instance lock releases them (see :meth:`release_claims`). A row taken over from a
+        claim that ended without an outcome comes back with ``reclaimed`` set.
         """
         ...
 
+    async def renew_claims(self, owner: str, ids: Sequence[int], now: float, *, claim_for: float) -> list[int]:
+        """Extend ``owner``'s leases on the rows ``ids`` to ``now + claim_for`` (never shorter), in one
+        statement; returns the ids renewed: pending rows still claimed by ``owner`` and not released. A
+        lapsed lease nobody took is renewed too (any claim or outcome rewrites ``claimed_by``, so nobody
+        else sent the row meanwhile). See :mod:`flamewatch.dispatch.lease` for who renews, and when."""
+        ...
+
     async def release_claims(self, owner: str | None) -> int:
-        """Clear every claim ``owner`` holds on a pending row, so those rows can be taken at once (a
-        process stopping with deliveries unfinished, after they ended). ``owner=None`` clears every
-        claim: only for a process that knows every other sender is dead (the holder of a SQLite store's
-        file lock, at start). Returns how many rows were released."""
+        """End every lease ``owner`` holds on a pending row, so those rows can be taken at once (a
+        process stopping with deliveries unfinished, after they ended). ``owner=None`` ends every
+        lease: only for a process that knows every other sender is dead (the holder of a SQLite store's
+        file lock, at start). ``claimed_until`` is cleared; ``claimed_by`` is kept as the trace of a claim
+        with no recorded outcome (the next claim says ``reclaimed``). Returns how many rows were released."""
         ...
 
     async def pending(self, instance: str | None = None, *, stories: Iterable[int] | None = None) -> list[Delivery]:

@@ -36,6 +36,8 @@ _DELIVERY_FROM = "outbox AS o JOIN fired AS f ON f.key = o.event_key"
 
 # Whoever sends a row next must start from a clean slate: every outcome ends the sender's claim.
 _UNCLAIM = "claimed_by = NULL, claimed_until = NULL"
+# A lease ended without an outcome: free to claim, and the claimer learns that the row may have been sent.
+_RELEASE = "claimed_until = NULL"
 
 
 def _delivery(row: Sequence[Any]) -> Delivery:
@@ -177,7 +179,24 @@ class SQLiteOutbox(SQLiteConnection):
             return rows
 
         rows = await self._write(body)
-        return [replace(d, claimed_by=owner, claimed_until=until) for d in self._deliveries(rows)]
+        # The rows were read before the claim: a claimed_by already there is a claim with no outcome.
+        return [replace(d, claimed_by=owner, claimed_until=until, reclaimed=d.claimed_by is not None)
+                for d in self._deliveries(rows)]
+
+    async def renew_claims(self, owner: str, ids: Sequence[int], now: float, *, claim_for: float) -> list[int]:
+        """See :meth:`Store.renew_claims <flamewatch.store.base.Store.renew_claims>`."""
+        if not ids:
+            return []
+
+        async def body(conn: aiosqlite.Connection) -> list[int]:
+            cursor = await conn.execute(
+                "UPDATE outbox SET claimed_until = MAX(claimed_until, ?) WHERE claimed_by = ? AND claimed_until"
+                " IS NOT NULL AND status = ? AND id IN (SELECT value FROM json_each(?)) RETURNING id",
+                (now + claim_for, owner, PENDING, json_list(ids)),
+            )
+            return [id_ for (id_,) in await cursor.fetchall()]
+
+        return await self._write(body)
 
     def _deliveries(self, rows: Iterable[Sequence[Any]]) -> list[Delivery]:
         """Rows as :class:`Delivery` values; a row that cannot be read back is a :class:`StoreError`.
@@ -212,12 +231,14 @@ class SQLiteOutbox(SQLiteConnection):
 
     async def release_claims(self, owner: str | None) -> int:
         """See :meth:`Store.release_claims <flamewatch.store.base.Store.release_claims>`."""
+        # claimed_by stays: the trace of a claim that ended with no outcome (see Store.release_claims).
         if owner is None:
             return await self._change(
-                f"UPDATE outbox SET {_UNCLAIM} WHERE claimed_by IS NOT NULL AND status = ?", (PENDING,)
+                f"UPDATE outbox SET {_RELEASE} WHERE claimed_until IS NOT NULL AND status = ?", (PENDING,)
             )
         return await self._change(
-            f"UPDATE outbox SET {_UNCLAIM} WHERE claimed_by = ? AND status = ?", (owner, PENDING)
+            f"UPDATE outbox SET {_RELEASE} WHERE claimed_by = ? AND claimed_until IS NOT NULL AND status = ?",
+            (owner, PENDING),
         )
 
     async def pending(self, instance: str | None = None, *, stories: Iterable[int] | None = None) -> list[Delivery]:

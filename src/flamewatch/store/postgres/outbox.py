@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -140,10 +141,11 @@ class PostgresOutbox(PostgresConnection):
         # claim columns then keep them from everyone else until the claim lapses.
         sql = (
             "WITH picked AS ("
-            f" SELECT o.id FROM outbox AS o WHERE o.status = $1 AND o.next_at <= $2 AND {_CLAIMABLE}{only}"
+            " SELECT o.id, o.claimed_by AS was_claimed_by FROM outbox AS o"
+            f" WHERE o.status = $1 AND o.next_at <= $2 AND {_CLAIMABLE}{only}"
             " ORDER BY o.next_at, o.id LIMIT $5 FOR UPDATE SKIP LOCKED)"
             f" UPDATE outbox AS o SET claimed_by = $3, claimed_until = $4 FROM picked, fired AS f"
-            f" WHERE o.id = picked.id AND f.key = o.event_key RETURNING {_COLUMNS}"
+            f" WHERE o.id = picked.id AND f.key = o.event_key RETURNING {_COLUMNS}, picked.was_claimed_by"
         )
         params: list[Any] = [PENDING, now, owner, until, limit]
         if instance is not None:
@@ -154,9 +156,23 @@ class PostgresOutbox(PostgresConnection):
 
         rows = await self._write(body, one_statement=True)
         rows.sort(key=lambda r: (r["next_at"], r["id"]))
-        return self._deliveries(rows)
+        # A claimed_by there before this claim is a claim that ended with no recorded outcome.
+        reclaimed = {r["id"] for r in rows if r["was_claimed_by"] is not None}
+        return [replace(d, reclaimed=d.id in reclaimed) for d in self._deliveries(tuple(r)[:-1] for r in rows)]
 
-    def _deliveries(self, rows: Iterable[asyncpg.Record]) -> list[Delivery]:
+    async def renew_claims(self, owner: str, ids: Sequence[int], now: float, *, claim_for: float) -> list[int]:
+        """See :meth:`Store.renew_claims <flamewatch.store.base.Store.renew_claims>`."""
+        if not ids:
+            return []
+        sql = ("UPDATE outbox SET claimed_until = greatest(claimed_until, $1) WHERE claimed_by = $2"
+               " AND claimed_until IS NOT NULL AND status = $3 AND id = ANY($4::bigint[]) RETURNING id")
+
+        async def body(conn: Conn) -> list[int]:
+            return [r["id"] for r in await conn.fetch(sql, now + claim_for, owner, PENDING, list(ids))]
+
+        return await self._write(body, one_statement=True)
+
+    def _deliveries(self, rows: Iterable[asyncpg.Record | tuple[Any, ...]]) -> list[Delivery]:
         """Rows as :class:`Delivery` values; one that cannot be read back is a :class:`StoreError`."""
         deliveries = []
         for row in rows:
@@ -168,12 +184,14 @@ class PostgresOutbox(PostgresConnection):
 
     async def release_claims(self, owner: str | None) -> int:
         """See :meth:`Store.release_claims <flamewatch.store.base.Store.release_claims>`."""
+        # claimed_by stays: the trace of a claim that ended with no outcome (see Store.release_claims).
         if owner is None:
             return await self._change(
-                f"UPDATE outbox SET {_UNCLAIM} WHERE claimed_by IS NOT NULL AND status = $1", (PENDING,)
+                "UPDATE outbox SET claimed_until = NULL WHERE claimed_until IS NOT NULL AND status = $1", (PENDING,)
             )
         return await self._change(
-            f"UPDATE outbox SET {_UNCLAIM} WHERE claimed_by = $1 AND status = $2", (owner, PENDING)
+            "UPDATE outbox SET claimed_until = NULL WHERE claimed_by = $1 AND claimed_until IS NOT NULL"
+            " AND status = $2", (owner, PENDING)
         )
 
     async def pending(self, instance: str | None = None, *, stories: Iterable[int] | None = None) -> list[Delivery]:
