@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import DeliveryError, PermanentDeliveryError
@@ -29,17 +30,21 @@ class Failure:
 
 
 async def attempt(
-    instance: NotifierInstance, events: list[Event], *, blocking_warn: float, logger: logging.Logger
+    instance: NotifierInstance, events: list[Event], *, blocking_warn: float, logger: logging.Logger,
+    on_timer: Callable[[asyncio.Timeout], None] | None = None,
 ) -> Failure | None:
     """Send ``events`` (one, or a digest) through ``instance`` within its timeout; None on success.
 
     A step of the plugin's coroutine that holds the event loop longer than ``blocking_warn`` seconds is
-    reported on ``logger``, naming the instance.
+    reported on ``logger``, naming the instance. ``on_timer`` is given the attempt's timeout (suspended
+    while the plugin waits its turn) before the plugin runs.
     """
     try:
         # The timeout bounds the exchange with the server; a wait for one's turn inside the plugin
         # (``flamewatch.not_timed``, Slack's pacing) is not counted.
         async with asyncio.timeout(instance.timeout) as timeout:
+            if on_timer is not None:
+                on_timer(timeout)
             with _paused_by_pacing(timeout):
                 # A digest always goes as one; a group (group_wait) of a single event is an ordinary message.
                 # Several events for an instance that does not batch: the rows its flood cap held.

@@ -32,7 +32,7 @@ from ..errors import StoreError
 from ..stage import Stage
 from .attempt import Failure, attempt
 from .instance import NotifierInstance
-from .lease import lease_left
+from .lease import LeaseKeeper
 from .outcomes import Unrecorded
 from .recording import label
 from .skipping import Skip, may_supersede, silenced_rows, superseded_rows
@@ -64,8 +64,10 @@ class DeliveryBatch:
 
     instance: NotifierInstance
     rows: list[Delivery]
+    lease: LeaseKeeper  #: the rows' lease, renewed while the delivery runs
     failure: Failure | None = None
-    sent: bool = False  #: False: not attempted (the lead was lost); the rows stay pending
+    #: False: nothing to record (not attempted: the lead was lost, or the rows are someone else's now)
+    sent: bool = False
 
 
 class Lead:
@@ -275,14 +277,24 @@ class Send:
     async def __call__(self, batch: DeliveryBatch) -> DeliveryBatch:
         if not self.d.may_send():
             return batch  # lost the lead since the row was taken: leave it pending
-        if lease_left(batch.rows, self.d.clock()) < batch.instance.timeout:
+        instance, lease = batch.instance, batch.lease
+        if lease.left() < instance.timeout:
             # The lease would lapse during the send (the process stalled): another claim could take the
             # row while we send it. Leave it; it is taken again once its lease lapses.
             log.warning("notifier %s: %s: its lease on the outbox is nearly over; sending it later",
-                        batch.instance.name, label(r.event for r in batch.rows))
+                        instance.name, label(r.event for r in batch.rows))
             return batch
-        batch.failure = await attempt(batch.instance, [r.event for r in batch.rows],
-                                      blocking_warn=self.blocking_warn, logger=log)
+        try:
+            # The cut (see .lease): no part of the attempt runs past the lease, pacing waits included.
+            async with lease.cut():
+                batch.failure = await attempt(instance, [r.event for r in batch.rows], blocking_warn=self.blocking_warn,
+                                              logger=log, on_timer=lease.watch)
+        except TimeoutError:
+            if lease.lost is not None:
+                # Someone else's row now (or the next leader's): whatever we write would undo their claim.
+                log.warning("notifier %s: %s: %s", instance.name, label(r.event for r in batch.rows), lease.why_cut())
+                return batch
+            batch.failure = Failure(lease.why_cut())
         batch.sent = True
         return batch
 

@@ -31,7 +31,7 @@ from ..tasks import CloseReport, TaskRegistry
 from .attempt import Failure
 from .firedkeys import FiredKeys
 from .instance import NotifierInstance
-from .lease import CLAIM_MARGIN, claim_owner
+from .lease import CLAIM_MARGIN, LeaseKeeper, claim_owner
 from .membership import Membership
 from .outcomes import OutcomeBacklog
 from .policies import RetryPolicy
@@ -351,10 +351,13 @@ class Dispatcher(Membership, Recording):
 
     async def _deliver(self, instance: NotifierInstance, rows: list[Delivery], release_slot: bool) -> None:
         """One message through the delivery stages (send, record the outcome), in its own tracked task."""
-        batch = DeliveryBatch(instance, rows)
+        lease = LeaseKeeper(self.store, self.owner, rows, timeout=instance.timeout, clock=self.clock,
+                            may_send=self.may_send)
+        batch = DeliveryBatch(instance, rows, lease)
         try:
-            for stage in self.delivery:
-                batch = await stage(batch)
+            async with lease.kept():  # renewed until the outcome is written (see .lease)
+                for stage in self.delivery:
+                    batch = await stage(batch)
         finally:
             instance.inflight.difference_update(r.id for r in rows)
             if release_slot:
