@@ -32,10 +32,14 @@ record the outcome. The cases:
 * the process stalls past the cut: the cut fires as soon as it runs again; a send under way then may
   have been seen by the receiver after the lease lapsed. Nothing in one process can rule that out.
 
-The lease is still renewed while the outcome is written. The one case a lease cannot cover is a store
-that cannot record an outcome for longer than the lease: the send happened, the row is still pending
-and its lease lapses. This process never sends it again (``held``) and writes the outcome when the store
-is back.
+The lease is still renewed while the outcome is written. An outcome the store cannot record is kept in
+memory (:mod:`.outcomes`), its rows held (never sent again by this process), and the lease renewed
+meanwhile (as in flight, while this process leads) and right before each new try of the write, so the
+rows stay this owner's while the store recovers. A *sent* fact
+is written even when the lease was lost meanwhile (closing the row stops a send the next leader would
+make); a failure is written only while the rows are still this owner's. The one case left is a store
+that cannot record an outcome until the process stops, or until its lease lapses and another instance
+leads: that row is sent again with the same key (at-least-once).
 
 Owners are unique for one dispatcher in one process run (``host:pid:random``): two instances on one
 host, or a process restarted after ``kill -9``, never share one, so nobody takes back rows whose

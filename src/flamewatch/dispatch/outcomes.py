@@ -1,17 +1,27 @@
-"""Delivery outcomes the store could not record: kept in memory, written again later, never sent again.
+"""Writing delivery outcomes: in a task a cancelled delivery does not stop, and kept in memory (written
+again later, never sent again) when the store cannot record them.
 
-A send that succeeded (or failed) is a fact; only writing it down failed (disk full, another process
-holding the write lock). Sending the rows again would repeat an alert the receiver already has, so the
-rows stay out of the pumps (``NotifierInstance.held``) while the store write alone is retried, with a
-delay that doubles up to :data:`STORE_RETRY_CAP`. The trouble is said once when it starts and once when
-it ends, not on every retry. Outcomes still unwritten at shutdown are the one case left: those rows are
-pending in the store and are sent again by the next start (at-least-once).
+A send that succeeded (or failed) is a fact; only writing it down can fail (disk full, another process
+holding the write lock, a lost connection). Each outcome is written by a task of its own behind
+:func:`asyncio.shield`, so a delivery cancelled during the write (lead lost, the shutdown's grace ran out)
+still records it; :meth:`OutcomeBacklog.close` waits for those writes. Sending the rows again would
+repeat an alert the receiver already has, so when the store refuses a write the rows stay out of the
+pumps (``NotifierInstance.held``) while the store write alone is retried, with a delay that doubles up
+to :data:`STORE_RETRY_CAP`. Meanwhile their leases are renewed (every third of the attempt timeout,
+while this process leads) and once more right before each try, so no other sender takes the rows while
+the store recovers (see :mod:`.lease`): a *sent* outcome is then written whether or not the rows are
+still this owner's, a failure only if they are. The trouble is said once when it starts and once when it
+ends, not on every retry. Outcomes still unwritten at shutdown are the one case left: those rows are
+pending in the store and are sent again by the next start, or by another instance once their leases
+lapse (at-least-once, same key).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,6 +29,7 @@ from typing import TYPE_CHECKING
 from ..errors import StoreError
 from .attempt import Failure
 from .instance import NotifierInstance
+from .lease import RENEWALS_PER_TIMEOUT
 
 if TYPE_CHECKING:
     from ..store import Delivery
@@ -41,16 +52,43 @@ class Unrecorded:
 
 
 class OutcomeBacklog:
-    """The outcomes waiting for the store, and the one task that writes them as soon as it can."""
+    """The outcomes being written or waiting for the store, and the one task that retries the latter.
 
-    def __init__(self, write: Callable[[Unrecorded], Awaitable[None]], *, first_delay: float) -> None:
+    ``write`` records an outcome; ``renew`` renews its rows' leases and says whether all are still ours
+    (both raise :class:`StoreError`); ``may_renew`` says whether this process leads (no renewal between
+    tries otherwise: a row must not stay away from the next leader for longer than its lease).
+    """
+
+    def __init__(self, write: Callable[[Unrecorded], Awaitable[None]], *, first_delay: float,
+                 renew: Callable[[Unrecorded], Awaitable[bool]], may_renew: Callable[[], bool]) -> None:
         self._write = write
+        self._renew = renew
+        self._may_renew = may_renew
         self.first_delay = first_delay
         self._items: list[Unrecorded] = []
         self._task: asyncio.Task[None] | None = None
+        self._writing: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
         return len(self._items)
+
+    async def write(self, item: Unrecorded, label: str) -> None:
+        """Record ``item`` now, in a task that goes on if the caller is cancelled; kept when the store refuses."""
+        task = asyncio.create_task(self._write_or_keep(item, label), name="record-outcome")
+        self._writing.add(task)
+        task.add_done_callback(self._writing.discard)
+        await asyncio.shield(task)
+
+    async def _write_or_keep(self, item: Unrecorded, label: str) -> None:
+        try:
+            await self._write(item)
+        except StoreError as exc:
+            self.add(item, exc, label)
+        except Exception:
+            # A bug: never send these rows again in this process either.
+            item.instance.held.update(r.id for r in item.rows)
+            log.exception("notifier %s: %s: bug while recording the outcome; not sent again by this process",
+                          item.instance.name, label)
 
     def add(self, item: Unrecorded, error: StoreError, label: str) -> None:
         """Keep ``item`` (its rows are never sent again) and make sure the writer task runs."""
@@ -70,7 +108,7 @@ class OutcomeBacklog:
         delay = self.first_delay
         written = 0
         while self._items:
-            await asyncio.sleep(delay)
+            await self._wait_renewing(delay)
             try:
                 written += await self._write_all()
             except StoreError as exc:
@@ -79,20 +117,44 @@ class OutcomeBacklog:
                           len(self._items), exc, delay)
         log.warning("the store records again: wrote %d delivery outcome(s) kept in memory", written)
 
+    async def _wait_renewing(self, delay: float) -> None:
+        """Wait ``delay`` seconds, renewing the kept rows' leases as a delivery in flight would."""
+        every = min(i.instance.timeout for i in self._items) / RENEWALS_PER_TIMEOUT
+        # Counted steps, not a comparison with the clock: a remainder below the clock's resolution would
+        # make a sleep that never moves it.
+        steps = max(1, math.ceil(delay / every))
+        for step in range(steps):
+            await asyncio.sleep(delay / steps)
+            if step < steps - 1 and self._may_renew():  # the last one: the write's own renewal follows
+                for item in list(self._items):
+                    with contextlib.suppress(StoreError):  # the next try of the write says it, once
+                        await self._renew(item)
+
     async def _write_all(self) -> int:
         """Write the kept outcomes in order; the first StoreError stops (the rest wait for the next try)."""
         written = 0
         while self._items:
             item = self._items[0]
-            await self._write(item)
+            # Renewed first: still ours, the write lands before anyone else may take the rows.
+            if await self._renew(item) or item.failure is None:
+                await self._write(item)
+            else:
+                log.info("notifier %s: a failed attempt's outcome is not written: its rows were taken or closed "
+                         "meanwhile", item.instance.name)
             self._items.pop(0)
             item.instance.held.difference_update(r.id for r in item.rows)
             item.instance.wake.set()
             written += 1
         return written
 
-    async def close(self) -> None:
-        """Stop retrying; one last write of what is left, else say which deliveries the next start repeats."""
+    async def close(self, settle_for: float) -> None:
+        """Let outcome writes under way finish (``settle_for`` seconds at most), stop retrying, make one
+        last write of what is left, else say which deliveries will be sent again."""
+        if self._writing:
+            await asyncio.wait(set(self._writing), timeout=settle_for)
+            for task in list(self._writing):
+                task.cancel()  # the store finishes a statement it started; the rows stay pending otherwise
+            await asyncio.gather(*self._writing, return_exceptions=True)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

@@ -28,7 +28,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..errors import StoreError
 from ..stage import Stage
 from .attempt import Failure, attempt
 from .instance import NotifierInstance
@@ -312,16 +311,9 @@ class RecordOutcome:
             return batch
         instance, rows, failure = batch.instance, batch.rows, batch.failure
         events = [r.event for r in rows]
-        try:
-            await self.d.record(instance, rows, failure)
-        except StoreError as exc:
-            # Disk full, database locked: the rows are still pending and due in the store, but the send
-            # happened. Keep the outcome and retry only its write; never send the rows again.
-            self.d.backlog.add(Unrecorded(instance, rows, failure), exc, label(events))
-        except Exception:
-            # A bug: never send these rows again in this process either; the registry logs the traceback.
-            instance.held.update(r.id for r in rows)
-            raise
+        # In a task of its own: a delivery cancelled now (lead lost, shutdown) does not stop the write, and
+        # what the store refuses is kept and written later (never sent again by this process).
+        await self.d.backlog.write(Unrecorded(instance, rows, failure), label(events))
         self.d.delivery_done(instance, events, failure)
         return batch
 

@@ -33,7 +33,7 @@ from .firedkeys import FiredKeys
 from .instance import NotifierInstance
 from .lease import CLAIM_MARGIN, LeaseKeeper, claim_owner
 from .membership import Membership
-from .outcomes import OutcomeBacklog
+from .outcomes import OutcomeBacklog, Unrecorded
 from .policies import RetryPolicy
 from .pump import DeliveryBatch, PumpBatch, pump_chain
 from .recording import DispatchStats, Recording
@@ -114,7 +114,8 @@ class Dispatcher(Membership, Recording):
                                               blocking_warn=BLOCKING_WARN_SECONDS)
         #: Outcomes of sends the store could not record: their rows are never sent again by this process.
         self.backlog = OutcomeBacklog(lambda u: self.record(u.instance, u.rows, u.failure),
-                                      first_delay=STORE_ERROR_BACKOFF)
+                                      first_delay=STORE_ERROR_BACKOFF, renew=self._renew_kept,
+                                      may_renew=lambda: self.may_send())
         # Notified (and _changes counted) when a delivery attempt ends and when a publish has written its
         # rows: the moments at which "nothing due or in flight" or a stats predicate can start to hold.
         self._changed = asyncio.Condition()
@@ -252,7 +253,8 @@ class Dispatcher(Membership, Recording):
         self._pumps.clear()
         self._pump_of.clear()
         report = await self.deliveries.close(grace)
-        await self.backlog.close()
+        # Outcome writes outlive cancelled deliveries: they get the lease's margin, the time it leaves them.
+        await self.backlog.close(CLAIM_MARGIN)
         if report.cancelled:
             log.warning("%d deliveries did not finish in %.1fs; they stay in the outbox for the next start",
                         report.cancelled, grace)
@@ -364,6 +366,13 @@ class Dispatcher(Membership, Recording):
                 instance.slots.release()
             instance.wake.set()
             await self.announce_change()
+
+    async def _renew_kept(self, kept: Unrecorded) -> bool:
+        """Renew the leases of an outcome's rows kept in memory; whether they are all still ours."""
+        ids = [r.id for r in kept.rows]
+        renewed = await self.store.renew_claims(self.owner, ids, self.clock(), claim_for=kept.instance.timeout
+                                                + CLAIM_MARGIN)
+        return len(renewed) == len(ids)
 
     def delivery_done(self, instance: NotifierInstance, events: list[Event], failure: Failure | None) -> None:
         """Tell the ``flamewatch_delivery_done`` observers about one attempt."""
