@@ -9,6 +9,7 @@ answer back only once the delivery has ended (the order a loaded machine produce
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -157,3 +158,47 @@ async def test_a_sqlite_sender_takes_back_the_rows_a_crashed_one_left_claimed(tm
         # Free to claim; the dead sender's name stays as the trace of a send that may have happened.
         assert [(d.claimed_by, d.claimed_until) for d in await app.store.pending()] == [("host:1:dead", None)]
 
+
+@pytest.mark.parametrize("ended", ["released", "lapsed"])
+async def test_a_row_whose_last_claim_left_no_outcome_is_sent_not_superseded(
+    store_location: str, session: aiohttp.ClientSession, ended: str
+) -> None:
+    lower, higher = make_event(story_id=7, level=100), make_event(story_id=7, level=250)
+    async with await open_store(store_location) as store:
+        now = time.time()
+        await store.record_events([lower], {lower.key: ["sink"]}, now - 60)
+        # A sender took the lower level and stopped (lead lost, shut down, killed) with no outcome written:
+        # the receiver may have it. Its lease was released at its stop, or lapsed.
+        await store.claim_due(now - 60, claim_for=30, owner="host:1:gone")
+        if ended == "released":
+            await store.release_claims("host:1:gone")
+        await store.record_events([higher], {higher.key: ["sink"]}, now)
+        sink = RecordingNotifier(notifier_context(session, "sink"))
+        dispatcher = Dispatcher(store, [NotifierInstance.of(sink)], retry=RetryPolicy(base=0.01, cap=0.05))
+        await dispatcher.start()  # one slot: the first pass takes the lower level alone; the higher one waits
+        await sink.wait_for(2)
+        await dispatcher.wait_idle()
+        await dispatcher.close(1.0)
+        states = {d.event.key: d.describe_state() for d in await store.outbox()}
+    # Sent (again, with the same key), not shown as "superseded" (closed unsent) when it may have gone out.
+    assert states == {lower.key: "sent", higher.key: "sent"}
+    assert [e.key for e in sink.sent] == [lower.key, higher.key]
+
+
+async def test_a_lower_level_never_claimed_is_still_superseded(
+    store_location: str, session: aiohttp.ClientSession
+) -> None:
+    lower, higher = make_event(story_id=7, level=100), make_event(story_id=7, level=250)
+    async with await open_store(store_location) as store:
+        now = time.time()
+        await store.record_events([lower], {lower.key: ["sink"]}, now - 60)
+        await store.record_events([higher], {higher.key: ["sink"]}, now)
+        sink = RecordingNotifier(notifier_context(session, "sink"))
+        dispatcher = Dispatcher(store, [NotifierInstance.of(sink)], retry=RetryPolicy(base=0.01, cap=0.05))
+        await dispatcher.start()
+        await sink.wait_for(1)
+        await dispatcher.wait_idle()
+        await dispatcher.close(1.0)
+        states = {d.event.key: d.describe_state() for d in await store.outbox()}
+    assert states == {lower.key: f"superseded by {higher.key}", higher.key: "sent"}
+    assert [e.key for e in sink.sent] == [higher.key]

@@ -39,7 +39,9 @@ rows stay this owner's while the store recovers. A *sent* fact
 is written even when the lease was lost meanwhile (closing the row stops a send the next leader would
 make); a failure is written only while the rows are still this owner's. The one case left is a store
 that cannot record an outcome until the process stops, or until its lease lapses and another instance
-leads: that row is sent again with the same key (at-least-once).
+leads: that row is sent again with the same key (at-least-once). A row claimed again after a claim
+that ended with no outcome comes back ``reclaimed``; the pump then never closes it as superseded (it
+may have been sent), it sends it.
 
 Owners are unique for one dispatcher in one process run (``host:pid:random``): two instances on one
 host, or a process restarted after ``kill -9``, never share one, so nobody takes back rows whose

@@ -200,7 +200,10 @@ class Supersede(_Skipping):
         stories = {row.event.story.id for row in batch.rows if may_supersede(row)}
         waiting = [r for r in await self.d.store.pending(batch.instance.name, stories=stories)
                    if r.event.story.id in stories and (r.claimed_until is None or r.claimed_until <= batch.now)]
-        return superseded_rows(batch.rows, waiting)
+        # A row whose last claim ended with no recorded outcome may have been sent: "superseded" (closed
+        # unsent) could be false, so it is sent (again, same key) instead; it may still supersede others.
+        unsure = {r.id for r in batch.rows if r.reclaimed} | {r.id for r in waiting if r.claimed_by is not None}
+        return superseded_rows(batch.rows, waiting, keep=unsure)
 
 
 class Silence(_Skipping):

@@ -6,7 +6,7 @@ Pure functions over the rows, like :mod:`.policies`, so they are easy to test al
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from ..events import superseding
@@ -49,7 +49,8 @@ def silenced_rows(rows: Sequence[Delivery], silences: Sequence[Silence], now: fl
     return [Skip(tuple(ids), DeliveryStatus.SILENCED, ref) for ref, ids in skips.items()]
 
 
-def superseded_rows(rows: Sequence[Delivery], waiting: Sequence[Delivery] = ()) -> list[Skip]:
+def superseded_rows(rows: Sequence[Delivery], waiting: Sequence[Delivery] = (),
+                    keep: Collection[int] = ()) -> list[Skip]:
     """The rows superseded by a better level taken or waiting with them.
 
     When one story reached several levels of one rule (``comments`` 100 and 250; rank top 10 and #1)
@@ -58,13 +59,14 @@ def superseded_rows(rows: Sequence[Delivery], waiting: Sequence[Delivery] = ()) 
     rules' own decision). ``waiting`` are the instance's other due rows nobody is sending (a pass takes
     only as many rows as can start, so the better level may not be among ``rows``); those are closed too
     when a better one is among them all. Levels that are words (keywords, mentions) and item events
-    never supersede.
+    never supersede. The rows ``keep`` names are never closed (they may have been sent already: their
+    last claim ended with no outcome), though they still count as better levels for the others.
     """
     taken = {row.id for row in rows}
     pool = [*rows, *(row for row in waiting if row.id not in taken)]
     skips: dict[str, list[int]] = {}
     for row, better in zip(pool, superseding([row.event for row in pool]), strict=True):
-        if better is not None:
+        if better is not None and row.id not in keep:
             skips.setdefault(better.key, []).append(row.id)
     return [Skip(tuple(ids), DeliveryStatus.SUPERSEDED, ref) for ref, ids in skips.items()]
 
