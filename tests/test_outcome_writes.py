@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from flamewatch.dispatch import Dispatcher, NotifierInstance, RetryPolicy
+from flamewatch.dispatch import POLL_SECONDS, Dispatcher, NotifierInstance, RetryPolicy
 from flamewatch.errors import StoreError
 from flamewatch.rules import Evaluation
 from flamewatch.store import Delivery, Store, open_store
@@ -141,3 +141,6 @@ async def test_a_sent_row_whose_outcome_waits_for_the_store_stays_leased_to_its_
     assert len(first_sink.sent) == 1 and second_sink.sent == []  # sent once: never taken by the second sender
     assert any(now > lapse for now, _ in watching.claims), watching.claims  # it looked after the first lease
     assert all(ids == [] for _, ids in watching.claims)
+    # The sender's own pump does not wake for the lapses of the lease it keeps renewing on the held row:
+    # it looks again only when its idle poll says so.
+    assert not any(FAKE_START < now < FAKE_START + POLL_SECONDS for now, _ in refusing.claims), refusing.claims

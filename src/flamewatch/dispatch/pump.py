@@ -150,11 +150,16 @@ class Take:
 
         Rows due now and free were all taken, and a finishing delivery wakes the pump. What is left:
         rows due later (one indexed query, not a scan of the pending rows: a dead endpoint may hold
-        thousands), and rows due now leased by a sender that is gone (a crashed or cut-off leader).
+        thousands), and rows due now leased by another sender: one that is gone (a crashed or cut-off
+        leader) or, while it renews its lease, one still sending (then the pump looks again at each lapse
+        it saw, about once a lease, and sleeps on). This process's own rows are left out: those in flight
+        and those whose outcome waits for the store (``held``, whose leases the backlog renews) never
+        come back to this pump, and waking for their lapses would only spend queries.
         """
         upcoming = await self.d.store.next_due_at(instance.name, after=now)
+        mine = instance.inflight | instance.held
         lapses = [r.claimed_until for r in await self.d.store.due(now, instance=instance.name, limit=100)
-                  if r.claimed_until is not None and r.claimed_until > now and r.id not in instance.inflight]
+                  if r.claimed_until is not None and r.claimed_until > now and r.id not in mine]
         soonest = min([t for t in (upcoming, *lapses) if t is not None], default=None)
         return self.poll if soonest is None else max(0.0, soonest - now)
 
