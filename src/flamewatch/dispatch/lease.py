@@ -17,7 +17,8 @@ delivery may outlast its first lease. While a delivery runs, its lease is renewe
 attempt timeout (:meth:`Store.renew_claims <flamewatch.store.base.Store.renew_claims>`: one statement,
 only rows the owner still holds), so a lease always has two thirds of the timeout plus the margin left
 while renewals work. The attempt itself runs under a *cut*: a deadline on the loop clock that pacing
-does not pause, set :data:`CLAIM_MARGIN` before the lease would lapse and moved on by every renewal. So
+does not pause, set :data:`CLAIM_MARGIN` before the lease would lapse (never before the attempt's own
+deadline on a lease a slow pump pass shortened: see :meth:`LeaseKeeper.cut`) and moved on by every renewal. So
 no part of a send can run past the lease, whatever the plugin waits for, and the margin is left to
 record the outcome. The cases:
 
@@ -92,6 +93,7 @@ class LeaseKeeper:
                  may_send: Callable[[], bool], margin: float = CLAIM_MARGIN) -> None:
         self.store = store
         self.owner = owner
+        self.timeout = timeout
         self.ids = frozenset(r.id for r in rows)
         self.claim_for = timeout + margin
         self.every = timeout / RENEWALS_PER_TIMEOUT
@@ -106,6 +108,8 @@ class LeaseKeeper:
         self.trouble: str | None = None
         self._cut: asyncio.Timeout | None = None
         self._attempt: asyncio.Timeout | None = None
+        self._attempt_expired = False  # the attempt's own timeout fired too (a loop blocked past both)
+        self._floor = 0.0  # the earliest cut, on the store's clock (see cut())
 
     def left(self) -> float:
         """Seconds until the lease lapses (as far as this process knows; 0 once lost)."""
@@ -152,13 +156,22 @@ class LeaseKeeper:
     @asynccontextmanager
     async def cut(self) -> AsyncIterator[None]:
         """Run the body (an attempt) no later than :attr:`margin` before the lease lapses; past that it is
-        cancelled and :class:`TimeoutError` raised (pacing waits do not pause this deadline)."""
+        cancelled and :class:`TimeoutError` raised (pacing waits do not pause this deadline).
+
+        Never before the attempt's own deadline when nothing paused it, though: a pump pass that took a
+        while leaves less than timeout + margin on a fresh lease (at least the timeout, checked before).
+        Then the cut is halfway between that deadline and the lapse, so the attempt's own timeout ends it
+        (and says so) with a shorter time left to record the outcome, as before there was a cut.
+        """
         loop = asyncio.get_running_loop()
+        now = self.clock()
+        self._floor = (now + self.timeout + max(self.until, now + self.timeout)) / 2
         async with asyncio.timeout_at(loop.time() + self._cut_in()) as cut:
             self._cut = cut
             try:
                 yield
             finally:
+                self._attempt_expired = self._attempt is not None and self._attempt.expired()
                 self._cut = self._attempt = None
 
     def watch(self, attempt: asyncio.Timeout) -> None:
@@ -169,11 +182,13 @@ class LeaseKeeper:
         """Why the attempt was cut, for the outbox's ``last_error`` and the log."""
         if self.lost is not None:
             return f"abandoned: {self.lost}"
+        if self._attempt_expired:
+            return f"timed out after {self.timeout:g}s"  # as attempt() says it: the send's own limit was reached
         why = f"the store did not renew it ({self.trouble})" if self.trouble else "it ran out"
         return f"abandoned: its lease on the outbox row could not be kept: {why}"
 
     def _cut_in(self) -> float:
-        return 0.0 if self.lost else max(0.0, self.until - self.margin - self.clock())
+        return 0.0 if self.lost else max(0.0, max(self.until - self.margin, self._floor) - self.clock())
 
     def _cut_at(self, delay: float) -> None:
         cut = self._cut
