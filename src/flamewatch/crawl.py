@@ -295,7 +295,8 @@ class StoryCrawl:
         return True
 
     def _record(self, item_id: int, item: Item, depth: int) -> tuple[int, ...]:
-        """Count a fetched item (and cache it); returns its kid ids."""
+        """Count a fetched item (and cache it); returns its kid ids. :meth:`arrived` writes this out for a
+        well-formed comment (the usual item): a change here belongs there too."""
         result = self.result
         status = VISIBLE
         if depth == 0:
