@@ -15,7 +15,7 @@ import pytest
 from conftest import URL_ENV
 from fake_discord import MAX_EMBED_TOTAL, FakeDiscord
 
-from flamewatch import DeliveryError, PermanentDeliveryError, Secret
+from flamewatch import DeliveryError, LevelOrder, PermanentDeliveryError, Secret
 from flamewatch.testing import closed_port, make_event, message_template, notifier_context
 from flamewatch_discord import DiscordNotifier, DiscordOptions
 from flamewatch_discord.notifier import MIN_INTERVAL
@@ -69,6 +69,17 @@ async def test_live_count_learns_the_id_and_edits(session: aiohttp.ClientSession
     discord.messages.clear()  # deleted in Discord: the next event posts a new message
     await notifier.send(make_event(comments=700, level=500))
     assert len(discord.messages) == 1 and "700 comments" in discord.messages[0].shown.text
+
+
+async def test_live_count_never_edits_one_stale_alert_into_another(
+    session: aiohttp.ClientSession, discord: FakeDiscord
+) -> None:
+    # Stale-source events are about no story (id 0): each must stay its own message, not edit "story 0's".
+    notifier = discord_notifier(session, live_count=True)
+    for source in ("maxitem", "topstories"):
+        await notifier.send(make_event(story_id=0, title="Hacker News", comments=0, score=0, by=None, url=None,
+                                       rule="stale", level=f"{source} stale", level_order=LevelOrder.NONE))
+    assert len(discord.messages) == 2 and [m.edits for m in discord.messages] == [[], []]
 
 
 async def test_a_deleted_webhook_is_permanent_and_hides_the_token(

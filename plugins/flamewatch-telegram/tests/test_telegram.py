@@ -16,7 +16,7 @@ import pytest
 from conftest import TOKEN_ENV
 from fake_telegram import FakeTelegram
 
-from flamewatch import DeliveryError, PermanentDeliveryError, Secret
+from flamewatch import DeliveryError, LevelOrder, PermanentDeliveryError, Secret
 from flamewatch.testing import make_event, message_template, notifier_context
 from flamewatch_telegram import TelegramNotifier, TelegramOptions
 from flamewatch_telegram.format import MAX_MESSAGE
@@ -120,6 +120,18 @@ async def test_live_count_edits_one_message_and_never_goes_back(
     tg.messages.clear()  # deleted in the chat: the next event posts a new message
     await notifier.send(make_event(comments=700, level=500))
     assert len(tg.messages) == 1 and "700 comments" in tg.messages[0].text
+
+
+async def test_live_count_never_edits_one_stale_alert_into_another(
+    session: aiohttp.ClientSession, tg: FakeTelegram
+) -> None:
+    # Stale-source events are about no story (id 0): each must stay its own message, not edit "story 0's".
+    notifier = telegram(session, tg, live_count=True)
+    for source in ("maxitem", "topstories"):
+        await notifier.send(make_event(story_id=0, title="Hacker News", comments=0, score=0, by=None, url=None,
+                                       rule="stale", level=f"{source} stale", level_order=LevelOrder.NONE))
+    assert len(tg.messages) == 2 and [m.edits for m in tg.messages] == [[], []]
+    assert "topstories" in tg.messages[1].text
 
 
 async def test_pacing_holds_a_group_to_one_a_second_and_twenty_a_minute(

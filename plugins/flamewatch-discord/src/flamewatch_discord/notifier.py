@@ -103,7 +103,7 @@ class DiscordNotifier(Notifier):
         if template is not None and (rendered := template.render(event)):
             embed["description"] = rendered[:MAX_DESCRIPTION]
         payload = message([embed], username=self.options.username)
-        if not self.options.live_count:
+        if not self.options.live_count or not event.about_story:  # about no story (a stale source): a message each
             await self._request("POST", payload)
             return
         lock = self._live_locks.setdefault(event.story.id, asyncio.Lock())

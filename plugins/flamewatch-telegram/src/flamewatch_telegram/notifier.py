@@ -103,7 +103,7 @@ class TelegramNotifier(Notifier):
 
     async def send(self, event: Event) -> None:
         """Send ``event`` (with ``live_count``, edit the story's earlier message instead when there is one)."""
-        if self.options.live_count:
+        if self.options.live_count and event.about_story:  # about no story (a stale source): nothing to keep up
             await self._send_live(event)
         else:
             await self._send_message(self._text(event))
