@@ -10,6 +10,7 @@ from conftest import URLS_ENV, Receiver
 
 from flamewatch import DeliveryError, PermanentDeliveryError, Secret
 from flamewatch.testing import make_event, notifier_context
+from flamewatch_apprise.notifier import body_of
 from flamewatch_apprise import AppriseNotifier, AppriseOptions
 
 HOSTILE = ("<!channel> @everyone *bold* [free](https://evil.example) <b>tags</b> & \u202egnp.exe\u202c "
@@ -73,3 +74,11 @@ async def test_a_digest_is_one_message_per_service(
     [post] = one.posts
     assert post["title"] == "flamewatch: 200 events" and len(post["message"]) <= 3100
     assert post["message"].startswith("• Story 0 reached 100 comments") and post["message"].endswith("more")
+
+
+def test_an_event_about_no_story_shows_no_counts() -> None:
+    # A stale-source event is about HN itself (story id 0): there is nothing counted to show.
+    stale = make_event(story_id=0, title="Hacker News", comments=0, score=0, by=None, rule="stale",
+                       level="maxitem stale")
+    text = body_of(stale)
+    assert "comments" not in text and "points" not in text

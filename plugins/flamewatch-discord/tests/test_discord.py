@@ -80,6 +80,7 @@ async def test_live_count_never_edits_one_stale_alert_into_another(
         await notifier.send(make_event(story_id=0, title="Hacker News", comments=0, score=0, by=None, url=None,
                                        rule="stale", level=f"{source} stale", level_order=LevelOrder.NONE))
     assert len(discord.messages) == 2 and [m.edits for m in discord.messages] == [[], []]
+    assert [m for m in discord.messages if "comments" in m.shown.text or "discussion" in m.shown.text] == []
 
 
 async def test_a_deleted_webhook_is_permanent_and_hides_the_token(

@@ -17,6 +17,7 @@ from fake_ntfy import FakeNtfy
 
 from flamewatch import DeliveryError, PermanentDeliveryError, Secret
 from flamewatch.testing import make_event, notifier_context
+from flamewatch_ntfy.notifier import message_text
 from flamewatch_ntfy import NtfyNotifier, NtfyOptions
 
 pytestmark = pytest.mark.looptime(start=0)
@@ -99,3 +100,12 @@ def test_options_are_checked() -> None:
         NtfyOptions(topic="hn alerts")
     with pytest.raises(ValueError, match=r"priority_by_level.500: priority must be 1 \(min\) to 5"):
         NtfyOptions(topic="t", priority_by_level={"500": 9})
+
+
+def test_an_event_about_no_story_shows_no_counts() -> None:
+    # A stale-source event is about HN itself (story id 0): there is nothing counted to show.
+    stale = make_event(story_id=0, title="Hacker News", comments=0, score=0, by=None, rule="stale",
+                       level="maxitem stale")
+    for markdown in (True, False):
+        text = message_text(stale, markdown=markdown)
+        assert "comments" not in text and "points" not in text and "discussion" not in text

@@ -132,6 +132,9 @@ async def test_live_count_never_edits_one_stale_alert_into_another(
                                        rule="stale", level=f"{source} stale", level_order=LevelOrder.NONE))
     assert len(tg.messages) == 2 and [m.edits for m in tg.messages] == [[], []]
     assert "topstories" in tg.messages[1].text
+    # No story, so no "0 comments · 0 points" and no discussion link, plain or in a digest.
+    await notifier.send_digest([make_event(story_id=0, title="Hacker News", comments=0, rule="stale", level="x")])
+    assert [m for m in tg.messages if "comments" in m.text or "discussion" in m.text] == []
 
 
 async def test_pacing_holds_a_group_to_one_a_second_and_twenty_a_minute(

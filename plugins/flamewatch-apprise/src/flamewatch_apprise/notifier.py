@@ -65,9 +65,10 @@ def body_of(event: Event) -> str:
     Plain text on purpose: Apprise escapes it for each service's own format (HTML, markdown...).
     """
     story = event.story
-    lines = [clean(f"{event.wording.summary} {event.wording.detail}", 300),
-             clean(f"{story.comments:,}{'+' if story.partial else ''} comments · {story.score:,} points"
-                   + (f" · by {story.by}" if story.by else ""), 300)]
+    lines = [clean(f"{event.wording.summary} {event.wording.detail}", 300)]
+    if event.about_story:  # else HN itself (a source gone stale): nothing counted (its link is HN's front page)
+        lines.append(clean(f"{story.comments:,}{'+' if story.partial else ''} comments · {story.score:,} points"
+                           + (f" · by {story.by}" if story.by else ""), 300))
     quote = event.wording.snippet or (event.subject.excerpt if event.subject is not None else "")
     if quote:
         lines.append("“" + clean(quote, 1000) + "”")

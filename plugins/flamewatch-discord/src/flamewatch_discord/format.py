@@ -63,6 +63,8 @@ def link(url: str | None, label: str) -> str:
 
 def _facts(event: Event) -> str:
     story = event.story
+    if not event.about_story:  # HN itself (a source gone stale): nothing counted, no discussion
+        return ""
     parts = [f"{story.comments:,}{'+' if story.partial else ''} comments", f"{story.score:,} points"]
     if event.velocity is not None:
         parts.append(f"{event.velocity:,.0f}/h")

@@ -96,15 +96,16 @@ def message_text(event: Event, *, markdown: bool) -> str:
     """The body: what happened, the numbers, a quote if any; markdown with our link, or plain text."""
     esc = md_escape if markdown else (lambda text, limit=1000: clean(text)[:limit])
     story = event.story
-    lines = [esc(f"{event.wording.summary} {event.wording.detail}".strip(), 300),
-             esc(f"{story.comments:,}{'+' if story.partial else ''} comments · {story.score:,} points"
-                 + (f" · by {story.by}" if story.by else ""), 300)]
+    lines = [esc(f"{event.wording.summary} {event.wording.detail}".strip(), 300)]
+    if event.about_story:  # else HN itself (a source gone stale): nothing counted, no discussion
+        lines.append(esc(f"{story.comments:,}{'+' if story.partial else ''} comments · {story.score:,} points"
+                         + (f" · by {story.by}" if story.by else ""), 300))
     if event.wording.snippet:
         lines.append("> " + (render_marked(event.wording.snippet[:1000], event.wording.marks, _md_piece, "**", "**")
                              if markdown else clean(event.wording.snippet)[:1000]))
     elif event.subject is not None and event.subject.excerpt:
         lines.append("> " + esc(event.subject.excerpt, 1000))
-    if markdown:
+    if markdown and event.about_story:
         lines.append(f"[discussion]({story.hn_url})")
     text = "\n".join(lines)
     while len(text.encode()) > MAX_MESSAGE_BYTES:  # multi-byte text: trim whole characters until it fits

@@ -66,6 +66,8 @@ def _summary(event: Event) -> str:
 
 def _facts(event: Event) -> str:
     story = event.story
+    if not event.about_story:  # HN itself (a source gone stale): nothing counted, no discussion
+        return ""
     comments = f"{story.comments:,}" + ("+" if story.partial else "")
     parts = [f"{comments} comments", f"{story.score:,} points"]
     if event.velocity is not None:
@@ -95,7 +97,7 @@ def title_link(event: Event) -> str:
 
 def event_message(event: Event) -> str:
     """The HTML text of the message about ``event`` (always within :data:`MAX_MESSAGE`)."""
-    lines = [_summary(event), title_link(event), _facts(event)]
+    lines = [part for part in (_summary(event), title_link(event), _facts(event)) if part]
     if quote := _quote(event):
         lines.append(quote)
     if event.subject is not None:
@@ -105,8 +107,8 @@ def event_message(event: Event) -> str:
 
 def digest_messages(events: Sequence[Event]) -> list[str]:
     """The digest of ``events`` as messages of at most :data:`MAX_MESSAGE` characters each."""
-    lines = [f"• {title_link(e)}: {escape(e.headline(), 200)} ({link(e.story.hn_url, 'discussion')})"
-             for e in events]
+    lines = [f"• {title_link(e)}: {escape(e.headline(), 200)}"
+             + (f" ({link(e.story.hn_url, 'discussion')})" if e.about_story else "") for e in events]
     chunks: list[list[str]] = [[]]
     used = 0
     for line in lines:
