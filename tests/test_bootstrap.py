@@ -169,6 +169,29 @@ async def test_a_hostile_or_short_list_is_walked_and_counted_exactly(aiohttp_ser
         assert c.counter.trees.refused == len(kinds) - 1 and c.counter.full_crawls == len(kinds) - 1
 
 
+async def test_a_heal_and_the_eviction_after_it_leave_no_owner_behind(aiohttp_server: Any) -> None:
+    world = World(seed=9, stories=0)
+    ids = dead_branches(world)
+    story, fake_parent = ids["story"], 987_654_321  # a stale list places h under a dead comment HN never had
+
+    async def search(request: web.Request) -> web.Response:
+        hits = comments_of(world, story, 1000)
+        next(h for h in hits if int(h["objectID"]) == ids["h"])["parent_id"] = fake_parent
+        return web.json_response({"hits": hits})
+
+    app = web.Application()
+    app.router.add_get("/search_by_date", search)
+    fake = await aiohttp_server(app)
+    async with counting(world, str(fake.make_url(""))) as c:
+        await c.counter.count(story)  # the count is right, so the list is taken, the fake orphan with it
+        assert c.counter.stats.bootstrapped == 1 and c.counter.owner_of(fake_parent) == story
+        world.add_comment(ids["g"])  # missed by the stream: below descendants, so the story heals
+        assert (await c.counter.count(story)).comments == world.visible_count(story) and c.counter.heals == 1
+        assert c.counter.owner_of(fake_parent) is None  # not in the tree the walk found
+        await c.counter.begin_cycle([])  # the story leaves the watched lists
+        assert c.counter._owner == {}
+
+
 async def test_an_orphan_of_unknown_depth_is_walked_under_a_depth_cap() -> None:
     world = World(seed=8, stories=0)
     story = dead_branches(world)["story"]

@@ -30,6 +30,7 @@ Stories that leave the watched list are evicted, so the cache is bounded by the 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from .crawl import (DEAD, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS, DELETED, MISSING, VISIBLE, CrawlResult, Node,
@@ -340,10 +341,11 @@ class IncrementalCounter:
         return self._cycle - cache.above_since >= SETTLE_CYCLES
 
     async def _walk(self, story_id: int, story: Item, cache: _StoryCache, refresh: set[int] | None) -> CrawlResult:
+        left: dict[int, Node] = {}
         if refresh is None:
             # Full crawl into a fresh node map: items that left the tree must not linger.
             self.stats.full_crawls += 1
-            cache.nodes, cache.orphans = {}, ()
+            left, cache.nodes, cache.orphans = cache.nodes, {}, ()
             cache.walked_at = self._cycle
         crawl = StoryCrawl(
             self.client,
@@ -358,6 +360,9 @@ class IncrementalCounter:
         owner = self._owner
         for item_id in cache.nodes if refresh is None else crawl.fetched:  # a recount: its new items only
             owner[item_id] = story_id
+        # Nor may their owners (a stale list's made-up orphan, say): eviction only sees the tree it holds.
+        # Dropped after the walk, not before: the stream attaches to this story meanwhile through them.
+        self._disown(story_id, left.keys() - cache.nodes.keys())
         cache.depth_bound = result.max_depth_seen
         cache.growth = _Growth()
         return result
@@ -365,6 +370,11 @@ class IncrementalCounter:
     def _evict(self, story_id: int) -> None:
         cache = self._stories.pop(story_id, None)
         if cache is not None:
-            for item_id in cache.nodes:
-                if self._owner.get(item_id) == story_id:
-                    del self._owner[item_id]
+            self._disown(story_id, cache.nodes)
+
+    def _disown(self, story_id: int, item_ids: Iterable[int]) -> None:
+        """Forget that ``story_id``'s tree holds ``item_ids`` (those another story's tree holds now stay its)."""
+        owner = self._owner
+        for item_id in item_ids:
+            if owner.get(item_id) == story_id:
+                del owner[item_id]
