@@ -53,6 +53,29 @@ async def test_past_the_cap_the_rest_of_the_hour_is_one_digest(tmp_path: Path) -
     assert [e.story.id for e in sink.sent].count(5) == 1  # nothing twice
 
 
+@pytest.mark.looptime(start=FAKE_START, end=FAKE_START + 86400.0, idle_timeout=10.0, noop_cycles=10_000)
+async def test_a_restart_does_not_reset_the_hours_count(store_location: str) -> None:
+    clock = asyncio.get_running_loop().time
+    async with aiohttp.ClientSession() as session, await open_store(store_location) as store:
+        sent: list[int] = []
+        for run in range(3):  # a process restarted over and over within the hour
+            sink = RecordingNotifier(notifier_context(session, "pager"))
+            instance = NotifierInstance.of(sink)
+            instance.max_per_hour = 3
+            dispatcher = Dispatcher(store, [instance], retry=RetryPolicy(base=1.0, cap=10.0), clock=clock)
+            await dispatcher.start()
+            await dispatcher.publish(Evaluation(announce=[make_event(story_id=10 * run + i) for i in range(3)]))
+            await dispatcher.wait_idle()
+            await dispatcher.close(1.0)
+            sent += [e.story.id for e in sink.sent]
+        # Three in the hour, all from the first run; the later runs' events wait for the digest.
+        assert sent == [0, 1, 2]
+        assert len(await store.sent_since("pager", clock() - 3600.0)) == 3
+        held = await store.pending("pager")
+        assert sorted(r.event.story.id for r in held) == [10, 11, 12, 20, 21, 22]
+        assert all("flood cap" in (r.last_error or "") for r in held)
+
+
 def test_the_cap_is_checked_and_described(tmp_path: Path) -> None:
     path = tmp_path / "fw.toml"
     path.write_text('[[notifiers]]\nname = "out"\ntype = "console"\nmax_per_hour = 10\ndigest = "1h"\n')

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from ..errors import PermanentDeliveryError
+from ..errors import PermanentDeliveryError, StoreError
 from .instance import NotifierInstance
+from .policies import FLOOD_WINDOW
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 log = logging.getLogger("flamewatch.dispatch")
 
@@ -21,6 +27,8 @@ class Membership:
     _pumps: list[asyncio.Task[None]]
     _pump_of: dict[str, asyncio.Task[None]]
     _changes: int
+    store: Store
+    clock: Callable[[], float]
 
     async def _pump(self, instance: NotifierInstance) -> None:
         raise NotImplementedError
@@ -40,10 +48,24 @@ class Membership:
             self.start_failures[instance.name] = exc
             kind = "permanent" if isinstance(exc, PermanentDeliveryError) else type(exc).__name__
             log.error("notifier %s: failed to start (%s): %s", instance.name, kind, exc)
+        if instance.max_per_hour is not None:
+            await self._count_last_hour(instance)
         instance.wake.set()
         pump = asyncio.create_task(self._pump(instance), name=f"pump:{instance.name}")
         self._pumps.append(pump)
         self._pump_of[instance.name] = pump
+
+    async def _count_last_hour(self, instance: NotifierInstance) -> None:
+        """Start the flood cap's count from the messages the store says went out in the last hour, not from
+        zero: a process restarted over and over must not send ``max_per_hour`` more each time."""
+        try:
+            times = await self.store.sent_since(instance.name, self.clock() - FLOOD_WINDOW)
+        except StoreError as exc:
+            log.warning("notifier %s: cannot count the last hour's messages (%s); its flood cap counts from now",
+                        instance.name, exc)
+            return
+        instance.sent_times.clear()
+        instance.sent_times.extend(times)
 
     async def add_instance(self, instance: NotifierInstance, *, started: bool = False) -> None:
         """Run ``instance`` (open, with a name not in use) alongside the others (config reload).

@@ -17,7 +17,10 @@ from zoneinfo import ZoneInfo
 from ..config.model import DeliverySettings
 from ..events import Event
 
-__all__ = ["DigestSchedule", "QuietHours", "RetryPolicy", "Route"]
+__all__ = ["FLOOD_WINDOW", "DigestSchedule", "QuietHours", "RetryPolicy", "Route"]
+
+#: The flood cap's window: ``max_per_hour`` counts the messages of the last this many seconds.
+FLOOD_WINDOW = 3600.0
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from .attempt import Failure, attempt
 from .instance import NotifierInstance
 from .lease import LeaseKeeper
 from .outcomes import Unrecorded
+from .policies import FLOOD_WINDOW
 from .recording import label
 from .skipping import Skip, may_supersede, silenced_rows, superseded_rows
 
@@ -236,8 +237,8 @@ class FloodCap:
     The rows over the cap are put back in the outbox, due when the hour's first message is an hour old
     (``last_error`` says so, and counts as an attempt). Meanwhile the instance batches (take and group
     treat it like a digest), so whatever comes is held with them; when they fall due, every row taken
-    then goes as one digest, and counting starts again. The count is kept in memory: a restart starts it
-    afresh.
+    then goes as one digest, and counting starts again. The count is kept in memory, started at each
+    instance's start from the store's ``sent`` rows of the last hour (a restart does not reset it).
     """
 
     name = "flood cap"
@@ -250,7 +251,7 @@ class FloodCap:
         if cap is None or instance.digest is not None or instance.group_wait is not None or not batch.messages:
             return batch
         sent = instance.sent_times
-        while sent and sent[0] <= batch.now - 3600.0:
+        while sent and sent[0] <= batch.now - FLOOD_WINDOW:
             sent.popleft()
         if instance.flood_until and batch.now >= instance.flood_until:
             batch.messages = [[row for message in batch.messages for row in message]]  # the held rows, at once
@@ -262,7 +263,7 @@ class FloodCap:
         keep, held = batch.messages[:room], batch.messages[room:]
         sent.extend([batch.now] * len(keep))
         if held:
-            instance.flood_until = instance.flood_until or sent[0] + 3600.0
+            instance.flood_until = instance.flood_until or sent[0] + FLOOD_WINDOW
             ids = [row.id for message in held for row in message]
             await self.d.store.mark_retry(ids, next_at=instance.flood_until,
                                           error=f"flood cap: over {cap} an hour, held for one digest")

@@ -1,18 +1,16 @@
 """What the rest of flamewatch may ask of a store, whatever keeps the data.
 
 :class:`Store` is the contract (a :class:`typing.Protocol`); :class:`Delivery` and :class:`CountSample` are
-the values it hands back; :class:`DeliveryStatus` names the states of an outbox row. The embedded
-implementation is :class:`~flamewatch.store.sqlite.SQLiteStore`; open one with
-:func:`~flamewatch.store.factory.open_store`.
+the values it hands back; :class:`DeliveryStatus` names the states of an outbox row. Open a store (SQLite
+or PostgreSQL) with :func:`~flamewatch.store.factory.open_store`.
 
 Every time is a Unix timestamp in seconds (float). Methods that take ``now`` use the caller's clock, so
 the dispatcher and the tests decide what "now" is; the few places where a store reads the time itself use
 the clock it was opened with. Every database failure raises :class:`~flamewatch.errors.StoreError`.
 
-The contract is shaped so that several processes may share one store (a server database later): fired
-keys are unique in the database itself, and a process takes outbox rows with :meth:`Store.claim_due`,
-which leases them to it until their outcome is recorded (or the lease lapses), so no row is sent twice at
-once, by two processes or by one.
+Several processes may share one store: fired keys are unique in the database itself, and a process takes
+outbox rows with :meth:`Store.claim_due`, which leases them to it until their outcome is recorded (or the
+lease lapses), so no row is sent twice at once, by two processes or by one.
 """
 
 from __future__ import annotations
@@ -126,8 +124,7 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Backlog:
-    """One notifier instance's open outbox rows, counted (:meth:`Store.backlog`): how many are pending,
-    how many dead, and the earliest ``next_at`` among the pending ones (None when there is none)."""
+    """One instance's open outbox rows counted (:meth:`Store.backlog`), and the first pending ``next_at``."""
 
     instance: str
     pending: int
@@ -320,6 +317,10 @@ class Store(Protocol):
 
     async def outbox_counts_by_instance(self) -> dict[str, dict[str, int]]:
         """:meth:`outbox_counts` per notifier instance (only instances with rows appear)."""
+        ...
+
+    async def sent_since(self, instance: str, since: float) -> list[float]:
+        """``done_at`` of ``instance``'s ``sent`` rows (one a message) closed at or after ``since``, oldest first."""
         ...
 
     async def purge_done(self, older_than: float) -> int:

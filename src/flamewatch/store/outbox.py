@@ -373,6 +373,12 @@ class SQLiteOutbox(SQLiteConnection):
         rows = await self._read("SELECT instance, status, COUNT(*) FROM outbox GROUP BY instance, status")
         return counts_by_instance(rows)
 
+    async def sent_since(self, instance: str, since: float) -> list[float]:
+        """See :meth:`Store.sent_since <flamewatch.store.base.Store.sent_since>`."""
+        rows = await self._read("SELECT done_at FROM outbox WHERE instance = ? AND status = ? AND done_at >= ?"
+                                " ORDER BY done_at", (instance, SENT, since))
+        return [float(done_at) for (done_at,) in rows]
+
     async def purge_done(self, older_than: float) -> int:
         """See :meth:`Store.purge_done <flamewatch.store.base.Store.purge_done>`."""
         return await self._change(

@@ -326,6 +326,12 @@ class PostgresOutbox(PostgresConnection):
         rows = await self._read("SELECT instance, status, count(*) FROM outbox GROUP BY instance, status")
         return counts_by_instance(tuple(row) for row in rows)
 
+    async def sent_since(self, instance: str, since: float) -> list[float]:
+        """See :meth:`Store.sent_since <flamewatch.store.base.Store.sent_since>`."""
+        rows = await self._read("SELECT done_at FROM outbox WHERE instance = $1 AND status = $2 AND done_at >= $3"
+                                " ORDER BY done_at", (instance, SENT, since))
+        return [float(row["done_at"]) for row in rows]
+
     async def purge_done(self, older_than: float) -> int:
         """See :meth:`Store.purge_done <flamewatch.store.base.Store.purge_done>`."""
         return await self._change("DELETE FROM outbox WHERE status = ANY($1::text[]) AND done_at < $2",
