@@ -35,10 +35,10 @@ record the outcome. The cases:
 
 The lease is still renewed while the outcome is written. An outcome the store cannot record is kept in
 memory (:mod:`.outcomes`), its rows held (never sent again by this process), and the lease renewed
-meanwhile (as in flight, while this process leads) and right before each new try of the write, so the
-rows stay this owner's while the store recovers. A *sent* fact
-is written even when the lease was lost meanwhile (closing the row stops a send the next leader would
-make); a failure is written only while the rows are still this owner's. The one case left is a store
+meanwhile (every third of a lease, while this process leads) and right before each new try of the
+write, so the rows stay this owner's while the store recovers. A *sent* fact is written even when the
+lease was lost meanwhile (closing the row stops a send the next leader would make); a failure is
+written only while the rows are still this owner's. The one case left is a store
 that cannot record an outcome until the process stops, or until its lease lapses and another instance
 leads: that row is sent again with the same key (at-least-once). A row claimed again after a claim
 that ended with no outcome comes back ``reclaimed``; the pump then never closes it as superseded (it

@@ -7,8 +7,8 @@ holding the write lock, a lost connection). Each outcome is written by a task of
 still records it; :meth:`OutcomeBacklog.close` waits for those writes. Sending the rows again would
 repeat an alert the receiver already has, so when the store refuses a write the rows stay out of the
 pumps (``NotifierInstance.held``) while the store write alone is retried, with a delay that doubles up
-to :data:`STORE_RETRY_CAP`. Meanwhile their leases are renewed (every third of the attempt timeout,
-while this process leads) and once more right before each try, so no other sender takes the rows while
+to :data:`STORE_RETRY_CAP`. Meanwhile their leases are renewed (every third of a lease, while this
+process leads) and once more right before each try, so no other sender takes the rows while
 the store recovers (see :mod:`.lease`): a *sent* outcome is then written whether or not the rows are
 still this owner's, a failure only if they are. The trouble is said once when it starts and once when it
 ends, not on every retry. Outcomes still unwritten at shutdown are the one case left: those rows are
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from ..errors import StoreError
 from .attempt import Failure
 from .instance import NotifierInstance
-from .lease import RENEWALS_PER_TIMEOUT
+from .lease import CLAIM_MARGIN
 
 if TYPE_CHECKING:
     from ..store import Delivery
@@ -119,7 +119,8 @@ class OutcomeBacklog:
 
     async def _wait_renewing(self, delay: float) -> None:
         """Wait ``delay`` seconds, renewing the kept rows' leases as a delivery in flight would."""
-        every = min(i.instance.timeout for i in self._items) / RENEWALS_PER_TIMEOUT
+        # A third of the shortest lease: one failed renewal still leaves the next before the lapse.
+        every = min(i.instance.timeout + CLAIM_MARGIN for i in self._items) / 3
         # Counted steps, not a comparison with the clock: a remainder below the clock's resolution would
         # make a sleep that never moves it.
         steps = max(1, math.ceil(delay / every))
