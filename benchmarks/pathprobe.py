@@ -1,10 +1,11 @@
 """One contender of benchmark 10 in a process of its own, for instruction counts under callgrind.
 
     python -m benchmarks.pathprobe once <base_url> <top> [--idle]
-    python -m benchmarks.pathprobe bare <base_url> <ids_file> [--idle]
+    python -m benchmarks.pathprobe bare <base_url> <ids_file> [--idle] [--json]
 
 ``once`` opens an App with default settings and a fresh store, runs one cycle and waits for its
-deliveries; ``bare`` runs the bare 32-worker loop over the ids in ``ids_file`` (JSON). With ``--idle``
+deliveries; ``bare`` runs the bare 32-worker loop over the ids in ``ids_file`` (JSON), decoding with
+orjson as the App does (with ``--json``: the standard library's ``json.loads``, for reference). With ``--idle``
 the same process does everything but the work (imports, App or session opened and closed), so the
 difference between the two counts is the work's own. Prints one JSON line.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 
 from flamewatch.app import App
 from flamewatch.gctune import tune_for_daemon
@@ -38,21 +40,22 @@ async def _once(base_url: str, top: int, idle: bool) -> dict[str, Any]:
     return {"requests": stats.requests}
 
 
-async def _bare(base_url: str, ids: list[int], idle: bool) -> dict[str, Any]:
+async def _bare(base_url: str, ids: list[int], idle: bool, stdlib: bool) -> dict[str, Any]:
     async with aiohttp.ClientSession() as session:
         if idle:
             return {"requests": 0}
-        return {"requests": await bare_workers(session, base_url, ids, 32)}
+        loads = json.loads if stdlib else orjson.loads
+        return {"requests": await bare_workers(session, base_url, ids, 32, loads)}
 
 
 def main(argv: list[str]) -> int:
     tune_for_daemon()  # as `flamewatch once` does once start-up is over (the bare loop gets it too)
-    idle = "--idle" in argv
-    args = [a for a in argv if a != "--idle"]
+    idle, stdlib = "--idle" in argv, "--json" in argv
+    args = [a for a in argv if a not in ("--idle", "--json")]
     if len(args) == 3 and args[0] == "once":
         out = asyncio.run(_once(args[1], int(args[2]), idle))
     elif len(args) == 3 and args[0] == "bare":
-        out = asyncio.run(_bare(args[1], json.loads(Path(args[2]).read_text()), idle))
+        out = asyncio.run(_bare(args[1], json.loads(Path(args[2]).read_text()), idle, stdlib))
     else:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
