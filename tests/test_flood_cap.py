@@ -86,3 +86,34 @@ def test_the_cap_is_checked_and_described(tmp_path: Path) -> None:
     config = load_config(path)
     [instance] = resolve_notifiers(config, load_plugins(config))
     assert instance.max_per_hour == 10 and "at most 10 an hour, then one digest" in instance.describe()
+
+
+@pytest.mark.looptime(start=FAKE_START, end=FAKE_START + 86400.0, idle_timeout=10.0, noop_cycles=10_000)
+async def test_a_standby_that_takes_over_counts_the_old_leaders_hour(store_location: str) -> None:
+    # A standby starts (and would count the hour) before the leader sends; it leads later: its count must
+    # be the store's at that moment, or each takeover would send max_per_hour more within the hour.
+    clock = asyncio.get_running_loop().time
+    async with aiohttp.ClientSession() as session, await open_store(store_location) as store:
+        sinks, dispatchers, leads = [], [], [False, True]
+        for n in range(2):  # 0: the standby, 1: the leader
+            sink = RecordingNotifier(notifier_context(session, "pager"))
+            instance = NotifierInstance.of(sink)
+            instance.max_per_hour = 3
+            dispatcher = Dispatcher(store, [instance], retry=RetryPolicy(base=1.0, cap=10.0), clock=clock,
+                                    may_send=lambda n=n: leads[n])  # type: ignore[misc]
+            await dispatcher.start()
+            sinks.append(sink)
+            dispatchers.append(dispatcher)
+        standby, leader = dispatchers
+        await leader.publish(Evaluation(announce=[make_event(story_id=i) for i in range(3)]))
+        await sinks[1].wait_for(3, timeout=None)
+        await leader.wait_idle()
+        await leader.close(1.0)
+        leads[:] = [True, False]  # the leader is gone; the standby takes over
+        standby.resume()
+        await standby.publish(Evaluation(announce=[make_event(story_id=i) for i in range(10, 13)]))
+        await standby.wait_idle()
+        await standby.close(1.0)
+        assert sinks[0].sent == []  # three already went out this hour
+        held = await store.pending("pager")
+        assert sorted(r.event.story.id for r in held) == [10, 11, 12]

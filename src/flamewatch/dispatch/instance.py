@@ -57,6 +57,7 @@ class NotifierInstance:
         self.group_until = 0.0  # when the open group (``group_wait``) goes out; 0: no group open
         self.sent_times: deque[float] = deque()  # when the messages of the last hour went (max_per_hour)
         self.flood_until = 0.0  # when the rows held by the flood cap go out as one digest; 0: not flooded
+        self.count_from_store = True  # sent_times is read from the store before the flood cap's next use
 
     @property
     def batches(self) -> bool:

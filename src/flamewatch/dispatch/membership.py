@@ -48,16 +48,17 @@ class Membership:
             self.start_failures[instance.name] = exc
             kind = "permanent" if isinstance(exc, PermanentDeliveryError) else type(exc).__name__
             log.error("notifier %s: failed to start (%s): %s", instance.name, kind, exc)
-        if instance.max_per_hour is not None:
-            await self._count_last_hour(instance)
         instance.wake.set()
         pump = asyncio.create_task(self._pump(instance), name=f"pump:{instance.name}")
         self._pumps.append(pump)
         self._pump_of[instance.name] = pump
 
-    async def _count_last_hour(self, instance: NotifierInstance) -> None:
+    async def count_last_hour(self, instance: NotifierInstance) -> None:
         """Start the flood cap's count from the messages the store says went out in the last hour, not from
-        zero: a process restarted over and over must not send ``max_per_hour`` more each time."""
+        zero: a process restarted over and over, or a standby taking over, must not send ``max_per_hour``
+        more each time. Done by the flood cap stage when ``instance.count_from_store`` is set (at start,
+        and when this process gains the lead: a standby's count from its own start misses the leader's)."""
+        instance.count_from_store = False
         try:
             times = await self.store.sent_since(instance.name, self.clock() - FLOOD_WINDOW)
         except StoreError as exc:

@@ -237,8 +237,8 @@ class FloodCap:
     The rows over the cap are put back in the outbox, due when the hour's first message is an hour old
     (``last_error`` says so, and counts as an attempt). Meanwhile the instance batches (take and group
     treat it like a digest), so whatever comes is held with them; when they fall due, every row taken
-    then goes as one digest, and counting starts again. The count is kept in memory, started at each
-    instance's start from the store's ``sent`` rows of the last hour (a restart does not reset it).
+    then goes as one digest, and counting starts again. The count is kept in memory, read from the store's
+    ``sent`` rows of the last hour after each start and each takeover of the lead (neither resets it).
     """
 
     name = "flood cap"
@@ -250,6 +250,8 @@ class FloodCap:
         instance, cap = batch.instance, batch.instance.max_per_hour
         if cap is None or instance.digest is not None or instance.group_wait is not None or not batch.messages:
             return batch
+        if instance.count_from_store:
+            await self.d.count_last_hour(instance)
         sent = instance.sent_times
         while sent and sent[0] <= batch.now - FLOOD_WINDOW:
             sent.popleft()

@@ -267,8 +267,10 @@ class Dispatcher(Membership, Recording):
         return report
 
     def resume(self) -> None:
-        """Wake every pump (``may_send`` turned True: this instance leads now)."""
+        """Wake every pump (``may_send`` turned True: this instance leads now); the flood caps count the
+        last hour again from the store (the previous leader's messages are not in this process's count)."""
         for instance in self.instances.values():
+            instance.count_from_store = True
             instance.wake.set()
 
     def halt(self) -> None:
