@@ -16,6 +16,7 @@ from conftest import FLAMEWATCH
 from flamewatch.crawl import StoryCrawl, count_story
 from flamewatch.simulator import Faults, SimulatorServer, World
 from flamewatch.hn import HNClient, Item
+from flamewatch.hn.item import Walked
 from flamewatch.walkpool import WalkPool, pool_for
 
 
@@ -164,7 +165,7 @@ async def test_live_tasks_are_bounded_by_max_inflight_not_by_the_tree(aiohttp_se
     fast_kids_done = asyncio.Event()
 
     class Watched(StoryCrawl):
-        def arrived(self, item_id: int, depth: int, item: Item | None) -> None:
+        def arrived(self, item_id: int, depth: int, item: Item | Walked | None) -> None:
             super().arrived(item_id, depth, item)
             if self.result.comments == len(kids) - 1:
                 fast_kids_done.set()
@@ -427,11 +428,14 @@ class _AnsweringWalk:
     """A :class:`~flamewatch.walkpool.Walk` of its own: every item is a leaf, answered at once."""
 
     def __init__(self) -> None:
-        self.client = self  # the pool asks walk.client.item()
+        self.client = self  # the pool asks walk.client.item() for a root, walk.client.walked() below it
         self.done: list[int] = []
 
     async def item(self, item_id: int) -> Item:
         return Item.parse({"id": item_id, "type": "comment"}, item_id)
+
+    async def walked(self, item_id: int) -> Item:
+        return await self.item(item_id)
 
     def admit(self, item_id: int) -> bool:
         return True

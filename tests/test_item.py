@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from flamewatch.crawl import CrawlResult
 from flamewatch.hn import ID_LIMIT, Item
-from flamewatch.hn.item import FUTURE_SLACK, HN_EPOCH, INT_LIMIT, NAME_MAX, TEXT_MAX, TITLE_MAX, URL_MAX
+from flamewatch.hn.item import (
+    FUTURE_SLACK, HN_EPOCH, INT_LIMIT, NAME_MAX, TEXT_MAX, TITLE_MAX, URL_MAX, parse_walked,
+)
 from flamewatch.monitor import story_snapshot
 from flamewatch.notifiers.slack.format import event_message
 from flamewatch.testing import make_event
@@ -191,6 +193,34 @@ def test_a_well_formed_item_survives_parsing_unchanged(data: dict[str, Any]) -> 
     assert item.dropped == () and item.bad_kids == 0
     for name, value in data.items():
         assert getattr(item, name) == (tuple(value) if name == "kids" else value), name
+
+
+def _agrees_with_the_full_parse(data: dict[str, Any], item_id: int) -> bool:
+    """parse_walked's answer is the full parse's Item, or the (deleted, dead, kids) of one it drops nothing of."""
+    full, lean = parse(data, item_id), parse_walked(data, item_id, now=NOW)
+    if isinstance(lean, tuple):
+        assert full.dropped == () and full.bad_kids == 0
+        assert lean == (full.deleted, full.dead, full.kids)
+        return True
+    assert lean == full
+    return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_items | well_formed_items)
+def test_the_walks_lean_parse_agrees_with_the_full_one(data: dict[str, Any]) -> None:
+    _agrees_with_the_full_parse(data, 8863 if type(data.get("id")) is not int else data["id"])
+
+
+def test_the_walks_lean_parse_takes_the_usual_comment_and_leaves_the_rest() -> None:
+    comment = {"by": "norvig", "id": 8863, "kids": [8864], "parent": 8000, "text": "Yes", "time": NOW,
+               "type": "comment"}
+    assert _agrees_with_the_full_parse(comment, 8863)
+    assert _agrees_with_the_full_parse({**comment, "dead": True, "deleted": False}, 8863)
+    for odd in ({"kids": [1, "2"]}, {"kids": "x"}, {"id": 1}, {"id": True}, {"by": ["x"]}, {"time": 10**14},
+                {"text": "x" * (TEXT_MAX + 1)}, {"parent": -1}, {"dead": "no"}, {"deleted": 1}, {"title": "a story"},
+                {"type": "x" * (NAME_MAX + 1)}, {"score": 1}):
+        assert not _agrees_with_the_full_parse({**comment, **odd}, 8863), odd
 
 
 def test_a_story_from_the_future_formats_in_every_notifier_shape() -> None:

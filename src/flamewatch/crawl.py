@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .hn import FetchError, HNClient, Item
+from .hn.item import Walked
 from .walkpool import pool_for
 
 log = logging.getLogger("flamewatch.crawl")
@@ -213,32 +214,40 @@ class StoryCrawl:
         self._finish()
         return False
 
-    def arrived(self, item_id: int, depth: int, item: Item | None) -> None:
+    def arrived(self, item_id: int, depth: int, item: Item | Walked | None) -> None:
         """Count a fetched item and queue its kids."""
-        if item is None:
+        if isinstance(item, tuple):  # the usual item: a well-formed comment (hn.item.parse_walked)
+            deleted, dead, kids = item
+        elif item is None:
             self.result.missing += 1
             if self.cache is not None:
                 self.cache[item_id] = _LEAVES[MISSING]
-        elif depth and not item.bad_kids:  # a comment, well formed: _record's work, written out
-            result = self.result
-            if item.deleted:
-                status = DELETED
-                result.deleted += 1
-            elif item.dead:
-                status = DEAD
-                result.dead += 1
-            else:
-                status = VISIBLE
-                result.comments += 1
-            if depth > result.max_depth_seen:
-                result.max_depth_seen = depth
-            kids = item.kids
-            if self.cache is not None:
-                self.cache[item_id] = Node(status, kids) if kids else _LEAVES[status]
-                self.fetched.append(item_id)
-            if kids:  # most comments are leaves: skip the walk machinery for them
+            self._finish()
+            return
+        elif depth and not item.bad_kids:  # a comment, well formed, that took the full parse
+            deleted, dead, kids = item.deleted, item.dead, item.kids
+        else:
+            if kids := self._record(item_id, item, depth):
                 self._descend(item_id, kids, depth)
-        elif kids := self._record(item_id, item, depth):
+            self._finish()
+            return
+        # A well-formed comment: _record's work, written out.
+        result = self.result
+        if deleted:
+            status = DELETED
+            result.deleted += 1
+        elif dead:
+            status = DEAD
+            result.dead += 1
+        else:
+            status = VISIBLE
+            result.comments += 1
+        if depth > result.max_depth_seen:
+            result.max_depth_seen = depth
+        if self.cache is not None:
+            self.cache[item_id] = Node(status, kids) if kids else _LEAVES[status]
+            self.fetched.append(item_id)
+        if kids:  # most comments are leaves: skip the walk machinery for them
             self._descend(item_id, kids, depth)
         self._finish()
 

@@ -31,6 +31,7 @@ from .errors import FetchError
 
 if TYPE_CHECKING:
     from .hn import HNClient, Item
+    from .hn.item import Walked
 
 __all__ = ["Walk", "WalkPool", "pool_for"]
 
@@ -49,8 +50,9 @@ class Walk(Protocol):
     def admit(self, item_id: int) -> bool:
         """Whether to fetch ``item_id`` (False for an item already visited or over a cap)."""
 
-    def arrived(self, item_id: int, depth: int, item: Item | None) -> None:
-        """``item_id`` was fetched (``None``: HN answered ``null``)."""
+    def arrived(self, item_id: int, depth: int, item: Item | Walked | None) -> None:
+        """``item_id`` was fetched (``None``: HN answered ``null``). Below the root (``depth`` > 0) it comes
+        from :meth:`~flamewatch.hn.HNClient.walked`: a well-formed comment is ``(deleted, dead, kids)``."""
 
     def fetch_failed(self, item_id: int, error: FetchError) -> None:
         """``item_id`` could not be fetched, even after the client's retries."""
@@ -142,7 +144,8 @@ class WalkPool:
                     continue
                 serving[me] = walk
                 try:
-                    walk.arrived(kid, depth, await walk.client.item(kid))
+                    client = walk.client
+                    walk.arrived(kid, depth, await (client.walked(kid) if depth else client.item(kid)))
                 except FetchError as exc:
                     walk.fetch_failed(kid, exc)
                 except Exception as exc:  # never lose the worker, or every walk waiting on it hangs

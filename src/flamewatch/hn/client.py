@@ -14,7 +14,7 @@ import json
 import logging
 import random
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,7 @@ import orjson
 from yarl import URL
 
 from ..errors import FetchError
-from .item import Item, is_item_id
+from .item import Item, Walked, is_item_id, parse_walked
 
 log = logging.getLogger("flamewatch.hn")
 
@@ -148,6 +148,11 @@ class HNClient:
         # Not a coroutine function itself: the caller awaits _get's coroutine, one frame less per item.
         return self._get(f"item/{item_id}.json", item_id)
 
+    def walked(self, item_id: int) -> Coroutine[Any, Any, Walked | Item | None]:
+        """:meth:`item` for a tree walk: a well-formed comment as ``(deleted, dead, kids)``, anything else
+        as the :class:`Item` (see :func:`~flamewatch.hn.item.parse_walked`); None for ``null`` (await it)."""
+        return self._get(f"item/{item_id}.json", item_id, parse_walked)
+
     async def story_ids(self, list_name: str = "topstories") -> list[int]:
         """The ids of one of HN's lists (``topstories`` and friends), in rank order; non-ids are skipped."""
         data = await self.get_json(f"{list_name}.json")
@@ -179,7 +184,8 @@ class HNClient:
 
     # One crawl runs this once per item, so the usual answer (200, plain, of a small declared length) takes
     # this one coroutine frame and no call that can be avoided; everything else leaves by _unusual/_failure.
-    async def _get(self, path: str, item_id: int | None) -> Any:
+    async def _get(self, path: str, item_id: int | None,
+                   parse: Callable[[dict[str, Any], int], Item | Walked] = Item.parse) -> Any:
         """:meth:`get_json`; with an ``item_id``, the body must be a JSON object or ``null``, parsed to an Item.
 
         Each attempt holds one request slot for its HTTP exchange only (not while decoding, not while
@@ -222,7 +228,7 @@ class HNClient:
                 else:
                     if item_id is None or data is None:
                         return data
-                    return self._item(path, item_id, data)
+                    return self._item(path, item_id, data, parse)
             # This attempt failed in a way another may fix.
             if attempt >= self.retries:
                 stats.failures += 1
@@ -250,12 +256,13 @@ class HNClient:
         self.stats.failures += 1
         raise FetchError(f"{path}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
 
-    def _item(self, path: str, item_id: int, data: Any) -> Item:
+    def _item(self, path: str, item_id: int, data: Any, parse: Callable[[dict[str, Any], int], Item | Walked]
+              ) -> Item | Walked:
         if type(data) is not dict:
             self.stats.failures += 1
             raise FetchError(f"{path}: expected a JSON object, got {type(data).__name__}")
-        item = Item.parse(data, item_id)
-        if item.dropped:
+        item = parse(data, item_id)
+        if not isinstance(item, tuple) and item.dropped:
             self.stats.dropped_fields += len(item.dropped)
         return item
 
