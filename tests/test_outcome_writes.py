@@ -8,6 +8,7 @@ looptime's fake loop clock, which the dispatchers read too.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -16,6 +17,8 @@ import aiohttp
 import pytest
 
 from flamewatch.dispatch import POLL_SECONDS, Dispatcher, NotifierInstance, RetryPolicy
+from flamewatch.dispatch.lease import CLAIM_MARGIN
+from flamewatch.dispatch.outcomes import OutcomeBacklog, Unrecorded
 from flamewatch.errors import StoreError
 from flamewatch.rules import Evaluation
 from flamewatch.store import Delivery, Store, open_store
@@ -144,3 +147,34 @@ async def test_a_sent_row_whose_outcome_waits_for_the_store_stays_leased_to_its_
     # The sender's own pump does not wake for the lapses of the lease it keeps renewing on the held row:
     # it looks again only when its idle poll says so.
     assert not any(FAKE_START < now < FAKE_START + POLL_SECONDS for now, _ in refusing.claims), refusing.claims
+
+
+@fake_clock
+async def test_a_shorter_lease_kept_during_a_wait_is_renewed_before_it_lapses(session: aiohttp.ClientSession) -> None:
+    # The backlog planned its renewals for the leases kept when its wait began: an outcome with a shorter
+    # lease (another instance's timeout) kept meanwhile waited for the next try, past its lapse.
+    loop = asyncio.get_running_loop()
+    renewed: dict[str, list[float]] = {"slow": [], "fast": []}
+    writable = asyncio.Event()
+
+    async def write(item: Unrecorded) -> None:
+        if not writable.is_set():
+            raise StoreError("store test: database is locked")
+
+    async def renew(item: Unrecorded) -> bool:
+        renewed[item.instance.name].append(loop.time())
+        return True
+
+    backlog = OutcomeBacklog(write, first_delay=5.0, renew=renew, may_renew=lambda: True)
+    slow = NotifierInstance.of(RecordingNotifier(notifier_context(session, "slow")), timeout=60.0)
+    fast = NotifierInstance.of(RecordingNotifier(notifier_context(session, "fast")), timeout=1.0)
+    backlog.add(Unrecorded(slow, [], None), StoreError("locked"), "slow")
+    await asyncio.sleep(6.0)  # the second try comes 10 s after the first
+    kept_at = loop.time()
+    backlog.add(Unrecorded(fast, [], None), StoreError("locked"), "fast")
+    await asyncio.sleep(60.0)
+    writable.set()
+    await backlog.close(1.0)
+    times = [kept_at, *renewed["fast"]]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert len(gaps) > 3 and max(gaps) < fast.timeout + CLAIM_MARGIN, gaps  # never left to lapse while kept

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -68,6 +67,7 @@ class OutcomeBacklog:
         self._items: list[Unrecorded] = []
         self._task: asyncio.Task[None] | None = None
         self._writing: set[asyncio.Task[None]] = set()
+        self._kept = asyncio.Event()  # set by add(): a wait under way re-plans for the shortest lease
 
     def __len__(self) -> int:
         return len(self._items)
@@ -94,6 +94,7 @@ class OutcomeBacklog:
         """Keep ``item`` (its rows are never sent again) and make sure the writer task runs."""
         item.instance.held.update(r.id for r in item.rows)
         self._items.append(item)
+        self._kept.set()
         if self._task is None or self._task.done():
             outcome = "sent" if item.failure is None else "attempted"
             log.error("notifier %s: %s: %s, but the store cannot record it (%s); kept in memory and not sent "
@@ -119,14 +120,26 @@ class OutcomeBacklog:
 
     async def _wait_renewing(self, delay: float) -> None:
         """Wait ``delay`` seconds, renewing the kept rows' leases as a delivery in flight would."""
-        # A third of the shortest lease: one failed renewal still leaves the next before the lapse.
-        every = min(i.instance.timeout + CLAIM_MARGIN for i in self._items) / 3
-        # Counted steps, not a comparison with the clock: a remainder below the clock's resolution would
-        # make a sleep that never moves it.
-        steps = max(1, math.ceil(delay / every))
-        for step in range(steps):
-            await asyncio.sleep(delay / steps)
-            if step < steps - 1 and self._may_renew():  # the last one: the write's own renewal follows
+        loop = asyncio.get_running_loop()
+        left = delay
+        while True:
+            # A third of the shortest lease kept now: one failed renewal still leaves the next before the
+            # lapse. An outcome kept meanwhile (its lease may be shorter) ends the step at once: re-planned.
+            every = min(i.instance.timeout + CLAIM_MARGIN for i in self._items) / 3
+            step = min(every, left)
+            self._kept.clear()
+            began = loop.time()
+            try:
+                async with asyncio.timeout(step):
+                    await self._kept.wait()
+                left -= loop.time() - began
+            except TimeoutError:
+                # Counted, not measured: a remainder below the clock's resolution would make a wait that
+                # never moves it.
+                left -= step
+            if left <= 0:
+                return  # the write's own renewal follows
+            if self._may_renew():
                 for item in list(self._items):
                     with contextlib.suppress(StoreError):  # the next try of the write says it, once
                         await self._renew(item)
