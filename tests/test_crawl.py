@@ -493,3 +493,23 @@ async def test_a_walk_cancelled_again_while_abandoning_still_hands_the_workers_o
         while len(waiting.done) < 2:  # noqa: ASYNC110 -- the answers come at once, a step each
             await asyncio.sleep(0)
     assert sorted(waiting.done) == [2, 3]
+
+
+async def test_item_urls_keep_the_base_urls_path_and_port(aiohttp_server: Any) -> None:
+    # The client builds an item's URL from the base URL's parts (not by parsing a whole string per item).
+    paths: list[str] = []
+
+    async def item(request: web.Request) -> web.Response:
+        paths.append(request.raw_path)
+        return web.json_response({"id": int(request.match_info["id"]), "type": "comment", "kids": [7]})
+
+    app = web.Application()
+    app.router.add_get("/ab/v0/item/{id}.json", item)
+    server = await aiohttp_server(app)
+    async with aiohttp.ClientSession() as session:
+        for base in (str(server.make_url("/ab/v0")), str(server.make_url("/ab/v0/"))):
+            client = HNClient(session, base)
+            story = await client.item(5)
+            assert story is not None and story.kids == (7,)
+            assert await client.walked(6) == (False, False, (7,))
+    assert paths == ["/ab/v0/item/5.json", "/ab/v0/item/6.json"] * 2

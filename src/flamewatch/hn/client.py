@@ -7,7 +7,7 @@ before a retry), so the server never sees more than ``max_inflight`` concurrent 
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import SplitResult, quote
 
 import asyncio
 import json
@@ -132,6 +132,10 @@ class HNClient:
             raise ValueError("max_inflight must be at least 1")
         self.session = session
         self.base_url = str(URL(base_url.rstrip("/")))  # encoded once, so requests can skip it
+        base = URL(self.base_url, encoded=True)
+        # An item's URL from these parts (see _get); None for a base URL with a query or a fragment.
+        self._item_base = (None if base.raw_query_string or base.raw_fragment else
+                           (base.scheme, base.raw_authority, base.raw_path.rstrip("/") + "/"))
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.retries = retries
         self.backoff = backoff
@@ -192,7 +196,13 @@ class HNClient:
         backing off before a retry)."""
         # Built pre-encoded: our paths are plain ASCII, and skipping yarl's re-parsing and normalising
         # of every URL is a measurable share of a request's CPU cost on a 30,000-item crawl.
-        url = URL(f"{self.base_url}/{path}", encoded=True)
+        # An item's from its parts: URL() of a whole string parses it again (yarl's split_url); from the
+        # parts it was ~12k instructions an item less under callgrind. An item path has no query or fragment.
+        parts = self._item_base
+        if item_id is None or parts is None:
+            url = URL(f"{self.base_url}/{path}", encoded=True)
+        else:
+            url = URL(_tuple(SplitResult, (parts[0], parts[1], parts[2] + path, "", "")), encoded=True)
         stats, slots = self.stats, self._slots
         attempt = 0
         while True:
@@ -290,6 +300,9 @@ class HNClient:
                 return answer
             url = answer
         raise FetchError(f"{path}: more than {MAX_REDIRECTS} redirects")
+
+
+_tuple = tuple.__new__  # SplitResult without its Python-level __new__
 
 
 def _decode(body: bytes) -> Any:
