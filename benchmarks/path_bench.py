@@ -121,14 +121,14 @@ async def _scaling_row(sizes: PathSizes, stories: int) -> Row:
 
 
 async def bare_requests(session: aiohttp.ClientSession, base_url: str, paths: list[str], workers: int = 32) -> None:
-    """The bare loop over arbitrary API paths (read + ``json.loads``) on an open session."""
+    """The bare loop over arbitrary API paths (read + ``orjson.loads``, the App's decoder) on an open session."""
     base = base_url.rstrip("/")
     queue = iter(paths)
 
     async def worker() -> None:
         for path in queue:
             async with session.get(f"{base}/{path}") as resp:
-                json.loads(await resp.read())
+                orjson.loads(await resp.read())
 
     await asyncio.gather(*(worker() for _ in range(workers)))
 
