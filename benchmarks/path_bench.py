@@ -65,6 +65,7 @@ class PathSizes:
     # slower than natively): 500 stories (33,614 items) take about 15 minutes on the shared 2-core VM, so
     # --quick keeps 30 only.
     callgrind: tuple[int, ...] = (30, 100, 500)
+    quiet_callgrind_cycles: int = 10  # quiet cycles measured in instructions (0: none)
     first_count_comments: int = 300  # a story's comments for the first-count rows (HN's top 30: ~300)
 
 
@@ -193,17 +194,51 @@ async def long_life(sizes: PathSizes) -> list[Row]:
     ]
 
 
-async def _instructions(sim: SimProcess, *args: str) -> tuple[int, int]:
-    """(instructions, item requests the server saw) of ``python -m benchmarks.pathprobe *args`` under callgrind."""
+async def _probe(sim: SimProcess, *args: str) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    """(instructions, the server's stats, the probe's JSON line) of ``python -m benchmarks.pathprobe *args`` under
+    callgrind. The stats request is counted by the server as it answers it: ``requests`` here leaves it out."""
     await sim.control("reset")
     proc = await asyncio.create_subprocess_exec(
         "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-m", "benchmarks.pathprobe",
         *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    _, err = await proc.communicate()
+    out, err = await proc.communicate()
     found = re.search(rb"Collected : (\d+)", err)
     if proc.returncode != 0 or found is None:
         raise RuntimeError(f"pathprobe {' '.join(args)} under callgrind failed: {err.decode(errors='replace')[-500:]}")
-    return int(found.group(1)), (await sim.control("stats"))["item_requests"]
+    stats = await sim.control("stats")
+    stats["requests"] -= 1
+    return int(found.group(1)), stats, json.loads(out)
+
+
+async def _instructions(sim: SimProcess, *args: str) -> tuple[int, int]:
+    """(instructions, item requests the server saw) of ``python -m benchmarks.pathprobe *args`` under callgrind."""
+    instructions, stats, _ = await _probe(sim, *args)
+    return instructions, stats["item_requests"]
+
+
+async def quiet_instruction_row(sizes: PathSizes) -> list[Row]:
+    """Instructions a quiet cycle (30 stories, nothing changed) against the bare loop over the same paths: K quiet
+    cycles after a first cycle, less the same process with none; K passes of the bare loop on a warm session, less
+    its warm-up alone."""
+    cycles, top = sizes.quiet_callgrind_cycles, 30
+    if not cycles or shutil.which("valgrind") is None:
+        return []
+    async with SimProcess(stories=top, comments=top * sizes.comments_per_story,
+                          updates_limit=sizes.updates_limit) as sim:
+        quiet, quiet_stats, out = await _probe(sim, "quiet", sim.base_url, str(top), str(cycles))
+        idle, idle_stats, _ = await _probe(sim, "quiet", sim.base_url, str(top), "0")
+        paths = ["topstories.json", "maxitem.json", "updates.json"] + [f"item/{s}.json" for s in out["story_ids"]]
+        with tempfile.TemporaryDirectory() as home:
+            paths_file = Path(home) / "paths.json"
+            paths_file.write_text(json.dumps(paths))
+            bare, _, _ = await _probe(sim, "paths", sim.base_url, str(paths_file), str(cycles))
+            bare_idle, _, _ = await _probe(sim, "paths", sim.base_url, str(paths_file), "0")
+    per_quiet, per_bare = (quiet - idle) / cycles, (bare - bare_idle) / cycles
+    requests = (quiet_stats["requests"] - idle_stats["requests"]) / cycles
+    note = (f"{per_quiet / 1e6:.2f}M vs {per_bare / 1e6:.2f}M instructions a cycle ({cycles} cycles, {requests:g} "
+            f"requests each; bare: the same {len(paths)} paths; callgrind)")
+    return [check(SECTION, "quiet cycle instructions / bare loop over its requests", per_quiet / per_bare, "x",
+                  at_most=2.0, note=note)]
 
 
 async def instruction_rows(sizes: PathSizes) -> list[Row]:
@@ -292,4 +327,5 @@ async def first_counts(sizes: PathSizes) -> list[Row]:
 
 async def users_path(sizes: PathSizes) -> list[Row]:
     rows = [await _scaling_row(sizes, stories) for stories in sizes.scaling]
-    return rows + await instruction_rows(sizes) + await long_life(sizes) + await first_counts(sizes)
+    rows += await instruction_rows(sizes) + await long_life(sizes) + await quiet_instruction_row(sizes)
+    return rows + await first_counts(sizes)

@@ -84,6 +84,7 @@ MODES = {
         store=StoreSizes(batch=5, rounds=3),
         budgets=BudgetSizes(rounds=1, bomb_bytes=5_000_000),
         path=PathSizes(scaling=(5,), comments_per_story=20, rounds=1, quiet_cycles=2, days=0.05, callgrind=(),
+                      quiet_callgrind_cycles=0,
                       first_count_comments=20),
         live=LiveSizes(samples=2, pool=10, idle=2.0, burst=200, burst_stories=5, latencies=(0.0,), poll_wait=5.0),
     ),
