@@ -20,7 +20,8 @@ counter, the stream of new items, the store (samples, fired keys, the outbox) an
   and the same cycles are timed again: the ratio must stay near 1 (the per-cycle work must not grow with
   the history). A quiet cycle is also compared with the bare cost of its own requests (the story items,
   the list, ``maxitem``, ``updates.json``, fetched by the bare loop): everything a quiet cycle does
-  beyond fetching is in that ratio.
+  beyond fetching is in that ratio. CPU time is informational there; the ratio that decides the target is
+  in instructions (``pathprobe quiet`` / ``paths`` under callgrind, each less its run with 0 cycles or passes).
 """
 
 from __future__ import annotations
