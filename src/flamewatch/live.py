@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from .hn.livesource import MAXITEM, MODE, LiveSource
+from .tasks import cancel_and_wait
 
 __all__ = ["DEFAULT_DEBOUNCE", "LiveDriver", "LiveTarget"]
 
@@ -99,13 +100,7 @@ class LiveDriver:
     async def close(self) -> None:
         """Stop following; a pending recount is dropped (the next cycle counts those stories anyway)."""
         for task in (self._task, self._flush, self._lister):
-            if task is not None:
-                task.cancel()
-                try:
-                    await task
-                except asyncio.CancelledError:
-                    if (current := asyncio.current_task()) is not None and current.cancelling():
-                        raise
+            await cancel_and_wait(task)
         self._task = self._flush = self._lister = None
         await self.source.close()
 

@@ -29,6 +29,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from ..tasks import cancel_and_wait
 from .sse import DEFAULT_MAX_EVENT_BYTES, EventParser, FirebaseEvent, apply_event, decode
 
 __all__ = ["LiveStats", "PathStream", "Refused"]
@@ -125,13 +126,7 @@ class PathStream:
     async def close(self) -> None:
         """Stop following and close the connection."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                if (current := asyncio.current_task()) is not None and current.cancelling():
-                    raise
+        await cancel_and_wait(task)
         self._set_live(False, "closed")
 
     async def run(self) -> None:

@@ -2,5 +2,6 @@
 
 from .registry import CloseReport, TaskRegistry
 from .steptimer import StepTimer
+from .stopping import cancel_and_wait
 
-__all__ = ["CloseReport", "StepTimer", "TaskRegistry"]
+__all__ = ["CloseReport", "StepTimer", "TaskRegistry", "cancel_and_wait"]
