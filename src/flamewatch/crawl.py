@@ -333,7 +333,9 @@ class StoryCrawl:
             if depth >= self.max_depth:
                 self._cap_depth(parent, kids)
             else:
-                self._queue(kids, depth + 1)
+                # The pool reads the sequence lazily: a cache's kid list is one the stream appends to, so
+                # hand it a copy (item kids are tuples already).
+                self._queue(kids if type(kids) is tuple else tuple(kids), depth + 1)
             return
         result, refresh = self.result, self.refresh
         stack: list[tuple[int, Sequence[int], int]] = [(parent, kids, depth)]
