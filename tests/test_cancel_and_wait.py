@@ -30,10 +30,7 @@ async def test_a_cancellation_of_the_caller_while_it_waits_is_raised_again() -> 
     caller = asyncio.create_task(cancel_and_wait(inner))
     await started.wait()
     caller.cancel()
-    try:
-        await caller
-    except asyncio.CancelledError:
-        pass
+    await asyncio.gather(caller, return_exceptions=True)
     assert caller.cancelled()
     inner.cancel()
     await asyncio.gather(inner, return_exceptions=True)
